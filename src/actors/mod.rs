@@ -1,0 +1,23 @@
+//! The engine side: the only home of actix.
+//!
+//! ```text
+//! actix System (one thread per engine)
+//! └── Engine::serve            accept loop; handshake per connection
+//!     ├── Session actor        one per peer: reads its frames, routes requests
+//!     │     replies ──────────────────────────────┐ (FrameWriter, batched)
+//!     └── ObjectTable          id → object actor   │
+//!         └── ObjectActor      one per object: runs its calls in order, replies
+//! ```
+//!
+//! A request's path: session reads the frame → looks the object up in the
+//! table → `do_send` to the object actor → the actor runs the method (panics
+//! caught) → writes the reply frame to the peer's writer. All of it runs on
+//! the engine's one thread: no thread hop between socket and method.
+
+pub(crate) mod engine;
+pub(crate) mod object;
+pub(crate) mod object_engine;
+pub(crate) mod registry;
+pub(crate) mod session;
+
+pub use engine::{Engine, EngineError, HANDSHAKE_TIMEOUT};

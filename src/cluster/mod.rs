@@ -1,0 +1,327 @@
+//! Starting and finding engines: [`Cluster`] (in-process engines, child
+//! processes, or a profile's engines), profiles, and the default cluster
+//! behind the free functions.
+
+mod local;
+pub(crate) mod process;
+mod profile;
+
+use crate::actors::EngineError;
+use crate::error::{Error, Result};
+use crate::id::NodeId;
+use crate::net::ClusterKey;
+use crate::proxy::runtime::background;
+use crate::proxy::{Gather, ObjectHub, Remote};
+use crate::value::Value;
+use local::LocalEngine;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tokio::runtime::Handle;
+
+pub use process::{engine_program, main_if_engine, run_engine, EngineProcess};
+pub use profile::{EngineEntry, Profile, ProfileError};
+
+/// Why engines could not be started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LaunchError {
+    /// No engine program was found.
+    #[error("no engine program: set DISTOB_ENGINE_BIN, call distob::engine::main_if_engine() in main, or put the `distob` binary on PATH")]
+    NoProgram,
+    /// The program could not be started.
+    #[error("cannot start {program}")]
+    Spawn {
+        /// The program.
+        program: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The engine did not report its address in time.
+    #[error("engine {node} did not report its address within {secs} s")]
+    NotReady {
+        /// Which engine.
+        node: NodeId,
+        /// The limit.
+        secs: u64,
+    },
+    /// The engine exited before it was ready.
+    #[error("engine {node} exited before it was ready ({status})")]
+    Exited {
+        /// Which engine.
+        node: NodeId,
+        /// How it exited.
+        status: std::process::ExitStatus,
+    },
+    /// The engine's ready line could not be read.
+    #[error("engine {node} printed a bad ready line: {line:?}")]
+    BadReadyLine {
+        /// Which engine.
+        node: NodeId,
+        /// The line.
+        line: String,
+    },
+    /// A setting passed to an engine process is missing or invalid.
+    #[error("engine setting {name} is missing or invalid")]
+    BadEnv {
+        /// Which setting.
+        name: &'static str,
+    },
+    /// The engine failed while serving.
+    #[error("engine failed")]
+    Engine(#[from] EngineError),
+    /// An I/O error while starting engines.
+    #[error("i/o error while starting engines")]
+    Io(#[from] std::io::Error),
+}
+
+/// An error and its chain of causes, on one line.
+pub(crate) fn report(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[derive(Debug)]
+enum Owned {
+    Local(Vec<LocalEngine>),
+    Processes(Vec<EngineProcess>),
+    External,
+}
+
+/// A set of engines and the hub connected to them.
+///
+/// ```
+/// # async fn demo() -> distob::Result<()> {
+/// use distob::Cluster;
+/// let cluster = Cluster::local(4).await?;          // 4 in-process engines
+/// let xs = cluster.scatter_each(vec![1.0f64, 2.0, 3.0, 4.0, 5.0]).await?;
+/// let nodes: Vec<u32> = xs.iter().map(|x| x.node().0).collect();
+/// assert_eq!(nodes, [0, 1, 2, 3, 0]);
+/// assert_eq!(cluster.gather(&xs).await?, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct Cluster {
+    hub: ObjectHub,
+    key: ClusterKey,
+    addrs: Vec<(NodeId, SocketAddr)>,
+    owned: Owned,
+}
+
+impl Cluster {
+    /// `n` engines in this process, each an actix system on its own thread,
+    /// reached over loopback TCP. The embedded default.
+    pub async fn local(n: usize) -> Result<Cluster> {
+        Self::local_on(crate::proxy::runtime::current_or_background(), n).await
+    }
+
+    async fn local_on(runtime: Handle, n: usize) -> Result<Cluster> {
+        let key = ClusterKey::random();
+        let started = futures::future::try_join_all(
+            (0..n).map(|i| LocalEngine::start(NodeId(i as u32), key.clone())),
+        )
+        .await?;
+        let (engines, addrs): (Vec<_>, Vec<_>) = started.into_iter().unzip();
+        let addrs: Vec<(NodeId, SocketAddr)> = addrs
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| (NodeId(i as u32), a))
+            .collect();
+        let hub = ObjectHub::connect_on(runtime, &addrs, key.clone()).await?;
+        Ok(Cluster {
+            hub,
+            key,
+            addrs,
+            owned: Owned::Local(engines),
+        })
+    }
+
+    /// `n` engine processes on this machine, listening on 127.0.0.1 port 0,
+    /// started from [`engine_program`]: this executable when it called
+    /// [`main_if_engine`] (so engines host its own types), else the `distob`
+    /// binary. The cluster ends them when dropped.
+    pub async fn spawn(n: usize) -> Result<Cluster> {
+        let program = engine_program()?;
+        Self::spawn_program(&program, n).await
+    }
+
+    /// `n` engine processes started from `program`.
+    pub async fn spawn_program(program: &Path, n: usize) -> Result<Cluster> {
+        let key = ClusterKey::random();
+        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let procs = futures::future::try_join_all(
+            (0..n).map(|i| EngineProcess::start(program, NodeId(i as u32), listen, &key)),
+        )
+        .await?;
+        let addrs: Vec<(NodeId, SocketAddr)> = procs.iter().map(|p| (p.node(), p.addr())).collect();
+        let hub = ObjectHub::connect(&addrs, key.clone()).await?;
+        Ok(Cluster {
+            hub,
+            key,
+            addrs,
+            owned: Owned::Processes(procs),
+        })
+    }
+
+    /// Connects to the engines a profile names.
+    pub async fn connect(profile: impl AsRef<Path>) -> Result<Cluster> {
+        let profile = Profile::load(profile)?;
+        Self::connect_profile(&profile).await
+    }
+
+    /// Connects to the engines of a profile already read.
+    pub async fn connect_profile(profile: &Profile) -> Result<Cluster> {
+        Self::connect_on(crate::proxy::runtime::current_or_background(), profile).await
+    }
+
+    async fn connect_on(runtime: Handle, profile: &Profile) -> Result<Cluster> {
+        let addrs = profile.addresses();
+        let hub = ObjectHub::connect_on(runtime, &addrs, profile.key.clone()).await?;
+        Ok(Cluster {
+            hub,
+            key: profile.key.clone(),
+            addrs,
+            owned: Owned::External,
+        })
+    }
+
+    /// The engines, in node order.
+    pub fn engines(&self) -> Vec<NodeId> {
+        self.hub.engines()
+    }
+
+    /// The hub: every object this client holds, and the connections.
+    pub fn hub(&self) -> &ObjectHub {
+        &self.hub
+    }
+
+    /// A profile for this cluster (addresses and key), for other clients.
+    pub fn profile(&self) -> Profile {
+        let pids: Vec<Option<u32>> = match &self.owned {
+            Owned::Processes(p) => p.iter().map(EngineProcess::pid).collect(),
+            _ => vec![None; self.addrs.len()],
+        };
+        Profile::new(
+            self.key.clone(),
+            self.addrs
+                .iter()
+                .zip(pids)
+                .map(|(&(node, addr), pid)| EngineEntry { node, addr, pid })
+                .collect(),
+        )
+    }
+
+    /// The process ids of engines this cluster started as processes.
+    pub fn pids(&self) -> Vec<(NodeId, u32)> {
+        match &self.owned {
+            Owned::Processes(p) => p
+                .iter()
+                .filter_map(|e| e.pid().map(|pid| (e.node(), pid)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Puts `x` on the next engine in round-robin order.
+    pub async fn scatter<T: Value>(&self, x: T) -> Result<Remote<T>> {
+        self.hub.scatter(x).await
+    }
+
+    /// Spreads `xs` round-robin over the engines (continuing where the last
+    /// scatter stopped).
+    pub async fn scatter_each<T: Value>(&self, xs: Vec<T>) -> Result<Vec<Remote<T>>> {
+        self.hub.scatter_each(xs).await
+    }
+
+    /// Puts `x` on engine `node`.
+    pub async fn scatter_to<T: Value>(&self, node: NodeId, x: T) -> Result<Remote<T>> {
+        self.hub.scatter_to(node, x).await
+    }
+
+    /// Brings values back (see [`Gather`]).
+    pub async fn gather<G: Gather + ?Sized>(&self, x: &G) -> Result<G::Output> {
+        self.hub.gather(x).await
+    }
+
+    /// Stops the engines this cluster started and waits for them to end.
+    pub async fn shutdown(mut self) -> Result<()> {
+        match &mut self.owned {
+            Owned::Local(engines) => {
+                let threads: Vec<_> = engines.iter_mut().filter_map(LocalEngine::stop).collect();
+                tokio::task::spawn_blocking(move || {
+                    for t in threads {
+                        // A panicked engine thread has nothing more to clean up.
+                        let _ = t.join();
+                    }
+                })
+                .await
+                .map_err(|_| Error::HubClosed)?;
+            }
+            Owned::Processes(procs) => {
+                for p in procs.iter_mut() {
+                    // Already gone is fine.
+                    let _ = p.kill();
+                }
+            }
+            Owned::External => {}
+        }
+        Ok(())
+    }
+}
+
+/// The default cluster behind the free functions: the profile named by
+/// `DISTOB_PROFILE` if set, else one in-process engine per core, started on
+/// first use and driven by distob's background runtime.
+pub async fn default_cluster() -> Result<&'static Cluster> {
+    static DEFAULT: tokio::sync::OnceCell<Cluster> = tokio::sync::OnceCell::const_new();
+    DEFAULT
+        .get_or_try_init(|| async {
+            let runtime = background().clone();
+            match std::env::var_os("DISTOB_PROFILE") {
+                Some(path) => {
+                    let profile = Profile::load(path)?;
+                    Cluster::connect_on(runtime, &profile).await
+                }
+                None => {
+                    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+                    Cluster::local_on(runtime, n).await
+                }
+            }
+        })
+        .await
+}
+
+/// Puts `x` on the default cluster (next engine, round-robin).
+///
+/// ```
+/// # async fn demo() -> distob::Result<()> {
+/// let r = distob::scatter(String::from("hi")).await?;
+/// assert_eq!(distob::gather(&r).await?, "hi");
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+pub async fn scatter<T: Value>(x: T) -> Result<Remote<T>> {
+    default_cluster().await?.scatter(x).await
+}
+
+/// Spreads `xs` round-robin over the default cluster.
+pub async fn scatter_each<T: Value>(xs: Vec<T>) -> Result<Vec<Remote<T>>> {
+    default_cluster().await?.scatter_each(xs).await
+}
+
+/// Puts `x` on engine `node` of the default cluster.
+pub async fn scatter_to<T: Value>(node: NodeId, x: T) -> Result<Remote<T>> {
+    default_cluster().await?.scatter_to(node, x).await
+}
+
+/// Brings values back from wherever they are (any hub).
+pub async fn gather<G: Gather + ?Sized>(x: &G) -> Result<G::Output> {
+    x.start_gather().await
+}

@@ -1,0 +1,257 @@
+//! Engine processes: the program itself re-run in engine mode, or the stock
+//! `distob` binary.
+//!
+//! A parent starts a child with `DISTOB_ENGINE=1`, `DISTOB_ENGINE_NODE` and
+//! `DISTOB_ENGINE_LISTEN` in its environment and the cluster key as the first
+//! line of its standard input. The child binds, prints
+//! `DISTOB_ENGINE_READY <node> <addr>` on standard output, and serves until
+//! its standard input closes (the parent is gone), Ctrl-C or SIGTERM.
+
+use super::LaunchError;
+use crate::actors::Engine;
+use crate::id::NodeId;
+use crate::net::ClusterKey;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// Set by [`main_if_engine`]: this executable can serve as an engine for
+/// its own types.
+static ENGINE_CAPABLE: AtomicBool = AtomicBool::new(false);
+
+/// The line an engine prints once it listens.
+pub(crate) const READY_PREFIX: &str = "DISTOB_ENGINE_READY";
+
+/// How long a started engine has to report its address.
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Call first thing in `main` (or use `#[distob::main]`): when this process
+/// was started as an engine by [`Cluster::spawn`](crate::Cluster::spawn), it
+/// serves as one and exits; otherwise it returns at once, and later
+/// `Cluster::spawn` calls start engines from this executable, so that they
+/// host this program's own types.
+///
+/// ```no_run
+/// fn main() {
+///     distob::engine::main_if_engine();
+///     // ... the program proper
+/// }
+/// ```
+pub fn main_if_engine() {
+    ENGINE_CAPABLE.store(true, Ordering::Relaxed);
+    if std::env::var_os("DISTOB_ENGINE").is_some_and(|v| v == "1") {
+        let code = match run_from_env() {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("distob engine: {}", crate::cluster::report(&e));
+                1
+            }
+        };
+        std::process::exit(code);
+    }
+}
+
+fn env_var<T: std::str::FromStr>(name: &'static str, default: Option<T>) -> Result<T, LaunchError> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().map_err(|_| LaunchError::BadEnv { name }),
+        Err(_) => default.ok_or(LaunchError::BadEnv { name }),
+    }
+}
+
+fn run_from_env() -> Result<(), LaunchError> {
+    let node = NodeId(env_var("DISTOB_ENGINE_NODE", None)?);
+    let listen: SocketAddr = env_var(
+        "DISTOB_ENGINE_LISTEN",
+        Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+    )?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let key = ClusterKey::from_hex(&line).ok_or(LaunchError::BadEnv {
+        name: "the key line on standard input",
+    })?;
+    // The parent holds our stdin open while it lives; EOF means it is gone.
+    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("distob-parent-watch".into())
+        .spawn(move || {
+            let mut sink = String::new();
+            while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+            let _ = gone_tx.send(());
+        })?;
+    run_engine(node, listen, key, async move {
+        let _ = gone_rx.await;
+    })
+}
+
+/// Runs an engine on this thread until `stop` completes, a signal arrives,
+/// or a peer asks it to stop. Prints the ready line once it listens.
+pub fn run_engine(
+    node: NodeId,
+    listen: SocketAddr,
+    key: ClusterKey,
+    stop: impl std::future::Future<Output = ()> + 'static,
+) -> Result<(), LaunchError> {
+    actix_rt::System::new().block_on(async move {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "engine listens on a non-loopback address without TLS");
+        }
+        println!("{READY_PREFIX} {node} {addr}");
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = stop => {}
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminated() => {}
+            }
+        };
+        Engine::new(node, key).serve(listener, shutdown).await?;
+        Ok(())
+    })
+}
+
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
+/// The program to start engines from: `$DISTOB_ENGINE_BIN`, else this
+/// executable when it called [`main_if_engine`], else the `distob` binary
+/// beside this executable (or one folder up, as in `target/debug/deps`),
+/// else `distob` on `PATH`.
+pub fn engine_program() -> Result<PathBuf, LaunchError> {
+    if let Some(p) = std::env::var_os("DISTOB_ENGINE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    if ENGINE_CAPABLE.load(Ordering::Relaxed) {
+        return Ok(exe);
+    }
+    let name = format!("distob{}", std::env::consts::EXE_SUFFIX);
+    let mut dir = exe.parent();
+    for _ in 0..2 {
+        if let Some(d) = dir {
+            let candidate = d.join(&name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+            dir = d.parent();
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for d in std::env::split_paths(&path) {
+            let candidate = d.join(&name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(LaunchError::NoProgram)
+}
+
+/// One engine process started by this program.
+#[derive(Debug)]
+pub struct EngineProcess {
+    node: NodeId,
+    addr: SocketAddr,
+    child: tokio::process::Child,
+    // Held open: the engine exits when it closes.
+    _stdin: tokio::process::ChildStdin,
+}
+
+impl EngineProcess {
+    /// Starts `program` as engine `node` listening on `listen`, and waits
+    /// for it to report its address.
+    pub async fn start(
+        program: &std::path::Path,
+        node: NodeId,
+        listen: SocketAddr,
+        key: &ClusterKey,
+    ) -> Result<EngineProcess, LaunchError> {
+        let mut child = tokio::process::Command::new(program)
+            .env("DISTOB_ENGINE", "1")
+            .env("DISTOB_ENGINE_NODE", node.0.to_string())
+            .env("DISTOB_ENGINE_LISTEN", listen.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| LaunchError::Spawn {
+                program: program.to_owned(),
+                source,
+            })?;
+        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(LaunchError::Io(std::io::ErrorKind::BrokenPipe.into()));
+        };
+        stdin.write_all(format!("{}\n", key.to_hex()).as_bytes()).await?;
+        stdin.flush().await?;
+        let addr = read_ready(node, stdout, &mut child).await?;
+        Ok(EngineProcess {
+            node,
+            addr,
+            child,
+            _stdin: stdin,
+        })
+    }
+
+    /// The engine's node id.
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its process id (None once it has been reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Kills it at once (SIGKILL).
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.start_kill()
+    }
+}
+
+/// Reads the ready line of engine `node` from its standard output.
+pub(crate) async fn read_ready(
+    node: NodeId,
+    stdout: tokio::process::ChildStdout,
+    child: &mut tokio::process::Child,
+) -> Result<SocketAddr, LaunchError> {
+    let mut lines = BufReader::new(stdout).lines();
+    let wait = async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.strip_prefix(READY_PREFIX) {
+                let addr = rest.split_whitespace().nth(1).and_then(|a| a.parse().ok());
+                return addr.ok_or(LaunchError::BadReadyLine { node, line });
+            }
+        }
+        let status = child.wait().await?;
+        Err(LaunchError::Exited { node, status })
+    };
+    match tokio::time::timeout(READY_TIMEOUT, wait).await {
+        Ok(result) => result,
+        Err(_) => Err(LaunchError::NotReady {
+            node,
+            secs: READY_TIMEOUT.as_secs(),
+        }),
+    }
+}

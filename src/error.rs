@@ -1,0 +1,112 @@
+//! The user-facing [`Error`] and [`Result`].
+
+use crate::cluster::{LaunchError, ProfileError};
+use crate::id::{NodeId, Ref};
+use crate::net::wire::MethodId;
+use crate::net::NetError;
+use crate::value::ValueError;
+use std::net::SocketAddr;
+
+/// `Result` with distob's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a distob call, as the caller sees it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The engine is gone (process ended, connection lost); every call
+    /// waiting on it fails with this.
+    #[error("engine {0} is lost")]
+    EngineLost(NodeId),
+    /// The cluster has no engine with this id.
+    #[error("no engine {0} in this cluster")]
+    NoSuchEngine(NodeId),
+    /// The object does not exist (any more) on its engine.
+    #[error("no object {0} on its engine")]
+    NoSuchObject(Ref),
+    /// The object's type has no such method on its engine, or the engine was
+    /// built without that type.
+    #[error("{type_name} has no {method} on its engine (is the type registered there?)")]
+    NoSuchMethod {
+        /// The object's type.
+        type_name: String,
+        /// The method asked for.
+        method: MethodId,
+    },
+    /// The peer does not hold the same cluster key.
+    #[error("authentication failed: the peer does not hold the same cluster key")]
+    Auth,
+    /// The peer speaks another protocol version.
+    #[error("protocol version mismatch: ours is {ours}, the peer's is {theirs}")]
+    VersionMismatch {
+        /// Our version.
+        ours: u16,
+        /// The peer's.
+        theirs: u16,
+    },
+    /// The connection broke the protocol (bad frame, unexpected message).
+    #[error("protocol error")]
+    Protocol(#[source] NetError),
+    /// A value could not be encoded or decoded.
+    #[error("cannot encode or decode a value")]
+    Codec(#[from] ValueError),
+    /// The call's deadline passed.
+    #[error("call timed out")]
+    Timeout,
+    /// Engine-side code panicked; the engine and other callers go on.
+    #[error("remote code panicked: {message}")]
+    RemotePanic {
+        /// The panic's message.
+        message: String,
+    },
+    /// The engine could not decode what it was sent (a type mismatch between
+    /// client and engine builds, usually).
+    #[error("the engine could not decode the request: {message}")]
+    RemoteDecode {
+        /// The engine decoder's report.
+        message: String,
+    },
+    /// The engine refused the request.
+    #[error("the engine refused the request: {message}")]
+    Refused {
+        /// Why.
+        message: String,
+    },
+    /// Reading or writing a socket, file or pipe failed.
+    #[error("i/o error")]
+    Io(#[from] std::io::Error),
+    /// Connecting to an engine failed.
+    #[error("cannot connect to engine at {addr}")]
+    Connect {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Starting engines failed.
+    #[error("cannot start engines")]
+    Launch(#[from] LaunchError),
+    /// A cluster profile could not be read or written.
+    #[error("cluster profile error")]
+    Profile(#[from] ProfileError),
+    /// `.wait()` was called on a thread that runs an async runtime, where
+    /// blocking would stall the very tasks that deliver the reply.
+    #[error("Call::wait() blocks, and this thread runs an async runtime: use `.await` here")]
+    BlockingInRuntime,
+    /// The hub's connections are closed.
+    #[error("the object hub is closed")]
+    HubClosed,
+}
+
+impl From<NetError> for Error {
+    fn from(e: NetError) -> Self {
+        match e {
+            NetError::Auth => Error::Auth,
+            NetError::VersionMismatch { ours, theirs } => Error::VersionMismatch { ours, theirs },
+            NetError::Io(io) => Error::Io(io),
+            NetError::Connect { addr, source } => Error::Connect { addr, source },
+            other => Error::Protocol(other),
+        }
+    }
+}

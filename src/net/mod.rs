@@ -1,0 +1,20 @@
+//! The wire and the transport. Knows nothing of actors, proxies or arrays.
+//!
+//! - [`wire`]: the protocol messages, pure data.
+//! - [`codec`]: frame = length prefix + CBOR head + raw body; partial is `Ok(None)`.
+//! - [`connection`]: framed reading and batched writing over any byte stream.
+//! - [`handshake`]: version check and cluster-key challenge–response.
+
+pub mod buf;
+pub mod codec;
+pub mod connection;
+pub mod error;
+pub mod handshake;
+pub mod key;
+pub mod wire;
+
+pub use buf::AlignedBuf;
+pub use codec::{Frame, Limits};
+pub use connection::{FrameReader, FrameWriter, WriteMode};
+pub use error::NetError;
+pub use key::ClusterKey;

@@ -1,0 +1,220 @@
+//! The protocol messages: pure data, no I/O.
+//!
+//! A frame on the wire is
+//!
+//! ```text
+//! u32 LE head length | u32 LE body length | head: one CBOR `Message` | body: raw bytes
+//! ```
+//!
+//! The head is small and structured; the body carries bulk bytes (a value's
+//! encoding, array data) untouched, so that they are written straight from
+//! and read straight into their final buffers. A body larger than one frame
+//! travels as a run of [`Message::Chunk`] frames whose last one carries the
+//! message the whole body belongs to.
+
+use crate::id::{CallId, NodeId, ObjectId};
+use serde::{Deserialize, Serialize};
+
+/// The protocol version both sides must speak; checked in the handshake.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// A 32-byte random challenge or proof in the handshake.
+pub type Nonce = [u8; 32];
+
+/// A method of a hosted type, named by a stable hash of `"Type::method"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MethodId(pub u64);
+
+impl MethodId {
+    /// The id of a method from its `"Type::method"` name (64-bit FNV-1a).
+    pub const fn of_name(name: &str) -> MethodId {
+        MethodId(crate::id::TypeTag::of_name(name).0)
+    }
+}
+
+impl std::fmt::Display for MethodId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "method {:016x}", self.0)
+    }
+}
+
+/// Why a handshake was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// The peer speaks another protocol version.
+    Version {
+        /// The refusing side's version.
+        ours: u16,
+    },
+    /// The peer could not prove it holds the cluster key.
+    Auth,
+    /// The peer sent something other than the next handshake message.
+    Protocol,
+}
+
+/// One message: the CBOR head of a frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// Dialer → acceptor: opens the handshake.
+    Hello {
+        /// The dialer's protocol version.
+        protocol: u16,
+        /// The dialer's node id ([`NodeId::CLIENT`] for a client).
+        node: NodeId,
+        /// A fresh random challenge.
+        #[serde(with = "serde_bytes")]
+        nonce: Nonce,
+    },
+    /// Acceptor → dialer: its own challenge and its proof of the key.
+    Challenge {
+        /// The acceptor's protocol version.
+        protocol: u16,
+        /// The acceptor's node id.
+        node: NodeId,
+        /// A fresh random challenge.
+        #[serde(with = "serde_bytes")]
+        nonce: Nonce,
+        /// Keyed hash over both challenges, proving the acceptor holds the key.
+        #[serde(with = "serde_bytes")]
+        proof: Nonce,
+    },
+    /// Dialer → acceptor: the dialer's proof of the key.
+    Proof {
+        /// Keyed hash over both challenges.
+        #[serde(with = "serde_bytes")]
+        proof: Nonce,
+    },
+    /// Acceptor → dialer: the handshake passed; requests may follow.
+    Accepted,
+    /// Either side: the handshake failed; the connection closes.
+    Refused {
+        /// Why.
+        reason: Refusal,
+    },
+    /// A request; the frame body is the op's bulk data, if any.
+    Request {
+        /// Echoed in the reply.
+        call: CallId,
+        /// What to do.
+        op: Op,
+    },
+    /// The reply to a request; the frame body is the outcome's bulk data, if any.
+    Reply {
+        /// The request's id.
+        call: CallId,
+        /// What came of it.
+        outcome: Outcome,
+    },
+    /// Client → engine: the client dropped its last handles to these objects.
+    Release {
+        /// The objects to drop.
+        objects: Vec<ObjectId>,
+    },
+    /// One piece of a body too large for one frame; the frame body is the piece.
+    Chunk {
+        /// Which body this piece belongs to (unique per connection while open).
+        stream: u32,
+        /// Where the piece goes in the whole body.
+        offset: u64,
+        /// The whole body's length.
+        total: u64,
+        /// On the last piece: the message the whole body belongs to.
+        last: Option<Box<Message>>,
+    },
+    /// Liveness probe; answered by `Pong` with the same number.
+    Ping {
+        /// Echoed.
+        seq: u64,
+    },
+    /// Answer to `Ping`.
+    Pong {
+        /// The ping's number.
+        seq: u64,
+    },
+}
+
+/// What a request asks an engine to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// Store a value under `object`; the frame body holds its bulk bytes.
+    Put {
+        /// The id the client chose.
+        object: ObjectId,
+        /// The Rust type name, for the engine's registry.
+        type_name: String,
+        /// The value's small encoded part (see `value` encoding).
+        #[serde(with = "serde_bytes")]
+        head: Vec<u8>,
+    },
+    /// Send back a value's encoding.
+    Get {
+        /// Which object.
+        object: ObjectId,
+    },
+    /// Run a method of a hosted object.
+    Call {
+        /// Which object.
+        object: ObjectId,
+        /// Which method.
+        method: MethodId,
+        /// The CBOR-encoded arguments.
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+    },
+    /// List the engine's objects.
+    List,
+    /// Stop the engine (graceful); replies first.
+    Shutdown,
+}
+
+/// What came of a request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Done, nothing to return.
+    Done,
+    /// A value: its small encoded part here, bulk bytes in the frame body.
+    Value {
+        /// The value's small encoded part.
+        #[serde(with = "serde_bytes")]
+        head: Vec<u8>,
+    },
+    /// The engine's objects.
+    Listing(Vec<ObjectInfo>),
+    /// The request failed on the engine.
+    Fault(Fault),
+}
+
+/// One object in a listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    /// Its id.
+    pub object: ObjectId,
+    /// Its Rust type name.
+    pub type_name: String,
+    /// Its encoded size in bytes.
+    pub nbytes: u64,
+}
+
+/// Why a request failed on the engine. Text here is data from the engine
+/// (a panic message, a decoder's report), not a Rust error cause.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fault {
+    /// No object with that id on this engine.
+    NoSuchObject(ObjectId),
+    /// The object's type has no such method (or is not registered here).
+    NoSuchMethod {
+        /// The object's type name.
+        type_name: String,
+        /// The method asked for.
+        method: MethodId,
+    },
+    /// The engine could not decode the request's value or arguments.
+    Decode(String),
+    /// Engine-side code panicked; the message is the panic's payload.
+    Panic(String),
+    /// The method returned its own error, CBOR-encoded.
+    User(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The engine refused the request (for example: shutting down).
+    Refused(String),
+}

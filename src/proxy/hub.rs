@@ -1,0 +1,378 @@
+//! [`ObjectHub`]: the client's connections to every engine, its pending
+//! calls, and its view of every object it holds.
+//!
+//! Shape: a cheap `Clone` handle; per engine one [`Link`] = a shared writer
+//! that callers write their frames to directly (no worker in the middle of a
+//! call) + one reader task that owns the read side and completes pending
+//! calls from a map keyed by call id.
+
+use super::call::{Call, Decode};
+use super::runtime::current_or_background;
+use crate::actors::HANDSHAKE_TIMEOUT;
+use crate::error::{Error, Result};
+use crate::id::{CallId, NodeId, ObjectId, Ref};
+use crate::net::wire::{Message, Op};
+use crate::net::{handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits, NetError, WriteMode};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+pub(crate) use crate::net::wire::Outcome;
+
+/// A reply as it came off the wire: outcome and body.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) outcome: Outcome,
+    pub(crate) body: AlignedBuf,
+}
+
+type Waiter = oneshot::Sender<Result<Reply>>;
+
+#[derive(Default)]
+struct Pending {
+    calls: HashMap<CallId, Waiter>,
+    lost: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The maps stay consistent across a panic elsewhere; keep using them.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One engine's connection.
+pub(crate) struct Link {
+    node: NodeId,
+    addr: SocketAddr,
+    writer: FrameWriter,
+    pending: Mutex<Pending>,
+    reader: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Link {
+    async fn open(node: NodeId, addr: SocketAddr, key: ClusterKey) -> Result<Arc<Link>> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|source| Error::Connect { addr, source })?;
+        // Small frames must not wait for Nagle; failure only costs latency.
+        let _ = stream.set_nodelay(true);
+        let (read, mut write) = stream.into_split();
+        let mut reader = FrameReader::new(read, Limits::default());
+        let dial = handshake::dial(&mut reader, &mut write, &key, NodeId::CLIENT);
+        let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial)
+            .await
+            .map_err(|_| Error::Timeout)??;
+        if peer != node {
+            return Err(Error::Protocol(NetError::Protocol {
+                expected: "the engine node id named for this address",
+            }));
+        }
+        let link = Arc::new(Link {
+            node,
+            addr,
+            writer: FrameWriter::tcp(write, WriteMode::Immediate),
+            pending: Mutex::new(Pending::default()),
+            reader: Mutex::new(None),
+        });
+        let task = tokio::spawn(read_replies(link.clone(), reader));
+        *lock(&link.reader) = Some(task.abort_handle());
+        Ok(link)
+    }
+
+    /// Fails every waiting call: the engine is gone.
+    fn lose(&self) {
+        let waiters: Vec<Waiter> = {
+            let mut p = lock(&self.pending);
+            p.lost = true;
+            p.calls.drain().map(|(_, w)| w).collect()
+        };
+        for w in waiters {
+            // The caller may have stopped waiting; nothing to do then.
+            let _ = w.send(Err(Error::EngineLost(self.node)));
+        }
+        self.writer.close();
+    }
+
+    fn is_lost(&self) -> bool {
+        lock(&self.pending).lost
+    }
+}
+
+async fn read_replies(link: Arc<Link>, mut reader: FrameReader<OwnedReadHalf>) {
+    loop {
+        match reader.next().await {
+            Ok(Some(frame)) => match frame.message {
+                Message::Reply { call, outcome } => {
+                    let waiter = lock(&link.pending).calls.remove(&call);
+                    if let Some(w) = waiter {
+                        // The caller dropped its Call: the reply is discarded.
+                        let _ = w.send(Ok(Reply {
+                            outcome,
+                            body: frame.body,
+                        }));
+                    }
+                }
+                Message::Ping { seq } => {
+                    // If this fails the link is closing; the read loop ends next.
+                    let _ = link.writer.send(&Message::Pong { seq }, Bytes::new());
+                }
+                other => {
+                    tracing::debug!(node = %link.node, message = ?std::mem::discriminant(&other), "ignoring unexpected message");
+                }
+            },
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(node = %link.node, error = %e, "connection to engine failed");
+                break;
+            }
+        }
+    }
+    link.lose();
+}
+
+/// What the hub knows of one object it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldObject {
+    /// The Rust type name.
+    pub type_name: &'static str,
+    /// Encoded size when it was scattered.
+    pub nbytes: u64,
+}
+
+struct HubInner {
+    links: RwLock<Vec<Option<Arc<Link>>>>,
+    objects: Mutex<HashMap<Ref, HeldObject>>,
+    next_call: AtomicU64,
+    cursor: AtomicUsize,
+}
+
+impl Drop for HubInner {
+    fn drop(&mut self) {
+        let links = self.links.get_mut().unwrap_or_else(|p| p.into_inner());
+        for link in links.iter().flatten() {
+            link.writer.close();
+            if let Some(task) = lock(&link.reader).take() {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// The client's view of every object in the cluster, and its connections to
+/// the engines. Plain tokio, `Send + Sync`, cheap to clone.
+///
+/// As a dict: [`len`](ObjectHub::len), [`refs`](ObjectHub::refs) and
+/// [`contains`](ObjectHub::contains) cover the objects this hub holds
+/// proxies for; [`engine`](ObjectHub::engine) gives one engine's own view.
+///
+/// ```
+/// # async fn demo() -> distob::Result<()> {
+/// let cluster = distob::Cluster::local(2).await?;
+/// let hub = cluster.hub();
+/// let x = cluster.scatter(42u32).await?;
+/// assert!(hub.contains(&x.id()));
+/// assert_eq!(hub.len(), 1);
+/// drop(x);
+/// assert_eq!(hub.len(), 0);
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct ObjectHub {
+    inner: Arc<HubInner>,
+}
+
+impl std::fmt::Debug for ObjectHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectHub")
+            .field("engines", &self.engines())
+            .field("objects", &self.len())
+            .finish()
+    }
+}
+
+impl ObjectHub {
+    /// Connects to every engine (concurrently), each after a handshake with `key`.
+    ///
+    /// The connections are driven by the current tokio runtime, or by
+    /// distob's background runtime when there is none.
+    pub async fn connect(engines: &[(NodeId, SocketAddr)], key: ClusterKey) -> Result<ObjectHub> {
+        Self::connect_on(current_or_background(), engines, key).await
+    }
+
+    /// Connects with the connections driven by the given runtime.
+    pub(crate) async fn connect_on(
+        runtime: Handle,
+        engines: &[(NodeId, SocketAddr)],
+        key: ClusterKey,
+    ) -> Result<ObjectHub> {
+        let engines = engines.to_vec();
+        let task_key = key.clone();
+        let opened = runtime
+            .spawn(async move {
+                futures::future::try_join_all(
+                    engines
+                        .into_iter()
+                        .map(|(node, addr)| Link::open(node, addr, task_key.clone())),
+                )
+                .await
+            })
+            .await
+            .map_err(|_| Error::HubClosed)??;
+        let size = opened.iter().map(|l| l.node.index() + 1).max().unwrap_or(0);
+        let mut links: Vec<Option<Arc<Link>>> = vec![None; size];
+        for link in opened {
+            let i = link.node.index();
+            links[i] = Some(link);
+        }
+        Ok(ObjectHub {
+            inner: Arc::new(HubInner {
+                links: RwLock::new(links),
+                objects: Mutex::new(HashMap::new()),
+                next_call: AtomicU64::new(1),
+                cursor: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// The engines this hub is connected to, in node order.
+    pub fn engines(&self) -> Vec<NodeId> {
+        let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
+        links.iter().flatten().map(|l| l.node).collect()
+    }
+
+    /// The address of an engine.
+    pub fn engine_addr(&self, node: NodeId) -> Option<SocketAddr> {
+        self.link(node).ok().map(|l| l.addr)
+    }
+
+    /// Whether the engine's connection is lost.
+    pub fn is_lost(&self, node: NodeId) -> bool {
+        self.link(node).map(|l| l.is_lost()).unwrap_or(true)
+    }
+
+    /// One engine's own view of its objects.
+    pub fn engine(&self, node: NodeId) -> super::ObjectEngine {
+        super::ObjectEngine::new(self.clone(), node)
+    }
+
+    /// How many objects this hub holds proxies for.
+    pub fn len(&self) -> usize {
+        lock(&self.inner.objects).len()
+    }
+
+    /// Whether this hub holds no objects.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The refs of every object this hub holds, sorted.
+    pub fn refs(&self) -> Vec<Ref> {
+        let mut refs: Vec<Ref> = lock(&self.inner.objects).keys().copied().collect();
+        refs.sort();
+        refs
+    }
+
+    /// Whether this hub holds the object.
+    pub fn contains(&self, r: &Ref) -> bool {
+        lock(&self.inner.objects).contains_key(r)
+    }
+
+    /// What the hub knows of an object it holds.
+    pub fn get(&self, r: &Ref) -> Option<HeldObject> {
+        lock(&self.inner.objects).get(r).cloned()
+    }
+
+    /// The next engine in round-robin order (shared by every scatter).
+    pub fn next_engine(&self) -> Result<NodeId> {
+        let engines = self.engines();
+        if engines.is_empty() {
+            return Err(Error::HubClosed);
+        }
+        let i = self.inner.cursor.fetch_add(1, Ordering::Relaxed);
+        Ok(engines[i % engines.len()])
+    }
+
+    fn link(&self, node: NodeId) -> Result<Arc<Link>> {
+        let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
+        links
+            .get(node.index())
+            .and_then(Option::clone)
+            .ok_or(Error::NoSuchEngine(node))
+    }
+
+    /// Sends a request; the receiver gets its reply.
+    pub(crate) fn send(
+        &self,
+        node: NodeId,
+        op: Op,
+        body: Bytes,
+    ) -> Result<oneshot::Receiver<Result<Reply>>> {
+        let link = self.link(node)?;
+        let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut p = lock(&link.pending);
+            if p.lost {
+                return Err(Error::EngineLost(node));
+            }
+            p.calls.insert(call, tx);
+        }
+        if let Err(e) = link.writer.send(&Message::Request { call, op }, body) {
+            lock(&link.pending).calls.remove(&call);
+            return Err(match e {
+                NetError::Closed | NetError::Io(_) => Error::EngineLost(node),
+                other => other.into(),
+            });
+        }
+        Ok(rx)
+    }
+
+    /// Sends a request and returns its [`Call`].
+    pub(crate) fn call<T>(
+        &self,
+        node: NodeId,
+        target: Option<Ref>,
+        op: Op,
+        body: Bytes,
+        decode: Decode<T>,
+    ) -> Call<T> {
+        match self.send(node, op, body) {
+            Ok(rx) => Call::pending(rx, decode, node, target),
+            Err(e) => Call::ready(Err(e), node, target),
+        }
+    }
+
+    /// Records an object this hub now holds.
+    pub(crate) fn hold(&self, r: Ref, held: HeldObject) {
+        lock(&self.inner.objects).insert(r, held);
+    }
+
+    /// The last proxy of `r` is gone: forget it and release it on its engine.
+    pub(crate) fn release(&self, r: Ref) {
+        lock(&self.inner.objects).remove(&r);
+        if let Ok(link) = self.link(r.node) {
+            let msg = Message::Release {
+                objects: vec![r.object],
+            };
+            // A closed link's engine has dropped the object already.
+            let _ = link.writer.send(&msg, Bytes::new());
+        }
+    }
+
+    /// Asks engine `node` to stop (it replies first, then shuts down).
+    pub fn shutdown_engine(&self, node: NodeId) -> Call<()> {
+        self.call(node, None, Op::Shutdown, Bytes::new(), super::remote::decode_done)
+    }
+
+    /// A fresh object id for a new object on `node` (named by the client, so
+    /// the handle exists before the engine answers).
+    pub(crate) fn new_ref<T: ?Sized>(&self, node: NodeId) -> Ref {
+        Ref::new(node, ObjectId::new(), crate::id::TypeTag::of::<T>())
+    }
+}

@@ -1,0 +1,20 @@
+//! The client side: plain tokio, `Send`, usable from any runtime.
+//!
+//! ```text
+//! Remote<T> ──(method, fetch)──▶ Call<T> ◀── reply ── reader task (one per engine)
+//!     │                             ▲
+//!     └── ObjectHub ── FrameWriter ─┘  (the caller writes its own frame)
+//! ```
+
+pub(crate) mod call;
+pub(crate) mod hub;
+pub(crate) mod object_engine;
+pub(crate) mod remote;
+pub(crate) mod runtime;
+pub(crate) mod scatter;
+
+pub use call::Call;
+pub use hub::{HeldObject, ObjectHub};
+pub use object_engine::ObjectEngine;
+pub use remote::Remote;
+pub use scatter::Gather;
