@@ -66,6 +66,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self
     }
 
+    /// The byte stream back. Bytes read ahead and not yet decoded are lost,
+    /// so call this only where the peer has sent nothing more.
+    pub fn into_inner(self) -> R {
+        self.io
+    }
+
     /// The next whole frame (chunked bodies assembled); `Ok(None)` when the
     /// peer closed the connection between frames.
     pub async fn next(&mut self) -> Result<Option<Frame>, NetError> {

@@ -1,0 +1,274 @@
+//! distob's benchmark figures, one JSON object per line:
+//! `{"figure": NAME, "value": X, "unit": U, "baseline": B}`, where the
+//! baseline is the same work done with raw tokio (TCP or channels),
+//! measured in the same run.
+//!
+//! Run: `cargo run --release --example bench` (add `-- --quick` for a short run).
+
+use distob::{Cluster, NodeId};
+use ndarray::{ArrayD, IxDyn};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Size of the raw ping-pong message: about one tiny call's frame.
+const PING: usize = 64;
+
+fn main() -> Result<(), BoxError> {
+    distob::engine::main_if_engine();
+    if std::env::var_os("DISTOB_BENCH_SERVER").is_some() {
+        return raw_server();
+    }
+    let quick = std::env::args().any(|a| a == "--quick");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(quick))
+}
+
+fn emit(figure: &str, value: f64, unit: &str, baseline: Option<f64>) {
+    let mut line = json!({ "figure": figure, "value": round(value), "unit": unit });
+    if let Some(b) = baseline {
+        line["baseline"] = json!(round(b));
+    }
+    println!("{line}");
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i]
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    percentile(&mut xs, 0.5)
+}
+
+async fn run(quick: bool) -> Result<(), BoxError> {
+    let rtt_n = if quick { 2_000 } else { 20_000 };
+    let big = if quick { 12_500_000 / 10 } else { 12_500_000 }; // f64s: 100 MB
+    let mb = (big * 8) as f64 / 1e6;
+    let reps = if quick { 2 } else { 5 };
+
+    let (server, raw_addr) = start_raw_server().await?;
+    let cluster = Cluster::spawn(1).await?;
+    let tiny = cluster.scatter_to(NodeId(0), 1u8).await?;
+
+    // Round trip of a tiny call to an engine process.
+    let raw = raw_ping_pong(raw_addr, rtt_n).await?;
+    let mut ours = Vec::with_capacity(rtt_n);
+    for _ in 0..rtt_n / 10 {
+        tiny.fetch().await?;
+    }
+    for _ in 0..rtt_n {
+        let t = Instant::now();
+        tiny.fetch().await?;
+        ours.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let mut raw_c = raw.clone();
+    emit("call_rtt_p50_us", percentile(&mut ours, 0.5), "us", Some(percentile(&mut raw_c, 0.5)));
+    emit("call_rtt_p99_us", percentile(&mut ours, 0.99), "us", Some(percentile(&mut raw_c, 0.99)));
+
+    // 10,000 calls in flight on one connection.
+    let mut rates = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        let calls: Vec<_> = (0..10_000).map(|_| tiny.fetch()).collect();
+        for c in calls {
+            c.await?;
+        }
+        rates.push(10_000.0 / t.elapsed().as_secs_f64());
+    }
+    emit("pipelined_calls_per_s", median(rates), "calls/s", None);
+
+    // 100 MB array to and from an engine process.
+    let a = ArrayD::from_shape_fn(IxDyn(&[big]), |i| i[0] as f64);
+    let mut up = Vec::new();
+    let mut down = Vec::new();
+    let mut raw_up = Vec::new();
+    let mut raw_down = Vec::new();
+    for _ in 0..reps {
+        raw_up.push(mb / raw_transfer(raw_addr, b'S', big * 8).await?.as_secs_f64());
+        raw_down.push(mb / raw_transfer(raw_addr, b'G', big * 8).await?.as_secs_f64());
+        let copy = a.clone();
+        let t = Instant::now();
+        let r = cluster.scatter_to(NodeId(0), copy).await?;
+        up.push(mb / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let back = r.fetch().await?;
+        down.push(mb / t.elapsed().as_secs_f64());
+        assert_eq!(back.len(), big);
+        drop(back);
+    }
+    emit("scatter_mb_per_s", median(up), "MB/s", Some(median(raw_up)));
+    emit("gather_mb_per_s", median(down), "MB/s", Some(median(raw_down)));
+    drop(tiny);
+    drop(cluster);
+    drop(server);
+
+    // The same tiny round trip to an in-process engine.
+    let local = Cluster::local(1).await?;
+    let tiny = local.scatter_to(NodeId(0), 1u8).await?;
+    for _ in 0..rtt_n / 10 {
+        tiny.fetch().await?;
+    }
+    let mut ours = Vec::with_capacity(rtt_n);
+    for _ in 0..rtt_n {
+        let t = Instant::now();
+        tiny.fetch().await?;
+        ours.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let mut floor = channel_ping_pong(rtt_n).await;
+    emit("local_call_rtt_p50_us", percentile(&mut ours, 0.5), "us", Some(percentile(&mut floor, 0.5)));
+    Ok(())
+}
+
+/// The raw TCP peer for baselines, in its own process like an engine:
+/// 'P' echoes 64-byte messages, 'S' swallows N bytes then acks, 'G' sends N bytes.
+fn raw_server() -> Result<(), BoxError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            println!("{}", listener.local_addr()?);
+            loop {
+                let (mut s, _) = listener.accept().await?;
+                s.set_nodelay(true)?;
+                tokio::spawn(async move {
+                    let mut mode = [0u8; 1];
+                    s.read_exact(&mut mode).await?;
+                    match mode[0] {
+                        b'P' => {
+                            let mut buf = [0u8; PING];
+                            while s.read_exact(&mut buf).await.is_ok() {
+                                s.write_all(&buf).await?;
+                            }
+                        }
+                        b'S' | b'G' => {
+                            let n = s.read_u64().await? as usize;
+                            let mut buf = vec![0u8; 1 << 20];
+                            let mut left = n;
+                            while left > 0 {
+                                let k = left.min(buf.len());
+                                if mode[0] == b'S' {
+                                    s.read_exact(&mut buf[..k]).await?;
+                                } else {
+                                    s.write_all(&buf[..k]).await?;
+                                }
+                                left -= k;
+                            }
+                            if mode[0] == b'S' {
+                                s.write_all(&[1]).await?;
+                            }
+                        }
+                        _ => {}
+                    }
+                    Ok::<_, std::io::Error>(())
+                });
+            }
+        })
+}
+
+struct RawServer(std::process::Child);
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_raw_server() -> Result<(RawServer, std::net::SocketAddr), BoxError> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .env("DISTOB_BENCH_SERVER", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    Ok((RawServer(child), line.trim().parse()?))
+}
+
+async fn raw_ping_pong(addr: std::net::SocketAddr, n: usize) -> Result<Vec<f64>, BoxError> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    s.write_all(b"P").await?;
+    let mut buf = [7u8; PING];
+    for _ in 0..n / 10 {
+        s.write_all(&buf).await?;
+        s.read_exact(&mut buf).await?;
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        s.write_all(&buf).await?;
+        s.read_exact(&mut buf).await?;
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(out)
+}
+
+/// Moves `n` bytes over raw loopback TCP, up ('S') or down ('G'), in 1 MiB writes.
+async fn raw_transfer(addr: std::net::SocketAddr, mode: u8, n: usize) -> Result<Duration, BoxError> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    let mut buf = vec![1u8; 1 << 20];
+    let t = Instant::now();
+    s.write_all(&[mode]).await?;
+    s.write_u64(n as u64).await?;
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(buf.len());
+        if mode == b'S' {
+            s.write_all(&buf[..k]).await?;
+        } else {
+            s.read_exact(&mut buf[..k]).await?;
+        }
+        left -= k;
+    }
+    if mode == b'S' {
+        s.read_exact(&mut buf[..1]).await?;
+    }
+    Ok(t.elapsed())
+}
+
+/// Ping-pong between this thread and another over tokio channels: the
+/// in-process floor for a round trip.
+async fn channel_ping_pong(n: usize) -> Vec<f64> {
+    let (to_tx, mut to_rx) = tokio::sync::mpsc::channel::<[u8; PING]>(1);
+    let (back_tx, mut back_rx) = tokio::sync::mpsc::channel::<[u8; PING]>(1);
+    let echo = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().build();
+        if let Ok(rt) = rt {
+            rt.block_on(async move {
+                while let Some(m) = to_rx.recv().await {
+                    if back_tx.send(m).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n + n / 10 {
+        let t = Instant::now();
+        if to_tx.send([3u8; PING]).await.is_err() || back_rx.recv().await.is_none() {
+            break;
+        }
+        if i >= n / 10 {
+            out.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    drop(to_tx);
+    let _ = echo.join();
+    out
+}
