@@ -40,7 +40,11 @@ async fn main() -> distob::Result<()> {
     // Arrays travel as raw bytes, straight from and into their memory.
     let a = ArrayD::from_shape_fn(IxDyn(&[1000, 1000]), |i| (i[0] + i[1]) as f64);
     let ra = cluster.scatter_to(NodeId(2), a.clone()).await?;
-    println!("a 1000x1000 f64 array ({} MB) lives at {}", a.len() * 8 / 1_000_000, ra.id());
+    println!(
+        "a 1000x1000 f64 array ({} MB) lives at {}",
+        a.len() * 8 / 1_000_000,
+        ra.id()
+    );
 
     // Each engine's own view of what it holds.
     for node in cluster.engines() {
@@ -54,7 +58,12 @@ async fn main() -> distob::Result<()> {
     let strings: Vec<String> = cluster.gather(&parts).await?;
     let b: ArrayD<f64> = cluster.gather(&ra).await?;
     assert_eq!(b, a);
-    println!("gathered {:?}, {} strings and the array (equal: {})", back.name, strings.len(), b == a);
+    println!(
+        "gathered {:?}, {} strings and the array (equal: {})",
+        back.name,
+        strings.len(),
+        b == a
+    );
 
     // Dropping the last proxy releases the object on its engine.
     drop((s, parts, ra));

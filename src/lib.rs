@@ -39,6 +39,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 #![doc(test(attr(deny(warnings))))]
 
 mod actors;
@@ -57,7 +58,7 @@ pub mod engine {
 
 /// The type registry that `#[distob::remote]` fills.
 pub mod registry {
-    pub use crate::actors::registry::{lookup, registered, Hosted, Invocation, TypeEntry};
+    pub use crate::actors::registry::{lookup, registered, HostFn, Hosted, Invocation, TypeEntry};
 }
 
 pub use actors::{Engine, EngineError};

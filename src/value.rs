@@ -414,7 +414,8 @@ mod tests {
     #[test]
     fn wrong_dtype_is_an_error() {
         let enc = encode(array![1.0f64, 2.0]).unwrap();
-        let r: Result<ndarray::Array1<f32>, _> = decode(&enc.head, AlignedBuf::from_slice(&enc.body));
+        let r: Result<ndarray::Array1<f32>, _> =
+            decode(&enc.head, AlignedBuf::from_slice(&enc.body));
         assert!(matches!(r, Err(ValueError::DTypeMismatch { .. })));
     }
 }

@@ -12,7 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn still_serves(cluster: &Cluster) {
-    let x = within(cluster.scatter_to(NodeId(0), vec![7u16; 10])).await.unwrap();
+    let x = within(cluster.scatter_to(NodeId(0), vec![7u16; 10]))
+        .await
+        .unwrap();
     assert_eq!(within(x.fetch()).await.unwrap(), vec![7u16; 10]);
 }
 
@@ -44,13 +46,20 @@ async fn authenticated(addr: SocketAddr, key: &ClusterKey) -> TcpStream {
 async fn a_client_with_the_wrong_key_is_refused_and_the_engine_goes_on() {
     let cluster = within(Cluster::local(1)).await.unwrap();
     let addr = cluster.hub().engine_addr(NodeId(0)).unwrap();
-    let wrong = within(ObjectHub::connect(&[(NodeId(0), addr)], ClusterKey::random())).await;
+    let wrong = within(ObjectHub::connect(
+        &[(NodeId(0), addr)],
+        ClusterKey::random(),
+    ))
+    .await;
     assert!(matches!(wrong, Err(Error::Auth)), "{wrong:?}");
     still_serves(&cluster).await;
     // A second client with the right key is admitted.
-    let right = within(ObjectHub::connect(&[(NodeId(0), addr)], cluster.profile().key))
-        .await
-        .unwrap();
+    let right = within(ObjectHub::connect(
+        &[(NodeId(0), addr)],
+        cluster.profile().key,
+    ))
+    .await
+    .unwrap();
     let y = within(right.scatter(3u8)).await.unwrap();
     assert_eq!(within(y.fetch()).await.unwrap(), 3);
 }
@@ -60,7 +69,9 @@ async fn garbage_before_the_handshake_closes_that_connection_only() {
     let cluster = within(Cluster::local(1)).await.unwrap();
     let addr = cluster.hub().engine_addr(NodeId(0)).unwrap();
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     // The engine may close before it has read everything.
     let _ = s.write_all(&garbage).await;
     closed_by_engine(s).await;
@@ -75,19 +86,25 @@ async fn bad_frames_after_the_handshake_close_that_connection_only() {
 
     // Garbage CBOR in a well-formed frame.
     let mut s = authenticated(addr, &key).await;
-    s.write_all(&[4, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xfe, 0xfd, 0xfc]).await.unwrap();
+    s.write_all(&[4, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xfe, 0xfd, 0xfc])
+        .await
+        .unwrap();
     closed_by_engine(s).await;
     still_serves(&cluster).await;
 
     // A length prefix of 4 GiB: refused before any allocation.
     let mut s = authenticated(addr, &key).await;
-    s.write_all(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).await.unwrap();
+    s.write_all(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
+        .await
+        .unwrap();
     closed_by_engine(s).await;
     still_serves(&cluster).await;
 
     // A truncated frame, then the client hangs up.
     let mut s = authenticated(addr, &key).await;
-    s.write_all(&[100, 0, 0, 0, 0, 0, 0, 0, 0xa1, 0x01]).await.unwrap();
+    s.write_all(&[100, 0, 0, 0, 0, 0, 0, 0, 0xa1, 0x01])
+        .await
+        .unwrap();
     s.shutdown().await.unwrap();
     closed_by_engine(s).await;
     still_serves(&cluster).await;

@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_engine_process_fails_a_waiting_call_with_engine_lost() {
-    let cluster = within(Cluster::spawn_program(distob_bin(), 2)).await.unwrap();
-    let x = within(cluster.scatter_to(NodeId(0), vec![1.0f64; 1000])).await.unwrap();
+    let cluster = within(Cluster::spawn_program(distob_bin(), 2))
+        .await
+        .unwrap();
+    let x = within(cluster.scatter_to(NodeId(0), vec![1.0f64; 1000]))
+        .await
+        .unwrap();
     let y = within(cluster.scatter_to(NodeId(1), 5i32)).await.unwrap();
     let pid = cluster
         .pids()
@@ -31,6 +35,9 @@ async fn a_killed_engine_process_fails_a_waiting_call_with_engine_lost() {
     assert!(start.elapsed() < Duration::from_secs(5));
     // Later calls to it fail at once; the other engine goes on.
     let again = within(x.fetch()).await;
-    assert!(matches!(again, Err(Error::EngineLost(NodeId(0)))), "{again:?}");
+    assert!(
+        matches!(again, Err(Error::EngineLost(NodeId(0)))),
+        "{again:?}"
+    );
     assert_eq!(within(y.fetch()).await.unwrap(), 5);
 }

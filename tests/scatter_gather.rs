@@ -25,14 +25,18 @@ fn particle() -> Particle {
 }
 
 fn big_array() -> ArrayD<f64> {
-    ArrayD::from_shape_fn(IxDyn(&[40, 30, 7]), |i| (i[0] * 1000 + i[1] * 10 + i[2]) as f64 * 0.5)
+    ArrayD::from_shape_fn(IxDyn(&[40, 30, 7]), |i| {
+        (i[0] * 1000 + i[1] * 10 + i[2]) as f64 * 0.5
+    })
 }
 
 async fn round_trips(cluster: &Cluster) {
     let p = within(cluster.scatter(particle())).await.unwrap();
     assert_eq!(within(cluster.gather(&p)).await.unwrap(), particle());
 
-    let s = within(cluster.scatter(String::from("grüße"))).await.unwrap();
+    let s = within(cluster.scatter(String::from("grüße")))
+        .await
+        .unwrap();
     assert_eq!(within(cluster.gather(&s)).await.unwrap(), "grüße");
 
     let v: Vec<f64> = (0..1000).map(|i| i as f64 / 3.0).collect();
@@ -67,7 +71,9 @@ async fn values_round_trip_on_local_engines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_round_trip_on_engine_processes() {
-    let cluster = within(Cluster::spawn_program(distob_bin(), 2)).await.unwrap();
+    let cluster = within(Cluster::spawn_program(distob_bin(), 2))
+        .await
+        .unwrap();
     assert_eq!(cluster.engines(), vec![NodeId(0), NodeId(1)]);
     round_trips(&cluster).await;
 }
@@ -92,12 +98,18 @@ async fn scatter_each_goes_round_robin_and_carries_over() {
     let ys = within(cluster.scatter_each(vec![6, 7])).await.unwrap();
     let nodes: Vec<u32> = ys.iter().map(|x| x.node().0).collect();
     assert_eq!(nodes, [2, 3]);
-    assert_eq!(within(cluster.gather(&xs)).await.unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(
+        within(cluster.gather(&xs)).await.unwrap(),
+        vec![0, 1, 2, 3, 4, 5]
+    );
     // Explicit placement.
     let z = within(cluster.scatter_to(NodeId(3), 99i32)).await.unwrap();
     assert_eq!(z.node(), NodeId(3));
     let missing = within(cluster.scatter_to(NodeId(9), 1i32)).await;
-    assert!(matches!(missing, Err(Error::NoSuchEngine(NodeId(9)))), "{missing:?}");
+    assert!(
+        matches!(missing, Err(Error::NoSuchEngine(NodeId(9)))),
+        "{missing:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,23 +143,36 @@ async fn dropping_every_proxy_empties_hub_and_engines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_view_lists_objects_with_types_and_sizes() {
     let cluster = within(Cluster::local(2)).await.unwrap();
-    let x = within(cluster.scatter_to(NodeId(1), vec![0u8; 1000])).await.unwrap();
-    let listing = within(cluster.hub().engine(NodeId(1)).list()).await.unwrap();
+    let x = within(cluster.scatter_to(NodeId(1), vec![0u8; 1000]))
+        .await
+        .unwrap();
+    let listing = within(cluster.hub().engine(NodeId(1)).list())
+        .await
+        .unwrap();
     assert_eq!(listing.len(), 1);
     assert_eq!(listing[0].object, x.id().object);
     assert_eq!(listing[0].type_name, std::any::type_name::<Vec<u8>>());
     assert!(listing[0].nbytes >= 1000);
-    let refs = within(cluster.hub().engine(NodeId(1)).refs()).await.unwrap();
+    let refs = within(cluster.hub().engine(NodeId(1)).refs())
+        .await
+        .unwrap();
     assert_eq!(refs, vec![x.id()]);
-    assert!(within(cluster.hub().engine(NodeId(0)).is_empty()).await.unwrap());
+    assert!(within(cluster.hub().engine(NodeId(0)).is_empty())
+        .await
+        .unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_after_an_engine_shut_down_fail_with_engine_lost() {
     let cluster = within(Cluster::local(1)).await.unwrap();
     let x = within(cluster.scatter(5u64)).await.unwrap();
-    assert_eq!(within(cluster.hub().engine(x.node()).len()).await.unwrap(), 1);
-    within(cluster.hub().shutdown_engine(NodeId(0))).await.unwrap();
+    assert_eq!(
+        within(cluster.hub().engine(x.node()).len()).await.unwrap(),
+        1
+    );
+    within(cluster.hub().shutdown_engine(NodeId(0)))
+        .await
+        .unwrap();
     let hub = cluster.hub().clone();
     eventually("the hub to notice the engine is gone", || {
         let lost = hub.is_lost(NodeId(0));
@@ -170,12 +195,17 @@ fn blocking_code_waits_and_async_code_is_told_to_await() {
     assert_eq!(got, vec![1, 2, 3]);
     // Inside a runtime: a clear error instead of a deadlock.
     let inside = rt.block_on(async { x.fetch().wait() });
-    assert!(matches!(inside, Err(Error::BlockingInRuntime)), "{inside:?}");
+    assert!(
+        matches!(inside, Err(Error::BlockingInRuntime)),
+        "{inside:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn free_functions_use_the_default_cluster() {
-    let r = within(distob::scatter(String::from("default"))).await.unwrap();
+    let r = within(distob::scatter(String::from("default")))
+        .await
+        .unwrap();
     assert_eq!(within(distob::gather(&r)).await.unwrap(), "default");
     let cluster = within(distob::default_cluster()).await.unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -122,12 +122,15 @@ impl Handler<Invoke> for ObjectActor {
             Ok(Invocation::Ready(result)) => msg.reply.result(result),
             Ok(Invocation::Deferred(fut)) => {
                 let reply = msg.reply;
-                let fut = AssertUnwindSafe(fut).catch_unwind().map(|r| {
-                    r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p))))
-                });
+                let fut = AssertUnwindSafe(fut)
+                    .catch_unwind()
+                    .map(|r| r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p)))));
                 // `wait` holds back the mailbox until the method is done, so
                 // calls on one object stay in order even across awaits.
-                ctx.wait(fut.into_actor(self).map(move |result, _, _| reply.result(result)));
+                ctx.wait(
+                    fut.into_actor(self)
+                        .map(move |result, _, _| reply.result(result)),
+                );
             }
             Err(fault) => msg.reply.fault(fault),
         }

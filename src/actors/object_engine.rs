@@ -55,7 +55,7 @@ impl ObjectTable {
                 nbytes: e.nbytes,
             })
             .collect();
-        out.sort_by(|a, b| a.object.cmp(&b.object));
+        out.sort_by_key(|o| o.object);
         out
     }
 }

@@ -38,13 +38,16 @@ pub trait Hosted: 'static {
     fn encode(&self) -> Result<Encoded, Fault>;
 }
 
+/// Builds a hosted object from a value's encoding (head, body).
+pub type HostFn = fn(&[u8], AlignedBuf) -> Result<Box<dyn Hosted>, Fault>;
+
 /// One registered type.
 #[derive(Debug)]
 pub struct TypeEntry {
     /// The type's name, as `std::any::type_name` gives it.
     pub name: fn() -> &'static str,
     /// Builds the hosted object from its encoding.
-    pub host: fn(&[u8], AlignedBuf) -> Result<Box<dyn Hosted>, Fault>,
+    pub host: HostFn,
 }
 
 inventory::collect!(TypeEntry);

@@ -9,7 +9,11 @@ use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "distob", version, about = "Distributed computing with remote objects")]
+#[command(
+    name = "distob",
+    version,
+    about = "Distributed computing with remote objects"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -141,12 +145,18 @@ fn start(n: u32, profile: Option<PathBuf>, host: std::net::IpAddr) -> Result<(),
     let mut engines = Vec::new();
     for i in 0..n {
         let mut cmd = std::process::Command::new(&exe);
-        cmd.args(["engine", "--listen", &format!("{host}:0"), "--node", &i.to_string()])
-            .arg("--profile")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+        cmd.args([
+            "engine",
+            "--listen",
+            &format!("{host}:0"),
+            "--node",
+            &i.to_string(),
+        ])
+        .arg("--profile")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
@@ -178,7 +188,12 @@ async fn stop(profile: Option<PathBuf>) -> Result<(), BoxError> {
     let profile = Profile::load(&path)?;
     for e in &profile.engines {
         let one = Profile::new(profile.key.clone(), vec![e.clone()]);
-        match tokio::time::timeout(Duration::from_secs(5), distob::Cluster::connect_profile(&one)).await {
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            distob::Cluster::connect_profile(&one),
+        )
+        .await
+        {
             Ok(Ok(cluster)) => {
                 cluster.hub().shutdown_engine(e.node).await?;
                 println!("engine {} stopped", e.node);
@@ -192,7 +207,10 @@ async fn stop(profile: Option<PathBuf>) -> Result<(), BoxError> {
 
 async fn status(profile: Option<PathBuf>) -> Result<(), BoxError> {
     let profile = Profile::load(profile_path(profile)?)?;
-    println!("{:<6} {:<22} {:<8} {:<10} objects", "node", "address", "pid", "state");
+    println!(
+        "{:<6} {:<22} {:<8} {:<10} objects",
+        "node", "address", "pid", "state"
+    );
     for e in &profile.engines {
         let one = Profile::new(profile.key.clone(), vec![e.clone()]);
         let pid = e.pid.map_or("-".to_string(), |p| p.to_string());
@@ -205,7 +223,10 @@ async fn status(profile: Option<PathBuf>) -> Result<(), BoxError> {
             Ok(Ok(n)) => ("up", n.to_string()),
             Ok(Err(_)) | Err(_) => ("down", "-".to_string()),
         };
-        println!("{:<6} {:<22} {:<8} {:<10} {}", e.node, e.addr, pid, state.0, state.1);
+        println!(
+            "{:<6} {:<22} {:<8} {:<10} {}",
+            e.node, e.addr, pid, state.0, state.1
+        );
     }
     Ok(())
 }

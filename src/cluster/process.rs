@@ -36,10 +36,8 @@ pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// host this program's own types.
 ///
 /// ```no_run
-/// fn main() {
-///     distob::engine::main_if_engine();
-///     // ... the program proper
-/// }
+/// distob::engine::main_if_engine();
+/// // ... the program proper
 /// ```
 pub fn main_if_engine() {
     ENGINE_CAPABLE.store(true, Ordering::Relaxed);
@@ -121,7 +119,8 @@ pub fn run_engine(
 async fn terminated() {
     #[cfg(unix)]
     {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
             return;
         }
@@ -198,7 +197,9 @@ impl EngineProcess {
         let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(LaunchError::Io(std::io::ErrorKind::BrokenPipe.into()));
         };
-        stdin.write_all(format!("{}\n", key.to_hex()).as_bytes()).await?;
+        stdin
+            .write_all(format!("{}\n", key.to_hex()).as_bytes())
+            .await?;
         stdin.flush().await?;
         let addr = read_ready(node, stdout, &mut child).await?;
         Ok(EngineProcess {

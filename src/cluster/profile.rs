@@ -33,7 +33,9 @@ pub enum ProfileError {
         source: serde_json::Error,
     },
     /// The file can be read by other users: it holds the cluster key.
-    #[error("profile {path} is readable by group or others (mode {mode:o}); run `chmod 600` on it")]
+    #[error(
+        "profile {path} is readable by group or others (mode {mode:o}); run `chmod 600` on it"
+    )]
     Insecure {
         /// The file.
         path: PathBuf,
@@ -177,10 +179,15 @@ mod tests {
     fn world_readable_profiles_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.json");
-        Profile::new(ClusterKey::random(), vec![]).save(&path).unwrap();
+        Profile::new(ClusterKey::random(), vec![])
+            .save(&path)
+            .unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(Profile::load(&path), Err(ProfileError::Insecure { .. })));
+        assert!(matches!(
+            Profile::load(&path),
+            Err(ProfileError::Insecure { .. })
+        ));
     }
 }

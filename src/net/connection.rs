@@ -182,7 +182,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
-async fn read_exact_timed<R: AsyncRead + Unpin>(io: &mut R, dest: &mut [u8]) -> Result<(), NetError> {
+async fn read_exact_timed<R: AsyncRead + Unpin>(
+    io: &mut R,
+    dest: &mut [u8],
+) -> Result<(), NetError> {
     match io.read_exact(dest).await {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(NetError::Truncated),
@@ -199,6 +202,10 @@ pub enum WriteMode {
     /// Frames are queued and written by the flusher task once the current
     /// burst of work yields: fewest system calls (engines).
     Batched,
+    /// `Batched` for senders on an async runtime thread (the flusher runs
+    /// on that same thread as soon as the sender yields, and a burst of
+    /// calls becomes one write); `Immediate` for blocking senders (clients).
+    Adaptive,
 }
 
 enum Sink {
@@ -345,7 +352,12 @@ impl FrameWriter {
         if st.flushing {
             return Ok(());
         }
-        if let (WriteMode::Immediate, Sink::Tcp(half)) = (self.shared.mode, &self.shared.sink) {
+        let inline = match self.shared.mode {
+            WriteMode::Immediate => true,
+            WriteMode::Batched => false,
+            WriteMode::Adaptive => tokio::runtime::Handle::try_current().is_err(),
+        };
+        if let (true, Sink::Tcp(half)) = (inline, &self.shared.sink) {
             match write_now(&mut st, half) {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
@@ -491,24 +503,45 @@ mod tests {
     async fn chunked_bodies_arrive_whole_between_small_frames() {
         let (a, b) = tokio::io::duplex(1 << 16);
         let writer = FrameWriter::stream(a, WriteMode::Immediate);
-        let big: Vec<u8> = (0..(DEFAULT_CHUNK * 2 + 123)).map(|i| (i % 251) as u8).collect();
-        writer.send(&Message::Ping { seq: 1 }, Bytes::new()).unwrap();
+        let big: Vec<u8> = (0..(DEFAULT_CHUNK * 2 + 123))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        writer
+            .send(&Message::Ping { seq: 1 }, Bytes::new())
+            .unwrap();
         writer
             .send(&Message::Pong { seq: 2 }, Bytes::from(big.clone()))
             .unwrap();
-        writer.send(&Message::Ping { seq: 3 }, Bytes::from_static(b"x")).unwrap();
+        writer
+            .send(&Message::Ping { seq: 3 }, Bytes::from_static(b"x"))
+            .unwrap();
         let mut reader = FrameReader::new(b, Limits::default());
         let within = Duration::from_secs(10);
-        let f1 = tokio::time::timeout(within, reader.next()).await.unwrap().unwrap().unwrap();
+        let f1 = tokio::time::timeout(within, reader.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(f1.message, Message::Ping { seq: 1 });
-        let f2 = tokio::time::timeout(within, reader.next()).await.unwrap().unwrap().unwrap();
+        let f2 = tokio::time::timeout(within, reader.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(f2.message, Message::Pong { seq: 2 });
         assert!(f2.body.as_bytes() == &big[..]);
-        let f3 = tokio::time::timeout(within, reader.next()).await.unwrap().unwrap().unwrap();
+        let f3 = tokio::time::timeout(within, reader.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(f3.body.as_bytes(), b"x");
         writer.close();
         drop(writer);
-        let end = tokio::time::timeout(within, reader.next()).await.unwrap().unwrap();
+        let end = tokio::time::timeout(within, reader.next())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(end.is_none());
     }
 
@@ -518,7 +551,9 @@ mod tests {
         a.write_all(&[10, 0, 0, 0, 0, 0, 0, 0, 1]).await.unwrap();
         let mut reader =
             FrameReader::new(b, Limits::default()).with_frame_timeout(Duration::from_millis(50));
-        let r = tokio::time::timeout(Duration::from_secs(5), reader.next()).await.unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(5), reader.next())
+            .await
+            .unwrap();
         assert!(matches!(r, Err(NetError::Timeout)), "{r:?}");
     }
 }

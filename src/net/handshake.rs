@@ -94,9 +94,11 @@ where
             (node, nonce)
         }
         Message::Refused { reason } => return Err(refusal_error(reason)),
-        _ => return Err(NetError::Protocol {
-            expected: "Challenge",
-        }),
+        _ => {
+            return Err(NetError::Protocol {
+                expected: "Challenge",
+            })
+        }
     };
     let proof = *key.prove(DIALER, &nonce_d, &nonce_a).as_bytes();
     write_frame(writer, &Message::Proof { proof }, &[]).await?;
@@ -196,9 +198,11 @@ mod tests {
             let mut r = FrameReader::new(br, Limits::default());
             accept(&mut r, &mut bw, &accept_key, NodeId(7)).await
         };
-        tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(dialer, acceptor) })
-            .await
-            .unwrap()
+        tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::join!(dialer, acceptor)
+        })
+        .await
+        .unwrap()
     }
 
     #[tokio::test]

@@ -127,11 +127,9 @@ impl<T> Call<T> {
 /// The user-facing error for an engine's fault.
 pub(crate) fn fault_error(fault: Fault, node: NodeId, target: Option<Ref>) -> Error {
     match fault {
-        Fault::NoSuchObject(object) => Error::NoSuchObject(target.unwrap_or(Ref::new(
-            node,
-            object,
-            crate::id::TypeTag(0),
-        ))),
+        Fault::NoSuchObject(object) => {
+            Error::NoSuchObject(target.unwrap_or(Ref::new(node, object, crate::id::TypeTag(0))))
+        }
         Fault::NoSuchMethod { type_name, method } => Error::NoSuchMethod { type_name, method },
         Fault::Decode(message) => Error::RemoteDecode { message },
         Fault::Panic(message) => Error::RemotePanic { message },

@@ -12,7 +12,9 @@ use crate::actors::HANDSHAKE_TIMEOUT;
 use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId, ObjectId, Ref};
 use crate::net::wire::{Message, Op};
-use crate::net::{handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits, NetError, WriteMode};
+use crate::net::{
+    handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits, NetError, WriteMode,
+};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -75,7 +77,7 @@ impl Link {
         let link = Arc::new(Link {
             node,
             addr,
-            writer: FrameWriter::tcp(write, WriteMode::Immediate),
+            writer: FrameWriter::tcp(write, WriteMode::Adaptive),
             pending: Mutex::new(Pending::default()),
             reader: Mutex::new(None),
         });
@@ -367,7 +369,13 @@ impl ObjectHub {
 
     /// Asks engine `node` to stop (it replies first, then shuts down).
     pub fn shutdown_engine(&self, node: NodeId) -> Call<()> {
-        self.call(node, None, Op::Shutdown, Bytes::new(), super::remote::decode_done)
+        self.call(
+            node,
+            None,
+            Op::Shutdown,
+            Bytes::new(),
+            super::remote::decode_done,
+        )
     }
 
     /// A fresh object id for a new object on `node` (named by the client, so
