@@ -5,15 +5,23 @@ use crate::id::{NodeId, Ref};
 use crate::net::wire::MethodId;
 use crate::net::NetError;
 use crate::value::ValueError;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 
 /// `Result` with distob's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in a distob call, as the caller sees it.
+///
+/// `E` is the error type of a remote method that returns `Result<T, E>`:
+/// its `Err` arrives as [`Error::Remote`], apart from every transport
+/// error. Calls that cannot fail that way use the default, `Infallible`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum Error<E = Infallible> {
+    /// The remote method returned its own error.
+    #[error("the remote method returned an error: {0:?}")]
+    Remote(E),
     /// The engine is gone (process ended, connection lost); every call
     /// waiting on it fails with this.
     #[error("engine {0} is lost")]
@@ -97,9 +105,17 @@ pub enum Error {
     /// The hub's connections are closed.
     #[error("the object hub is closed")]
     HubClosed,
+    /// Two remote operands live on different engines where they must share one.
+    #[error("{a} and {b} live on different engines")]
+    NotColocated {
+        /// One operand.
+        a: Ref,
+        /// The other.
+        b: Ref,
+    },
 }
 
-impl From<NetError> for Error {
+impl<E> From<NetError> for Error<E> {
     fn from(e: NetError) -> Self {
         match e {
             NetError::Auth => Error::Auth,
@@ -107,6 +123,44 @@ impl From<NetError> for Error {
             NetError::Io(io) => Error::Io(io),
             NetError::Connect { addr, source } => Error::Connect { addr, source },
             other => Error::Protocol(other),
+        }
+    }
+}
+
+impl Error {
+    /// The same error, typed for a call whose remote method has error type `E`.
+    pub fn widen<E>(self) -> Error<E> {
+        match self {
+            Error::Remote(never) => match never {},
+            Error::EngineLost(n) => Error::EngineLost(n),
+            Error::NoSuchEngine(n) => Error::NoSuchEngine(n),
+            Error::NoSuchObject(r) => Error::NoSuchObject(r),
+            Error::NoSuchMethod { type_name, method } => Error::NoSuchMethod { type_name, method },
+            Error::Auth => Error::Auth,
+            Error::VersionMismatch { ours, theirs } => Error::VersionMismatch { ours, theirs },
+            Error::Protocol(e) => Error::Protocol(e),
+            Error::Codec(e) => Error::Codec(e),
+            Error::Timeout => Error::Timeout,
+            Error::RemotePanic { message } => Error::RemotePanic { message },
+            Error::RemoteDecode { message } => Error::RemoteDecode { message },
+            Error::Refused { message } => Error::Refused { message },
+            Error::Io(e) => Error::Io(e),
+            Error::Connect { addr, source } => Error::Connect { addr, source },
+            Error::Launch(e) => Error::Launch(e),
+            Error::Profile(e) => Error::Profile(e),
+            Error::BlockingInRuntime => Error::BlockingInRuntime,
+            Error::HubClosed => Error::HubClosed,
+            Error::NotColocated { a, b } => Error::NotColocated { a, b },
+        }
+    }
+}
+
+impl<E> Error<E> {
+    /// The remote method's own error, if that is what this is.
+    pub fn remote(&self) -> Option<&E> {
+        match self {
+            Error::Remote(e) => Some(e),
+            _ => None,
         }
     }
 }

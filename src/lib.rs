@@ -58,7 +58,11 @@ pub mod engine {
 
 /// The type registry that `#[distob::remote]` fills.
 pub mod registry {
-    pub use crate::actors::registry::{lookup, registered, HostFn, Hosted, Invocation, TypeEntry};
+    pub use crate::actors::hosted::{Dispatch, Host, Hosted, Invocation, Plain, Produced};
+    pub use crate::actors::registry::{
+        lookup, lookup_function, registered, FunctionEntry, FunctionFn, HostFn, ObjectSlot,
+        TypeEntry,
+    };
 }
 
 pub use actors::{Engine, EngineError};
@@ -70,7 +74,8 @@ pub use error::{Error, Result};
 pub use id::{CallId, NodeId, ObjectId, Ref, TypeTag};
 pub use net::wire::{MethodId, ObjectInfo};
 pub use net::ClusterKey;
-pub use proxy::{Call, Gather, HeldObject, ObjectEngine, ObjectHub, Remote};
+pub use net::wire::EngineStats;
+pub use proxy::{call_all, Call, Gather, HeldObject, Invoke, ObjectEngine, ObjectHub, Remote, RemoteFn};
 pub use value::{DType, Value};
 
 /// The glob import: `use distob::prelude::*;`.

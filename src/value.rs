@@ -347,6 +347,32 @@ pub fn encode_ref<T: Serialize + ?Sized>(x: &T) -> Result<Encoded, ValueError> {
     })
 }
 
+/// Encodes a borrowed value as [`encode`] would the owned one (arrays as
+/// raw bytes, copied once; everything else CBOR).
+pub fn encode_borrowed<T: Value>(x: &T) -> Result<Encoded, ValueError> {
+    if is_raw_array::<T>() {
+        let any: &dyn Any = x;
+        macro_rules! attempt {
+            ($a:ty, $any:ident) => {
+                if let Some(a) = $any.downcast_ref::<Array<$a, IxDyn>>() {
+                    return encode_array(a.to_owned());
+                }
+                if let Some(a) = $any.downcast_ref::<Array<$a, ndarray::Ix1>>() {
+                    return encode_array(a.to_owned());
+                }
+                if let Some(a) = $any.downcast_ref::<Array<$a, ndarray::Ix2>>() {
+                    return encode_array(a.to_owned());
+                }
+                if let Some(a) = $any.downcast_ref::<Array<$a, ndarray::Ix3>>() {
+                    return encode_array(a.to_owned());
+                }
+            };
+        }
+        for_each_array_type!(attempt, any);
+    }
+    encode_ref(x)
+}
+
 /// Decodes a value encoded by [`encode`].
 pub fn decode<T: Value>(head: &[u8], body: AlignedBuf) -> Result<T, ValueError> {
     if is_raw_array::<T>() {

@@ -1,6 +1,13 @@
 //! [`Engine`]: an actor host serving objects over TCP.
 
-use super::object_engine::ObjectTable;
+use super::hosted::Produced;
+use super::object::{catch, Held, ObjectActor, Stored};
+use super::object_engine::{Entry, ObjectTable};
+use super::registry;
+use crate::id::ObjectId;
+use crate::net::wire::{EngineStats, Fault};
+use crate::net::AlignedBuf;
+use actix::Actor;
 use super::session::{Close, Session};
 use crate::id::NodeId;
 use crate::net::connection::WriteMode;
@@ -35,7 +42,87 @@ pub(crate) struct EngineState {
     pub(crate) objects: RefCell<ObjectTable>,
     pub(crate) sessions: RefCell<HashMap<u64, Addr<Session>>>,
     pub(crate) stop: Notify,
+    pub(crate) requests: Cell<u64>,
+    pub(crate) calls: Cell<u64>,
+    pub(crate) bytes_received: Cell<u64>,
     next_session: Cell<u64>,
+}
+
+impl EngineState {
+    /// A value from its encoding: hosted when its type is registered here,
+    /// else stored as it is.
+    pub(crate) fn held_from(
+        type_name: &str,
+        head: Vec<u8>,
+        body: AlignedBuf,
+    ) -> Result<Held, Fault> {
+        match registry::lookup(type_name) {
+            Some(entry) => catch(|| (entry.host)(&head, body))
+                .and_then(|r| r)
+                .map(Held::Hosted),
+            None => Ok(Held::Stored(Stored {
+                type_name: type_name.to_owned(),
+                head,
+                body: body.into_bytes(),
+            })),
+        }
+    }
+
+    /// Starts an object's actor and enters it in the table.
+    pub(crate) fn insert(
+        self: &Rc<Self>,
+        id: ObjectId,
+        held: Held,
+        type_name: &str,
+        nbytes: u64,
+        owner: u64,
+    ) -> Result<(), Fault> {
+        let mut table = self.objects.borrow_mut();
+        if table.contains(&id) {
+            return Err(Fault::Refused(format!("object id {id:#} is in use")));
+        }
+        let entry = Entry {
+            addr: ObjectActor::new(held, Rc::downgrade(self)).start(),
+            type_name: Rc::from(type_name),
+            nbytes,
+            owner,
+        };
+        table.insert(id, entry);
+        Ok(())
+    }
+
+    /// Keeps a call's result as a new object.
+    pub(crate) fn adopt(self: &Rc<Self>, id: ObjectId, produced: Produced, owner: u64) -> Result<(), Fault> {
+        match produced {
+            Produced::Object(obj) => {
+                let type_name = obj.type_name();
+                self.insert(id, Held::Hosted(obj), type_name, 0, owner)
+            }
+            Produced::Value(enc, type_name) => {
+                let nbytes = enc.len() as u64;
+                let held = if registry::lookup(type_name).is_some() {
+                    Self::held_from(type_name, enc.head, AlignedBuf::from_slice(&enc.body))?
+                } else {
+                    Held::Stored(Stored {
+                        type_name: type_name.to_owned(),
+                        head: enc.head,
+                        body: enc.body,
+                    })
+                };
+                self.insert(id, held, type_name, nbytes, owner)
+            }
+        }
+    }
+
+    /// The counters.
+    pub(crate) fn stats(&self) -> EngineStats {
+        EngineStats {
+            objects: self.objects.borrow().len() as u64,
+            requests: self.requests.get(),
+            calls: self.calls.get(),
+            bytes_received: self.bytes_received.get(),
+        }
+    }
 }
 
 /// An engine: one actix system that owns remote objects and serves calls on
@@ -97,6 +184,9 @@ impl Engine {
             objects: RefCell::new(ObjectTable::default()),
             sessions: RefCell::new(HashMap::new()),
             stop: Notify::new(),
+            requests: Cell::new(0),
+            calls: Cell::new(0),
+            bytes_received: Cell::new(0),
             next_session: Cell::new(0),
         });
         tracing::info!(node = %self.node, addr = ?listener.local_addr().ok(), "engine serving");

@@ -1,8 +1,10 @@
 //! The object actor: owns one value and runs its calls one at a time, in
 //! arrival order.
 
-use super::registry::{Hosted, Invocation};
-use crate::id::CallId;
+use super::engine::EngineState;
+use super::hosted::{Hosted, Invocation, Produced};
+use super::registry::{FunctionEntry, ObjectSlot};
+use crate::id::{CallId, ObjectId};
 use crate::net::wire::{Fault, Message, MethodId, Outcome};
 use crate::net::FrameWriter;
 use crate::value::Encoded;
@@ -10,6 +12,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
+use std::rc::Weak;
 
 /// Where a call's reply goes: the connection it came on and its id.
 #[derive(Debug)]
@@ -41,6 +44,11 @@ impl ReplyTo {
     pub(crate) fn fault(self, fault: Fault) {
         self.outcome(Outcome::Fault(fault), Bytes::new())
     }
+
+    /// Sends `Done`.
+    pub(crate) fn done(self) {
+        self.outcome(Outcome::Done, Bytes::new())
+    }
 }
 
 /// The text of a caught panic.
@@ -60,7 +68,7 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Fault> {
 }
 
 /// A value kept as its encoding (its type is not registered on this engine):
-/// it can be gathered, not called.
+/// it can be gathered, and typed on demand by registered functions.
 #[derive(Debug)]
 pub(crate) struct Stored {
     pub(crate) type_name: String,
@@ -74,14 +82,27 @@ pub(crate) enum Held {
     Hosted(Box<dyn Hosted>),
 }
 
+impl Held {
+    fn encode(&self) -> Result<Encoded, Fault> {
+        match self {
+            Held::Stored(s) => Ok(Encoded {
+                head: s.head.clone(),
+                body: s.body.clone(),
+            }),
+            Held::Hosted(h) => catch(|| h.encode()).and_then(|r| r),
+        }
+    }
+}
+
 /// The actor that owns one object.
 pub(crate) struct ObjectActor {
     held: Held,
+    engine: Weak<EngineState>,
 }
 
 impl ObjectActor {
-    pub(crate) fn new(held: Held) -> Self {
-        ObjectActor { held }
+    pub(crate) fn new(held: Held, engine: Weak<EngineState>) -> Self {
+        ObjectActor { held, engine }
     }
 }
 
@@ -89,13 +110,28 @@ impl Actor for ObjectActor {
     type Context = Context<Self>;
 }
 
-/// Run a method and reply.
+/// What an [`Invoke`] runs.
+pub(crate) enum Target {
+    /// A method of the object's type.
+    Method(MethodId),
+    /// A registered function, with the object as its first argument.
+    Function(&'static FunctionEntry),
+}
+
+/// Where a kept result goes: a new object on this engine.
+pub(crate) struct Keep {
+    pub(crate) id: ObjectId,
+    pub(crate) owner: u64,
+}
+
+/// Run a method or function and reply (or keep the result).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Invoke {
-    pub(crate) method: MethodId,
+    pub(crate) target: Target,
     pub(crate) args: Vec<u8>,
     pub(crate) reply: ReplyTo,
+    pub(crate) keep: Option<Keep>,
 }
 
 /// Reply with the value's encoding.
@@ -105,34 +141,66 @@ pub(crate) struct Fetch {
     pub(crate) reply: ReplyTo,
 }
 
+/// Sends a call's result back, or keeps it as a new object.
+fn finish(
+    result: Result<Produced, Fault>,
+    reply: ReplyTo,
+    keep: Option<Keep>,
+    engine: &Weak<EngineState>,
+) {
+    match (result, keep) {
+        (Err(fault), _) => reply.fault(fault),
+        (Ok(Produced::Value(enc, _)), None) => reply.result(Ok(enc)),
+        (Ok(Produced::Object(obj)), None) => reply.result(catch(|| obj.encode()).and_then(|r| r)),
+        (Ok(produced), Some(keep)) => match engine.upgrade() {
+            Some(engine) => match engine.adopt(keep.id, produced, keep.owner) {
+                Ok(()) => reply.done(),
+                Err(fault) => reply.fault(fault),
+            },
+            None => reply.fault(Fault::Refused("the engine is shutting down".into())),
+        },
+    }
+}
+
 impl Handler<Invoke> for ObjectActor {
     type Result = ();
 
     fn handle(&mut self, msg: Invoke, ctx: &mut Context<Self>) {
-        let hosted = match &mut self.held {
-            Held::Hosted(h) => h,
-            Held::Stored(s) => {
-                return msg.reply.fault(Fault::NoSuchMethod {
-                    type_name: s.type_name.clone(),
-                    method: msg.method,
-                })
+        let Invoke {
+            target,
+            args,
+            reply,
+            keep,
+        } = msg;
+        let invocation = match target {
+            Target::Function(entry) => {
+                let slot = ObjectSlot {
+                    held: &mut self.held,
+                };
+                catch(|| (entry.call)(slot, &args)).map(|r| Invocation::Ready(r))
             }
+            Target::Method(method) => match &mut self.held {
+                Held::Hosted(h) => catch(|| h.invoke(method, &args)),
+                Held::Stored(s) => Err(Fault::NoSuchMethod {
+                    type_name: s.type_name.clone(),
+                    method,
+                }),
+            },
         };
-        match catch(|| hosted.invoke(msg.method, &msg.args)) {
-            Ok(Invocation::Ready(result)) => msg.reply.result(result),
+        match invocation {
+            Ok(Invocation::Ready(result)) => finish(result, reply, keep, &self.engine),
             Ok(Invocation::Deferred(fut)) => {
-                let reply = msg.reply;
-                let fut = AssertUnwindSafe(fut)
-                    .catch_unwind()
-                    .map(|r| r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p)))));
+                let fut = AssertUnwindSafe(fut).catch_unwind().map(|r| {
+                    r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p))))
+                });
                 // `wait` holds back the mailbox until the method is done, so
                 // calls on one object stay in order even across awaits.
                 ctx.wait(
                     fut.into_actor(self)
-                        .map(move |result, _, _| reply.result(result)),
+                        .map(move |result, act, _| finish(result, reply, keep, &act.engine)),
                 );
             }
-            Err(fault) => msg.reply.fault(fault),
+            Err(fault) => reply.fault(fault),
         }
     }
 }
@@ -141,13 +209,6 @@ impl Handler<Fetch> for ObjectActor {
     type Result = ();
 
     fn handle(&mut self, msg: Fetch, _: &mut Context<Self>) {
-        let result = match &self.held {
-            Held::Stored(s) => Ok(Encoded {
-                head: s.head.clone(),
-                body: s.body.clone(),
-            }),
-            Held::Hosted(h) => catch(|| h.encode()).and_then(|r| r),
-        };
-        msg.reply.result(result);
+        msg.reply.result(self.held.encode());
     }
 }

@@ -14,6 +14,8 @@ pub(crate) struct Entry {
     pub(crate) addr: Addr<ObjectActor>,
     pub(crate) type_name: Rc<str>,
     pub(crate) nbytes: u64,
+    /// The session that created it; its objects go when it goes.
+    pub(crate) owner: u64,
 }
 
 /// All objects of one engine.
@@ -39,6 +41,15 @@ impl ObjectTable {
     /// calls already in its mailbox are done.
     pub(crate) fn remove(&mut self, id: &ObjectId) -> Option<Entry> {
         self.map.remove(id)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Drops every object a session created.
+    pub(crate) fn release_owned_by(&mut self, owner: u64) {
+        self.map.retain(|_, e| e.owner != owner);
     }
 
     pub(crate) fn clear(&mut self) {

@@ -1,42 +1,18 @@
-//! The type registry: type name → how to host a value of that type.
+//! The type and function registry: name → how to host a value of that type,
+//! and path → how to run that free function on an object.
 //!
-//! `#[distob::remote]` submits one [`TypeEntry`] per type (through
-//! `inventory`), so an engine built from the same code can construct and
-//! serve it. Values of unregistered types are stored as their encoding.
+//! `#[distob::remote]` submits one [`TypeEntry`] per type and
+//! `#[distob::function]` one [`FunctionEntry`] per function (through
+//! `inventory`), so an engine built from the same code can host and serve
+//! them. Values of unregistered types are stored as their encoding.
 
+use super::hosted::{Dispatch, Host, Hosted, Plain, Produced};
+use super::object::Held;
 use crate::net::wire::{Fault, MethodId};
 use crate::net::AlignedBuf;
-use crate::value::Encoded;
-use futures::future::LocalBoxFuture;
+use crate::value::{self, Value};
 use std::collections::HashMap;
 use std::sync::OnceLock;
-
-/// What a method call on a hosted object produced.
-pub enum Invocation {
-    /// The method ran to completion.
-    Ready(Result<Encoded, Fault>),
-    /// The method is async; the object's mailbox waits for it.
-    Deferred(LocalBoxFuture<'static, Result<Encoded, Fault>>),
-}
-
-impl std::fmt::Debug for Invocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Invocation::Ready(r) => f.debug_tuple("Ready").field(r).finish(),
-            Invocation::Deferred(_) => f.write_str("Deferred(..)"),
-        }
-    }
-}
-
-/// A live object on an engine: what its object actor owns and calls into.
-pub trait Hosted: 'static {
-    /// The Rust type name it was registered under.
-    fn type_name(&self) -> &'static str;
-    /// Runs one method. Panics are caught by the caller.
-    fn invoke(&mut self, method: MethodId, args: &[u8]) -> Invocation;
-    /// Encodes the current value (for `gather`).
-    fn encode(&self) -> Result<Encoded, Fault>;
-}
 
 /// Builds a hosted object from a value's encoding (head, body).
 pub type HostFn = fn(&[u8], AlignedBuf) -> Result<Box<dyn Hosted>, Fault>;
@@ -50,9 +26,78 @@ pub struct TypeEntry {
     pub host: HostFn,
 }
 
-inventory::collect!(TypeEntry);
+impl TypeEntry {
+    /// The entry of a [`Dispatch`] type.
+    pub const fn of<T: Dispatch>() -> TypeEntry {
+        TypeEntry {
+            name: std::any::type_name::<T>,
+            host: host::<T>,
+        }
+    }
+}
 
-fn table() -> &'static HashMap<&'static str, &'static TypeEntry> {
+fn host<T: Dispatch>(head: &[u8], body: AlignedBuf) -> Result<Box<dyn Hosted>, Fault> {
+    let value: T = value::decode(head, body).map_err(|e| Fault::Decode(e.to_string()))?;
+    Ok(Box::new(Host::new(value)))
+}
+
+/// Runs a registered function on an object and the encoded other arguments.
+pub type FunctionFn = fn(ObjectSlot<'_>, &[u8]) -> Result<Produced, Fault>;
+
+/// One registered free function.
+#[derive(Debug)]
+pub struct FunctionEntry {
+    /// The function's path, as `std::any::type_name_of_val` gives it.
+    pub name: fn() -> &'static str,
+    /// Runs it.
+    pub call: FunctionFn,
+}
+
+inventory::collect!(TypeEntry);
+inventory::collect!(FunctionEntry);
+
+/// The object a registered function runs on, typed on demand.
+pub struct ObjectSlot<'a> {
+    pub(crate) held: &'a mut Held,
+}
+
+impl std::fmt::Debug for ObjectSlot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ObjectSlot(..)")
+    }
+}
+
+impl ObjectSlot<'_> {
+    /// Runs `f` on the object as a `T`: a hosted `T`, or a stored value
+    /// decoded as `T` (and kept decoded from then on).
+    pub fn with<T: Value, R>(self, f: impl FnOnce(&mut T) -> R) -> Result<R, Fault> {
+        if let Held::Stored(stored) = &*self.held {
+            let body = AlignedBuf::from_slice(&stored.body);
+            let value: T =
+                value::decode(&stored.head, body).map_err(|e| Fault::Decode(e.to_string()))?;
+            *self.held = Held::Hosted(Box::new(Plain(value)));
+        }
+        let Held::Hosted(hosted) = self.held else {
+            return Err(Fault::Decode("object is not hosted".into()));
+        };
+        let found = hosted.type_name();
+        let any = hosted.as_any();
+        if any.is::<Host<T>>() {
+            if let Some(host) = any.downcast_mut::<Host<T>>() {
+                return Ok(f(&mut host.cell().borrow_mut()));
+            }
+        }
+        match any.downcast_mut::<Plain<T>>() {
+            Some(plain) => Ok(f(&mut plain.0)),
+            None => Err(Fault::Decode(format!(
+                "the object is a {found}, not a {}",
+                std::any::type_name::<T>()
+            ))),
+        }
+    }
+}
+
+fn types() -> &'static HashMap<&'static str, &'static TypeEntry> {
     static TABLE: OnceLock<HashMap<&'static str, &'static TypeEntry>> = OnceLock::new();
     TABLE.get_or_init(|| {
         inventory::iter::<TypeEntry>
@@ -62,14 +107,29 @@ fn table() -> &'static HashMap<&'static str, &'static TypeEntry> {
     })
 }
 
-/// The entry for a type name, if this build registered it.
-pub fn lookup(type_name: &str) -> Option<&'static TypeEntry> {
-    table().get(type_name).copied()
+fn functions() -> &'static HashMap<MethodId, &'static FunctionEntry> {
+    static TABLE: OnceLock<HashMap<MethodId, &'static FunctionEntry>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        inventory::iter::<FunctionEntry>
+            .into_iter()
+            .map(|e| (MethodId::of_name((e.name)()), e))
+            .collect()
+    })
 }
 
-/// Every registered type name.
+/// The entry for a type name, if this build registered it.
+pub fn lookup(type_name: &str) -> Option<&'static TypeEntry> {
+    types().get(type_name).copied()
+}
+
+/// The entry for a function id, if this build registered it.
+pub fn lookup_function(id: MethodId) -> Option<&'static FunctionEntry> {
+    functions().get(&id).copied()
+}
+
+/// Every registered type name, sorted.
 pub fn registered() -> Vec<&'static str> {
-    let mut names: Vec<_> = table().keys().copied().collect();
+    let mut names: Vec<_> = types().keys().copied().collect();
     names.sort_unstable();
     names
 }

@@ -3,15 +3,13 @@
 //! names; replies go straight from the object actor to the peer's writer.
 
 use super::engine::EngineState;
-use super::object::{catch, Fetch, Held, Invoke, ObjectActor, ReplyTo, Stored};
-use super::object_engine::Entry;
+use super::object::{Fetch, Invoke, Keep, ReplyTo, Target};
 use super::registry;
 use crate::id::{CallId, NodeId, ObjectId};
 use crate::net::wire::{Fault, Message, Op, Outcome};
 use crate::net::{AlignedBuf, Frame, FrameReader, FrameWriter, NetError};
 use actix::prelude::*;
 use bytes::Bytes;
-use std::collections::HashSet;
 use std::rc::Rc;
 use tokio::io::AsyncRead;
 
@@ -21,8 +19,6 @@ pub(crate) struct Session {
     peer: NodeId,
     writer: FrameWriter,
     engine: Rc<EngineState>,
-    /// Objects this peer created; released when it goes away.
-    owned: HashSet<ObjectId>,
 }
 
 /// Ends a session (engine shutdown).
@@ -57,7 +53,6 @@ impl Session {
                 peer,
                 writer,
                 engine,
-                owned: HashSet::new(),
             }
         })
     }
@@ -70,12 +65,16 @@ impl Session {
     }
 
     fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
+        let e = &self.engine;
+        e.bytes_received.set(e.bytes_received.get() + frame.wire_len);
         match frame.message {
-            Message::Request { call, op } => self.on_request(call, op, frame.body),
+            Message::Request { call, op } => {
+                e.requests.set(e.requests.get() + 1);
+                self.on_request(call, op, frame.body)
+            }
             Message::Release { objects } => {
                 let mut table = self.engine.objects.borrow_mut();
                 for id in objects {
-                    self.owned.remove(&id);
                     table.remove(&id);
                 }
             }
@@ -91,6 +90,24 @@ impl Session {
         }
     }
 
+    fn keep(&self, id: Option<ObjectId>) -> Option<Keep> {
+        id.map(|id| Keep { id, owner: self.id })
+    }
+
+    fn invoke(&self, object: ObjectId, target: Target, args: Vec<u8>, reply: ReplyTo, keep: Option<ObjectId>) {
+        let e = &self.engine;
+        e.calls.set(e.calls.get() + 1);
+        match e.objects.borrow().get(&object) {
+            Some(entry) => entry.addr.do_send(Invoke {
+                target,
+                args,
+                reply,
+                keep: self.keep(keep),
+            }),
+            None => reply.fault(Fault::NoSuchObject(object)),
+        }
+    }
+
     fn on_request(&mut self, call: CallId, op: Op, body: AlignedBuf) {
         let reply = self.reply(call);
         match op {
@@ -98,7 +115,17 @@ impl Session {
                 object,
                 type_name,
                 head,
-            } => self.put(object, type_name, head, body, reply),
+            } => {
+                let nbytes = (head.len() + body.len()) as u64;
+                let stored = EngineState::held_from(&type_name, head, body).and_then(|held| {
+                    self.engine
+                        .insert(object, held, &type_name, nbytes, self.id)
+                });
+                match stored {
+                    Ok(()) => reply.done(),
+                    Err(fault) => reply.fault(fault),
+                }
+            }
             Op::Get { object } => match self.engine.objects.borrow().get(&object) {
                 Some(entry) => entry.addr.do_send(Fetch { reply }),
                 None => reply.fault(Fault::NoSuchObject(object)),
@@ -107,57 +134,30 @@ impl Session {
                 object,
                 method,
                 args,
-            } => match self.engine.objects.borrow().get(&object) {
-                Some(entry) => entry.addr.do_send(Invoke {
-                    method,
-                    args,
-                    reply,
+                keep,
+            } => self.invoke(object, Target::Method(method), args, reply, keep),
+            Op::Apply {
+                object,
+                function,
+                args,
+                keep,
+            } => match registry::lookup_function(function) {
+                Some(entry) => self.invoke(object, Target::Function(entry), args, reply, keep),
+                None => reply.fault(Fault::NoSuchMethod {
+                    type_name: "(registered functions)".into(),
+                    method: function,
                 }),
-                None => reply.fault(Fault::NoSuchObject(object)),
             },
             Op::List => {
                 let listing = self.engine.objects.borrow().listing();
                 reply.outcome(Outcome::Listing(listing), Bytes::new());
             }
+            Op::Stats => reply.outcome(Outcome::Stats(self.engine.stats()), Bytes::new()),
             Op::Shutdown => {
-                reply.outcome(Outcome::Done, Bytes::new());
+                reply.done();
                 self.engine.stop.notify_one();
             }
         }
-    }
-
-    fn put(
-        &mut self,
-        object: ObjectId,
-        type_name: String,
-        head: Vec<u8>,
-        body: AlignedBuf,
-        reply: ReplyTo,
-    ) {
-        if self.engine.objects.borrow().contains(&object) {
-            return reply.fault(Fault::Refused(format!("object id {object:#} is in use")));
-        }
-        let nbytes = (head.len() + body.len()) as u64;
-        let held = match registry::lookup(&type_name) {
-            Some(entry) => match catch(|| (entry.host)(&head, body)).and_then(|r| r) {
-                Ok(hosted) => Held::Hosted(hosted),
-                Err(fault) => return reply.fault(fault),
-            },
-            None => Held::Stored(Stored {
-                type_name: type_name.clone(),
-                head,
-                body: body.into_bytes(),
-            }),
-        };
-        let addr = ObjectActor::new(held).start();
-        let entry = Entry {
-            addr,
-            type_name: Rc::from(type_name),
-            nbytes,
-        };
-        self.engine.objects.borrow_mut().insert(object, entry);
-        self.owned.insert(object);
-        reply.outcome(Outcome::Done, Bytes::new());
     }
 }
 
@@ -173,10 +173,7 @@ impl Actor for Session {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.writer.close();
-        let mut table = self.engine.objects.borrow_mut();
-        for id in self.owned.drain() {
-            table.remove(&id);
-        }
+        self.engine.objects.borrow_mut().release_owned_by(self.id);
         self.engine.sessions.borrow_mut().remove(&self.id);
         tracing::debug!(peer = %self.peer, "session ended");
     }

@@ -76,6 +76,8 @@ pub struct Frame {
     pub message: Message,
     /// The raw body (empty for most messages).
     pub body: AlignedBuf,
+    /// Bytes this frame took on the wire (all its chunks, for a chunked body).
+    pub wire_len: u64,
 }
 
 /// Appends a frame's prefix and head for a body of `body_len` bytes; the
@@ -145,6 +147,7 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, Deco
     Ok(Some(Frame {
         message: message?,
         body,
+        wire_len: (PREFIX_LEN + head_len + body_len) as u64,
     }))
 }
 
@@ -196,6 +199,7 @@ mod tests {
                         object: o,
                         method: MethodId(m),
                         args: a,
+                        keep: None,
                     },
                 }
             }),

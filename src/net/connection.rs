@@ -42,7 +42,7 @@ pub struct FrameReader<R> {
     buf: BytesMut,
     limits: Limits,
     frame_timeout: Duration,
-    streams: HashMap<u32, AlignedBuf>,
+    streams: HashMap<u32, (AlignedBuf, u64)>,
     assembling: u64,
 }
 
@@ -96,11 +96,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     let fits = offset
                         .checked_add(len)
                         .is_some_and(|end| end <= total && total <= self.limits.max_body);
-                    let mut dest = match self.streams.remove(&stream) {
-                        Some(d) if d.len() as u64 == total && fits => d,
+                    let wire = (PREFIX_LEN + head_len + body_len) as u64;
+                    let (mut dest, so_far) = match self.streams.remove(&stream) {
+                        Some((d, n)) if d.len() as u64 == total && fits => (d, n),
                         None if fits && self.assembling + total <= self.limits.max_body => {
                             self.assembling += total;
-                            AlignedBuf::zeroed(total as usize)
+                            (AlignedBuf::zeroed(total as usize), 0)
                         }
                         _ => return Err(codec::DecodeError::BadChunk { offset, len, total }.into()),
                     };
@@ -113,17 +114,23 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                             return Ok(Some(Frame {
                                 message: *message,
                                 body: dest,
+                                wire_len: so_far + wire,
                             }));
                         }
                         None => {
-                            self.streams.insert(stream, dest);
+                            self.streams.insert(stream, (dest, so_far + wire));
                         }
                     }
                 }
                 message => {
                     let mut body = AlignedBuf::zeroed(body_len);
                     self.read_body(body.as_bytes_mut()).await?;
-                    return Ok(Some(Frame { message, body }));
+                    let wire_len = (PREFIX_LEN + head_len + body_len) as u64;
+                    return Ok(Some(Frame {
+                        message,
+                        body,
+                        wire_len,
+                    }));
                 }
             }
         }

@@ -161,9 +161,26 @@ pub enum Op {
         /// The CBOR-encoded arguments.
         #[serde(with = "serde_bytes")]
         args: Vec<u8>,
+        /// Keep the result on the engine as a new object with this id,
+        /// and reply `Done`, instead of sending the result back.
+        keep: Option<ObjectId>,
+    },
+    /// Run a registered free function with the object as its first argument.
+    Apply {
+        /// The object.
+        object: ObjectId,
+        /// The function, by the stable hash of its path.
+        function: MethodId,
+        /// The CBOR-encoded remaining arguments.
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+        /// As for `Call`.
+        keep: Option<ObjectId>,
     },
     /// List the engine's objects.
     List,
+    /// Report the engine's counters.
+    Stats,
     /// Stop the engine (graceful); replies first.
     Shutdown,
 }
@@ -181,6 +198,8 @@ pub enum Outcome {
     },
     /// The engine's objects.
     Listing(Vec<ObjectInfo>),
+    /// The engine's counters.
+    Stats(EngineStats),
     /// The request failed on the engine.
     Fault(Fault),
 }
@@ -194,6 +213,19 @@ pub struct ObjectInfo {
     pub type_name: String,
     /// Its encoded size in bytes.
     pub nbytes: u64,
+}
+
+/// An engine's counters since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStats {
+    /// Objects it holds now.
+    pub objects: u64,
+    /// Requests received (all kinds).
+    pub requests: u64,
+    /// Method and function calls received.
+    pub calls: u64,
+    /// Frame bytes received after the handshake (heads and bodies).
+    pub bytes_received: u64,
 }
 
 /// Why a request failed on the engine. Text here is data from the engine

@@ -1,21 +1,24 @@
 //! [`Call`]: a request already sent, and the reply it waits for.
 
+use super::cache::CacheFill;
 use super::hub::Reply;
 use super::runtime::background;
 use crate::error::{Error, Result};
 use crate::id::{NodeId, Ref};
 use crate::net::wire::{Fault, Outcome};
+use serde::de::DeserializeOwned;
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-pub(crate) type Decode<T> = fn(Reply) -> Result<T>;
+pub(crate) type Decode<T, E> = fn(Reply) -> Result<T, Error<E>>;
 
-enum State<T> {
+enum State<T, E> {
     Waiting(oneshot::Receiver<Result<Reply>>),
-    Ready(Option<Result<T>>),
+    Ready(Option<Result<T, Error<E>>>),
 }
 
 /// A call already sent to an engine. `.await` it in async code, or
@@ -25,6 +28,9 @@ enum State<T> {
 /// The request is on the wire when the `Call` is created, not when it is
 /// first polled: calls made one after another on one object run in that
 /// order, whether or not each is awaited before the next is made.
+///
+/// `E` is the error type of a remote method returning `Result<T, E>`; its
+/// `Err` arrives as [`Error::Remote`].
 ///
 /// ```
 /// # async fn demo() -> distob::Result<()> {
@@ -37,20 +43,23 @@ enum State<T> {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 /// ```
 #[must_use = "a Call is already sent; await it or wait for it to see its result"]
-pub struct Call<T> {
-    state: State<T>,
-    decode: Decode<T>,
+pub struct Call<T, E = Infallible> {
+    state: State<T, E>,
+    decode: Decode<T, E>,
+    user: fn(Vec<u8>) -> Error<E>,
     node: NodeId,
     target: Option<Ref>,
     sent: Instant,
     deadline: Option<Duration>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    on_done: Option<T>,
+    cache: Option<CacheFill>,
 }
 
 // `T` is only ever moved out of the call, never pinned.
-impl<T> Unpin for Call<T> {}
+impl<T, E> Unpin for Call<T, E> {}
 
-impl<T> std::fmt::Debug for Call<T> {
+impl<T, E> std::fmt::Debug for Call<T, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Call")
             .field("node", &self.node)
@@ -60,35 +69,75 @@ impl<T> std::fmt::Debug for Call<T> {
     }
 }
 
-impl<T> Call<T> {
+fn untyped_user_error<E>(_: Vec<u8>) -> Error<E> {
+    Error::RemoteDecode {
+        message: "the method returned an error to a call that expects none".into(),
+    }
+}
+
+fn typed_user_error<E: DeserializeOwned>(bytes: Vec<u8>) -> Error<E> {
+    match crate::value::from_cbor::<E>(&bytes) {
+        Ok(e) => Error::Remote(e),
+        Err(e) => Error::Codec(e),
+    }
+}
+
+impl<T, E> Call<T, E> {
     pub(crate) fn pending(
         rx: oneshot::Receiver<Result<Reply>>,
-        decode: Decode<T>,
+        decode: Decode<T, E>,
         node: NodeId,
         target: Option<Ref>,
     ) -> Self {
         Call {
             state: State::Waiting(rx),
             decode,
+            user: untyped_user_error::<E>,
             node,
             target,
             sent: Instant::now(),
             deadline: None,
             sleep: None,
+            on_done: None,
+            cache: None,
         }
     }
 
     /// A call that resolves at once (a failure to send, or a cached value).
-    pub(crate) fn ready(result: Result<T>, node: NodeId, target: Option<Ref>) -> Self {
+    pub(crate) fn ready(result: Result<T, Error<E>>, node: NodeId, target: Option<Ref>) -> Self {
         Call {
             state: State::Ready(Some(result)),
             decode: |_| Err(Error::HubClosed),
+            user: untyped_user_error::<E>,
             node,
             target,
             sent: Instant::now(),
             deadline: None,
             sleep: None,
+            on_done: None,
+            cache: None,
         }
+    }
+
+    /// Decodes a method's own `Err` as `E` ([`Error::Remote`]).
+    pub(crate) fn typed_errors(mut self) -> Self
+    where
+        E: DeserializeOwned,
+    {
+        self.user = typed_user_error::<E>;
+        self
+    }
+
+    /// Resolves to `value` when the engine answers `Done`.
+    pub(crate) fn on_done(mut self, value: T) -> Self {
+        self.on_done = Some(value);
+        self
+    }
+
+    /// Fills a method cache with the reply.
+    pub(crate) fn fill_cache(mut self, fill: CacheFill) -> Self {
+        self.cache = Some(fill);
+        self
     }
 
     /// Fails the call with [`Error::Timeout`] if no reply came within `d` of
@@ -108,18 +157,26 @@ impl<T> Call<T> {
     ///
     /// Returns [`Error::BlockingInRuntime`] when called on a thread that runs
     /// an async runtime, where blocking could stall the reply's delivery.
-    pub fn wait(self) -> Result<T> {
+    pub fn wait(self) -> Result<T, Error<E>> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::BlockingInRuntime);
         }
         background().block_on(self)
     }
 
-    /// Maps the successful result (applied when the reply is decoded).
-    pub(crate) fn finish(&self, reply: Reply) -> Result<T> {
+    fn finish(&mut self, reply: Reply) -> Result<T, Error<E>> {
         match reply.outcome {
-            Outcome::Fault(fault) => Err(fault_error(fault, self.node, self.target)),
-            _ => (self.decode)(reply),
+            Outcome::Fault(Fault::User(bytes)) => Err((self.user)(bytes)),
+            Outcome::Fault(fault) => Err(fault_error(fault, self.node, self.target).widen()),
+            Outcome::Done if self.on_done.is_some() => {
+                self.on_done.take().ok_or(Error::HubClosed)
+            }
+            _ => {
+                if let Some(fill) = self.cache.take() {
+                    fill.store(&reply);
+                }
+                (self.decode)(reply)
+            }
         }
     }
 }
@@ -127,9 +184,11 @@ impl<T> Call<T> {
 /// The user-facing error for an engine's fault.
 pub(crate) fn fault_error(fault: Fault, node: NodeId, target: Option<Ref>) -> Error {
     match fault {
-        Fault::NoSuchObject(object) => {
-            Error::NoSuchObject(target.unwrap_or(Ref::new(node, object, crate::id::TypeTag(0))))
-        }
+        Fault::NoSuchObject(object) => Error::NoSuchObject(target.unwrap_or(Ref::new(
+            node,
+            object,
+            crate::id::TypeTag(0),
+        ))),
         Fault::NoSuchMethod { type_name, method } => Error::NoSuchMethod { type_name, method },
         Fault::Decode(message) => Error::RemoteDecode { message },
         Fault::Panic(message) => Error::RemotePanic { message },
@@ -140,10 +199,10 @@ pub(crate) fn fault_error(fault: Fault, node: NodeId, target: Option<Ref>) -> Er
     }
 }
 
-impl<T> Future for Call<T> {
-    type Output = Result<T>;
+impl<T, E> Future for Call<T, E> {
+    type Output = Result<T, Error<E>>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let rx = match &mut this.state {
             State::Ready(result) => {
@@ -154,7 +213,7 @@ impl<T> Future for Call<T> {
         if let Poll::Ready(received) = Pin::new(rx).poll(cx) {
             let result = match received {
                 Ok(Ok(reply)) => this.finish(reply),
-                Ok(Err(e)) => Err(e),
+                Ok(Err(e)) => Err(e.widen()),
                 // The link dropped the sender without an answer: it is gone.
                 Err(_) => Err(Error::EngineLost(this.node)),
             };
@@ -173,4 +232,29 @@ impl<T> Future for Call<T> {
         }
         Poll::Pending
     }
+}
+
+/// Runs the same call on every proxy in `objs` at once and collects the
+/// results in order (distob's `call_all`). Every call is sent before any
+/// reply is awaited.
+///
+/// ```
+/// # async fn demo() -> distob::Result<()> {
+/// let cluster = distob::Cluster::local(2).await?;
+/// let xs = cluster.scatter_each(vec![1u32, 2, 3]).await?;
+/// let back = distob::call_all(&xs, |x| x.fetch()).await?;
+/// assert_eq!(back, vec![1, 2, 3]);
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+pub async fn call_all<P, T, E>(
+    objs: &[P],
+    f: impl FnMut(&P) -> Call<T, E>,
+) -> Result<Vec<T>, Error<E>> {
+    let calls: Vec<Call<T, E>> = objs.iter().map(f).collect();
+    let mut out = Vec::with_capacity(calls.len());
+    for call in calls {
+        out.push(call.await?);
+    }
+    Ok(out)
 }

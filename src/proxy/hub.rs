@@ -336,17 +336,17 @@ impl ObjectHub {
     }
 
     /// Sends a request and returns its [`Call`].
-    pub(crate) fn call<T>(
+    pub(crate) fn submit<T, E>(
         &self,
         node: NodeId,
         target: Option<Ref>,
         op: Op,
         body: Bytes,
-        decode: Decode<T>,
-    ) -> Call<T> {
+        decode: Decode<T, E>,
+    ) -> Call<T, E> {
         match self.send(node, op, body) {
             Ok(rx) => Call::pending(rx, decode, node, target),
-            Err(e) => Call::ready(Err(e), node, target),
+            Err(e) => Call::ready(Err(e.widen()), node, target),
         }
     }
 
@@ -369,7 +369,7 @@ impl ObjectHub {
 
     /// Asks engine `node` to stop (it replies first, then shuts down).
     pub fn shutdown_engine(&self, node: NodeId) -> Call<()> {
-        self.call(
+        self.submit(
             node,
             None,
             Op::Shutdown,

@@ -6,6 +6,7 @@
 //!     └── ObjectHub ── FrameWriter ─┘  (the caller writes its own frame)
 //! ```
 
+pub(crate) mod cache;
 pub(crate) mod call;
 pub(crate) mod hub;
 pub(crate) mod object_engine;
@@ -13,8 +14,8 @@ pub(crate) mod remote;
 pub(crate) mod runtime;
 pub(crate) mod scatter;
 
-pub use call::Call;
+pub use call::{call_all, Call};
 pub use hub::{HeldObject, ObjectHub};
 pub use object_engine::ObjectEngine;
-pub use remote::Remote;
+pub use remote::{Invoke, Remote, RemoteFn};
 pub use scatter::Gather;

@@ -5,7 +5,7 @@ use super::hub::{ObjectHub, Reply};
 use super::remote::unexpected;
 use crate::error::Result;
 use crate::id::{NodeId, Ref, TypeTag};
-use crate::net::wire::{ObjectInfo, Op, Outcome};
+use crate::net::wire::{EngineStats, ObjectInfo, Op, Outcome};
 use bytes::Bytes;
 
 /// The dict of one engine's objects (every client's), keyed by id, as the
@@ -25,6 +25,13 @@ use bytes::Bytes;
 pub struct ObjectEngine {
     hub: ObjectHub,
     node: NodeId,
+}
+
+fn decode_stats(reply: Reply) -> Result<EngineStats> {
+    match reply.outcome {
+        Outcome::Stats(stats) => Ok(stats),
+        _ => Err(unexpected()),
+    }
 }
 
 fn decode_listing(reply: Reply) -> Result<Vec<ObjectInfo>> {
@@ -47,7 +54,13 @@ impl ObjectEngine {
     /// Every object on the engine: id, type name, encoded size.
     pub fn list(&self) -> Call<Vec<ObjectInfo>> {
         self.hub
-            .call(self.node, None, Op::List, Bytes::new(), decode_listing)
+            .submit(self.node, None, Op::List, Bytes::new(), decode_listing)
+    }
+
+    /// The engine's counters: objects, requests, calls, bytes received.
+    pub fn stats(&self) -> Call<EngineStats> {
+        self.hub
+            .submit(self.node, None, Op::Stats, Bytes::new(), decode_stats)
     }
 
     /// How many objects the engine holds.

@@ -1,19 +1,23 @@
 //! [`Remote<T>`]: a live handle to one remote `T`.
 
+use super::cache::{CacheFill, MethodCache};
 use super::call::Call;
-use super::hub::{ObjectHub, Reply};
+use super::hub::{HeldObject, ObjectHub, Reply};
 use crate::error::{Error, Result};
 use crate::id::{NodeId, Ref};
-use crate::net::wire::{Op, Outcome};
+use crate::net::wire::{MethodId, Op, Outcome};
 use crate::value::{self, Value};
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 struct Handle {
     id: Ref,
     hub: ObjectHub,
+    cache: OnceLock<Arc<MethodCache>>,
 }
 
 impl Drop for Handle {
@@ -81,7 +85,11 @@ impl<T> Remote<T> {
     /// about to have, the object).
     pub(crate) fn adopt(id: Ref, hub: ObjectHub) -> Self {
         Remote {
-            handle: Arc::new(Handle { id, hub }),
+            handle: Arc::new(Handle {
+                id,
+                hub,
+                cache: OnceLock::new(),
+            }),
             _type: PhantomData,
         }
     }
@@ -101,30 +109,173 @@ impl<T> Remote<T> {
         &self.handle.hub
     }
 
-    /// Sends a request about this object.
-    pub(crate) fn request<R>(&self, op: Op, decode: fn(Reply) -> Result<R>) -> Call<R> {
+    fn cache(&self) -> &Arc<MethodCache> {
+        self.handle.cache.get_or_init(Default::default)
+    }
+
+    /// Sends a method call (generated proxies go through here).
+    ///
+    /// `mutating` (a `&mut self` method) empties this object's method cache
+    /// first; `cached` answers from it, or fills it with the reply.
+    pub fn invoke<R: Value, E: DeserializeOwned>(
+        &self,
+        method: MethodId,
+        args: &impl Serialize,
+        how: Invoke,
+    ) -> Call<R, E> {
         let id = self.handle.id;
+        let args = match value::to_cbor(args) {
+            Ok(a) => a,
+            Err(e) => return Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
+        };
+        if how.mutating {
+            if let Some(cache) = self.handle.cache.get() {
+                cache.invalidate();
+            }
+        }
+        let fill = if how.cached {
+            let cache = self.cache();
+            if let Some(reply) = cache.get(method, &args) {
+                return Call::ready(decode_value::<R, E>(reply), id.node, Some(id));
+            }
+            Some(CacheFill {
+                cache: cache.clone(),
+                generation: cache.generation(),
+                method,
+                args: args.clone(),
+            })
+        } else {
+            None
+        };
+        let op = Op::Call {
+            object: id.object,
+            method,
+            args,
+            keep: None,
+        };
+        let call = self
+            .handle
+            .hub
+            .submit(id.node, Some(id), op, Bytes::new(), decode_value::<R, E>)
+            .typed_errors();
+        match fill {
+            Some(fill) => call.fill_cache(fill),
+            None => call,
+        }
+    }
+
+    /// Sends a method call whose result stays on the engine as a new object;
+    /// the call resolves to its proxy once the engine holds it.
+    pub fn invoke_kept<U, E: DeserializeOwned>(
+        &self,
+        method: MethodId,
+        args: &impl Serialize,
+        how: Invoke,
+    ) -> Call<Remote<U>, E> {
+        let id = self.handle.id;
+        let args = match value::to_cbor(args) {
+            Ok(a) => a,
+            Err(e) => return Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
+        };
+        if how.mutating {
+            if let Some(cache) = self.handle.cache.get() {
+                cache.invalidate();
+            }
+        }
+        self.kept(Op::Call {
+            object: id.object,
+            method,
+            args,
+            keep: None,
+        })
+    }
+
+    /// Sends `op` with a fresh `keep` id; resolves to the kept object's proxy.
+    pub(crate) fn kept<U, E: DeserializeOwned>(&self, mut op: Op) -> Call<Remote<U>, E> {
+        let hub = &self.handle.hub;
+        let node = self.handle.id.node;
+        let new = hub.new_ref::<U>(node);
+        match &mut op {
+            Op::Call { keep, .. } | Op::Apply { keep, .. } => *keep = Some(new.object),
+            _ => {}
+        }
+        hub.hold(
+            new,
+            HeldObject {
+                type_name: std::any::type_name::<U>(),
+                nbytes: 0,
+            },
+        );
+        let remote = Remote::adopt(new, hub.clone());
+        hub.submit(node, Some(self.handle.id), op, Bytes::new(), expect_done)
+            .typed_errors()
+            .on_done(remote)
+    }
+
+    /// Runs a registered function (`#[distob::function]`) with this object
+    /// as its first argument, on the object's engine.
+    pub fn apply<F, A, R>(&self, f: F, args: A) -> Call<R>
+    where
+        F: RemoteFn<T, A, R>,
+        A: Serialize,
+        R: Value,
+    {
+        let id = self.handle.id;
+        let args = match value::to_cbor(&args) {
+            Ok(a) => a,
+            Err(e) => return Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
+        };
+        drop(f);
+        let op = Op::Apply {
+            object: id.object,
+            function: MethodId::of_name(std::any::type_name::<F>()),
+            args,
+            keep: None,
+        };
         self.handle
             .hub
-            .call(id.node, Some(id), op, Bytes::new(), decode)
+            .submit(id.node, Some(id), op, Bytes::new(), decode_value::<R, _>)
     }
 }
 
 impl<T: Value> Remote<T> {
     /// Brings a copy of the value back (the object stays where it is).
     pub fn fetch(&self) -> Call<T> {
-        let op = Op::Get {
-            object: self.handle.id.object,
-        };
-        self.request(op, decode_value::<T>)
+        let id = self.handle.id;
+        let op = Op::Get { object: id.object };
+        self.handle
+            .hub
+            .submit(id.node, Some(id), op, Bytes::new(), decode_value::<T, _>)
     }
 }
 
+/// How a generated proxy method calls: see [`Remote::invoke`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Invoke {
+    /// The method takes `&mut self`: empty the object's method cache.
+    pub mutating: bool,
+    /// The method is `#[distob(cached)]`.
+    pub cached: bool,
+}
+
+/// A free function registered with `#[distob::function]`, callable on a
+/// remote first argument of type `T` with the other arguments `A` (a tuple).
+pub trait RemoteFn<T, A, R> {}
+
+impl<F, T, R> RemoteFn<T, (), R> for F where F: Fn(&T) -> R {}
+impl<F, T, A1, R> RemoteFn<T, (A1,), R> for F where F: Fn(&T, A1) -> R {}
+impl<F, T, A1, A2, R> RemoteFn<T, (A1, A2), R> for F where F: Fn(&T, A1, A2) -> R {}
+impl<F, T, A1, A2, A3, R> RemoteFn<T, (A1, A2, A3), R> for F where F: Fn(&T, A1, A2, A3) -> R {}
+impl<F, T, A1, A2, A3, A4, R> RemoteFn<T, (A1, A2, A3, A4), R> for F where
+    F: Fn(&T, A1, A2, A3, A4) -> R
+{
+}
+
 /// Decodes a `Value` reply.
-pub(crate) fn decode_value<T: Value>(reply: Reply) -> Result<T> {
+pub(crate) fn decode_value<T: Value, E>(reply: Reply) -> Result<T, Error<E>> {
     match reply.outcome {
         Outcome::Value { head } => Ok(value::decode(&head, reply.body)?),
-        _ => Err(unexpected()),
+        _ => Err(unexpected().widen()),
     }
 }
 
@@ -134,6 +285,10 @@ pub(crate) fn decode_done(reply: Reply) -> Result<()> {
         Outcome::Done => Ok(()),
         _ => Err(unexpected()),
     }
+}
+
+fn expect_done<T, E>(_: Reply) -> Result<T, Error<E>> {
+    Err(unexpected().widen())
 }
 
 pub(crate) fn unexpected() -> Error {

@@ -30,7 +30,7 @@ impl ObjectHub {
             type_name: type_name.to_owned(),
             head: enc.head,
         };
-        let ack = self.call(node, Some(id), op, enc.body, decode_done);
+        let ack = self.submit(node, Some(id), op, enc.body, decode_done);
         Ok((remote, ack))
     }
 

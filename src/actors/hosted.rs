@@ -1,0 +1,129 @@
+//! Live objects on an engine: the [`Hosted`] trait the object actor calls
+//! into, and its two implementations — [`Host<T>`] for types with methods
+//! (`#[distob::remote]` implements [`Dispatch`] for them) and [`Plain<T>`]
+//! for any other value a function or method produced.
+
+use crate::net::wire::{Fault, MethodId};
+use crate::value::{self, Encoded, Value};
+use futures::future::LocalBoxFuture;
+use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// What a method produced.
+pub enum Produced {
+    /// An encoded value of the named type, to send back (or to keep: hosted
+    /// through the registry when the type is registered, else stored).
+    Value(Encoded, &'static str),
+    /// A live object, to keep on the engine (or to encode and send back).
+    Object(Box<dyn Hosted>),
+}
+
+impl std::fmt::Debug for Produced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Produced::Value(e, t) => write!(f, "Value({t}, {} bytes)", e.len()),
+            Produced::Object(o) => write!(f, "Object({})", o.type_name()),
+        }
+    }
+}
+
+/// What a method call on a hosted object gave.
+pub enum Invocation {
+    /// The method ran to completion.
+    Ready(Result<Produced, Fault>),
+    /// The method is async; the object's mailbox waits for it.
+    Deferred(LocalBoxFuture<'static, Result<Produced, Fault>>),
+}
+
+impl std::fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Invocation::Ready(r) => f.debug_tuple("Ready").field(r).finish(),
+            Invocation::Deferred(_) => f.write_str("Deferred(..)"),
+        }
+    }
+}
+
+/// A live object on an engine: what its object actor owns and calls into.
+pub trait Hosted: 'static {
+    /// The Rust type name of the value.
+    fn type_name(&self) -> &'static str;
+    /// Runs one method. Panics are caught by the caller.
+    fn invoke(&mut self, method: MethodId, args: &[u8]) -> Invocation;
+    /// Encodes the current value (for `gather`).
+    fn encode(&self) -> Result<Encoded, Fault>;
+    /// The object, for typed access by registered functions.
+    fn as_any(&mut self) -> &mut dyn Any;
+}
+
+/// A type whose methods an engine can run: implemented by `#[distob::remote]`.
+///
+/// `dispatch` decodes the arguments of method `method`, runs it on the
+/// object in `cell`, and encodes what it returns. The object actor handles
+/// one call at a time (and waits out async ones), so the cell is never
+/// borrowed twice.
+pub trait Dispatch: Value {
+    /// Runs one method.
+    fn dispatch(cell: &Rc<RefCell<Self>>, method: MethodId, args: &[u8]) -> Invocation;
+}
+
+/// A value of a [`Dispatch`] type, hosted with its methods.
+#[derive(Debug)]
+pub struct Host<T>(Rc<RefCell<T>>);
+
+impl<T> Host<T> {
+    /// Hosts `value`.
+    pub fn new(value: T) -> Self {
+        Host(Rc::new(RefCell::new(value)))
+    }
+
+    /// The cell the value lives in.
+    pub fn cell(&self) -> &Rc<RefCell<T>> {
+        &self.0
+    }
+}
+
+impl<T: Dispatch> Hosted for Host<T> {
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+
+    fn invoke(&mut self, method: MethodId, args: &[u8]) -> Invocation {
+        T::dispatch(&self.0, method, args)
+    }
+
+    fn encode(&self) -> Result<Encoded, Fault> {
+        value::encode_borrowed(&*self.0.borrow()).map_err(|e| Fault::Decode(e.to_string()))
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Any value, hosted without methods (a function's or method's result kept
+/// on the engine, or a stored value a function asked for by type).
+#[derive(Debug)]
+pub struct Plain<T>(pub T);
+
+impl<T: Value> Hosted for Plain<T> {
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+
+    fn invoke(&mut self, method: MethodId, _args: &[u8]) -> Invocation {
+        Invocation::Ready(Err(Fault::NoSuchMethod {
+            type_name: std::any::type_name::<T>().to_owned(),
+            method,
+        }))
+    }
+
+    fn encode(&self) -> Result<Encoded, Fault> {
+        value::encode_borrowed(&self.0).map_err(|e| Fault::Decode(e.to_string()))
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
