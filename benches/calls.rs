@@ -7,19 +7,20 @@
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion};
 use distob::net::codec::{self, Limits};
-use distob::net::wire::{Message, MethodId, Op};
+use distob::net::wire::{CallOp, Message, MethodId, Op};
 use distob::{CallId, Cluster, NodeId, ObjectId};
 use std::hint::black_box;
 
 fn frames(c: &mut Criterion) {
-    let msg = Message::Request {
-        call: CallId(42),
-        op: Op::Call {
-            object: ObjectId::new(),
-            method: MethodId::of_name("Counter::incr"),
-            args: vec![0x05],
-        },
-    };
+    let msg = Message::Request(
+        CallId(42),
+        Op::Call(CallOp(
+            ObjectId::new(),
+            MethodId::of_name("Counter::incr"),
+            vec![0x81, 0x05],
+            None,
+        )),
+    );
     c.bench_function("encode_call_frame", |b| {
         let mut buf = BytesMut::with_capacity(256);
         b.iter(|| {
@@ -37,6 +38,16 @@ fn frames(c: &mut Criterion) {
     });
 }
 
+fn arguments(c: &mut Criterion) {
+    c.bench_function("encode_args_i64", |b| {
+        b.iter(|| distob::value::to_cbor(black_box(&(5i64,))).unwrap())
+    });
+    let bytes = distob::value::to_cbor(&(5i64,)).unwrap();
+    c.bench_function("decode_args_i64", |b| {
+        b.iter(|| distob::value::from_cbor::<(i64,)>(black_box(&bytes)).unwrap())
+    });
+}
+
 fn round_trip(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -49,5 +60,5 @@ fn round_trip(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, frames, round_trip);
+criterion_group!(benches, frames, arguments, round_trip);
 criterion_main!(benches);

@@ -46,6 +46,7 @@ mod actors;
 mod cluster;
 mod error;
 mod id;
+mod macro_support;
 pub mod net;
 mod proxy;
 pub mod value;
@@ -56,13 +57,16 @@ pub mod engine {
     pub use crate::cluster::{engine_program, main_if_engine, run_engine, EngineProcess};
 }
 
-/// The type registry that `#[distob::remote]` fills.
+/// The type registry that `#[distob::remote]` fills (and
+/// [`register!`] for hand-written [`Dispatch`](registry::Dispatch) impls).
 pub mod registry {
     pub use crate::actors::hosted::{Dispatch, Host, Hosted, Invocation, Plain, Produced};
     pub use crate::actors::registry::{
         lookup, lookup_function, registered, FunctionEntry, FunctionFn, HostFn, ObjectSlot,
         TypeEntry,
     };
+    pub use crate::macro_support::no_such_method;
+    pub use crate::net::wire::Fault;
 }
 
 pub use actors::{Engine, EngineError};
@@ -72,13 +76,171 @@ pub use cluster::{
 };
 pub use error::{Error, Result};
 pub use id::{CallId, NodeId, ObjectId, Ref, TypeTag};
+pub use net::wire::EngineStats;
 pub use net::wire::{MethodId, ObjectInfo};
 pub use net::ClusterKey;
-pub use net::wire::EngineStats;
-pub use proxy::{call_all, Call, Gather, HeldObject, Invoke, ObjectEngine, ObjectHub, Remote, RemoteFn};
+pub use proxy::{
+    call_all, Call, Gather, HeldObject, Invoke, ObjectEngine, ObjectHub, Remote, RemoteFn,
+};
 pub use value::{DType, Value};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::macro_support::*;
+}
+
+/// Turns the public methods of an `impl` block into remote calls — the
+/// Rust form of distob's `@proxy_methods`.
+///
+/// For `impl Counter { .. }` it generates:
+/// - `RemoteCounter`, an alias of [`Remote<Counter>`](Remote), and the trait
+///   `CounterProxy` that gives it every public method: `&self` and `&mut
+///   self` methods alike take `&self` on the proxy and return a [`Call`],
+///   sent at once; calls on one object run in the order they were made.
+/// - one message per method (its arguments, a CBOR tuple) and the engine's
+///   dispatch (the object actor's handler runs the method), with method ids
+///   hashed from `"Counter::incr"`, so reordering methods changes nothing;
+/// - the registration of `Counter` in the engine type registry, so any
+///   engine built from this code — `Cluster::local`, and `Cluster::spawn`
+///   engines re-run from this executable ([`engine::main_if_engine`]) —
+///   hosts it.
+///
+/// Rules: private and `#[distob(skip)]` methods and associated functions
+/// are not proxied; arguments and results are serde types (`&str`, `&[T]`
+/// and `&T` arguments are sent as the owned value); a method returning
+/// `Result<T, E>` gives `Call<T, E>` whose `Err` arrives as
+/// [`Error::Remote`]; `async fn` methods run on the engine with the object's
+/// mailbox held until they finish. `#[distob(cached)]` on a `&self` method
+/// keeps its results in a client-side LRU per object (any `&mut self` call
+/// through this client empties it); `#[distob(remote_result)]` keeps the
+/// result on the engine and returns its proxy. Generic methods and `self` by
+/// value are compile errors that say why.
+///
+/// ```
+/// use distob::Cluster;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Counter { n: i64 }
+///
+/// #[distob::remote]
+/// impl Counter {
+///     pub fn incr(&mut self, by: i64) -> i64 { self.n += by; self.n }
+///     pub fn get(&self) -> i64 { self.n }
+/// }
+///
+/// # async fn demo() -> distob::Result<()> {
+/// let cluster = Cluster::local(2).await?;
+/// let c: RemoteCounter = cluster.scatter(Counter { n: 0 }).await?;
+/// let a = c.incr(5);              // sent now
+/// let b = c.incr(1);              // sent now, runs after the first
+/// assert_eq!((a.await?, b.await?), (5, 6));
+/// assert_eq!(c.get().await?, 6);
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+///
+/// <details><summary>What it expands to (abridged)</summary>
+///
+/// ```text
+/// impl Counter { /* the methods, unchanged */ }
+///
+/// pub type RemoteCounter = ::distob::Remote<Counter>;
+///
+/// pub trait CounterProxy {
+///     fn incr(&self, __a0: i64) -> ::distob::Call<i64, Infallible>;
+///     fn get(&self) -> ::distob::Call<i64, Infallible>;
+/// }
+///
+/// impl CounterProxy for ::distob::Remote<Counter> {
+///     fn incr(&self, __a0: i64) -> ::distob::Call<i64, Infallible> {
+///         ::distob::Remote::invoke(self, const { MethodId::of_name("Counter::incr") }, &(__a0,),
+///             Invoke { mutating: true, cached: false })
+///     }
+///     fn get(&self) -> ::distob::Call<i64, Infallible> { /* mutating: false */ }
+/// }
+///
+/// const _: () = {
+///     impl ::distob::__private::Dispatch for Counter {
+///         fn dispatch(cell: &Rc<RefCell<Self>>, method: MethodId, args: &[u8]) -> Invocation {
+///             match method {
+///                 m if m == MethodId::of_name("Counter::incr") => {
+///                     let (mut __a0,): (i64,) = decode_args(args)?;   // as a fault reply
+///                     let r = cell.borrow_mut().incr(__a0);
+///                     Invocation::Ready(ok_value(r))
+///                 }
+///                 m if m == MethodId::of_name("Counter::get") => { /* cell.borrow().get() */ }
+///                 _ => no_such_method::<Self>(method),
+///             }
+///         }
+///     }
+///     inventory::submit! { TypeEntry::of::<Counter>() }
+///     fn __distob_wire_types() { assert_wire::<i64>(); /* every argument and result */ }
+/// };
+/// ```
+/// </details>
+pub use distob_macros::remote;
+
+/// Registers a free function so that [`Remote::apply`] (or
+/// [`Cluster::call`]) runs it on the engine that holds its first argument,
+/// passed by reference (distob's `call`/`apply`).
+///
+/// ```
+/// # async fn demo() -> distob::Result<()> {
+/// #[distob::function]
+/// fn norm(v: &Vec<f64>, p: f64) -> f64 {
+///     v.iter().map(|x| x.abs().powf(p)).sum::<f64>().powf(1.0 / p)
+/// }
+///
+/// let cluster = distob::Cluster::local(2).await?;
+/// let v = cluster.scatter(vec![3.0, 4.0]).await?;
+/// assert_eq!(cluster.call(norm, &v, (2.0,)).await?, 5.0);
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+pub use distob_macros::function;
+
+/// Put on `main` (above `#[tokio::main]` if there is one) to make the
+/// program serve as an engine when [`Cluster::spawn`] starts it as one:
+/// the same as calling [`engine::main_if_engine`] first thing.
+pub use distob_macros::main;
+
+/// Registers a type with a hand-written [`registry::Dispatch`] impl, so
+/// that engines built from this code host it (what `#[distob::remote]`
+/// does for its types).
+///
+/// ```
+/// use distob::registry::{Dispatch, Invocation, Produced};
+/// use distob::MethodId;
+/// use std::{cell::RefCell, rc::Rc};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Tally(u64);
+///
+/// impl Dispatch for Tally {
+///     fn dispatch(cell: &Rc<RefCell<Self>>, method: MethodId, _args: &[u8]) -> Invocation {
+///         if method == MethodId::of_name("Tally::bump") {
+///             cell.borrow_mut().0 += 1;
+///             let n = cell.borrow().0;
+///             let enc = distob::value::encode(n).map_err(|e| distob::registry::Fault::Decode(e.to_string()));
+///             return Invocation::Ready(enc.map(|e| Produced::Value(e, "u64")));
+///         }
+///         distob::registry::no_such_method::<Self>(method)
+///     }
+/// }
+/// distob::register!(Tally);
+/// assert!(distob::registry::registered().contains(&std::any::type_name::<Tally>()));
+/// ```
+#[macro_export]
+macro_rules! register {
+    ($t:ty) => {
+        $crate::__private::inventory::submit! { $crate::registry::TypeEntry::of::<$t>() }
+    };
+}
 
 /// The glob import: `use distob::prelude::*;`.
 pub mod prelude {
-    pub use crate::{gather, scatter, scatter_each, Call, Cluster, Gather, NodeId, Ref, Remote};
+    pub use crate::{
+        call_all, gather, scatter, scatter_each, Call, Cluster, Gather, NodeId, Ref, Remote,
+    };
 }

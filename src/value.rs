@@ -198,7 +198,8 @@ pub fn to_cbor<T: Serialize + ?Sized>(x: &T) -> Result<Vec<u8>, ValueError> {
 
 /// Decodes CBOR into a serde value.
 pub fn from_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ValueError> {
-    ciborium::from_reader(bytes).map_err(ValueError::Decode)
+    let mut scratch = [0u8; crate::net::codec::SCRATCH];
+    ciborium::de::from_reader_with_buffer(bytes, &mut scratch).map_err(ValueError::Decode)
 }
 
 /// Encodes an owned array as header + raw bytes (no copy when it is in standard layout).

@@ -184,7 +184,7 @@ async fn calls_after_an_engine_shut_down_fail_with_engine_lost() {
 }
 
 #[test]
-fn blocking_code_waits_and_async_code_is_told_to_await() {
+fn wait_blocks_where_it_can_and_refuses_where_it_would_deadlock() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cluster = rt.block_on(within(Cluster::local(2))).unwrap();
     let x = rt.block_on(within(cluster.scatter(vec![1, 2, 3]))).unwrap();
@@ -193,8 +193,15 @@ fn blocking_code_waits_and_async_code_is_told_to_await() {
         .unwrap()
         .unwrap();
     assert_eq!(got, vec![1, 2, 3]);
-    // Inside a runtime: a clear error instead of a deadlock.
-    let inside = rt.block_on(async { x.fetch().wait() });
+    // On a multi-threaded runtime's thread: the worker steps aside and waits.
+    let inside = rt.block_on(async { x.fetch().timeout(common::TIMEOUT).wait() });
+    assert_eq!(inside.unwrap(), vec![1, 2, 3]);
+    // On a current-thread runtime: a clear error instead of a deadlock.
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let inside = single.block_on(async { x.fetch().wait() });
     assert!(
         matches!(inside, Err(Error::BlockingInRuntime)),
         "{inside:?}"

@@ -4,14 +4,14 @@ use super::hosted::Produced;
 use super::object::{catch, Held, ObjectActor, Stored};
 use super::object_engine::{Entry, ObjectTable};
 use super::registry;
-use crate::id::ObjectId;
-use crate::net::wire::{EngineStats, Fault};
-use crate::net::AlignedBuf;
-use actix::Actor;
 use super::session::{Close, Session};
 use crate::id::NodeId;
+use crate::id::ObjectId;
 use crate::net::connection::WriteMode;
+use crate::net::wire::{EngineStats, Fault};
+use crate::net::AlignedBuf;
 use crate::net::{handshake, ClusterKey, FrameReader, FrameWriter, Limits};
+use actix::Actor;
 use actix::Addr;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -92,7 +92,12 @@ impl EngineState {
     }
 
     /// Keeps a call's result as a new object.
-    pub(crate) fn adopt(self: &Rc<Self>, id: ObjectId, produced: Produced, owner: u64) -> Result<(), Fault> {
+    pub(crate) fn adopt(
+        self: &Rc<Self>,
+        id: ObjectId,
+        produced: Produced,
+        owner: u64,
+    ) -> Result<(), Fault> {
         match produced {
             Produced::Object(obj) => {
                 let type_name = obj.type_name();

@@ -24,10 +24,7 @@ pub(crate) struct ReplyTo {
 impl ReplyTo {
     /// Sends an outcome with its body.
     pub(crate) fn outcome(self, outcome: Outcome, body: Bytes) {
-        let reply = Message::Reply {
-            call: self.call,
-            outcome,
-        };
+        let reply = Message::Reply(self.call, outcome);
         // The client may have gone already; then there is nobody to tell.
         let _ = self.writer.send(&reply, body);
     }
@@ -35,7 +32,7 @@ impl ReplyTo {
     /// Sends a value or a fault.
     pub(crate) fn result(self, result: Result<Encoded, Fault>) {
         match result {
-            Ok(enc) => self.outcome(Outcome::Value { head: enc.head }, enc.body),
+            Ok(enc) => self.outcome(Outcome::Value(enc.head), enc.body),
             Err(fault) => self.fault(fault),
         }
     }
@@ -177,7 +174,7 @@ impl Handler<Invoke> for ObjectActor {
                 let slot = ObjectSlot {
                     held: &mut self.held,
                 };
-                catch(|| (entry.call)(slot, &args)).map(|r| Invocation::Ready(r))
+                catch(|| (entry.call)(slot, &args)).map(Invocation::Ready)
             }
             Target::Method(method) => match &mut self.held {
                 Held::Hosted(h) => catch(|| h.invoke(method, &args)),
@@ -190,9 +187,9 @@ impl Handler<Invoke> for ObjectActor {
         match invocation {
             Ok(Invocation::Ready(result)) => finish(result, reply, keep, &self.engine),
             Ok(Invocation::Deferred(fut)) => {
-                let fut = AssertUnwindSafe(fut).catch_unwind().map(|r| {
-                    r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p))))
-                });
+                let fut = AssertUnwindSafe(fut)
+                    .catch_unwind()
+                    .map(|r| r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p)))));
                 // `wait` holds back the mailbox until the method is done, so
                 // calls on one object stay in order even across awaits.
                 ctx.wait(

@@ -6,7 +6,7 @@ use super::engine::EngineState;
 use super::object::{Fetch, Invoke, Keep, ReplyTo, Target};
 use super::registry;
 use crate::id::{CallId, NodeId, ObjectId};
-use crate::net::wire::{Fault, Message, Op, Outcome};
+use crate::net::wire::{CallOp, Fault, Message, Op, Outcome};
 use crate::net::{AlignedBuf, Frame, FrameReader, FrameWriter, NetError};
 use actix::prelude::*;
 use bytes::Bytes;
@@ -66,9 +66,10 @@ impl Session {
 
     fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
         let e = &self.engine;
-        e.bytes_received.set(e.bytes_received.get() + frame.wire_len);
+        e.bytes_received
+            .set(e.bytes_received.get() + frame.wire_len);
         match frame.message {
-            Message::Request { call, op } => {
+            Message::Request(call, op) => {
                 e.requests.set(e.requests.get() + 1);
                 self.on_request(call, op, frame.body)
             }
@@ -94,7 +95,14 @@ impl Session {
         id.map(|id| Keep { id, owner: self.id })
     }
 
-    fn invoke(&self, object: ObjectId, target: Target, args: Vec<u8>, reply: ReplyTo, keep: Option<ObjectId>) {
+    fn invoke(
+        &self,
+        object: ObjectId,
+        target: Target,
+        args: Vec<u8>,
+        reply: ReplyTo,
+        keep: Option<ObjectId>,
+    ) {
         let e = &self.engine;
         e.calls.set(e.calls.get() + 1);
         match e.objects.borrow().get(&object) {
@@ -126,16 +134,13 @@ impl Session {
                     Err(fault) => reply.fault(fault),
                 }
             }
-            Op::Get { object } => match self.engine.objects.borrow().get(&object) {
+            Op::Get(object) => match self.engine.objects.borrow().get(&object) {
                 Some(entry) => entry.addr.do_send(Fetch { reply }),
                 None => reply.fault(Fault::NoSuchObject(object)),
             },
-            Op::Call {
-                object,
-                method,
-                args,
-                keep,
-            } => self.invoke(object, Target::Method(method), args, reply, keep),
+            Op::Call(CallOp(object, method, args, keep)) => {
+                self.invoke(object, Target::Method(method), args, reply, keep)
+            }
             Op::Apply {
                 object,
                 function,

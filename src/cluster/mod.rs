@@ -250,6 +250,18 @@ impl Cluster {
         self.hub.gather(x).await
     }
 
+    /// Runs a registered function (`#[distob::function]`) on the engine that
+    /// holds `obj`, with `obj` as its first argument and `args` (a tuple) as
+    /// the others.
+    pub fn call<F, T, A, R>(&self, f: F, obj: &Remote<T>, args: A) -> crate::Call<R>
+    where
+        F: crate::RemoteFn<T, A, R>,
+        A: serde::Serialize,
+        R: Value,
+    {
+        obj.apply(f, args)
+    }
+
     /// Stops the engines this cluster started and waits for them to end.
     pub async fn shutdown(mut self) -> Result<()> {
         match &mut self.owned {

@@ -127,8 +127,15 @@ pub fn parse_prefix(buf: &[u8], limits: &Limits) -> Result<Option<(usize, usize)
 
 /// Decodes a CBOR message head.
 pub fn decode_head(bytes: &[u8]) -> Result<Message, DecodeError> {
-    ciborium::from_reader(bytes).map_err(|_| DecodeError::Malformed)
+    // A small scratch buffer: longer strings are read through it in pieces,
+    // and a small one costs nothing to set up on every frame.
+    let mut scratch = [0u8; SCRATCH];
+    ciborium::de::from_reader_with_buffer(bytes, &mut scratch).map_err(|_| DecodeError::Malformed)
 }
+
+/// Scratch space for CBOR decoding (ciborium's default of 4 KiB is zeroed
+/// on every call, which costs more than decoding a small message).
+pub const SCRATCH: usize = 256;
 
 /// Decodes one frame from the front of `buf`, consuming it; `Ok(None)` (and
 /// nothing consumed) while the frame is incomplete.
@@ -155,7 +162,7 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, Deco
 mod tests {
     use super::*;
     use crate::id::{CallId, NodeId, ObjectId};
-    use crate::net::wire::{Fault, MethodId, Op, Outcome, Refusal};
+    use crate::net::wire::{CallOp, Fault, MethodId, Op, Outcome, Refusal};
     use proptest::prelude::*;
 
     fn arb_message() -> impl Strategy<Value = Message> {
@@ -183,34 +190,22 @@ mod tests {
                 reason: Refusal::Auth
             }),
             (any::<u64>(), id.clone(), ".{0,20}", bytes.clone()).prop_map(|(c, o, t, h)| {
-                Message::Request {
-                    call: CallId(c),
-                    op: Op::Put {
+                Message::Request(
+                    CallId(c),
+                    Op::Put {
                         object: o,
                         type_name: t,
                         head: h,
                     },
-                }
+                )
             }),
             (any::<u64>(), id.clone(), any::<u64>(), bytes.clone()).prop_map(|(c, o, m, a)| {
-                Message::Request {
-                    call: CallId(c),
-                    op: Op::Call {
-                        object: o,
-                        method: MethodId(m),
-                        args: a,
-                        keep: None,
-                    },
-                }
+                Message::Request(CallId(c), Op::Call(CallOp(o, MethodId(m), a, None)))
             }),
-            (any::<u64>(), bytes.clone()).prop_map(|(c, h)| Message::Reply {
-                call: CallId(c),
-                outcome: Outcome::Value { head: h },
-            }),
-            (any::<u64>(), ".{0,30}").prop_map(|(c, s)| Message::Reply {
-                call: CallId(c),
-                outcome: Outcome::Fault(Fault::Panic(s)),
-            }),
+            (any::<u64>(), bytes.clone())
+                .prop_map(|(c, h)| Message::Reply(CallId(c), Outcome::Value(h))),
+            (any::<u64>(), ".{0,30}")
+                .prop_map(|(c, s)| Message::Reply(CallId(c), Outcome::Fault(Fault::Panic(s)))),
             proptest::collection::vec(id, 0..5).prop_map(|objects| Message::Release { objects }),
             (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(s, o, t)| Message::Chunk {
                 stream: s,

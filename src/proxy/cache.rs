@@ -52,9 +52,7 @@ impl MethodCache {
             .position(|e| e.method == method && e.args == args)?;
         let entry = st.entries.remove(i);
         let reply = Reply {
-            outcome: Outcome::Value {
-                head: entry.head.clone(),
-            },
+            outcome: Outcome::Value(entry.head.clone()),
             body: entry.body.clone(),
         };
         st.entries.push(entry);
@@ -73,14 +71,15 @@ impl MethodCache {
     }
 
     fn store(&self, generation: u64, method: MethodId, args: Vec<u8>, reply: &Reply) {
-        let Outcome::Value { head } = &reply.outcome else {
+        let Outcome::Value(head) = &reply.outcome else {
             return;
         };
         let mut st = self.lock();
         if st.generation != generation {
             return;
         }
-        st.entries.retain(|e| !(e.method == method && e.args == args));
+        st.entries
+            .retain(|e| !(e.method == method && e.args == args));
         if st.entries.len() >= CACHE_ENTRIES {
             st.entries.remove(0);
         }

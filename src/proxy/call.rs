@@ -119,8 +119,10 @@ impl<T, E> Call<T, E> {
         }
     }
 
-    /// Decodes a method's own `Err` as `E` ([`Error::Remote`]).
-    pub(crate) fn typed_errors(mut self) -> Self
+    /// Decodes a method's own `Err` as `E` ([`Error::Remote`]); generated
+    /// proxies of `Result`-returning methods call this.
+    #[doc(hidden)]
+    pub fn with_remote_errors(mut self) -> Self
     where
         E: DeserializeOwned,
     {
@@ -155,22 +157,27 @@ impl<T, E> Call<T, E> {
 
     /// Blocks the current thread until the reply comes.
     ///
-    /// Returns [`Error::BlockingInRuntime`] when called on a thread that runs
-    /// an async runtime, where blocking could stall the reply's delivery.
+    /// Works on any thread outside an async runtime, and inside a
+    /// multi-threaded tokio runtime (the worker hands its tasks over while it
+    /// blocks). Returns [`Error::BlockingInRuntime`] inside a current-thread
+    /// runtime, where blocking would stall the very tasks that deliver the
+    /// reply.
     pub fn wait(self) -> Result<T, Error<E>> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::BlockingInRuntime);
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current() {
+            Err(_) => background().block_on(self),
+            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| futures::executor::block_on(self))
+            }
+            Ok(_) => Err(Error::BlockingInRuntime),
         }
-        background().block_on(self)
     }
 
     fn finish(&mut self, reply: Reply) -> Result<T, Error<E>> {
         match reply.outcome {
             Outcome::Fault(Fault::User(bytes)) => Err((self.user)(bytes)),
             Outcome::Fault(fault) => Err(fault_error(fault, self.node, self.target).widen()),
-            Outcome::Done if self.on_done.is_some() => {
-                self.on_done.take().ok_or(Error::HubClosed)
-            }
+            Outcome::Done if self.on_done.is_some() => self.on_done.take().ok_or(Error::HubClosed),
             _ => {
                 if let Some(fill) = self.cache.take() {
                     fill.store(&reply);
@@ -184,11 +191,9 @@ impl<T, E> Call<T, E> {
 /// The user-facing error for an engine's fault.
 pub(crate) fn fault_error(fault: Fault, node: NodeId, target: Option<Ref>) -> Error {
     match fault {
-        Fault::NoSuchObject(object) => Error::NoSuchObject(target.unwrap_or(Ref::new(
-            node,
-            object,
-            crate::id::TypeTag(0),
-        ))),
+        Fault::NoSuchObject(object) => {
+            Error::NoSuchObject(target.unwrap_or(Ref::new(node, object, crate::id::TypeTag(0))))
+        }
         Fault::NoSuchMethod { type_name, method } => Error::NoSuchMethod { type_name, method },
         Fault::Decode(message) => Error::RemoteDecode { message },
         Fault::Panic(message) => Error::RemotePanic { message },

@@ -109,7 +109,7 @@ async fn read_replies(link: Arc<Link>, mut reader: FrameReader<OwnedReadHalf>) {
     loop {
         match reader.next().await {
             Ok(Some(frame)) => match frame.message {
-                Message::Reply { call, outcome } => {
+                Message::Reply(call, outcome) => {
                     let waiter = lock(&link.pending).calls.remove(&call);
                     if let Some(w) = waiter {
                         // The caller dropped its Call: the reply is discarded.
@@ -325,7 +325,7 @@ impl ObjectHub {
             }
             p.calls.insert(call, tx);
         }
-        if let Err(e) = link.writer.send(&Message::Request { call, op }, body) {
+        if let Err(e) = link.writer.send(&Message::Request(call, op), body) {
             lock(&link.pending).calls.remove(&call);
             return Err(match e {
                 NetError::Closed | NetError::Io(_) => Error::EngineLost(node),

@@ -5,10 +5,9 @@ use super::call::Call;
 use super::hub::{HeldObject, ObjectHub, Reply};
 use crate::error::{Error, Result};
 use crate::id::{NodeId, Ref};
-use crate::net::wire::{MethodId, Op, Outcome};
+use crate::net::wire::{CallOp, MethodId, Op, Outcome};
 use crate::value::{self, Value};
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
 use std::marker::PhantomData;
@@ -117,7 +116,7 @@ impl<T> Remote<T> {
     ///
     /// `mutating` (a `&mut self` method) empties this object's method cache
     /// first; `cached` answers from it, or fills it with the reply.
-    pub fn invoke<R: Value, E: DeserializeOwned>(
+    pub fn invoke<R: Value, E>(
         &self,
         method: MethodId,
         args: &impl Serialize,
@@ -147,17 +146,11 @@ impl<T> Remote<T> {
         } else {
             None
         };
-        let op = Op::Call {
-            object: id.object,
-            method,
-            args,
-            keep: None,
-        };
-        let call = self
-            .handle
-            .hub
-            .submit(id.node, Some(id), op, Bytes::new(), decode_value::<R, E>)
-            .typed_errors();
+        let op = Op::Call(CallOp(id.object, method, args, None));
+        let call =
+            self.handle
+                .hub
+                .submit(id.node, Some(id), op, Bytes::new(), decode_value::<R, E>);
         match fill {
             Some(fill) => call.fill_cache(fill),
             None => call,
@@ -166,7 +159,7 @@ impl<T> Remote<T> {
 
     /// Sends a method call whose result stays on the engine as a new object;
     /// the call resolves to its proxy once the engine holds it.
-    pub fn invoke_kept<U, E: DeserializeOwned>(
+    pub fn invoke_kept<U, E>(
         &self,
         method: MethodId,
         args: &impl Serialize,
@@ -182,21 +175,16 @@ impl<T> Remote<T> {
                 cache.invalidate();
             }
         }
-        self.kept(Op::Call {
-            object: id.object,
-            method,
-            args,
-            keep: None,
-        })
+        self.kept(Op::Call(CallOp(id.object, method, args, None)))
     }
 
     /// Sends `op` with a fresh `keep` id; resolves to the kept object's proxy.
-    pub(crate) fn kept<U, E: DeserializeOwned>(&self, mut op: Op) -> Call<Remote<U>, E> {
+    pub(crate) fn kept<U, E>(&self, mut op: Op) -> Call<Remote<U>, E> {
         let hub = &self.handle.hub;
         let node = self.handle.id.node;
         let new = hub.new_ref::<U>(node);
         match &mut op {
-            Op::Call { keep, .. } | Op::Apply { keep, .. } => *keep = Some(new.object),
+            Op::Call(CallOp(.., keep)) | Op::Apply { keep, .. } => *keep = Some(new.object),
             _ => {}
         }
         hub.hold(
@@ -208,7 +196,6 @@ impl<T> Remote<T> {
         );
         let remote = Remote::adopt(new, hub.clone());
         hub.submit(node, Some(self.handle.id), op, Bytes::new(), expect_done)
-            .typed_errors()
             .on_done(remote)
     }
 
@@ -242,7 +229,7 @@ impl<T: Value> Remote<T> {
     /// Brings a copy of the value back (the object stays where it is).
     pub fn fetch(&self) -> Call<T> {
         let id = self.handle.id;
-        let op = Op::Get { object: id.object };
+        let op = Op::Get(id.object);
         self.handle
             .hub
             .submit(id.node, Some(id), op, Bytes::new(), decode_value::<T, _>)
@@ -274,7 +261,7 @@ impl<F, T, A1, A2, A3, A4, R> RemoteFn<T, (A1, A2, A3, A4), R> for F where
 /// Decodes a `Value` reply.
 pub(crate) fn decode_value<T: Value, E>(reply: Reply) -> Result<T, Error<E>> {
     match reply.outcome {
-        Outcome::Value { head } => Ok(value::decode(&head, reply.body)?),
+        Outcome::Value(head) => Ok(value::decode(&head, reply.body)?),
         _ => Err(unexpected().widen()),
     }
 }
