@@ -1,9 +1,9 @@
-//! Quickstart: scatter values onto engines, work with their proxies, gather
-//! them back — on the embedded default (in-process engines).
+//! Quickstart: scatter values onto engines, call methods on their typed
+//! proxies, gather them back — on the embedded default (in-process engines).
 //!
 //! Run: `cargo run --release --example quickstart`
 
-use distob::{Cluster, NodeId};
+use distob::{call_all, Cluster, NodeId};
 use ndarray::{ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,30 @@ struct Sample {
     readings: Vec<f64>,
 }
 
+/// A type of our own with methods: `#[distob::remote]` makes them callable
+/// on a remote `Counter` (through `RemoteCounter` and `CounterProxy`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Counter {
+    n: i64,
+}
+
+#[distob::remote]
+impl Counter {
+    /// Adds `by` and returns the new count.
+    pub fn incr(&mut self, by: i64) -> i64 {
+        self.n += by;
+        self.n
+    }
+
+    /// The count.
+    pub fn get(&self) -> i64 {
+        self.n
+    }
+}
+
+// `#[distob::main]` lets `Cluster::spawn` re-run this program as an engine
+// process that hosts `Counter` too (not needed for in-process engines).
+#[distob::main]
 #[tokio::main]
 async fn main() -> distob::Result<()> {
     // Four engines in this process, each an actor host on its own thread,
@@ -65,8 +89,22 @@ async fn main() -> distob::Result<()> {
         b == a
     );
 
+    // Methods run where the object lives; each call is sent at once, and
+    // calls on one object run in the order they were made.
+    let c: RemoteCounter = cluster.scatter(Counter { n: 0 }).await?;
+    let a = c.incr(5);
+    let b = c.incr(1);
+    println!("incr(5), incr(1) -> {}, {}", a.await?, b.await?);
+    let counters: Vec<RemoteCounter> = cluster
+        .scatter_each((0..4).map(|n| Counter { n }).collect())
+        .await?;
+    let bumped = call_all(&counters, |c| c.incr(10)).await?;
+    println!("call_all(incr(10)) on 4 engines -> {bumped:?}");
+    let back: Counter = cluster.gather(&c).await?;
+    println!("gathered {back:?}");
+
     // Dropping the last proxy releases the object on its engine.
-    drop((s, parts, ra));
+    drop((s, parts, ra, c, counters));
     println!("objects held after drop: {}", cluster.hub().len());
     Ok(())
 }

@@ -18,8 +18,35 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
+
+/// Buffer of one in-process connection, each way.
+const LOCAL_BUFFER: usize = 1 << 20;
+
+/// Opens in-process connections to an engine running on another thread of
+/// this process: an in-memory byte pipe instead of a socket, with the same
+/// frames and handshake.
+#[derive(Clone, Debug)]
+pub(crate) struct LocalDialer {
+    tx: mpsc::UnboundedSender<DuplexStream>,
+}
+
+impl LocalDialer {
+    /// A dialer and the receiver the engine serves.
+    pub(crate) fn new() -> (LocalDialer, mpsc::UnboundedReceiver<DuplexStream>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (LocalDialer { tx }, rx)
+    }
+
+    /// A new connection, or `None` when the engine has stopped.
+    pub(crate) fn dial(&self) -> Option<DuplexStream> {
+        let (ours, theirs) = tokio::io::duplex(LOCAL_BUFFER);
+        self.tx.send(theirs).ok()?;
+        Some(ours)
+    }
+}
 
 /// How long a new connection may take to pass the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -181,6 +208,16 @@ impl Engine {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), EngineError> {
+        self.serve_with_local(listener, None, shutdown).await
+    }
+
+    /// [`serve`](Engine::serve), also taking in-process connections.
+    pub(crate) async fn serve_with_local(
+        self,
+        listener: TcpListener,
+        mut local: Option<mpsc::UnboundedReceiver<DuplexStream>>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), EngineError> {
         if actix_rt::Arbiter::try_current().is_none() {
             return Err(EngineError::NoActixSystem);
         }
@@ -210,6 +247,11 @@ impl Engine {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
+                Some(stream) = next_local(&mut local) => {
+                    let id = state.next_session.get();
+                    state.next_session.set(id + 1);
+                    actix_rt::spawn(open_local_session(id, stream, self.clone(), state.clone()));
+                }
                 _ = &mut shutdown => break,
                 _ = state.stop.notified() => break,
             }
@@ -230,23 +272,56 @@ impl Engine {
     }
 }
 
+async fn next_local(
+    local: &mut Option<mpsc::UnboundedReceiver<DuplexStream>>,
+) -> Option<DuplexStream> {
+    match local {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs the acceptor's handshake; on success the authenticated reader and
+/// the peer's node id.
+async fn handshake_peer<R, W>(
+    read: R,
+    write: &mut W,
+    engine: &Engine,
+    node: NodeId,
+) -> Option<(NodeId, FrameReader<R>)>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut reader = FrameReader::new(read, engine.limits);
+    let handshake = handshake::accept(&mut reader, write, &engine.key, node);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(peer)) => Some((peer, reader)),
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "handshake refused");
+            None
+        }
+        Err(_) => {
+            tracing::info!("handshake timed out");
+            None
+        }
+    }
+}
+
 async fn open_session(id: u64, stream: TcpStream, engine: Engine, state: Rc<EngineState>) {
     // Small frames must not wait for Nagle; a failure here only costs latency.
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
-    let mut reader = FrameReader::new(read, engine.limits);
-    let handshake = handshake::accept(&mut reader, &mut write, &engine.key, state.node);
-    let peer = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-        Ok(Ok(peer)) => peer,
-        Ok(Err(e)) => {
-            tracing::info!(error = %e, "handshake refused");
-            return;
-        }
-        Err(_) => {
-            tracing::info!("handshake timed out");
-            return;
-        }
-    };
-    let writer = FrameWriter::tcp(write, WriteMode::Batched);
-    Session::start(id, peer, reader, writer, state);
+    if let Some((peer, reader)) = handshake_peer(read, &mut write, &engine, state.node).await {
+        let writer = FrameWriter::tcp(write, WriteMode::Batched);
+        Session::start(id, peer, reader, writer, state);
+    }
+}
+
+async fn open_local_session(id: u64, stream: DuplexStream, engine: Engine, state: Rc<EngineState>) {
+    let (read, mut write) = tokio::io::split(stream);
+    if let Some((peer, reader)) = handshake_peer(read, &mut write, &engine, state.node).await {
+        let writer = FrameWriter::stream(write, WriteMode::Batched);
+        Session::start(id, peer, reader, writer, state);
+    }
 }

@@ -21,4 +21,5 @@ pub(crate) mod object_engine;
 pub(crate) mod registry;
 pub(crate) mod session;
 
+pub(crate) use engine::LocalDialer;
 pub use engine::{Engine, EngineError, HANDSHAKE_TIMEOUT};

@@ -1,9 +1,10 @@
-//! In-process engines: each its own actix system on its own thread,
-//! reached over loopback TCP through the same codec and handshake as remote
-//! ones.
+//! In-process engines: each its own actix system on its own thread. This
+//! process reaches them through in-memory pipes with the same frames and
+//! handshake as remote ones (no socket, no system call on the call path);
+//! each also listens on loopback TCP for other clients.
 
 use super::LaunchError;
-use crate::actors::Engine;
+use crate::actors::{Engine, LocalDialer};
 use crate::id::NodeId;
 use crate::net::ClusterKey;
 use std::net::SocketAddr;
@@ -21,8 +22,9 @@ impl LocalEngine {
     pub(crate) async fn start(
         node: NodeId,
         key: ClusterKey,
-    ) -> Result<(LocalEngine, SocketAddr), LaunchError> {
+    ) -> Result<(LocalEngine, SocketAddr, LocalDialer), LaunchError> {
         let (addr_tx, addr_rx) = oneshot::channel();
+        let (dialer, incoming) = LocalDialer::new();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("distob-engine-{node}"))
@@ -45,7 +47,10 @@ impl LocalEngine {
                     let stop = async move {
                         let _ = stop_rx.await;
                     };
-                    if let Err(e) = Engine::new(node, key).serve(listener, stop).await {
+                    let served = Engine::new(node, key)
+                        .serve_with_local(listener, Some(incoming), stop)
+                        .await;
+                    if let Err(e) = served {
                         tracing::error!(%node, error = %e, "in-process engine failed");
                     }
                 })
@@ -60,6 +65,7 @@ impl LocalEngine {
                 thread: Some(thread),
             },
             addr,
+            dialer,
         ))
     }
 

@@ -128,13 +128,14 @@ impl Cluster {
             (0..n).map(|i| LocalEngine::start(NodeId(i as u32), key.clone())),
         )
         .await?;
-        let (engines, addrs): (Vec<_>, Vec<_>) = started.into_iter().unzip();
-        let addrs: Vec<(NodeId, SocketAddr)> = addrs
-            .into_iter()
-            .enumerate()
-            .map(|(i, a)| (NodeId(i as u32), a))
-            .collect();
-        let hub = ObjectHub::connect_on(runtime, &addrs, key.clone()).await?;
+        let mut engines = Vec::with_capacity(n);
+        let mut local = Vec::with_capacity(n);
+        for (i, (engine, addr, dialer)) in started.into_iter().enumerate() {
+            engines.push(engine);
+            local.push((NodeId(i as u32), addr, dialer));
+        }
+        let addrs: Vec<(NodeId, SocketAddr)> = local.iter().map(|(n, a, _)| (*n, *a)).collect();
+        let hub = ObjectHub::connect_local_on(runtime, local, key.clone()).await?;
         Ok(Cluster {
             hub,
             key,

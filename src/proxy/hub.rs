@@ -8,6 +8,7 @@
 
 use super::call::{Call, Decode};
 use super::runtime::current_or_background;
+use crate::actors::LocalDialer;
 use crate::actors::HANDSHAKE_TIMEOUT;
 use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId, ObjectId, Ref};
@@ -20,7 +21,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -64,8 +65,45 @@ impl Link {
         // Small frames must not wait for Nagle; failure only costs latency.
         let _ = stream.set_nodelay(true);
         let (read, mut write) = stream.into_split();
+        let reader = Self::dial(node, read, &mut write, &key).await?;
+        Ok(Self::start(
+            node,
+            addr,
+            reader,
+            FrameWriter::tcp(write, WriteMode::Adaptive),
+        ))
+    }
+
+    /// Opens an in-process link to a local engine.
+    async fn open_local(
+        node: NodeId,
+        addr: SocketAddr,
+        dialer: LocalDialer,
+        key: ClusterKey,
+    ) -> Result<Arc<Link>> {
+        let stream = dialer.dial().ok_or(Error::EngineLost(node))?;
+        let (read, mut write) = tokio::io::split(stream);
+        let reader = Self::dial(node, read, &mut write, &key).await?;
+        Ok(Self::start(
+            node,
+            addr,
+            reader,
+            FrameWriter::stream(write, WriteMode::Adaptive),
+        ))
+    }
+
+    async fn dial<R, W>(
+        node: NodeId,
+        read: R,
+        write: &mut W,
+        key: &ClusterKey,
+    ) -> Result<FrameReader<R>>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
         let mut reader = FrameReader::new(read, Limits::default());
-        let dial = handshake::dial(&mut reader, &mut write, &key, NodeId::CLIENT);
+        let dial = handshake::dial(&mut reader, write, key, NodeId::CLIENT);
         let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial)
             .await
             .map_err(|_| Error::Timeout)??;
@@ -74,16 +112,28 @@ impl Link {
                 expected: "the engine node id named for this address",
             }));
         }
+        Ok(reader)
+    }
+
+    fn start<R>(
+        node: NodeId,
+        addr: SocketAddr,
+        reader: FrameReader<R>,
+        writer: FrameWriter,
+    ) -> Arc<Link>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+    {
         let link = Arc::new(Link {
             node,
             addr,
-            writer: FrameWriter::tcp(write, WriteMode::Adaptive),
+            writer,
             pending: Mutex::new(Pending::default()),
             reader: Mutex::new(None),
         });
         let task = tokio::spawn(read_replies(link.clone(), reader));
         *lock(&link.reader) = Some(task.abort_handle());
-        Ok(link)
+        link
     }
 
     /// Fails every waiting call: the engine is gone.
@@ -105,7 +155,7 @@ impl Link {
     }
 }
 
-async fn read_replies(link: Arc<Link>, mut reader: FrameReader<OwnedReadHalf>) {
+async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameReader<R>) {
     loop {
         match reader.next().await {
             Ok(Some(frame)) => match frame.message {
@@ -226,20 +276,43 @@ impl ObjectHub {
             })
             .await
             .map_err(|_| Error::HubClosed)??;
+        Ok(Self::from_links(opened))
+    }
+
+    /// Connects to in-process engines through their in-memory dialers.
+    pub(crate) async fn connect_local_on(
+        runtime: Handle,
+        engines: Vec<(NodeId, SocketAddr, LocalDialer)>,
+        key: ClusterKey,
+    ) -> Result<ObjectHub> {
+        let task_key = key.clone();
+        let opened = runtime
+            .spawn(async move {
+                futures::future::try_join_all(engines.into_iter().map(|(node, addr, dialer)| {
+                    Link::open_local(node, addr, dialer, task_key.clone())
+                }))
+                .await
+            })
+            .await
+            .map_err(|_| Error::HubClosed)??;
+        Ok(Self::from_links(opened))
+    }
+
+    fn from_links(opened: Vec<Arc<Link>>) -> ObjectHub {
         let size = opened.iter().map(|l| l.node.index() + 1).max().unwrap_or(0);
         let mut links: Vec<Option<Arc<Link>>> = vec![None; size];
         for link in opened {
             let i = link.node.index();
             links[i] = Some(link);
         }
-        Ok(ObjectHub {
+        ObjectHub {
             inner: Arc::new(HubInner {
                 links: RwLock::new(links),
                 objects: Mutex::new(HashMap::new()),
                 next_call: AtomicU64::new(1),
                 cursor: AtomicUsize::new(0),
             }),
-        })
+        }
     }
 
     /// The engines this hub is connected to, in node order.
