@@ -148,8 +148,8 @@ pub mod __private {
 /// pub type RemoteCounter = ::distob::Remote<Counter>;
 ///
 /// pub trait CounterProxy {
-///     fn incr(&self, __a0: i64) -> ::distob::Call<i64, Infallible>;
-///     fn get(&self) -> ::distob::Call<i64, Infallible>;
+///     fn incr(&self, __a0: i64) -> ::distob::Call<i64>;
+///     fn get(&self) -> ::distob::Call<i64>;
 /// }
 ///
 /// impl CounterProxy for ::distob::Remote<Counter> {

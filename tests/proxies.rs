@@ -65,6 +65,11 @@ impl Counter {
         Counter { n: self.n / 2 }
     }
 
+    #[distob(remote_result)]
+    pub fn boom_into(&self, message: &str) -> Counter {
+        panic!("{message}")
+    }
+
     pub fn sum_with(&self, xs: &[i64]) -> i64 {
         self.n + xs.iter().sum::<i64>()
     }
@@ -196,13 +201,21 @@ async fn async_methods_keep_the_object_in_order(c: &Cluster) {
 
 async fn remote_results_stay_on_the_engine(c: &Cluster) {
     let x: RemoteCounter = c.scatter_to(NodeId(1), Counter { n: 40 }).await.unwrap();
-    let h = x.half().await.unwrap();
+    // The handle comes at once; calls on it follow without a round trip.
+    let h = x.half();
     assert_eq!(h.node(), NodeId(1));
     assert!(c.hub().contains(&h.id()));
-    assert_eq!(h.incr(1).await.unwrap(), 21);
+    let bumped = h.incr(1);
+    let hh = h.half().half();
+    assert_eq!(bumped.await.unwrap(), 21);
     assert_eq!(x.get().await.unwrap(), 40);
-    let hh = h.half().await.unwrap();
-    assert_eq!(c.gather(&hh).await.unwrap(), Counter { n: 10 });
+    assert_eq!(c.gather(&hh).await.unwrap(), Counter { n: 5 });
+    // A failed computation surfaces when its result is used.
+    let broken = x.boom_into("no result");
+    match broken.get().await {
+        Err(Error::RemotePanic { message }) => assert!(message.contains("no result")),
+        other => panic!("expected the recorded panic, got {other:?}"),
+    }
 }
 
 async fn reference_arguments_and_functions(c: &Cluster) {

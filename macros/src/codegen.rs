@@ -76,14 +76,11 @@ fn method_id(ty_name: &Ident, m: &Ident) -> TokenStream {
 }
 
 fn proxy_return(m: &RemoteMethod) -> TokenStream {
-    let (ok, err) = match &m.ret {
-        Ret::Value(t) => (quote!(#t), quote!(::std::convert::Infallible)),
-        Ret::Fallible { ok, err } => (quote!(#ok), quote!(#err)),
-    };
-    if m.keep {
-        quote!(::distob::Call<::distob::Remote<#ok>, #err>)
-    } else {
-        quote!(::distob::Call<#ok, #err>)
+    match (&m.ret, m.keep) {
+        (Ret::Value(t), false) => quote!(::distob::Call<#t>),
+        (Ret::Value(t), true) => quote!(::distob::Remote<#t>),
+        (Ret::Fallible { ok, err }, false) => quote!(::distob::Call<#ok, #err>),
+        (Ret::Fallible { ok, err }, true) => quote!(::distob::Call<::distob::Remote<#ok>, #err>),
     }
 }
 
@@ -100,7 +97,12 @@ fn proxy_method(ty_name: &Ident, m: &RemoteMethod) -> (TokenStream, TokenStream)
     let cached = m.cached;
     let how = quote!(#p::Invoke { mutating: #mutating, cached: #cached });
     let call = if m.keep {
-        quote!(::distob::Remote::invoke_kept(self, #id, &(#(#ids,)*), #how))
+        match m.ret {
+            Ret::Value(_) => quote!(::distob::Remote::invoke_into(self, #id, &(#(#ids,)*), #how)),
+            Ret::Fallible { .. } => {
+                quote!(::distob::Remote::invoke_kept(self, #id, &(#(#ids,)*), #how))
+            }
+        }
     } else {
         quote!(::distob::Remote::invoke(self, #id, &(#(#ids,)*), #how))
     };

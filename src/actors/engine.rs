@@ -1,7 +1,7 @@
 //! [`Engine`]: an actor host serving objects over TCP.
 
 use super::hosted::Produced;
-use super::object::{catch, Held, ObjectActor, Stored};
+use super::object::{catch, Filled, Held, Keep, ObjectActor, Stored};
 use super::object_engine::{Entry, ObjectTable};
 use super::registry;
 use super::session::{Close, Session};
@@ -72,6 +72,8 @@ pub(crate) struct EngineState {
     pub(crate) requests: Cell<u64>,
     pub(crate) calls: Cell<u64>,
     pub(crate) bytes_received: Cell<u64>,
+    /// Kept results on their way to their waiting objects.
+    deliveries: RefCell<HashMap<ObjectId, Result<Held, Fault>>>,
     next_session: Cell<u64>,
 }
 
@@ -103,47 +105,53 @@ impl EngineState {
         type_name: &str,
         nbytes: u64,
         owner: u64,
-    ) -> Result<(), Fault> {
+    ) -> Result<Addr<ObjectActor>, Fault> {
         let mut table = self.objects.borrow_mut();
         if table.contains(&id) {
             return Err(Fault::Refused(format!("object id {id:#} is in use")));
         }
+        let addr = ObjectActor::new(id, held, Rc::downgrade(self)).start();
         let entry = Entry {
-            addr: ObjectActor::new(held, Rc::downgrade(self)).start(),
+            addr: addr.clone(),
             type_name: Rc::from(type_name),
             nbytes,
             owner,
         };
         table.insert(id, entry);
-        Ok(())
+        Ok(addr)
     }
 
-    /// Keeps a call's result as a new object.
-    pub(crate) fn adopt(
-        self: &Rc<Self>,
-        id: ObjectId,
-        produced: Produced,
-        owner: u64,
-    ) -> Result<(), Fault> {
+    /// A call's result as something an object actor can hold.
+    pub(crate) fn held_from_produced(produced: Produced) -> Result<Held, Fault> {
         match produced {
-            Produced::Object(obj) => {
-                let type_name = obj.type_name();
-                self.insert(id, Held::Hosted(obj), type_name, 0, owner)
-            }
+            Produced::Object(obj) => Ok(Held::Hosted(obj)),
             Produced::Value(enc, type_name) => {
-                let nbytes = enc.len() as u64;
-                let held = if registry::lookup(type_name).is_some() {
-                    Self::held_from(type_name, enc.head, AlignedBuf::from_slice(&enc.body))?
+                if registry::lookup(type_name).is_some() {
+                    Self::held_from(type_name, enc.head, AlignedBuf::from_slice(&enc.body))
                 } else {
-                    Held::Stored(Stored {
+                    Ok(Held::Stored(Stored {
                         type_name: type_name.to_owned(),
                         head: enc.head,
                         body: enc.body,
-                    })
-                };
-                self.insert(id, held, type_name, nbytes, owner)
+                    }))
+                }
             }
         }
+    }
+
+    /// Hands a kept result to its waiting object (which runs the calls
+    /// queued on it, even if its client has released it meanwhile).
+    pub(crate) fn deliver(&self, keep: Keep, result: Result<Held, Fault>) {
+        if let (Some(entry), Ok(held)) = (self.objects.borrow_mut().get_mut(&keep.id), &result) {
+            entry.type_name = Rc::from(held.type_name());
+        }
+        self.deliveries.borrow_mut().insert(keep.id, result);
+        keep.addr.do_send(Filled);
+    }
+
+    /// Takes a delivered result (the waiting object's actor calls this).
+    pub(crate) fn take_delivery(&self, id: &ObjectId) -> Option<Result<Held, Fault>> {
+        self.deliveries.borrow_mut().remove(id)
     }
 
     /// The counters.
@@ -229,6 +237,7 @@ impl Engine {
             requests: Cell::new(0),
             calls: Cell::new(0),
             bytes_received: Cell::new(0),
+            deliveries: RefCell::new(HashMap::new()),
             next_session: Cell::new(0),
         });
         tracing::info!(node = %self.node, addr = ?listener.local_addr().ok(), "engine serving");

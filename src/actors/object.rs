@@ -11,6 +11,7 @@ use crate::value::Encoded;
 use actix::prelude::*;
 use bytes::Bytes;
 use futures::FutureExt;
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::rc::Weak;
 
@@ -77,9 +78,23 @@ pub(crate) struct Stored {
 pub(crate) enum Held {
     Stored(Stored),
     Hosted(Box<dyn Hosted>),
+    /// The result of a call not finished yet: calls on it wait, in order.
+    Pending,
+    /// The result of a call that failed: every call on it gets this fault.
+    Failed(Fault),
 }
 
 impl Held {
+    /// The Rust type name of what it holds.
+    pub(crate) fn type_name(&self) -> &str {
+        match self {
+            Held::Stored(s) => &s.type_name,
+            Held::Hosted(h) => h.type_name(),
+            Held::Pending => "(pending)",
+            Held::Failed(_) => "(failed)",
+        }
+    }
+
     fn encode(&self) -> Result<Encoded, Fault> {
         match self {
             Held::Stored(s) => Ok(Encoded {
@@ -87,19 +102,110 @@ impl Held {
                 body: s.body.clone(),
             }),
             Held::Hosted(h) => catch(|| h.encode()).and_then(|r| r),
+            Held::Failed(fault) => Err(fault.clone()),
+            Held::Pending => Err(Fault::Refused("the object is not computed yet".into())),
         }
     }
 }
 
+/// A message waiting for its object to be computed (or for an earlier
+/// async call to finish).
+enum Queued {
+    Invoke(Invoke),
+    Fetch(Fetch),
+}
+
 /// The actor that owns one object.
 pub(crate) struct ObjectActor {
+    id: ObjectId,
     held: Held,
     engine: Weak<EngineState>,
+    backlog: VecDeque<Queued>,
 }
 
 impl ObjectActor {
-    pub(crate) fn new(held: Held, engine: Weak<EngineState>) -> Self {
-        ObjectActor { held, engine }
+    pub(crate) fn new(id: ObjectId, held: Held, engine: Weak<EngineState>) -> Self {
+        ObjectActor {
+            id,
+            held,
+            engine,
+            backlog: VecDeque::new(),
+        }
+    }
+
+    /// Whether messages must queue rather than run now.
+    fn blocked(&self) -> bool {
+        matches!(self.held, Held::Pending) || !self.backlog.is_empty()
+    }
+
+    /// Runs queued messages in order until one waits on an async method.
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        if matches!(self.held, Held::Pending) {
+            return;
+        }
+        while let Some(q) = self.backlog.pop_front() {
+            let waiting = match q {
+                Queued::Invoke(msg) => self.invoke(msg, ctx),
+                Queued::Fetch(msg) => {
+                    msg.reply.result(self.held.encode());
+                    false
+                }
+            };
+            if waiting {
+                return;
+            }
+        }
+    }
+
+    /// Runs one call; true when it is async and still running.
+    fn invoke(&mut self, msg: Invoke, ctx: &mut Context<Self>) -> bool {
+        let Invoke {
+            target,
+            args,
+            reply,
+            keep,
+        } = msg;
+        let invocation = match (target, &mut self.held) {
+            (_, Held::Failed(fault)) => Err(fault.clone()),
+            (Target::Function(entry), held) => {
+                let slot = ObjectSlot { held };
+                catch(|| (entry.call)(slot, &args)).map(Invocation::Ready)
+            }
+            (Target::Method(method), Held::Hosted(h)) => catch(|| h.invoke(method, &args)),
+            (Target::Method(method), Held::Stored(s)) => Err(Fault::NoSuchMethod {
+                type_name: s.type_name.clone(),
+                method,
+            }),
+            (Target::Method(_), Held::Pending) => {
+                Err(Fault::Refused("the object is not computed yet".into()))
+            }
+        };
+        match invocation {
+            Ok(Invocation::Ready(result)) => {
+                finish(result, reply, keep, &self.engine);
+                false
+            }
+            Ok(Invocation::Deferred(fut)) => {
+                let fut = AssertUnwindSafe(fut)
+                    .catch_unwind()
+                    .map(|r| r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p)))));
+                // `wait` holds back the mailbox until the method is done, so
+                // calls on one object stay in order even across awaits; what
+                // queued meanwhile runs next.
+                ctx.wait(fut.into_actor(self).map(move |result, act, ctx| {
+                    finish(result, reply, keep, &act.engine);
+                    act.drain(ctx);
+                }));
+                true
+            }
+            Err(fault) => {
+                if let Some(keep) = keep {
+                    deliver(&self.engine, keep, Err(fault.clone()));
+                }
+                reply.fault(fault);
+                false
+            }
+        }
     }
 }
 
@@ -115,10 +221,11 @@ pub(crate) enum Target {
     Function(&'static FunctionEntry),
 }
 
-/// Where a kept result goes: a new object on this engine.
+/// Where a kept result goes: the waiting object. Its address is held here,
+/// so that it lives to get the result even if its client released it.
 pub(crate) struct Keep {
     pub(crate) id: ObjectId,
-    pub(crate) owner: u64,
+    pub(crate) addr: Addr<ObjectActor>,
 }
 
 /// Run a method or function and reply (or keep the result).
@@ -138,6 +245,13 @@ pub(crate) struct Fetch {
     pub(crate) reply: ReplyTo,
 }
 
+/// Hands a kept result to its waiting object.
+fn deliver(engine: &Weak<EngineState>, keep: Keep, result: Result<Held, Fault>) {
+    if let Some(engine) = engine.upgrade() {
+        engine.deliver(keep, result);
+    }
+}
+
 /// Sends a call's result back, or keeps it as a new object.
 fn finish(
     result: Result<Produced, Fault>,
@@ -146,16 +260,27 @@ fn finish(
     engine: &Weak<EngineState>,
 ) {
     match (result, keep) {
-        (Err(fault), _) => reply.fault(fault),
+        (Err(fault), keep) => {
+            if let Some(keep) = keep {
+                deliver(engine, keep, Err(fault.clone()));
+            }
+            reply.fault(fault)
+        }
         (Ok(Produced::Value(enc, _)), None) => reply.result(Ok(enc)),
         (Ok(Produced::Object(obj)), None) => reply.result(catch(|| obj.encode()).and_then(|r| r)),
-        (Ok(produced), Some(keep)) => match engine.upgrade() {
-            Some(engine) => match engine.adopt(keep.id, produced, keep.owner) {
-                Ok(()) => reply.done(),
-                Err(fault) => reply.fault(fault),
-            },
-            None => reply.fault(Fault::Refused("the engine is shutting down".into())),
-        },
+        (Ok(produced), Some(keep)) => {
+            let held = EngineState::held_from_produced(produced);
+            match held {
+                Ok(held) => {
+                    deliver(engine, keep, Ok(held));
+                    reply.done();
+                }
+                Err(fault) => {
+                    deliver(engine, keep, Err(fault.clone()));
+                    reply.fault(fault);
+                }
+            }
+        }
     }
 }
 
@@ -163,41 +288,10 @@ impl Handler<Invoke> for ObjectActor {
     type Result = ();
 
     fn handle(&mut self, msg: Invoke, ctx: &mut Context<Self>) {
-        let Invoke {
-            target,
-            args,
-            reply,
-            keep,
-        } = msg;
-        let invocation = match target {
-            Target::Function(entry) => {
-                let slot = ObjectSlot {
-                    held: &mut self.held,
-                };
-                catch(|| (entry.call)(slot, &args)).map(Invocation::Ready)
-            }
-            Target::Method(method) => match &mut self.held {
-                Held::Hosted(h) => catch(|| h.invoke(method, &args)),
-                Held::Stored(s) => Err(Fault::NoSuchMethod {
-                    type_name: s.type_name.clone(),
-                    method,
-                }),
-            },
-        };
-        match invocation {
-            Ok(Invocation::Ready(result)) => finish(result, reply, keep, &self.engine),
-            Ok(Invocation::Deferred(fut)) => {
-                let fut = AssertUnwindSafe(fut)
-                    .catch_unwind()
-                    .map(|r| r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p)))));
-                // `wait` holds back the mailbox until the method is done, so
-                // calls on one object stay in order even across awaits.
-                ctx.wait(
-                    fut.into_actor(self)
-                        .map(move |result, act, _| finish(result, reply, keep, &act.engine)),
-                );
-            }
-            Err(fault) => reply.fault(fault),
+        if self.blocked() {
+            self.backlog.push_back(Queued::Invoke(msg));
+        } else {
+            self.invoke(msg, ctx);
         }
     }
 }
@@ -206,6 +300,32 @@ impl Handler<Fetch> for ObjectActor {
     type Result = ();
 
     fn handle(&mut self, msg: Fetch, _: &mut Context<Self>) {
-        msg.reply.result(self.held.encode());
+        if self.blocked() {
+            self.backlog.push_back(Queued::Fetch(msg));
+        } else {
+            msg.reply.result(self.held.encode());
+        }
+    }
+}
+
+/// The object's value has been delivered to the engine's mailroom.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Filled;
+
+impl Handler<Filled> for ObjectActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Filled, ctx: &mut Context<Self>) {
+        let Some(engine) = self.engine.upgrade() else {
+            return;
+        };
+        if let Some(result) = engine.take_delivery(&self.id) {
+            self.held = match result {
+                Ok(held) => held,
+                Err(fault) => Held::Failed(fault),
+            };
+            self.drain(ctx);
+        }
     }
 }

@@ -29,6 +29,10 @@ impl ObjectTable {
         self.map.get(id)
     }
 
+    pub(crate) fn get_mut(&mut self, id: &ObjectId) -> Option<&mut Entry> {
+        self.map.get_mut(id)
+    }
+
     pub(crate) fn contains(&self, id: &ObjectId) -> bool {
         self.map.contains_key(id)
     }

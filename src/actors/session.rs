@@ -3,7 +3,7 @@
 //! names; replies go straight from the object actor to the peer's writer.
 
 use super::engine::EngineState;
-use super::object::{Fetch, Invoke, Keep, ReplyTo, Target};
+use super::object::{Fetch, Held, Invoke, Keep, ReplyTo, Target};
 use super::registry;
 use crate::id::{CallId, NodeId, ObjectId};
 use crate::net::wire::{CallOp, Fault, Message, Op, Outcome};
@@ -91,10 +91,6 @@ impl Session {
         }
     }
 
-    fn keep(&self, id: Option<ObjectId>) -> Option<Keep> {
-        id.map(|id| Keep { id, owner: self.id })
-    }
-
     fn invoke(
         &self,
         object: ObjectId,
@@ -105,15 +101,25 @@ impl Session {
     ) {
         let e = &self.engine;
         e.calls.set(e.calls.get() + 1);
-        match e.objects.borrow().get(&object) {
-            Some(entry) => entry.addr.do_send(Invoke {
-                target,
-                args,
-                reply,
-                keep: self.keep(keep),
-            }),
-            None => reply.fault(Fault::NoSuchObject(object)),
-        }
+        let addr = match e.objects.borrow().get(&object) {
+            Some(entry) => entry.addr.clone(),
+            None => return reply.fault(Fault::NoSuchObject(object)),
+        };
+        // The result's object exists from now on, so that calls on it may
+        // follow at once: they wait in its mailbox until the result comes.
+        let keep = match keep {
+            Some(id) => match e.insert(id, Held::Pending, "(pending)", 0, self.id) {
+                Ok(addr) => Some(Keep { id, addr }),
+                Err(fault) => return reply.fault(fault),
+            },
+            None => None,
+        };
+        addr.do_send(Invoke {
+            target,
+            args,
+            reply,
+            keep,
+        });
     }
 
     fn on_request(&mut self, call: CallId, op: Op, body: AlignedBuf) {
@@ -130,7 +136,7 @@ impl Session {
                         .insert(object, held, &type_name, nbytes, self.id)
                 });
                 match stored {
-                    Ok(()) => reply.done(),
+                    Ok(_) => reply.done(),
                     Err(fault) => reply.fault(fault),
                 }
             }

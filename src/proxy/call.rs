@@ -136,6 +136,12 @@ impl<T, E> Call<T, E> {
         self
     }
 
+    /// Takes the value set by [`on_done`](Call::on_done), leaving the call
+    /// to be dropped (its reply is then discarded).
+    pub(crate) fn take_on_done(mut self) -> Option<T> {
+        self.on_done.take()
+    }
+
     /// Fills a method cache with the reply.
     pub(crate) fn fill_cache(mut self, fill: CacheFill) -> Self {
         self.cache = Some(fill);

@@ -178,6 +178,35 @@ impl<T> Remote<T> {
         self.kept(Op::Call(CallOp(id.object, method, args, None)))
     }
 
+    /// Sends a method call whose result stays on the engine as a new object,
+    /// and returns that object's proxy at once: calls on it may follow
+    /// straight away (they wait on the engine for the result). A failure
+    /// surfaces when the result is used or gathered.
+    pub fn invoke_into<U>(
+        &self,
+        method: MethodId,
+        args: &impl Serialize,
+        how: Invoke,
+    ) -> Remote<U> {
+        let call: Call<Remote<U>> = self.invoke_kept(method, args, how);
+        self.detach(call)
+    }
+
+    /// The kept object's proxy of a call that is not awaited: the engine's
+    /// acknowledgement is dropped, its failure recorded on the object.
+    pub(crate) fn detach<U, E>(&self, call: Call<Remote<U>, E>) -> Remote<U> {
+        match call.take_on_done() {
+            Some(remote) => remote,
+            // Encoding the arguments failed before anything was sent: the
+            // handle names an object the engine never heard of, so using it
+            // fails with `NoSuchObject`.
+            None => Remote::adopt(
+                self.handle.hub.new_ref::<U>(self.node()),
+                self.handle.hub.clone(),
+            ),
+        }
+    }
+
     /// Sends `op` with a fresh `keep` id; resolves to the kept object's proxy.
     pub(crate) fn kept<U, E>(&self, mut op: Op) -> Call<Remote<U>, E> {
         let hub = &self.handle.hub;
