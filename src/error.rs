@@ -105,6 +105,9 @@ pub enum Error<E = Infallible> {
     /// The hub's connections are closed.
     #[error("the object hub is closed")]
     HubClosed,
+    /// An array operation was refused on the client (nothing was sent).
+    #[error("array shape error")]
+    Shape(#[from] crate::array::ShapeError),
     /// Two remote operands live on different engines where they must share one.
     #[error("{a} and {b} live on different engines")]
     NotColocated {
@@ -151,6 +154,7 @@ impl Error {
             Error::BlockingInRuntime => Error::BlockingInRuntime,
             Error::HubClosed => Error::HubClosed,
             Error::NotColocated { a, b } => Error::NotColocated { a, b },
+            Error::Shape(e) => Error::Shape(e),
         }
     }
 }

@@ -28,6 +28,8 @@
 //! - `proxy`: the client side, plain tokio: [`ObjectHub`], [`Remote`],
 //!   [`Call`], scatter/gather, [`ObjectEngine`].
 //! - [`value`]: how values become bytes (CBOR; arrays as raw bytes).
+//! - [`array`](mod@array): [`RemoteArray`] and [`DistArray`], built on the proxy and
+//!   registry seams; their kernels run on engines.
 //! - `cluster`: [`Cluster`] (in-process, child processes, profiles),
 //!   [`engine::main_if_engine`], the default cluster of the free functions.
 //!
@@ -43,6 +45,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod actors;
+pub mod array;
 mod cluster;
 mod error;
 mod id;
@@ -70,6 +73,7 @@ pub mod registry {
 }
 
 pub use actors::{Engine, EngineError};
+pub use array::{DistArray, RemoteArray, ShapeError};
 pub use cluster::{
     default_cluster, gather, scatter, scatter_each, scatter_to, Cluster, EngineEntry, LaunchError,
     Profile, ProfileError,

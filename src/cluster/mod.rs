@@ -246,6 +246,16 @@ impl Cluster {
         self.hub.scatter_to(node, x).await
     }
 
+    /// Splits an array along `axis` over the engines (see
+    /// [`ObjectHub::scatter_axis`]).
+    pub async fn scatter_axis<A: crate::value::Element + Value>(
+        &self,
+        a: ndarray::ArrayD<A>,
+        axis: isize,
+    ) -> Result<crate::DistArray<A>> {
+        self.hub.scatter_axis(a, axis).await
+    }
+
     /// Brings values back (see [`Gather`]).
     pub async fn gather<G: Gather + ?Sized>(&self, x: &G) -> Result<G::Output> {
         self.hub.gather(x).await

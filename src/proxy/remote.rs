@@ -17,6 +17,8 @@ struct Handle {
     id: Ref,
     hub: ObjectHub,
     cache: OnceLock<Arc<MethodCache>>,
+    /// An array's shape, known on the client without a round trip.
+    shape: Option<Vec<usize>>,
 }
 
 impl Drop for Handle {
@@ -83,14 +85,25 @@ impl<T> Remote<T> {
     /// Takes over a reference the hub already holds (the engine has, or is
     /// about to have, the object).
     pub(crate) fn adopt(id: Ref, hub: ObjectHub) -> Self {
+        Self::adopt_shaped(id, hub, None)
+    }
+
+    /// As [`adopt`](Remote::adopt), for an array of a known shape.
+    pub(crate) fn adopt_shaped(id: Ref, hub: ObjectHub, shape: Option<Vec<usize>>) -> Self {
         Remote {
             handle: Arc::new(Handle {
                 id,
                 hub,
                 cache: OnceLock::new(),
+                shape,
             }),
             _type: PhantomData,
         }
+    }
+
+    /// The array shape recorded with the handle, if any.
+    pub(crate) fn shape_meta(&self) -> Option<&[usize]> {
+        self.handle.shape.as_deref()
     }
 
     /// The object's address.
@@ -175,7 +188,7 @@ impl<T> Remote<T> {
                 cache.invalidate();
             }
         }
-        self.kept(Op::Call(CallOp(id.object, method, args, None)))
+        self.kept(Op::Call(CallOp(id.object, method, args, None)), None)
     }
 
     /// Sends a method call whose result stays on the engine as a new object,
@@ -189,6 +202,22 @@ impl<T> Remote<T> {
         how: Invoke,
     ) -> Remote<U> {
         let call: Call<Remote<U>> = self.invoke_kept(method, args, how);
+        self.detach(call)
+    }
+
+    /// Sends a call whose result, of a known shape, stays on the engine;
+    /// returns its proxy at once (array operations go through here).
+    pub(crate) fn op_into<U>(
+        &self,
+        method: MethodId,
+        args: &impl Serialize,
+        shape: Vec<usize>,
+    ) -> Remote<U> {
+        let id = self.handle.id;
+        let call: Call<Remote<U>> = match value::to_cbor(args) {
+            Ok(args) => self.kept(Op::Call(CallOp(id.object, method, args, None)), Some(shape)),
+            Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
+        };
         self.detach(call)
     }
 
@@ -208,7 +237,7 @@ impl<T> Remote<T> {
     }
 
     /// Sends `op` with a fresh `keep` id; resolves to the kept object's proxy.
-    pub(crate) fn kept<U, E>(&self, mut op: Op) -> Call<Remote<U>, E> {
+    pub(crate) fn kept<U, E>(&self, mut op: Op, shape: Option<Vec<usize>>) -> Call<Remote<U>, E> {
         let hub = &self.handle.hub;
         let node = self.handle.id.node;
         let new = hub.new_ref::<U>(node);
@@ -223,7 +252,7 @@ impl<T> Remote<T> {
                 nbytes: 0,
             },
         );
-        let remote = Remote::adopt(new, hub.clone());
+        let remote = Remote::adopt_shaped(new, hub.clone(), shape);
         hub.submit(node, Some(self.handle.id), op, Bytes::new(), expect_done)
             .on_done(remote)
     }

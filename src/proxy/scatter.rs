@@ -17,6 +17,9 @@ impl ObjectHub {
         let enc = value::encode(x)?;
         let id = self.new_ref::<T>(node);
         let type_name = std::any::type_name::<T>();
+        let shape = value::is_raw_array::<T>()
+            .then(|| value::array_header(&enc.head).ok().map(|h| h.shape))
+            .flatten();
         self.hold(
             id,
             HeldObject {
@@ -24,7 +27,7 @@ impl ObjectHub {
                 nbytes: enc.len() as u64,
             },
         );
-        let remote = Remote::adopt(id, self.clone());
+        let remote = Remote::adopt_shaped(id, self.clone(), shape);
         let op = Op::Put {
             object: id.object,
             type_name: type_name.to_owned(),

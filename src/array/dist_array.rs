@@ -1,0 +1,390 @@
+//! [`DistArray`]: one array split along one axis over many engines.
+
+use super::kinds::{BinOp, Unary};
+use super::partition::{self, resolve_axis};
+use super::remote_array::RemoteArray;
+use super::ShapeError;
+use crate::error::{Error, Result};
+use crate::id::NodeId;
+use crate::proxy::{Call, Gather, ObjectHub};
+use crate::value::{DType, Element, Value};
+use futures::future::BoxFuture;
+use ndarray::{ArrayD, Axis, Slice};
+use std::fmt;
+
+/// One logical array split along one axis into [`RemoteArray`] blocks on
+/// many engines. Shape, axis and block boundaries are known on the client;
+/// elementwise operations run on every block at once and give a `DistArray`
+/// of the same layout, without moving data; reductions move only each
+/// block's partial result.
+///
+/// ```
+/// # async fn demo() -> distob::Result<()> {
+/// use ndarray::{ArrayD, IxDyn};
+/// let cluster = distob::Cluster::local(4).await?;
+/// let x = ArrayD::from_shape_fn(IxDyn(&[10]), |i| i[0] as f64);
+/// let d = cluster.scatter_axis(x.clone(), 0).await?;
+/// assert_eq!(d.block_lens(), vec![3, 3, 3, 1]);
+/// assert_eq!(d.to_string(), "DistArray<f64> shape [10], axis 0 over 4 engines (3,3,3,1)");
+/// let y = d.sin() * 2.0 + 1.0;            // queued on every engine at once
+/// let total: f64 = y.sum().await?;
+/// assert!((total - x.mapv(|v| v.sin() * 2.0 + 1.0).sum()).abs() < 1e-9);
+/// assert_eq!(cluster.gather(&d).await?, x);
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+pub struct DistArray<A> {
+    blocks: Vec<RemoteArray<A>>,
+    axis: usize,
+    shape: Vec<usize>,
+}
+
+impl<A> Clone for DistArray<A> {
+    fn clone(&self) -> Self {
+        DistArray {
+            blocks: self.blocks.clone(),
+            axis: self.axis,
+            shape: self.shape.clone(),
+        }
+    }
+}
+
+impl ObjectHub {
+    /// Splits `a` along `axis` (negative counts from the end) into blocks of
+    /// `ceil(n / engines)`, the last shorter, one per engine in node order
+    /// (fewer blocks when there are fewer elements than engines).
+    pub async fn scatter_axis<A: Element + Value>(
+        &self,
+        a: ArrayD<A>,
+        axis: isize,
+    ) -> Result<DistArray<A>> {
+        let ndim = a.ndim();
+        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+        let engines = self.engines();
+        if engines.is_empty() {
+            return Err(Error::HubClosed);
+        }
+        let ranges = partition::blocks(a.len_of(Axis(k)), engines.len());
+        let mut blocks = Vec::with_capacity(ranges.len());
+        let mut acks = Vec::with_capacity(ranges.len());
+        for (range, node) in ranges.into_iter().zip(engines) {
+            let block = a
+                .slice_axis(Axis(k), Slice::from(range))
+                .as_standard_layout()
+                .into_owned();
+            let (remote, ack) = self.put(node, block)?;
+            blocks.push(remote);
+            acks.push(ack);
+        }
+        for ack in acks {
+            ack.await?;
+        }
+        let shape = a.shape().to_vec();
+        Ok(DistArray {
+            blocks,
+            axis: k,
+            shape,
+        })
+    }
+}
+
+impl<A: Element + Value> DistArray<A> {
+    /// A distributed array from arrays already on engines, joined along
+    /// `axis`: their shapes must agree on every other axis.
+    pub fn from_blocks(blocks: Vec<RemoteArray<A>>, axis: isize) -> Result<Self, ShapeError> {
+        let first = blocks.first().ok_or(ShapeError::NoBlocks)?.known_shape()?;
+        let ndim = first.len();
+        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+        let mut shape = first.clone();
+        shape[k] = 0;
+        for b in &blocks {
+            let s = b.known_shape()?;
+            let fits = s.len() == ndim && (0..ndim).all(|i| i == k || s[i] == first[i]);
+            if !fits {
+                return Err(ShapeError::IncompatibleBlocks {
+                    axis: k,
+                    first: first.clone(),
+                    other: s,
+                });
+            }
+            shape[k] += s[k];
+        }
+        Ok(DistArray {
+            blocks,
+            axis: k,
+            shape,
+        })
+    }
+
+    /// The whole array's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The distributed axis.
+    pub fn axis(&self) -> usize {
+        self.axis
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether it has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        A::DTYPE
+    }
+
+    /// The blocks, in order along the axis.
+    pub fn blocks(&self) -> &[RemoteArray<A>] {
+        &self.blocks
+    }
+
+    /// Each block's length along the axis.
+    pub fn block_lens(&self) -> Vec<usize> {
+        self.blocks
+            .iter()
+            .map(|b| b.shape().get(self.axis).copied().unwrap_or(0))
+            .collect()
+    }
+
+    /// Where blocks start and end along the axis: `[0, …, n]`.
+    pub fn boundaries(&self) -> Vec<usize> {
+        partition::boundaries(&self.block_lens())
+    }
+
+    /// The engine of each block.
+    pub fn engines(&self) -> Vec<NodeId> {
+        self.blocks.iter().map(|b| b.node()).collect()
+    }
+
+    fn map_blocks(&self, f: impl Fn(&RemoteArray<A>) -> RemoteArray<A>) -> DistArray<A> {
+        DistArray {
+            blocks: self.blocks.iter().map(f).collect(),
+            axis: self.axis,
+            shape: self.shape.clone(),
+        }
+    }
+
+    /// An elementwise function on every block.
+    pub fn unary(&self, op: Unary) -> DistArray<A> {
+        self.map_blocks(|b| b.unary(op))
+    }
+
+    /// `self op s` (or `s op self`) on every block.
+    pub fn scalar(&self, op: BinOp, s: f64, scalar_left: bool) -> DistArray<A> {
+        self.map_blocks(|b| b.scalar(op, s, scalar_left))
+    }
+
+    /// Elementwise `sin`.
+    pub fn sin(&self) -> DistArray<A> {
+        self.unary(Unary::Sin)
+    }
+
+    /// Elementwise `cos`.
+    pub fn cos(&self) -> DistArray<A> {
+        self.unary(Unary::Cos)
+    }
+
+    /// Elementwise `exp`.
+    pub fn exp(&self) -> DistArray<A> {
+        self.unary(Unary::Exp)
+    }
+
+    /// Elementwise `ln`.
+    pub fn ln(&self) -> DistArray<A> {
+        self.unary(Unary::Ln)
+    }
+
+    /// Elementwise `sqrt`.
+    pub fn sqrt(&self) -> DistArray<A> {
+        self.unary(Unary::Sqrt)
+    }
+
+    /// Elementwise `abs`.
+    pub fn abs(&self) -> DistArray<A> {
+        self.unary(Unary::Abs)
+    }
+
+    /// Elementwise `tanh`.
+    pub fn tanh(&self) -> DistArray<A> {
+        self.unary(Unary::Tanh)
+    }
+
+    fn partials<R>(&self, f: impl Fn(&RemoteArray<A>) -> Call<R>) -> Vec<(usize, Call<R>)> {
+        self.blocks.iter().map(|b| (b.len(), f(b))).collect()
+    }
+
+    /// Σ of every element: each engine sums its block, the client adds the
+    /// partial sums.
+    pub async fn sum(&self) -> Result<A>
+    where
+        A: num_traits::Zero,
+    {
+        let mut total = A::zero();
+        for (_, c) in self.partials(|b| b.sum()) {
+            total = total + c.await?;
+        }
+        Ok(total)
+    }
+
+    /// The smallest element.
+    pub async fn min(&self) -> Result<A>
+    where
+        A: PartialOrd,
+    {
+        self.extreme(true).await
+    }
+
+    /// The largest element.
+    pub async fn max(&self) -> Result<A>
+    where
+        A: PartialOrd,
+    {
+        self.extreme(false).await
+    }
+
+    async fn extreme(&self, smallest: bool) -> Result<A>
+    where
+        A: PartialOrd,
+    {
+        let calls = self.partials(|b| if smallest { b.min() } else { b.max() });
+        let mut best: Option<A> = None;
+        for (n, c) in calls {
+            if n == 0 {
+                continue;
+            }
+            let x = c.await?;
+            #[allow(clippy::eq_op)]
+            let nan = x != x;
+            best = Some(match best {
+                None => x,
+                Some(b) if nan || (smallest && x < b) || (!smallest && x > b) => x,
+                Some(b) => b,
+            });
+        }
+        best.ok_or(Error::Refused {
+            message: "min and max of an empty array are undefined".into(),
+        })
+    }
+
+    /// The mean (weighted by block sizes).
+    pub async fn mean(&self) -> Result<f64> {
+        let n = self.len() as f64;
+        let mut total = 0.0;
+        for (len, c) in self.partials(|b| b.mean()) {
+            if len > 0 {
+                total += c.await? * len as f64;
+            }
+        }
+        Ok(total / n)
+    }
+
+    /// The population variance, combined from each block's mean and variance.
+    pub async fn var(&self) -> Result<f64> {
+        let means = self.partials(|b| b.mean());
+        let vars = self.partials(|b| b.var());
+        let n = self.len() as f64;
+        let (mut sum, mut sum_sq) = (0.0, 0.0);
+        for ((len, m), (_, v)) in means.into_iter().zip(vars) {
+            if len == 0 {
+                continue;
+            }
+            let (m, v) = (m.await?, v.await?);
+            sum += m * len as f64;
+            sum_sq += (v + m * m) * len as f64;
+        }
+        let mean = sum / n;
+        Ok(sum_sq / n - mean * mean)
+    }
+
+    /// The population standard deviation.
+    pub async fn std(&self) -> Result<f64> {
+        Ok(self.var().await?.sqrt())
+    }
+}
+
+impl<A: Element + Value> Gather for DistArray<A> {
+    type Output = ArrayD<A>;
+    type Future = BoxFuture<'static, Result<ArrayD<A>>>;
+
+    fn start_gather(&self) -> Self::Future {
+        let calls: Vec<Call<ArrayD<A>>> = self.blocks.iter().map(|b| b.fetch()).collect();
+        let axis = self.axis;
+        Box::pin(async move {
+            let parts = futures::future::try_join_all(calls).await?;
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            Ok(ndarray::concatenate(Axis(axis), &views).map_err(ShapeError::from)?)
+        })
+    }
+}
+
+macro_rules! dist_scalar_operators {
+    ($($trait:ident $method:ident $op:ident),*) => {$(
+        impl<A: Element + Value> std::ops::$trait<f64> for &DistArray<A> {
+            type Output = DistArray<A>;
+            fn $method(self, s: f64) -> DistArray<A> {
+                self.scalar(BinOp::$op, s, false)
+            }
+        }
+        impl<A: Element + Value> std::ops::$trait<f64> for DistArray<A> {
+            type Output = DistArray<A>;
+            fn $method(self, s: f64) -> DistArray<A> {
+                self.scalar(BinOp::$op, s, false)
+            }
+        }
+        impl<A: Element + Value> std::ops::$trait<&DistArray<A>> for f64 {
+            type Output = DistArray<A>;
+            fn $method(self, a: &DistArray<A>) -> DistArray<A> {
+                a.scalar(BinOp::$op, self, true)
+            }
+        }
+        impl<A: Element + Value> std::ops::$trait<DistArray<A>> for f64 {
+            type Output = DistArray<A>;
+            fn $method(self, a: DistArray<A>) -> DistArray<A> {
+                a.scalar(BinOp::$op, self, true)
+            }
+        }
+    )*};
+}
+
+dist_scalar_operators!(Add add Add, Sub sub Sub, Mul mul Mul, Div div Div);
+
+impl<A: Element + Value> std::ops::Neg for &DistArray<A> {
+    type Output = DistArray<A>;
+    fn neg(self) -> DistArray<A> {
+        self.unary(Unary::Neg)
+    }
+}
+
+impl<A: Element + Value> fmt::Display for DistArray<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lens: Vec<String> = self.block_lens().iter().map(|l| l.to_string()).collect();
+        write!(
+            f,
+            "DistArray<{}> shape {:?}, axis {} over {} engines ({})",
+            A::DTYPE,
+            self.shape,
+            self.axis,
+            self.blocks.len(),
+            lens.join(",")
+        )
+    }
+}
+
+impl<A: Element + Value> fmt::Debug for DistArray<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

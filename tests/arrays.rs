@@ -1,0 +1,201 @@
+//! RemoteArray and DistArray: every result equals plain ndarray on the same data.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{distob_bin, within};
+use distob::{Cluster, DistArray, Error, NodeId, ShapeError};
+use ndarray::{ArrayD, Axis, Dimension, IxDyn};
+
+fn close(a: &ArrayD<f64>, b: &ArrayD<f64>) {
+    assert_eq!(a.shape(), b.shape());
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() <= 1e-9 * (1.0 + x.abs()), "{x} != {y}");
+    }
+}
+
+fn sample(shape: &[usize]) -> ArrayD<f64> {
+    ArrayD::from_shape_fn(IxDyn(shape), |i| {
+        (0..i.ndim())
+            .map(|k| (k + 1) as f64 * i[k] as f64)
+            .sum::<f64>()
+            * 0.37
+            - 2.0
+    })
+}
+
+async fn block_table(c: &Cluster) {
+    let lens = |n: usize| async move {
+        let a = ArrayD::from_shape_fn(IxDyn(&[n, 2]), |i| i[0] as f64);
+        let d = within(c.scatter_axis(a, 0)).await.unwrap();
+        d.block_lens()
+    };
+    assert_eq!(lens(10).await, [3, 3, 3, 1]);
+    assert_eq!(lens(4).await, [1, 1, 1, 1]);
+    assert_eq!(lens(2).await, [1, 1]);
+}
+
+async fn scatter_axis_round_trips_on_every_axis(c: &Cluster) {
+    let a = sample(&[5, 3, 4]);
+    for axis in [0isize, 1, 2, -1, -3] {
+        let d = within(c.scatter_axis(a.clone(), axis)).await.unwrap();
+        let k = if axis < 0 {
+            (3 + axis) as usize
+        } else {
+            axis as usize
+        };
+        assert_eq!(d.axis(), k);
+        assert_eq!(d.shape(), a.shape());
+        assert_eq!(d.boundaries().last(), Some(&a.len_of(Axis(k))));
+        assert_eq!(within(c.gather(&d)).await.unwrap(), a);
+    }
+    let bad = c.scatter_axis(a.clone(), 3).await;
+    assert!(
+        matches!(
+            bad,
+            Err(Error::Shape(ShapeError::AxisOutOfRange {
+                axis: 3,
+                ndim: 3
+            }))
+        ),
+        "{bad:?}"
+    );
+}
+
+async fn elementwise_chains_equal_ndarray(c: &Cluster) {
+    let a = sample(&[7, 6]);
+    let d = within(c.scatter_axis(a.clone(), 1)).await.unwrap();
+    // Ten operations, none awaited until the end.
+    let y = ((((d.sin() * 2.0 + 1.0) / 3.0 - 0.5).abs() + 1.0).ln() * 4.0).tanh();
+    let z = 1.0 - &y;
+    let expect_y =
+        a.mapv(|x| ((((x.sin() * 2.0 + 1.0) / 3.0 - 0.5).abs() + 1.0).ln() * 4.0).tanh());
+    close(&within(c.gather(&y)).await.unwrap(), &expect_y);
+    close(
+        &within(c.gather(&z)).await.unwrap(),
+        &expect_y.mapv(|v| 1.0 - v),
+    );
+    assert_eq!(y.shape(), a.shape());
+    assert_eq!(y.block_lens(), d.block_lens());
+}
+
+async fn reductions_equal_ndarray(c: &Cluster) {
+    let a = sample(&[9, 4]);
+    let d = within(c.scatter_axis(a.clone(), 0)).await.unwrap();
+    let n = a.len() as f64;
+    let mean = a.sum() / n;
+    let var = a.mapv(|x| (x - mean).powi(2)).sum() / n;
+    assert!((within(d.sum()).await.unwrap() - a.sum()).abs() < 1e-9);
+    assert!((within(d.mean()).await.unwrap() - mean).abs() < 1e-9);
+    assert!((within(d.var()).await.unwrap() - var).abs() < 1e-9);
+    assert!((within(d.std()).await.unwrap() - var.sqrt()).abs() < 1e-9);
+    let min = a.iter().cloned().fold(f64::INFINITY, f64::min);
+    let max = a.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(within(d.min()).await.unwrap(), min);
+    assert_eq!(within(d.max()).await.unwrap(), max);
+
+    // Along an axis, on one remote array.
+    let r = within(c.scatter_to(NodeId(0), a.clone())).await.unwrap();
+    for axis in [0isize, 1, -1] {
+        let k = if axis < 0 { 1 } else { axis as usize };
+        let s = r.sum_axis(axis).unwrap();
+        assert_eq!(s.shape(), a.sum_axis(Axis(k)).shape());
+        close(&within(s.fetch()).await.unwrap(), &a.sum_axis(Axis(k)));
+        let m = r.mean_axis(axis).unwrap();
+        close(
+            &within(m.fetch()).await.unwrap(),
+            &a.mean_axis(Axis(k)).unwrap(),
+        );
+        let kd = r
+            .reduce_axis::<f64>(distob::array::Reduce::Max, axis, true)
+            .unwrap();
+        let expect = a.map_axis(Axis(k), |l| {
+            l.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+        });
+        close(
+            &within(kd.fetch()).await.unwrap(),
+            &expect.insert_axis(Axis(k)),
+        );
+    }
+    assert!(matches!(
+        r.sum_axis(2),
+        Err(Error::Shape(ShapeError::AxisOutOfRange { .. }))
+    ));
+}
+
+async fn integer_arrays_keep_their_type(c: &Cluster) {
+    let a = ArrayD::from_shape_fn(IxDyn(&[6, 5]), |i| (i[0] * 5 + i[1]) as i64 - 7);
+    let r = within(c.scatter(a.clone())).await.unwrap();
+    assert_eq!(within(r.sum()).await.unwrap(), a.sum());
+    assert_eq!(
+        within((r.abs() * 3.0 - 1.0).fetch()).await.unwrap(),
+        a.mapv(|x| x.abs() * 3 - 1)
+    );
+    assert_eq!(
+        within(r.max_axis(0).unwrap().fetch()).await.unwrap(),
+        a.map_axis(Axis(0), |l| *l.iter().max().unwrap())
+    );
+    // A float-only ufunc on integers fails on the engine, when awaited.
+    let bad = r.sin();
+    assert!(matches!(
+        within(bad.fetch()).await,
+        Err(Error::Refused { .. })
+    ));
+}
+
+async fn from_blocks_joins_arrays_already_on_engines(c: &Cluster) {
+    let a = sample(&[2, 3]);
+    let b = sample(&[4, 3]);
+    let ra = within(c.scatter_to(NodeId(0), a.clone())).await.unwrap();
+    let rb = within(c.scatter_to(NodeId(1), b.clone())).await.unwrap();
+    let d = DistArray::from_blocks(vec![ra.clone(), rb], 0).unwrap();
+    assert_eq!(d.shape(), &[6, 3]);
+    assert_eq!(d.engines(), vec![NodeId(0), NodeId(1)]);
+    let expect = ndarray::concatenate(Axis(0), &[a.view(), b.view()]).unwrap();
+    assert_eq!(within(c.gather(&d)).await.unwrap(), expect);
+    let wrong = within(c.scatter(sample(&[2, 4]))).await.unwrap();
+    assert!(matches!(
+        DistArray::from_blocks(vec![ra, wrong], 0),
+        Err(ShapeError::IncompatibleBlocks { .. })
+    ));
+}
+
+async fn core_cases(c: &Cluster) {
+    scatter_axis_round_trips_on_every_axis(c).await;
+    elementwise_chains_equal_ndarray(c).await;
+    reductions_equal_ndarray(c).await;
+    integer_arrays_keep_their_type(c).await;
+    from_blocks_joins_arrays_already_on_engines(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrays_on_local_engines() {
+    let c = within(Cluster::local(4)).await.unwrap();
+    block_table(&c).await;
+    core_cases(&c).await;
+    let d = within(c.scatter_axis(sample(&[4, 10]), 1)).await.unwrap();
+    assert_eq!(
+        d.to_string(),
+        "DistArray<f64> shape [4, 10], axis 1 over 4 engines (3,3,3,1)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrays_on_engine_processes() {
+    let c = within(Cluster::spawn_program(distob_bin(), 2))
+        .await
+        .unwrap();
+    core_cases(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_engine_cluster_holds_the_whole_array() {
+    let c = within(Cluster::local(1)).await.unwrap();
+    let a = sample(&[5, 2]);
+    let d = within(c.scatter_axis(a.clone(), 0)).await.unwrap();
+    assert_eq!(d.block_lens(), vec![5]);
+    assert_eq!(
+        within(c.gather(&(d * 2.0))).await.unwrap(),
+        a.mapv(|x| x * 2.0)
+    );
+}
