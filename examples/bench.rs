@@ -248,7 +248,8 @@ async fn run(quick: bool) -> Result<(), BoxError> {
     emit("raw_tcp_cached_mb_per_s", median(raw_cached), "MB/s", None);
     drop(tiny);
     drop(cluster);
-    drop(server);
+
+    arrays(quick, raw_addr).await?;
 
     // The same tiny round trip to an in-process engine.
     let local = Cluster::local(1).await?;
@@ -273,6 +274,72 @@ async fn run(quick: bool) -> Result<(), BoxError> {
         "us",
         Some(percentile(&mut floor, 0.5)),
     );
+    drop(server);
+    Ok(())
+}
+
+/// The array figures: a computation over two engine processes against one
+/// local thread, the gather of a distributed array against raw TCP, and a
+/// pipelined chain of operations against one round trip.
+async fn arrays(quick: bool, raw_addr: std::net::SocketAddr) -> Result<(), BoxError> {
+    let n = if quick { 10_000_000 } else { 100_000_000 };
+    let cluster = Cluster::spawn(2).await?;
+    let x = ArrayD::from_shape_fn(IxDyn(&[n]), |i| i[0] as f64 * 1e-7);
+    let d = cluster.scatter_axis(x.clone(), 0).await?;
+    let t = Instant::now();
+    let ours: f64 = (d.sin() * 2.0 + 1.0).sum().await?;
+    let ours_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let local = (x.mapv(f64::sin) * 2.0 + 1.0).sum();
+    let base_s = t.elapsed().as_secs_f64();
+    assert!((ours - local).abs() <= 1e-6 * local.abs().max(1.0));
+    emit("distarray_sin_sum_s", ours_s, "s", Some(base_s));
+    drop((d, x));
+
+    // Gather of a 400 MB distributed array from the two engines.
+    let g = if quick { 5_000_000 } else { 50_000_000 };
+    let mb = (g * 8) as f64 / 1e6;
+    let big = ArrayD::from_shape_fn(IxDyn(&[g]), |i| i[0] as f64);
+    let d = cluster.scatter_axis(big, 0).await?;
+    let mut ours = Vec::new();
+    let mut raw = Vec::new();
+    for _ in 0..3 {
+        raw.push(mb / raw_transfer(raw_addr, b'G', g * 8).await?.as_secs_f64());
+        let t = Instant::now();
+        let back = cluster.gather(&d).await?;
+        ours.push(mb / t.elapsed().as_secs_f64());
+        drop(back);
+    }
+    emit(
+        "distarray_gather_mb_per_s",
+        median(ours),
+        "MB/s",
+        Some(median(raw)),
+    );
+    drop(d);
+    drop(cluster);
+
+    // Ten elementwise operations and a sum on a small array over four
+    // engine processes, against one tiny call to one of them.
+    let cluster = Cluster::spawn(4).await?;
+    let small = ArrayD::from_shape_fn(IxDyn(&[1000]), |i| i[0] as f64 / 1000.0);
+    let d = cluster.scatter_axis(small, 0).await?;
+    let tally: distob::Remote<Tally> = cluster.scatter_to(NodeId(0), Tally { n: 0 }).await?;
+    let reps = if quick { 50 } else { 300 };
+    let mut chain = Vec::new();
+    let mut call = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        let y = (((((d.sin() + 1.0) * 2.0 - 0.5) / 3.0).abs() + 0.1).sqrt() * 1.5 - 0.2).exp();
+        y.sum().await?;
+        chain.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        tally
+            .invoke::<i64, std::convert::Infallible>(BUMP, &(1i64,), PLAIN)
+            .await?;
+        call.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    emit("op_chain_10_us", median(chain), "us", Some(median(call)));
     Ok(())
 }
 

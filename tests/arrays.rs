@@ -160,6 +160,32 @@ async fn from_blocks_joins_arrays_already_on_engines(c: &Cluster) {
     ));
 }
 
+async fn elementwise_chains_are_fused_into_one_pass(c: &Cluster) {
+    let a = sample(&[8]);
+    let d = within(c.scatter_axis(a.clone(), 0)).await.unwrap();
+    let engine = c.hub().engine(NodeId(0));
+    let requests = || async { within(engine.stats()).await.unwrap().requests };
+    let before = requests().await;
+    let y = (d.exp() - 1.0) * 0.5;
+    assert_eq!(
+        requests().await,
+        before + 1,
+        "a pending chain sends nothing"
+    );
+    let expect = a.mapv(|x| (x.exp() - 1.0) * 0.5);
+    assert!((within(y.sum()).await.unwrap() - expect.sum()).abs() < 1e-9);
+    // One reduction request per block, then the stats request itself.
+    assert_eq!(requests().await, before + 3);
+    let kept = y.materialize();
+    assert_eq!(
+        within(c.gather(&kept.blocks()[0])).await.unwrap(),
+        expect
+            .slice_axis(Axis(0), ndarray::Slice::from(0..2usize))
+            .to_owned()
+    );
+    close(&within(c.gather(&kept)).await.unwrap(), &expect);
+}
+
 async fn core_cases(c: &Cluster) {
     scatter_axis_round_trips_on_every_axis(c).await;
     elementwise_chains_equal_ndarray(c).await;
@@ -172,6 +198,7 @@ async fn core_cases(c: &Cluster) {
 async fn arrays_on_local_engines() {
     let c = within(Cluster::local(4)).await.unwrap();
     block_table(&c).await;
+    elementwise_chains_are_fused_into_one_pass(&c).await;
     core_cases(&c).await;
     let d = within(c.scatter_axis(sample(&[4, 10]), 1)).await.unwrap();
     assert_eq!(

@@ -1,6 +1,6 @@
 //! [`DistArray`]: one array split along one axis over many engines.
 
-use super::kinds::{BinOp, Unary};
+use super::kinds::{BinOp, ElemOp, Reduce, Unary};
 use super::partition::{self, resolve_axis};
 use super::remote_array::RemoteArray;
 use super::ShapeError;
@@ -17,6 +17,13 @@ use std::fmt;
 /// elementwise operations run on every block at once and give a `DistArray`
 /// of the same layout, without moving data; reductions move only each
 /// block's partial result.
+///
+/// Elementwise operations are fused: `d.sin() * 2.0 + 1.0` sends nothing
+/// yet, and the whole chain runs on each engine in one pass over its block
+/// when the result is consumed — by a reduction (then no array is made for
+/// it at all), a gather, [`blocks`](DistArray::blocks), or an explicit
+/// [`materialize`](DistArray::materialize), which keeps the result on the
+/// engines for reuse.
 ///
 /// ```
 /// # async fn demo() -> distob::Result<()> {
@@ -37,6 +44,8 @@ pub struct DistArray<A> {
     blocks: Vec<RemoteArray<A>>,
     axis: usize,
     shape: Vec<usize>,
+    /// Elementwise steps not applied yet (see the type's docs).
+    chain: Vec<ElemOp>,
 }
 
 impl<A> Clone for DistArray<A> {
@@ -45,6 +54,7 @@ impl<A> Clone for DistArray<A> {
             blocks: self.blocks.clone(),
             axis: self.axis,
             shape: self.shape.clone(),
+            chain: self.chain.clone(),
         }
     }
 }
@@ -84,6 +94,7 @@ impl ObjectHub {
             blocks,
             axis: k,
             shape,
+            chain: Vec::new(),
         })
     }
 }
@@ -113,6 +124,7 @@ impl<A: Element + Value> DistArray<A> {
             blocks,
             axis: k,
             shape,
+            chain: Vec::new(),
         })
     }
 
@@ -146,9 +158,28 @@ impl<A: Element + Value> DistArray<A> {
         A::DTYPE
     }
 
-    /// The blocks, in order along the axis.
-    pub fn blocks(&self) -> &[RemoteArray<A>] {
-        &self.blocks
+    /// The blocks, in order along the axis (any pending elementwise steps
+    /// applied first, on the engines).
+    pub fn blocks(&self) -> Vec<RemoteArray<A>> {
+        self.materialize().blocks
+    }
+
+    /// The same array with its pending elementwise steps applied and kept
+    /// on the engines (one pass per block; handles at once).
+    pub fn materialize(&self) -> DistArray<A> {
+        if self.chain.is_empty() {
+            return self.clone();
+        }
+        DistArray {
+            blocks: self
+                .blocks
+                .iter()
+                .map(|b| b.map_chain(&self.chain))
+                .collect(),
+            axis: self.axis,
+            shape: self.shape.clone(),
+            chain: Vec::new(),
+        }
     }
 
     /// Each block's length along the axis.
@@ -169,22 +200,20 @@ impl<A: Element + Value> DistArray<A> {
         self.blocks.iter().map(|b| b.node()).collect()
     }
 
-    fn map_blocks(&self, f: impl Fn(&RemoteArray<A>) -> RemoteArray<A>) -> DistArray<A> {
-        DistArray {
-            blocks: self.blocks.iter().map(f).collect(),
-            axis: self.axis,
-            shape: self.shape.clone(),
-        }
+    fn then(&self, step: ElemOp) -> DistArray<A> {
+        let mut next = self.clone();
+        next.chain.push(step);
+        next
     }
 
     /// An elementwise function on every block.
     pub fn unary(&self, op: Unary) -> DistArray<A> {
-        self.map_blocks(|b| b.unary(op))
+        self.then(ElemOp::Unary(op))
     }
 
     /// `self op s` (or `s op self`) on every block.
     pub fn scalar(&self, op: BinOp, s: f64, scalar_left: bool) -> DistArray<A> {
-        self.map_blocks(|b| b.scalar(op, s, scalar_left))
+        self.then(ElemOp::Scalar(op, s, scalar_left))
     }
 
     /// Elementwise `sin`.
@@ -222,8 +251,12 @@ impl<A: Element + Value> DistArray<A> {
         self.unary(Unary::Tanh)
     }
 
-    fn partials<R>(&self, f: impl Fn(&RemoteArray<A>) -> Call<R>) -> Vec<(usize, Call<R>)> {
-        self.blocks.iter().map(|b| (b.len(), f(b))).collect()
+    /// Each block's reduction (after the pending steps), all in flight.
+    fn partials<R: Value>(&self, op: Reduce) -> Vec<(usize, Call<R>)> {
+        self.blocks
+            .iter()
+            .map(|b| (b.len(), b.reduce_chain(&self.chain, op)))
+            .collect()
     }
 
     /// Σ of every element: each engine sums its block, the client adds the
@@ -233,7 +266,7 @@ impl<A: Element + Value> DistArray<A> {
         A: num_traits::Zero,
     {
         let mut total = A::zero();
-        for (_, c) in self.partials(|b| b.sum()) {
+        for (_, c) in self.partials::<A>(Reduce::Sum) {
             total = total + c.await?;
         }
         Ok(total)
@@ -259,7 +292,7 @@ impl<A: Element + Value> DistArray<A> {
     where
         A: PartialOrd,
     {
-        let calls = self.partials(|b| if smallest { b.min() } else { b.max() });
+        let calls = self.partials::<A>(if smallest { Reduce::Min } else { Reduce::Max });
         let mut best: Option<A> = None;
         for (n, c) in calls {
             if n == 0 {
@@ -283,7 +316,7 @@ impl<A: Element + Value> DistArray<A> {
     pub async fn mean(&self) -> Result<f64> {
         let n = self.len() as f64;
         let mut total = 0.0;
-        for (len, c) in self.partials(|b| b.mean()) {
+        for (len, c) in self.partials::<f64>(Reduce::Mean) {
             if len > 0 {
                 total += c.await? * len as f64;
             }
@@ -293,8 +326,8 @@ impl<A: Element + Value> DistArray<A> {
 
     /// The population variance, combined from each block's mean and variance.
     pub async fn var(&self) -> Result<f64> {
-        let means = self.partials(|b| b.mean());
-        let vars = self.partials(|b| b.var());
+        let means = self.partials::<f64>(Reduce::Mean);
+        let vars = self.partials::<f64>(Reduce::Var);
         let n = self.len() as f64;
         let (mut sum, mut sum_sq) = (0.0, 0.0);
         for ((len, m), (_, v)) in means.into_iter().zip(vars) {
@@ -320,7 +353,8 @@ impl<A: Element + Value> Gather for DistArray<A> {
     type Future = BoxFuture<'static, Result<ArrayD<A>>>;
 
     fn start_gather(&self) -> Self::Future {
-        let calls: Vec<Call<ArrayD<A>>> = self.blocks.iter().map(|b| b.fetch()).collect();
+        let blocks = self.materialize().blocks;
+        let calls: Vec<Call<ArrayD<A>>> = blocks.iter().map(|b| b.fetch()).collect();
         let axis = self.axis;
         Box::pin(async move {
             let parts = futures::future::try_join_all(calls).await?;

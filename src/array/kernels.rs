@@ -2,7 +2,7 @@
 //! every built-in element type, and its kernels (ufuncs, scalar arithmetic,
 //! reductions). Results stay on the engine as new hosted arrays.
 
-use super::kinds::{BinOp, Reduce, Unary};
+use super::kinds::{BinOp, ElemOp, Reduce, Unary};
 use crate::actors::hosted::{Hosted, Invocation, Produced};
 use crate::actors::registry::TypeEntry;
 use crate::macro_support::{decode_args, no_such_method, ok_value};
@@ -16,11 +16,10 @@ use num_traits::NumCast;
 /// Method ids of the array kernels.
 pub(crate) mod method {
     use crate::net::wire::MethodId;
-    /// `(Unary,)` → array
-    pub(crate) const UNARY: MethodId = MethodId::of_name("distob::array::unary");
-    /// `(BinOp, f64 scalar, scalar on the left)` → array
-    pub(crate) const SCALAR: MethodId = MethodId::of_name("distob::array::scalar");
-    /// `(Reduce,)` → scalar
+    /// `(Vec<ElemOp>,)` → array: the chain applied in one pass
+    pub(crate) const MAP: MethodId = MethodId::of_name("distob::array::map");
+    /// `(Vec<ElemOp>, Reduce)` → scalar: the chain and the reduction in one
+    /// pass, with no array allocated
     pub(crate) const REDUCE_ALL: MethodId = MethodId::of_name("distob::array::reduce_all");
     /// `(Reduce, axis, keepdims)` → array
     pub(crate) const REDUCE_AXIS: MethodId = MethodId::of_name("distob::array::reduce_axis");
@@ -32,18 +31,21 @@ fn unsupported(what: &str, dtype: DType) -> Fault {
 
 /// The kernels of one element type.
 pub(crate) trait Kernel: Element {
-    fn unary(_a: ArrayViewD<'_, Self>, op: Unary) -> Result<ArrayD<Self>, Fault> {
-        Err(unsupported(&format!("{op:?}"), Self::DTYPE))
+    /// Whether the element type has this operation.
+    fn supports(op: &ElemOp) -> bool {
+        let _ = op;
+        false
     }
-    fn scalar(
+    /// One step on one element (only called for supported steps).
+    fn step(x: Self, op: &ElemOp) -> Self {
+        let _ = op;
+        x
+    }
+    fn reduce_all(
         _a: ArrayViewD<'_, Self>,
-        op: BinOp,
-        _s: f64,
-        _left: bool,
-    ) -> Result<ArrayD<Self>, Fault> {
-        Err(unsupported(&format!("{op:?}"), Self::DTYPE))
-    }
-    fn reduce_all(_a: ArrayViewD<'_, Self>, op: Reduce) -> Result<Produced, Fault> {
+        _chain: &[ElemOp],
+        op: Reduce,
+    ) -> Result<Produced, Fault> {
         Err(unsupported(&format!("{op:?}"), Self::DTYPE))
     }
     fn reduce_axis(
@@ -56,41 +58,51 @@ pub(crate) trait Kernel: Element {
     }
 }
 
-fn apply_scalar<A>(a: ArrayViewD<'_, A>, op: BinOp, s: f64, left: bool) -> Result<ArrayD<A>, Fault>
-where
-    A: Element + NumCast + num_traits::NumOps + PartialEq + num_traits::Zero,
-{
-    let s: A =
-        NumCast::from(s).ok_or_else(|| Fault::Refused(format!("{s} does not fit {}", A::DTYPE)))?;
-    Ok(match (op, left) {
-        (BinOp::Add, _) => a.mapv(|x| x + s),
-        (BinOp::Mul, _) => a.mapv(|x| x * s),
-        (BinOp::Sub, false) => a.mapv(|x| x - s),
-        (BinOp::Sub, true) => a.mapv(|x| s - x),
-        (BinOp::Div, false) => a.mapv(|x| x / s),
-        (BinOp::Div, true) => a.mapv(|x| s / x),
-    })
+/// Checks a chain against the element type once, before any element.
+fn check_chain<A: Kernel>(chain: &[ElemOp]) -> Result<(), Fault> {
+    match chain.iter().find(|op| !A::supports(op)) {
+        Some(op) => Err(unsupported(&format!("{op:?}"), A::DTYPE)),
+        None => Ok(()),
+    }
+}
+
+/// Applies a (checked) chain to one element.
+#[inline]
+fn apply<A: Kernel>(x: A, chain: &[ElemOp]) -> A {
+    chain.iter().fold(x, |x, op| A::step(x, op))
+}
+
+/// The chain applied to every element, in one pass, into a new array.
+fn map_chain<A: Kernel>(a: ArrayViewD<'_, A>, chain: &[ElemOp]) -> Result<ArrayD<A>, Fault> {
+    check_chain::<A>(chain)?;
+    Ok(a.mapv(|x| apply(x, chain)))
+}
+
+#[inline]
+fn scalar_step<A: num_traits::NumOps + Copy>(x: A, op: BinOp, s: A, left: bool) -> A {
+    match (op, left) {
+        (BinOp::Add, _) => x + s,
+        (BinOp::Mul, _) => x * s,
+        (BinOp::Sub, false) => x - s,
+        (BinOp::Sub, true) => s - x,
+        (BinOp::Div, false) => x / s,
+        (BinOp::Div, true) => s / x,
+    }
 }
 
 /// Reduces a sequence of elements (a whole array or one lane).
-fn reduce_iter<'a, A, I>(items: I, len: usize, op: Reduce) -> Result<Reduced<A>, Fault>
+fn reduce_iter<A, I>(items: I, len: usize, op: Reduce) -> Result<Reduced<A>, Fault>
 where
-    A: Element
-        + NumCast
-        + num_traits::NumOps
-        + PartialOrd
-        + num_traits::Zero
-        + num_traits::One
-        + 'a,
-    I: Iterator<Item = &'a A> + Clone,
+    A: Element + NumCast + num_traits::NumOps + PartialOrd + num_traits::Zero + num_traits::One,
+    I: Iterator<Item = A> + Clone,
 {
-    let as_f64 = |x: &A| x.to_f64().unwrap_or(f64::NAN);
+    let as_f64 = |x: A| x.to_f64().unwrap_or(f64::NAN);
     Ok(match op {
-        Reduce::Sum => Reduced::Same(items.fold(A::zero(), |acc, &x| acc + x)),
-        Reduce::Prod => Reduced::Same(items.fold(A::one(), |acc, &x| acc * x)),
+        Reduce::Sum => Reduced::Same(items.fold(A::zero(), |acc, x| acc + x)),
+        Reduce::Prod => Reduced::Same(items.fold(A::one(), |acc, x| acc * x)),
         Reduce::Min | Reduce::Max => {
             let mut it = items;
-            let first = *it
+            let first = it
                 .next()
                 .ok_or_else(|| Fault::Refused(format!("{op:?} of an empty array is undefined")))?;
             // NaN (x != x) wins, as in numpy.
@@ -103,7 +115,7 @@ where
                     m
                 }
             };
-            Reduced::Same(it.fold(first, |m, &x| pick(m, x)))
+            Reduced::Same(it.fold(first, pick))
         }
         Reduce::Mean | Reduce::Var | Reduce::Std => {
             if len == 0 {
@@ -156,21 +168,25 @@ where
         }
     }
     if op.is_statistic() {
-        let out = a.map_axis(Axis(axis), |lane| match reduce_iter(lane.iter(), len, op) {
-            Ok(Reduced::F64(x)) => x,
-            _ => f64::NAN,
+        let out = a.map_axis(Axis(axis), |lane| {
+            match reduce_iter(lane.iter().copied(), len, op) {
+                Ok(Reduced::F64(x)) => x,
+                _ => f64::NAN,
+            }
         });
         Ok(Box::new(HostedArray(
             finish(out, axis, keepdims).into_shared(),
         )))
     } else {
         let mut failure = None;
-        let out = a.map_axis(Axis(axis), |lane| match reduce_iter(lane.iter(), len, op) {
-            Ok(Reduced::Same(x)) => x,
-            Ok(Reduced::F64(_)) => A::zero(),
-            Err(f) => {
-                failure = Some(f);
-                A::zero()
+        let out = a.map_axis(Axis(axis), |lane| {
+            match reduce_iter(lane.iter().copied(), len, op) {
+                Ok(Reduced::Same(x)) => x,
+                Ok(Reduced::F64(_)) => A::zero(),
+                Err(f) => {
+                    failure = Some(f);
+                    A::zero()
+                }
             }
         });
         match failure {
@@ -192,47 +208,64 @@ fn reduced_value<A: Element + crate::value::Value>(r: Reduced<A>) -> Result<Prod
 macro_rules! numeric_kernel {
     ($t:ty, float) => {
         impl Kernel for $t {
-            fn unary(a: ArrayViewD<'_, Self>, op: Unary) -> Result<ArrayD<Self>, Fault> {
-                Ok(match op {
-                    Unary::Neg => a.mapv(|x| -x),
-                    Unary::Abs => a.mapv(|x| x.abs()),
-                    Unary::Sqrt => a.mapv(|x| x.sqrt()),
-                    Unary::Exp => a.mapv(|x| x.exp()),
-                    Unary::Ln => a.mapv(|x| x.ln()),
-                    Unary::Sin => a.mapv(|x| x.sin()),
-                    Unary::Cos => a.mapv(|x| x.cos()),
-                    Unary::Tan => a.mapv(|x| x.tan()),
-                    Unary::Tanh => a.mapv(|x| x.tanh()),
-                    Unary::Floor => a.mapv(|x| x.floor()),
-                    Unary::Ceil => a.mapv(|x| x.ceil()),
-                })
+            fn supports(_op: &ElemOp) -> bool {
+                true
             }
-            numeric_kernel!(@common);
-        }
-    };
-    ($t:ty, signed) => {
-        impl Kernel for $t {
-            fn unary(a: ArrayViewD<'_, Self>, op: Unary) -> Result<ArrayD<Self>, Fault> {
-                match op {
-                    Unary::Neg => Ok(a.mapv(|x| x.wrapping_neg())),
-                    Unary::Abs => Ok(a.mapv(|x| x.wrapping_abs())),
-                    other => Err(unsupported(&format!("{other:?}"), Self::DTYPE)),
+            #[inline]
+            fn step(x: Self, op: &ElemOp) -> Self {
+                match *op {
+                    ElemOp::Unary(u) => match u {
+                        Unary::Neg => -x,
+                        Unary::Abs => x.abs(),
+                        Unary::Sqrt => x.sqrt(),
+                        Unary::Exp => x.exp(),
+                        Unary::Ln => x.ln(),
+                        Unary::Sin => x.sin(),
+                        Unary::Cos => x.cos(),
+                        Unary::Tan => x.tan(),
+                        Unary::Tanh => x.tanh(),
+                        Unary::Floor => x.floor(),
+                        Unary::Ceil => x.ceil(),
+                    },
+                    ElemOp::Scalar(op, s, left) => scalar_step(x, op, s as $t, left),
                 }
             }
             numeric_kernel!(@common);
         }
     };
-    ($t:ty, unsigned) => {
+    ($t:ty, int, $signed:expr) => {
         impl Kernel for $t {
+            fn supports(op: &ElemOp) -> bool {
+                match *op {
+                    ElemOp::Unary(Unary::Neg | Unary::Abs) => $signed,
+                    ElemOp::Unary(_) => false,
+                    // Integer division by zero has no value: refuse it up front.
+                    ElemOp::Scalar(BinOp::Div, s, false) => s as $t != 0,
+                    ElemOp::Scalar(_, s, _) => s.fract() == 0.0 && <$t as NumCast>::from(s).is_some(),
+                }
+            }
+            #[inline]
+            fn step(x: Self, op: &ElemOp) -> Self {
+                match *op {
+                    ElemOp::Unary(Unary::Neg) => (0 as $t).wrapping_sub(x),
+                    ElemOp::Unary(Unary::Abs) => {
+                        if x > (0 as $t) || x == (0 as $t) { x } else { (0 as $t).wrapping_sub(x) }
+                    }
+                    ElemOp::Unary(_) => x,
+                    ElemOp::Scalar(BinOp::Div, s, true) if x == 0 as $t => {
+                        let _ = s;
+                        0 as $t
+                    }
+                    ElemOp::Scalar(op, s, left) => scalar_step(x, op, s as $t, left),
+                }
+            }
             numeric_kernel!(@common);
         }
     };
     (@common) => {
-        fn scalar(a: ArrayViewD<'_, Self>, op: BinOp, s: f64, left: bool) -> Result<ArrayD<Self>, Fault> {
-            apply_scalar(a, op, s, left)
-        }
-        fn reduce_all(a: ArrayViewD<'_, Self>, op: Reduce) -> Result<Produced, Fault> {
-            reduced_value(reduce_iter(a.iter(), a.len(), op)?)
+        fn reduce_all(a: ArrayViewD<'_, Self>, chain: &[ElemOp], op: Reduce) -> Result<Produced, Fault> {
+            check_chain::<Self>(chain)?;
+            reduced_value(reduce_iter(a.iter().map(|&x| apply(x, chain)), a.len(), op)?)
         }
         fn reduce_axis(
             a: ArrayViewD<'_, Self>,
@@ -247,9 +280,9 @@ macro_rules! numeric_kernel {
 
 numeric_kernel!(f64, float);
 numeric_kernel!(f32, float);
-numeric_kernel!(i64, signed);
-numeric_kernel!(i32, signed);
-numeric_kernel!(u8, unsigned);
+numeric_kernel!(i64, int, true);
+numeric_kernel!(i32, int, true);
+numeric_kernel!(u8, int, false);
 impl Kernel for bool {}
 
 /// An array hosted on an engine: shared, immutable, standard layout.
@@ -323,15 +356,11 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
     fn invoke(&mut self, m: MethodId, args: &[u8]) -> Invocation {
         let view = self.0.view();
         let result = match m {
-            method::UNARY => decode_args::<(Unary,)>(args)
-                .and_then(|(op,)| A::unary(view, op))
+            method::MAP => decode_args::<(Vec<ElemOp>,)>(args)
+                .and_then(|(chain,)| map_chain(view, &chain))
                 .map(Self::kept),
-            method::SCALAR => decode_args::<(BinOp, f64, bool)>(args)
-                .and_then(|(op, s, left)| A::scalar(view, op, s, left))
-                .map(Self::kept),
-            method::REDUCE_ALL => {
-                decode_args::<(Reduce,)>(args).and_then(|(op,)| A::reduce_all(view, op))
-            }
+            method::REDUCE_ALL => decode_args::<(Vec<ElemOp>, Reduce)>(args)
+                .and_then(|(chain, op)| A::reduce_all(view, &chain, op)),
             method::REDUCE_AXIS => decode_args::<(Reduce, usize, bool)>(args)
                 .and_then(|(op, axis, keep)| A::reduce_axis(view, op, axis, keep))
                 .map(Produced::Object),

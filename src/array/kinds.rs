@@ -69,3 +69,12 @@ impl Reduce {
         matches!(self, Reduce::Mean | Reduce::Var | Reduce::Std)
     }
 }
+
+/// One step of a fused elementwise chain.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ElemOp {
+    /// An elementwise function.
+    Unary(Unary),
+    /// `x op s`, or `s op x` when the flag is set.
+    Scalar(BinOp, f64, bool),
+}

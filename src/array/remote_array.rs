@@ -1,7 +1,7 @@
 //! [`RemoteArray`]: one `ndarray` array on one engine.
 
 use super::kernels::method;
-use super::kinds::{BinOp, Reduce, Unary};
+use super::kinds::{BinOp, ElemOp, Reduce, Unary};
 use super::partition::resolve_axis;
 use super::ShapeError;
 use crate::error::Result;
@@ -80,9 +80,14 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         A::DTYPE
     }
 
+    /// A chain of elementwise steps, applied on the engine in one pass.
+    pub fn map_chain(&self, chain: &[ElemOp]) -> RemoteArray<A> {
+        self.op_into(method::MAP, &(chain,), self.shape().to_vec())
+    }
+
     /// An elementwise function, computed on the engine.
     pub fn unary(&self, op: Unary) -> RemoteArray<A> {
-        self.op_into(method::UNARY, &(op,), self.shape().to_vec())
+        self.map_chain(&[ElemOp::Unary(op)])
     }
 
     unary_methods!(
@@ -92,11 +97,17 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
 
     /// `self op s` (or `s op self` when `scalar_left`), computed on the engine.
     pub fn scalar(&self, op: BinOp, s: f64, scalar_left: bool) -> RemoteArray<A> {
-        self.op_into(method::SCALAR, &(op, s, scalar_left), self.shape().to_vec())
+        self.map_chain(&[ElemOp::Scalar(op, s, scalar_left)])
+    }
+
+    /// A reduction of the array after a chain of elementwise steps, in one
+    /// pass on the engine (no array is made for the chain's result).
+    pub(crate) fn reduce_chain<R: Value>(&self, chain: &[ElemOp], op: Reduce) -> Call<R> {
+        self.invoke(method::REDUCE_ALL, &(chain, op), PLAIN)
     }
 
     fn reduce_all<R: Value>(&self, op: Reduce) -> Call<R> {
-        self.invoke(method::REDUCE_ALL, &(op,), PLAIN)
+        self.reduce_chain(&[], op)
     }
 
     /// Σ of every element.
