@@ -249,7 +249,7 @@ macro_rules! numeric_kernel {
                 match *op {
                     ElemOp::Unary(Unary::Neg) => (0 as $t).wrapping_sub(x),
                     ElemOp::Unary(Unary::Abs) => {
-                        if x > (0 as $t) || x == (0 as $t) { x } else { (0 as $t).wrapping_sub(x) }
+                        if x >= (0 as $t) { x } else { (0 as $t).wrapping_sub(x) }
                     }
                     ElemOp::Unary(_) => x,
                     ElemOp::Scalar(BinOp::Div, s, true) if x == 0 as $t => {
