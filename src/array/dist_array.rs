@@ -364,36 +364,7 @@ impl<A: Element + Value> Gather for DistArray<A> {
     }
 }
 
-macro_rules! dist_scalar_operators {
-    ($($trait:ident $method:ident $op:ident),*) => {$(
-        impl<A: Element + Value> std::ops::$trait<f64> for &DistArray<A> {
-            type Output = DistArray<A>;
-            fn $method(self, s: f64) -> DistArray<A> {
-                self.scalar(BinOp::$op, s, false)
-            }
-        }
-        impl<A: Element + Value> std::ops::$trait<f64> for DistArray<A> {
-            type Output = DistArray<A>;
-            fn $method(self, s: f64) -> DistArray<A> {
-                self.scalar(BinOp::$op, s, false)
-            }
-        }
-        impl<A: Element + Value> std::ops::$trait<&DistArray<A>> for f64 {
-            type Output = DistArray<A>;
-            fn $method(self, a: &DistArray<A>) -> DistArray<A> {
-                a.scalar(BinOp::$op, self, true)
-            }
-        }
-        impl<A: Element + Value> std::ops::$trait<DistArray<A>> for f64 {
-            type Output = DistArray<A>;
-            fn $method(self, a: DistArray<A>) -> DistArray<A> {
-                a.scalar(BinOp::$op, self, true)
-            }
-        }
-    )*};
-}
-
-dist_scalar_operators!(Add add Add, Sub sub Sub, Mul mul Mul, Div div Div);
+super::scalar_operators!(DistArray<A>, DistArray<A>);
 
 impl<A: Element + Value> std::ops::Neg for &DistArray<A> {
     type Output = DistArray<A>;

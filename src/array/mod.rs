@@ -13,6 +13,44 @@
 //! - `dist_array`: one array over many engines.
 //! - `kernels`: what engines run on their blocks.
 
+/// `array op scalar` and `scalar op array` for `+ - * /`, by value and by
+/// reference, through the type's `scalar(op, s, scalar_left)`.
+macro_rules! scalar_operators {
+    ($ty:ty, $out:ty) => {
+        scalar_operators!(@one $ty, $out, Add add Add);
+        scalar_operators!(@one $ty, $out, Sub sub Sub);
+        scalar_operators!(@one $ty, $out, Mul mul Mul);
+        scalar_operators!(@one $ty, $out, Div div Div);
+    };
+    (@one $ty:ty, $out:ty, $trait:ident $method:ident $op:ident) => {
+        impl<A: Element + Value> std::ops::$trait<f64> for &$ty {
+            type Output = $out;
+            fn $method(self, s: f64) -> $out {
+                self.scalar(BinOp::$op, s, false)
+            }
+        }
+        impl<A: Element + Value> std::ops::$trait<f64> for $ty {
+            type Output = $out;
+            fn $method(self, s: f64) -> $out {
+                self.scalar(BinOp::$op, s, false)
+            }
+        }
+        impl<A: Element + Value> std::ops::$trait<&$ty> for f64 {
+            type Output = $out;
+            fn $method(self, a: &$ty) -> $out {
+                a.scalar(BinOp::$op, self, true)
+            }
+        }
+        impl<A: Element + Value> std::ops::$trait<$ty> for f64 {
+            type Output = $out;
+            fn $method(self, a: $ty) -> $out {
+                a.scalar(BinOp::$op, self, true)
+            }
+        }
+    };
+}
+pub(crate) use scalar_operators;
+
 pub(crate) mod dist_array;
 pub(crate) mod kernels;
 pub mod kinds;

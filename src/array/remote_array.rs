@@ -202,36 +202,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
     }
 }
 
-macro_rules! scalar_operators {
-    ($($trait:ident $method:ident $op:ident),*) => {$(
-        impl<A: Element + Value> std::ops::$trait<f64> for &Remote<ArrayD<A>> {
-            type Output = RemoteArray<A>;
-            fn $method(self, s: f64) -> RemoteArray<A> {
-                self.scalar(BinOp::$op, s, false)
-            }
-        }
-        impl<A: Element + Value> std::ops::$trait<f64> for Remote<ArrayD<A>> {
-            type Output = RemoteArray<A>;
-            fn $method(self, s: f64) -> RemoteArray<A> {
-                self.scalar(BinOp::$op, s, false)
-            }
-        }
-        impl<A: Element + Value> std::ops::$trait<&Remote<ArrayD<A>>> for f64 {
-            type Output = RemoteArray<A>;
-            fn $method(self, a: &Remote<ArrayD<A>>) -> RemoteArray<A> {
-                a.scalar(BinOp::$op, self, true)
-            }
-        }
-        impl<A: Element + Value> std::ops::$trait<Remote<ArrayD<A>>> for f64 {
-            type Output = RemoteArray<A>;
-            fn $method(self, a: Remote<ArrayD<A>>) -> RemoteArray<A> {
-                a.scalar(BinOp::$op, self, true)
-            }
-        }
-    )*};
-}
-
-scalar_operators!(Add add Add, Sub sub Sub, Mul mul Mul, Div div Div);
+super::scalar_operators!(Remote<ArrayD<A>>, RemoteArray<A>);
 
 impl<A: Element + Value> std::ops::Neg for &Remote<ArrayD<A>> {
     type Output = RemoteArray<A>;

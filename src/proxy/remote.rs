@@ -136,15 +136,10 @@ impl<T> Remote<T> {
         how: Invoke,
     ) -> Call<R, E> {
         let id = self.handle.id;
-        let args = match value::to_cbor(args) {
+        let args = match self.prepare(args, how) {
             Ok(a) => a,
-            Err(e) => return Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
+            Err(e) => return Call::ready(Err(e), id.node, Some(id)),
         };
-        if how.mutating {
-            if let Some(cache) = self.handle.cache.get() {
-                cache.invalidate();
-            }
-        }
         let fill = if how.cached {
             let cache = self.cache();
             if let Some(reply) = cache.get(method, &args) {
@@ -179,16 +174,21 @@ impl<T> Remote<T> {
         how: Invoke,
     ) -> Call<Remote<U>, E> {
         let id = self.handle.id;
-        let args = match value::to_cbor(args) {
-            Ok(a) => a,
-            Err(e) => return Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
-        };
+        match self.prepare(args, how) {
+            Ok(args) => self.kept(Op::Call(CallOp(id.object, method, args, None)), None),
+            Err(e) => Call::ready(Err(e), id.node, Some(id)),
+        }
+    }
+
+    /// Encodes a call's arguments; a mutating call empties the method cache.
+    fn prepare<E>(&self, args: &impl Serialize, how: Invoke) -> Result<Vec<u8>, Error<E>> {
+        let args = value::to_cbor(args).map_err(Error::Codec)?;
         if how.mutating {
             if let Some(cache) = self.handle.cache.get() {
                 cache.invalidate();
             }
         }
-        self.kept(Op::Call(CallOp(id.object, method, args, None)), None)
+        Ok(args)
     }
 
     /// Sends a method call whose result stays on the engine as a new object,
