@@ -186,12 +186,59 @@ async fn elementwise_chains_are_fused_into_one_pass(c: &Cluster) {
     close(&within(c.gather(&kept)).await.unwrap(), &expect);
 }
 
+async fn arrays_combine_where_they_live(c: &Cluster) {
+    use distob::array::BinOp;
+    let a = sample(&[3, 4]);
+    let b = sample(&[4]).mapv(|x| x + 10.0);
+    let ra = within(c.scatter_to(NodeId(1), a.clone())).await.unwrap();
+    let rb = within(c.scatter_to(NodeId(1), b.clone())).await.unwrap();
+    // Broadcasting, both orders, and an operand that is not computed yet.
+    let pending = ra.sin();
+    let sum = &pending + &ra;
+    let prod = &rb * &ra;
+    let quot = ra.try_binary(BinOp::Div, &rb).unwrap();
+    let twice = &ra + &ra;
+    assert_eq!(sum.shape(), &[3, 4]);
+    close(
+        &within(sum.fetch()).await.unwrap(),
+        &(a.mapv(f64::sin) + &a),
+    );
+    close(&within(prod.fetch()).await.unwrap(), &(&b * &a));
+    close(&within(quot.fetch()).await.unwrap(), &(&a / &b));
+    close(&within(twice.fetch()).await.unwrap(), &(&a * 2.0));
+    assert!((within((&ra - &rb).sum()).await.unwrap() - (&a - &b).sum()).abs() < 1e-9);
+    // Shapes are checked on the client.
+    let odd = within(c.scatter_to(NodeId(1), sample(&[5]))).await.unwrap();
+    assert!(matches!(
+        ra.try_binary(BinOp::Add, &odd),
+        Err(Error::Shape(ShapeError::Broadcast { .. }))
+    ));
+    // Operands on different engines are refused, not moved through the client.
+    let elsewhere = within(c.scatter_to(NodeId(0), b.clone())).await.unwrap();
+    assert!(matches!(
+        ra.try_binary(BinOp::Add, &elsewhere),
+        Err(Error::NotColocated { .. })
+    ));
+    // Distributed arrays split the same way combine block by block.
+    let d1 = within(c.scatter_axis(a.clone(), 0)).await.unwrap();
+    let d2 = within(c.scatter_axis(a.mapv(|x| x * x), 0)).await.unwrap();
+    let d = (&d1.exp() - &d2) / &d1.abs();
+    let expect = (a.mapv(f64::exp) - a.mapv(|x| x * x)) / a.mapv(f64::abs);
+    close(&within(c.gather(&d)).await.unwrap(), &expect);
+    let other_axis = within(c.scatter_axis(a.clone(), 1)).await.unwrap();
+    assert!(matches!(
+        d1.try_binary(BinOp::Add, &other_axis),
+        Err(Error::Shape(ShapeError::LayoutMismatch))
+    ));
+}
+
 async fn core_cases(c: &Cluster) {
     scatter_axis_round_trips_on_every_axis(c).await;
     elementwise_chains_equal_ndarray(c).await;
     reductions_equal_ndarray(c).await;
     integer_arrays_keep_their_type(c).await;
     from_blocks_joins_arrays_already_on_engines(c).await;
+    arrays_combine_where_they_live(c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 //! [`Engine`]: an actor host serving objects over TCP.
 
 use super::hosted::Produced;
-use super::object::{catch, Filled, Held, Keep, ObjectActor, Stored};
+use super::object::{catch, Filled, Held, Keep, ObjectActor, Operand, Shared, Stored};
 use super::object_engine::{Entry, ObjectTable};
 use super::registry;
 use super::session::{Close, Session};
@@ -63,6 +63,17 @@ pub enum EngineError {
     Io(#[from] std::io::Error),
 }
 
+/// An object's published operand value, or the calls waiting for it.
+pub(crate) enum Snapshot {
+    Ready(Shared),
+    /// Not computed yet. `released`: the client let go of the object while
+    /// calls still wait for it; the slot goes once they have their value.
+    Waiting {
+        waiters: Vec<tokio::sync::oneshot::Sender<Shared>>,
+        released: bool,
+    },
+}
+
 /// What every session of one engine shares (all on the engine's one thread).
 pub(crate) struct EngineState {
     pub(crate) node: NodeId,
@@ -74,6 +85,8 @@ pub(crate) struct EngineState {
     pub(crate) bytes_received: Cell<u64>,
     /// Kept results on their way to their waiting objects.
     deliveries: RefCell<HashMap<ObjectId, Result<Held, Fault>>>,
+    /// Each object's value as an operand for others, or who waits for it.
+    snapshots: RefCell<HashMap<ObjectId, Snapshot>>,
     next_session: Cell<u64>,
 }
 
@@ -110,6 +123,14 @@ impl EngineState {
         if table.contains(&id) {
             return Err(Fault::Refused(format!("object id {id:#} is in use")));
         }
+        let snapshot = match held {
+            Held::Pending => Snapshot::Waiting {
+                waiters: Vec::new(),
+                released: false,
+            },
+            ref other => Snapshot::Ready(other.snapshot()),
+        };
+        self.snapshots.borrow_mut().insert(id, snapshot);
         let addr = ObjectActor::new(id, held, Rc::downgrade(self)).start();
         let entry = Entry {
             addr: addr.clone(),
@@ -147,6 +168,63 @@ impl EngineState {
         }
         self.deliveries.borrow_mut().insert(keep.id, result);
         keep.addr.do_send(Filled);
+    }
+
+    /// Publishes an object's operand value, waking the calls that wait for it.
+    pub(crate) fn publish(&self, id: ObjectId, value: Shared) {
+        let mut snapshots = self.snapshots.borrow_mut();
+        let previous = snapshots.insert(id, Snapshot::Ready(value.clone()));
+        if let Some(Snapshot::Waiting { waiters, released }) = previous {
+            if released {
+                snapshots.remove(&id);
+            }
+            for w in waiters {
+                // A waiter whose call was dropped needs nothing.
+                let _ = w.send(value.clone());
+            }
+        }
+    }
+
+    /// An object as the operand of a call on another (or the same) object.
+    pub(crate) fn operand(&self, id: &ObjectId) -> Option<Operand> {
+        match self.snapshots.borrow_mut().get_mut(id)? {
+            Snapshot::Ready(value) => Some(Operand::Ready(value.clone())),
+            Snapshot::Waiting { waiters, .. } => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                waiters.push(tx);
+                Some(Operand::Waiting(rx))
+            }
+        }
+    }
+
+    /// Forgets the snapshots of objects no longer in the table (keeping
+    /// those that calls still wait for, until they are published).
+    pub(crate) fn prune_snapshots(&self) {
+        let table = self.objects.borrow();
+        self.snapshots
+            .borrow_mut()
+            .retain(|id, slot| table.contains(id) || Self::release_slot(slot));
+    }
+
+    /// Forgets a released object's snapshot, unless calls still wait for it.
+    pub(crate) fn forget(&self, id: &ObjectId) {
+        let mut snapshots = self.snapshots.borrow_mut();
+        if let Some(slot) = snapshots.get_mut(id) {
+            if !Self::release_slot(slot) {
+                snapshots.remove(id);
+            }
+        }
+    }
+
+    /// Marks a slot released; true if it must stay for its waiters.
+    fn release_slot(slot: &mut Snapshot) -> bool {
+        match slot {
+            Snapshot::Waiting { waiters, released } if !waiters.is_empty() => {
+                *released = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Takes a delivered result (the waiting object's actor calls this).
@@ -238,6 +316,7 @@ impl Engine {
             calls: Cell::new(0),
             bytes_received: Cell::new(0),
             deliveries: RefCell::new(HashMap::new()),
+            snapshots: RefCell::new(HashMap::new()),
             next_session: Cell::new(0),
         });
         tracing::info!(node = %self.node, addr = ?listener.local_addr().ok(), "engine serving");
@@ -276,6 +355,7 @@ impl Engine {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         state.objects.borrow_mut().clear();
+        state.snapshots.borrow_mut().clear();
         tracing::info!(node = %self.node, "engine stopped");
         Ok(())
     }

@@ -55,6 +55,22 @@ pub trait Hosted: 'static {
     fn encode(&self) -> Result<Encoded, Fault>;
     /// The object, for typed access by registered functions.
     fn as_any(&mut self) -> &mut dyn Any;
+
+    /// A snapshot of the value that another object on this engine can use
+    /// as an operand (for arrays: the shared array, no copy). `None` for
+    /// types that are never operands.
+    fn share(&self) -> Option<std::sync::Arc<dyn Any + Send + Sync>> {
+        None
+    }
+
+    /// Runs one method with another object's [`share`](Hosted::share) as
+    /// its operand.
+    fn invoke_with(&mut self, method: MethodId, _args: &[u8], _operand: &dyn Any) -> Invocation {
+        Invocation::Ready(Err(Fault::NoSuchMethod {
+            type_name: self.type_name().to_owned(),
+            method,
+        }))
+    }
 }
 
 /// A type whose methods an engine can run: implemented by `#[distob::remote]`.

@@ -95,6 +95,19 @@ impl Held {
         }
     }
 
+    /// The value as an operand for other objects.
+    pub(crate) fn snapshot(&self) -> Shared {
+        match self {
+            Held::Hosted(h) => catch(|| h.share())?
+                .ok_or_else(|| Fault::Refused(format!("a {} cannot be an operand", h.type_name()))),
+            Held::Failed(fault) => Err(fault.clone()),
+            other => Err(Fault::Refused(format!(
+                "a {} cannot be an operand",
+                other.type_name()
+            ))),
+        }
+    }
+
     fn encode(&self) -> Result<Encoded, Fault> {
         match self {
             Held::Stored(s) => Ok(Encoded {
@@ -157,16 +170,46 @@ impl ObjectActor {
         }
     }
 
-    /// Runs one call; true when it is async and still running.
-    fn invoke(&mut self, msg: Invoke, ctx: &mut Context<Self>) -> bool {
+    /// Runs one call; true when it waits (an async method, or an operand
+    /// not computed yet).
+    fn invoke(&mut self, mut msg: Invoke, ctx: &mut Context<Self>) -> bool {
+        match msg.operand.take() {
+            None => self.run(msg, None, ctx),
+            Some(Operand::Ready(operand)) => self.run(msg, Some(operand), ctx),
+            Some(Operand::Waiting(rx)) => {
+                // Hold this object's mailbox until the operand is computed,
+                // so that calls on this object keep their order. Operands
+                // are read from published snapshots, never from a mailbox,
+                // so this cannot wait on itself.
+                ctx.wait(rx.into_actor(self).map(move |answer, act, ctx| {
+                    let operand = answer
+                        .unwrap_or_else(|_| Err(Fault::Refused("the operand is gone".into())));
+                    if !act.run(msg, Some(operand), ctx) {
+                        act.drain(ctx);
+                    }
+                }));
+                true
+            }
+        }
+    }
+
+    /// Runs one call with its operand (if any) in hand.
+    fn run(&mut self, msg: Invoke, operand: Option<Shared>, ctx: &mut Context<Self>) -> bool {
         let Invoke {
             target,
             args,
             reply,
             keep,
+            operand: _,
         } = msg;
         let invocation = match (target, &mut self.held) {
             (_, Held::Failed(fault)) => Err(fault.clone()),
+            (Target::Method(method), Held::Hosted(h)) if operand.is_some() => {
+                match operand.unwrap_or_else(|| Err(Fault::Refused("no operand".into()))) {
+                    Ok(value) => catch(|| h.invoke_with(method, &args, &*value)),
+                    Err(fault) => Err(fault),
+                }
+            }
             (Target::Function(entry), held) => {
                 let slot = ObjectSlot { held };
                 catch(|| (entry.call)(slot, &args)).map(Invocation::Ready)
@@ -236,6 +279,21 @@ pub(crate) struct Invoke {
     pub(crate) args: Vec<u8>,
     pub(crate) reply: ReplyTo,
     pub(crate) keep: Option<Keep>,
+    /// A second object of this engine the method reads.
+    pub(crate) operand: Option<Operand>,
+}
+
+/// A shareable snapshot of an object's value (see `Hosted::share`),
+/// published on the engine so that other objects read it without going
+/// through this object's mailbox.
+pub(crate) type Shared = Result<std::sync::Arc<dyn std::any::Any + Send + Sync>, Fault>;
+
+/// The operand of a two-object call.
+pub(crate) enum Operand {
+    /// Its snapshot, published already.
+    Ready(Shared),
+    /// Its snapshot, once the operand has been computed.
+    Waiting(tokio::sync::oneshot::Receiver<Shared>),
 }
 
 /// Reply with the value's encoding.
@@ -325,6 +383,7 @@ impl Handler<Filled> for ObjectActor {
                 Ok(held) => held,
                 Err(fault) => Held::Failed(fault),
             };
+            engine.publish(self.id, self.held.snapshot());
             self.drain(ctx);
         }
     }

@@ -77,6 +77,7 @@ impl Session {
                 let mut table = self.engine.objects.borrow_mut();
                 for id in objects {
                     table.remove(&id);
+                    self.engine.forget(&id);
                 }
             }
             Message::Ping { seq } => {
@@ -91,6 +92,7 @@ impl Session {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn invoke(
         &self,
         object: ObjectId,
@@ -98,12 +100,20 @@ impl Session {
         args: Vec<u8>,
         reply: ReplyTo,
         keep: Option<ObjectId>,
+        other: Option<ObjectId>,
     ) {
         let e = &self.engine;
         e.calls.set(e.calls.get() + 1);
         let addr = match e.objects.borrow().get(&object) {
             Some(entry) => entry.addr.clone(),
             None => return reply.fault(Fault::NoSuchObject(object)),
+        };
+        let operand = match other {
+            None => None,
+            Some(o) => match e.operand(&o) {
+                Some(operand) => Some(operand),
+                None => return reply.fault(Fault::NoSuchObject(o)),
+            },
         };
         // The result's object exists from now on, so that calls on it may
         // follow at once: they wait in its mailbox until the result comes.
@@ -119,6 +129,7 @@ impl Session {
             args,
             reply,
             keep,
+            operand,
         });
     }
 
@@ -145,15 +156,25 @@ impl Session {
                 None => reply.fault(Fault::NoSuchObject(object)),
             },
             Op::Call(CallOp(object, method, args, keep)) => {
-                self.invoke(object, Target::Method(method), args, reply, keep)
+                self.invoke(object, Target::Method(method), args, reply, keep, None)
             }
+            Op::Combine(CallOp(object, method, args, keep), other) => self.invoke(
+                object,
+                Target::Method(method),
+                args,
+                reply,
+                keep,
+                Some(other),
+            ),
             Op::Apply {
                 object,
                 function,
                 args,
                 keep,
             } => match registry::lookup_function(function) {
-                Some(entry) => self.invoke(object, Target::Function(entry), args, reply, keep),
+                Some(entry) => {
+                    self.invoke(object, Target::Function(entry), args, reply, keep, None)
+                }
                 None => reply.fault(Fault::NoSuchMethod {
                     type_name: "(registered functions)".into(),
                     method: function,
@@ -185,6 +206,7 @@ impl Actor for Session {
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.writer.close();
         self.engine.objects.borrow_mut().release_owned_by(self.id);
+        self.engine.prune_snapshots();
         self.engine.sessions.borrow_mut().remove(&self.id);
         tracing::debug!(peer = %self.peer, "session ended");
     }

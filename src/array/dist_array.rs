@@ -216,6 +216,33 @@ impl<A: Element + Value> DistArray<A> {
         self.then(ElemOp::Scalar(op, s, scalar_left))
     }
 
+    /// `self op other`, block by block, for distributed arrays split the same
+    /// way (shape, axis, block lengths and engines): no data moves. Other
+    /// layouts give [`ShapeError::LayoutMismatch`] (re-splitting one to
+    /// match is not built yet).
+    pub fn try_binary(&self, op: BinOp, other: &DistArray<A>) -> Result<DistArray<A>> {
+        let same = self.shape == other.shape
+            && self.axis == other.axis
+            && self.block_lens() == other.block_lens()
+            && self.engines() == other.engines();
+        if !same {
+            return Err(ShapeError::LayoutMismatch.into());
+        }
+        let (a, b) = (self.materialize(), other.materialize());
+        let blocks = a
+            .blocks
+            .iter()
+            .zip(&b.blocks)
+            .map(|(x, y)| x.try_binary(op, y))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DistArray {
+            blocks,
+            axis: self.axis,
+            shape: self.shape.clone(),
+            chain: Vec::new(),
+        })
+    }
+
     /// Elementwise `sin`.
     pub fn sin(&self) -> DistArray<A> {
         self.unary(Unary::Sin)
@@ -365,6 +392,7 @@ impl<A: Element + Value> Gather for DistArray<A> {
 }
 
 super::scalar_operators!(DistArray<A>, DistArray<A>);
+super::array_operators!(DistArray<A>, DistArray<A>);
 
 impl<A: Element + Value> std::ops::Neg for &DistArray<A> {
     type Output = DistArray<A>;

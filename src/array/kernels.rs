@@ -18,6 +18,8 @@ pub(crate) mod method {
     use crate::net::wire::MethodId;
     /// `(Vec<ElemOp>,)` → array: the chain applied in one pass
     pub(crate) const MAP: MethodId = MethodId::of_name("distob::array::map");
+    /// `(BinOp,)` with a second array as operand → array (broadcasting)
+    pub(crate) const BINARY: MethodId = MethodId::of_name("distob::array::binary");
     /// `(Vec<ElemOp>, Reduce)` → scalar: the chain and the reduction in one
     /// pass, with no array allocated
     pub(crate) const REDUCE_ALL: MethodId = MethodId::of_name("distob::array::reduce_all");
@@ -41,6 +43,14 @@ pub(crate) trait Kernel: Element {
         let _ = op;
         x
     }
+    /// `a op b`, broadcast as numpy does.
+    fn binary(
+        _a: ArrayViewD<'_, Self>,
+        _b: ArrayViewD<'_, Self>,
+        op: BinOp,
+    ) -> Result<ArrayD<Self>, Fault> {
+        Err(unsupported(&format!("{op:?}"), Self::DTYPE))
+    }
     fn reduce_all(
         _a: ArrayViewD<'_, Self>,
         _chain: &[ElemOp],
@@ -56,6 +66,12 @@ pub(crate) trait Kernel: Element {
     ) -> Result<Box<dyn Hosted>, Fault> {
         Err(unsupported(&format!("{op:?}"), Self::DTYPE))
     }
+}
+
+/// The shape two shapes broadcast to (numpy's rules).
+fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, Fault> {
+    super::broadcast_shape(a, b)
+        .ok_or_else(|| Fault::Refused(format!("shapes {a:?} and {b:?} do not broadcast")))
 }
 
 /// Checks a chain against the element type once, before any element.
@@ -263,6 +279,13 @@ macro_rules! numeric_kernel {
         }
     };
     (@common) => {
+        fn binary(a: ArrayViewD<'_, Self>, b: ArrayViewD<'_, Self>, op: BinOp) -> Result<ArrayD<Self>, Fault> {
+            let shape = broadcast(a.shape(), b.shape())?;
+            let (Some(a), Some(b)) = (a.broadcast(shape.clone()), b.broadcast(shape)) else {
+                return Err(Fault::Refused("operands do not broadcast".into()));
+            };
+            Ok(ndarray::Zip::from(&a).and(&b).map_collect(|&x, &y| scalar_step(x, op, y, false)))
+        }
         fn reduce_all(a: ArrayViewD<'_, Self>, chain: &[ElemOp], op: Reduce) -> Result<Produced, Fault> {
             check_chain::<Self>(chain)?;
             reduced_value(reduce_iter(a.iter().map(|&x| apply(x, chain)), a.len(), op)?)
@@ -371,6 +394,26 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
 
     fn encode(&self) -> Result<Encoded, Fault> {
         encode_shared(&self.0)
+    }
+
+    fn share(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
+        Some(std::sync::Arc::new(self.0.clone()))
+    }
+
+    fn invoke_with(&mut self, m: MethodId, args: &[u8], operand: &dyn std::any::Any) -> Invocation {
+        if m != method::BINARY {
+            return no_such_method::<ArrayD<A>>(m);
+        }
+        let Some(other) = operand.downcast_ref::<ArcArray<A, IxDyn>>() else {
+            return Invocation::Ready(Err(Fault::Refused(format!(
+                "the operand is not a {} array",
+                A::DTYPE
+            ))));
+        };
+        let result = decode_args::<(BinOp,)>(args)
+            .and_then(|(op,)| A::binary(self.0.view(), other.view(), op))
+            .map(Self::kept);
+        Invocation::Ready(result)
     }
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {

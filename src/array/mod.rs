@@ -51,6 +51,54 @@ macro_rules! scalar_operators {
 }
 pub(crate) use scalar_operators;
 
+/// `+ - * /` between two arrays of one type, by value and by reference,
+/// through the type's `try_binary`.
+///
+/// # Panics
+///
+/// The operators panic where `try_binary` returns an error (shapes that do
+/// not broadcast, operands on different engines or split differently), as
+/// ndarray's operators panic on shapes that do not broadcast. Use
+/// `try_binary` to get the error instead.
+macro_rules! array_operators {
+    ($ty:ty, $out:ty) => {
+        array_operators!(@one $ty, $out, Add add Add);
+        array_operators!(@one $ty, $out, Sub sub Sub);
+        array_operators!(@one $ty, $out, Mul mul Mul);
+        array_operators!(@one $ty, $out, Div div Div);
+    };
+    (@one $ty:ty, $out:ty, $trait:ident $method:ident $op:ident) => {
+        impl<A: Element + Value> std::ops::$trait<&$ty> for &$ty {
+            type Output = $out;
+            fn $method(self, other: &$ty) -> $out {
+                match self.try_binary(BinOp::$op, other) {
+                    Ok(out) => out,
+                    Err(e) => panic!("distob: cannot {} these arrays: {e}", stringify!($method)),
+                }
+            }
+        }
+        impl<A: Element + Value> std::ops::$trait<$ty> for $ty {
+            type Output = $out;
+            fn $method(self, other: $ty) -> $out {
+                std::ops::$trait::$method(&self, &other)
+            }
+        }
+        impl<A: Element + Value> std::ops::$trait<&$ty> for $ty {
+            type Output = $out;
+            fn $method(self, other: &$ty) -> $out {
+                std::ops::$trait::$method(&self, other)
+            }
+        }
+        impl<A: Element + Value> std::ops::$trait<$ty> for &$ty {
+            type Output = $out;
+            fn $method(self, other: $ty) -> $out {
+                std::ops::$trait::$method(self, &other)
+            }
+        }
+    };
+}
+pub(crate) use array_operators;
+
 pub(crate) mod dist_array;
 pub(crate) mod kernels;
 pub mod kinds;
@@ -60,6 +108,34 @@ pub(crate) mod remote_array;
 pub use dist_array::DistArray;
 pub use kinds::{BinOp, Reduce, Unary};
 pub use remote_array::RemoteArray;
+
+/// The shape that two shapes broadcast to, by numpy's rules (aligned at
+/// the right; each pair of lengths equal, or one of them 1).
+///
+/// ```
+/// use distob::array::broadcast_shape;
+/// assert_eq!(broadcast_shape(&[4, 1, 3], &[5, 1]), Some(vec![4, 5, 3]));
+/// assert_eq!(broadcast_shape(&[2, 3], &[4]), None);
+/// ```
+pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let at = |s: &[usize], i: usize| {
+        let k = n - i;
+        if k <= s.len() {
+            s[s.len() - k]
+        } else {
+            1
+        }
+    };
+    (0..n)
+        .map(|i| match (at(a, i), at(b, i)) {
+            (x, y) if x == y => Some(x),
+            (1, y) => Some(y),
+            (x, 1) => Some(x),
+            _ => None,
+        })
+        .collect()
+}
 
 /// Why an array operation was refused on the client (nothing was sent).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -86,6 +162,17 @@ pub enum ShapeError {
     /// An array whose shape the client does not know.
     #[error("the shape of {0} is not known on this client")]
     UnknownShape(crate::Ref),
+    /// Shapes that do not broadcast together.
+    #[error("shapes {a:?} and {b:?} do not broadcast")]
+    Broadcast {
+        /// One shape.
+        a: Vec<usize>,
+        /// The other.
+        b: Vec<usize>,
+    },
+    /// Distributed arrays whose blocks do not line up.
+    #[error("the distributed arrays are split differently (shape, axis or blocks)")]
+    LayoutMismatch,
     /// No blocks at all.
     #[error("a distributed array needs at least one block")]
     NoBlocks,

@@ -100,6 +100,23 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         self.map_chain(&[ElemOp::Scalar(op, s, scalar_left)])
     }
 
+    /// `self op other`, elementwise with numpy broadcasting, computed on the
+    /// engine both live on. Arrays on different engines give
+    /// [`Error::NotColocated`](crate::Error::NotColocated) (moving one engine
+    /// to engine is not built yet); shapes that do not broadcast give a
+    /// [`ShapeError`] at once.
+    pub fn try_binary(&self, op: BinOp, other: &RemoteArray<A>) -> Result<RemoteArray<A>> {
+        if self.node() != other.node() {
+            return Err(crate::Error::NotColocated {
+                a: self.id(),
+                b: other.id(),
+            });
+        }
+        let (a, b) = (self.known_shape()?, other.known_shape()?);
+        let shape = super::broadcast_shape(&a, &b).ok_or(ShapeError::Broadcast { a, b })?;
+        Ok(self.combine_into(method::BINARY, &(op,), other, shape))
+    }
+
     /// A reduction of the array after a chain of elementwise steps, in one
     /// pass on the engine (no array is made for the chain's result).
     pub(crate) fn reduce_chain<R: Value>(&self, chain: &[ElemOp], op: Reduce) -> Call<R> {
@@ -203,6 +220,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
 }
 
 super::scalar_operators!(Remote<ArrayD<A>>, RemoteArray<A>);
+super::array_operators!(Remote<ArrayD<A>>, RemoteArray<A>);
 
 impl<A: Element + Value> std::ops::Neg for &Remote<ArrayD<A>> {
     type Output = RemoteArray<A>;

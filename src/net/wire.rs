@@ -156,6 +156,9 @@ pub enum Op {
         /// As for `Call`.
         keep: Option<ObjectId>,
     },
+    /// Run a method of a hosted object with a second object of the same
+    /// engine as its operand (which is read, not changed).
+    Combine(CallOp, ObjectId),
     /// List the engine's objects.
     List,
     /// Report the engine's counters.

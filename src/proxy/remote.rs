@@ -221,6 +221,26 @@ impl<T> Remote<T> {
         self.detach(call)
     }
 
+    /// As [`op_into`](Remote::op_into), with a second object of the same
+    /// engine as the method's operand.
+    pub(crate) fn combine_into<U, V>(
+        &self,
+        method: MethodId,
+        args: &impl Serialize,
+        other: &Remote<V>,
+        shape: Vec<usize>,
+    ) -> Remote<U> {
+        let id = self.handle.id;
+        let call: Call<Remote<U>> = match value::to_cbor(args) {
+            Ok(args) => self.kept(
+                Op::Combine(CallOp(id.object, method, args, None), other.id().object),
+                Some(shape),
+            ),
+            Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
+        };
+        self.detach(call)
+    }
+
     /// The kept object's proxy of a call that is not awaited: the engine's
     /// acknowledgement is dropped, its failure recorded on the object.
     pub(crate) fn detach<U, E>(&self, call: Call<Remote<U>, E>) -> Remote<U> {
@@ -242,7 +262,9 @@ impl<T> Remote<T> {
         let node = self.handle.id.node;
         let new = hub.new_ref::<U>(node);
         match &mut op {
-            Op::Call(CallOp(.., keep)) | Op::Apply { keep, .. } => *keep = Some(new.object),
+            Op::Call(CallOp(.., keep))
+            | Op::Combine(CallOp(.., keep), _)
+            | Op::Apply { keep, .. } => *keep = Some(new.object),
             _ => {}
         }
         hub.hold(
