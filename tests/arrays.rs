@@ -232,6 +232,58 @@ async fn arrays_combine_where_they_live(c: &Cluster) {
     ));
 }
 
+async fn selections_follow_the_data(c: &Cluster) {
+    use distob::array::Sliced;
+    use ndarray::s;
+    let a = sample(&[10, 4]);
+    let r = within(c.scatter(a.clone())).await.unwrap();
+    let picked = r.slice(s![1..8;3, ..;-1]).unwrap();
+    assert_eq!(picked.shape(), &[3, 4]);
+    assert_eq!(
+        within(picked.fetch()).await.unwrap(),
+        a.slice(s![1..8;3, ..;-1]).to_owned().into_dyn()
+    );
+    assert!(matches!(
+        r.slice(s![11, ..]),
+        Err(Error::Shape(ShapeError::IndexOutOfBounds { .. }))
+    ));
+    assert!(matches!(
+        r.slice(s![1..2]),
+        Err(Error::Shape(ShapeError::SelectionLength { .. }))
+    ));
+
+    let d = within(c.scatter_axis(a.clone(), 0)).await.unwrap();
+    let n = c.engines().len();
+    // Inside one block: one array on one engine, no data moved.
+    match d.slice(s![0..1, 1..3]).unwrap() {
+        Sliced::Remote(one) => {
+            assert_eq!(one.node(), NodeId(0));
+            assert_eq!(
+                within(one.fetch()).await.unwrap(),
+                a.slice(s![0..1, 1..3]).to_owned().into_dyn()
+            );
+        }
+        Sliced::Dist(d) => panic!("expected one block, got {d}"),
+    }
+    // Across blocks, backwards with a step: still distributed (on 2+ engines).
+    let back = d.slice(s![..;-3, ndarray::NewAxis, -1]).unwrap();
+    let expect = a
+        .slice(s![..;-3, ndarray::NewAxis, -1])
+        .to_owned()
+        .into_dyn();
+    assert_eq!(back.shape(), expect.shape());
+    if n > 1 {
+        assert!(matches!(back, Sliced::Dist(_)));
+    }
+    assert_eq!(within(c.gather(&back)).await.unwrap(), expect);
+    // An index on the distributed axis picks one block's row.
+    let row = d.slice(s![7, ..]).unwrap();
+    assert_eq!(
+        within(c.gather(&row)).await.unwrap(),
+        a.slice(s![7, ..]).to_owned().into_dyn()
+    );
+}
+
 async fn core_cases(c: &Cluster) {
     scatter_axis_round_trips_on_every_axis(c).await;
     elementwise_chains_equal_ndarray(c).await;
@@ -239,6 +291,7 @@ async fn core_cases(c: &Cluster) {
     integer_arrays_keep_their_type(c).await;
     from_blocks_joins_arrays_already_on_engines(c).await;
     arrays_combine_where_they_live(c).await;
+    selections_follow_the_data(c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

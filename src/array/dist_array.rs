@@ -128,6 +128,27 @@ impl<A: Element + Value> DistArray<A> {
         })
     }
 
+    /// Puts blocks together as they are (the crate's own constructors,
+    /// which know the blocks fit).
+    pub(crate) fn assemble(
+        blocks: Vec<RemoteArray<A>>,
+        axis: usize,
+        shape: Vec<usize>,
+        chain: Vec<ElemOp>,
+    ) -> Self {
+        DistArray {
+            blocks,
+            axis,
+            shape,
+            chain,
+        }
+    }
+
+    /// The blocks as they are and the elementwise steps still pending.
+    pub(crate) fn parts(&self) -> (&[RemoteArray<A>], &[ElemOp]) {
+        (&self.blocks, &self.chain)
+    }
+
     /// The whole array's shape.
     pub fn shape(&self) -> &[usize] {
         &self.shape

@@ -18,6 +18,8 @@ pub(crate) mod method {
     use crate::net::wire::MethodId;
     /// `(Vec<ElemOp>,)` → array: the chain applied in one pass
     pub(crate) const MAP: MethodId = MethodId::of_name("distob::array::map");
+    /// `(Vec<Sel>,)` → array: the selection, as a new standard-layout array
+    pub(crate) const SLICE: MethodId = MethodId::of_name("distob::array::slice");
     /// `(BinOp,)` with a second array as operand → array (broadcasting)
     pub(crate) const BINARY: MethodId = MethodId::of_name("distob::array::binary");
     /// `(Vec<ElemOp>, Reduce)` → scalar: the chain and the reduction in one
@@ -384,6 +386,9 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
                 .map(Self::kept),
             method::REDUCE_ALL => decode_args::<(Vec<ElemOp>, Reduce)>(args)
                 .and_then(|(chain, op)| A::reduce_all(view, &chain, op)),
+            method::SLICE => decode_args::<(Vec<super::index::Sel>,)>(args)
+                .and_then(|(sels,)| select(view, sels))
+                .map(Self::kept),
             method::REDUCE_AXIS => decode_args::<(Reduce, usize, bool)>(args)
                 .and_then(|(op, axis, keep)| A::reduce_axis(view, op, axis, keep))
                 .map(Produced::Object),
@@ -419,6 +424,17 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
     fn as_any(&mut self) -> &mut dyn std::any::Any {
         self
     }
+}
+
+/// A selection of an array, copied into a new standard-layout array.
+fn select<A: Element>(
+    a: ArrayViewD<'_, A>,
+    sels: Vec<super::index::Sel>,
+) -> Result<ArrayD<A>, Fault> {
+    let elems: Vec<ndarray::SliceInfoElem> = sels.into_iter().map(Into::into).collect();
+    let info = ndarray::SliceInfo::<_, IxDyn, IxDyn>::try_from(elems)
+        .map_err(|e| Fault::Refused(format!("bad selection: {e}")))?;
+    Ok(a.slice(&info).as_standard_layout().into_owned())
 }
 
 fn host<A: Kernel + RawBytes>(head: &[u8], body: AlignedBuf) -> Result<Box<dyn Hosted>, Fault> {

@@ -100,12 +100,14 @@ macro_rules! array_operators {
 pub(crate) use array_operators;
 
 pub(crate) mod dist_array;
+pub(crate) mod index;
 pub(crate) mod kernels;
 pub mod kinds;
 pub mod partition;
 pub(crate) mod remote_array;
 
 pub use dist_array::DistArray;
+pub use index::{Sel, Sliced};
 pub use kinds::{BinOp, Reduce, Unary};
 pub use remote_array::RemoteArray;
 
@@ -173,6 +175,30 @@ pub enum ShapeError {
     /// Distributed arrays whose blocks do not line up.
     #[error("the distributed arrays are split differently (shape, axis or blocks)")]
     LayoutMismatch,
+    /// A selection with more or fewer elements than the array has axes.
+    #[error("a selection of {given} axes for an array of {ndim}")]
+    SelectionLength {
+        /// The array's dimensions.
+        ndim: usize,
+        /// Axes the selection names.
+        given: usize,
+    },
+    /// An index or bound outside its axis.
+    #[error("index {index} is out of bounds for axis {axis} of length {len}")]
+    IndexOutOfBounds {
+        /// The axis.
+        axis: usize,
+        /// The index.
+        index: isize,
+        /// The axis length.
+        len: usize,
+    },
+    /// A slice step of zero.
+    #[error("slice step of zero on axis {axis}")]
+    ZeroStep {
+        /// The axis.
+        axis: usize,
+    },
     /// No blocks at all.
     #[error("a distributed array needs at least one block")]
     NoBlocks,

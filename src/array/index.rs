@@ -1,0 +1,350 @@
+//! Selection: `s![…]`-style slicing with steps (either sign), negative
+//! bounds, single indices and new axes, on one array or across the blocks
+//! of a distributed one — with ndarray's semantics, checked on the client.
+
+use super::dist_array::DistArray;
+use super::kernels::method;
+use super::remote_array::RemoteArray;
+use super::ShapeError;
+use crate::error::Result;
+use crate::value::{Element, Value};
+use ndarray::SliceInfoElem;
+use serde::{Deserialize, Serialize};
+
+/// One element of a selection, as the wire carries it (ndarray's
+/// `SliceInfoElem`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sel {
+    /// `start..end;step` (negative bounds count from the back; a negative
+    /// step walks from `end - 1` down).
+    Slice {
+        /// First index.
+        start: isize,
+        /// One past the last index (`None`: the axis end).
+        end: Option<isize>,
+        /// Step, not zero.
+        step: isize,
+    },
+    /// One index: the axis goes away.
+    Index(isize),
+    /// A new axis of length 1.
+    NewAxis,
+}
+
+impl From<SliceInfoElem> for Sel {
+    fn from(e: SliceInfoElem) -> Self {
+        match e {
+            SliceInfoElem::Slice { start, end, step } => Sel::Slice { start, end, step },
+            SliceInfoElem::Index(i) => Sel::Index(i),
+            SliceInfoElem::NewAxis => Sel::NewAxis,
+        }
+    }
+}
+
+impl From<Sel> for SliceInfoElem {
+    fn from(s: Sel) -> Self {
+        match s {
+            Sel::Slice { start, end, step } => SliceInfoElem::Slice { start, end, step },
+            Sel::Index(i) => SliceInfoElem::Index(i),
+            Sel::NewAxis => SliceInfoElem::NewAxis,
+        }
+    }
+}
+
+fn abs_index(len: usize, i: isize) -> Option<usize> {
+    let a = if i < 0 { len as isize + i } else { i };
+    (a >= 0).then_some(a as usize)
+}
+
+/// The indices a slice picks on an axis of length `len`, in order.
+fn picked(
+    axis: usize,
+    len: usize,
+    start: isize,
+    end: Option<isize>,
+    step: isize,
+) -> Result<Vec<usize>, ShapeError> {
+    let bad = |index| ShapeError::IndexOutOfBounds { axis, index, len };
+    if step == 0 {
+        return Err(ShapeError::ZeroStep { axis });
+    }
+    let s = abs_index(len, start)
+        .filter(|&s| s <= len)
+        .ok_or(bad(start))?;
+    let e = match end {
+        None => len,
+        Some(e) => abs_index(len, e).filter(|&e| e <= len).ok_or(bad(e))?,
+    };
+    let e = e.max(s);
+    let stride = step.unsigned_abs();
+    Ok(if step > 0 {
+        (s..e).step_by(stride).collect()
+    } else {
+        (s..e).rev().step_by(stride).collect()
+    })
+}
+
+/// A checked selection: the result's shape and, for every input axis,
+/// where it went.
+pub(crate) struct Plan {
+    pub(crate) shape: Vec<usize>,
+    /// For input axis `i`: its position in the result, or `None` if indexed away.
+    pub(crate) out_axis: Vec<Option<usize>>,
+    /// For input axis `i`: the position of its element in the selection.
+    pub(crate) sel_pos: Vec<usize>,
+}
+
+pub(crate) fn plan(shape: &[usize], sels: &[Sel]) -> Result<Plan, ShapeError> {
+    let given = sels.iter().filter(|s| !matches!(s, Sel::NewAxis)).count();
+    if given != shape.len() {
+        return Err(ShapeError::SelectionLength {
+            ndim: shape.len(),
+            given,
+        });
+    }
+    let mut out = Vec::new();
+    let mut out_axis = Vec::new();
+    let mut sel_pos = Vec::new();
+    let mut axis = 0;
+    for (pos, sel) in sels.iter().enumerate() {
+        match *sel {
+            Sel::NewAxis => out.push(1),
+            Sel::Index(i) => {
+                let len = shape[axis];
+                abs_index(len, i)
+                    .filter(|&a| a < len)
+                    .ok_or(ShapeError::IndexOutOfBounds {
+                        axis,
+                        index: i,
+                        len,
+                    })?;
+                out_axis.push(None);
+                sel_pos.push(pos);
+                axis += 1;
+            }
+            Sel::Slice { start, end, step } => {
+                let n = picked(axis, shape[axis], start, end, step)?.len();
+                out_axis.push(Some(out.len()));
+                sel_pos.push(pos);
+                out.push(n);
+                axis += 1;
+            }
+        }
+    }
+    Ok(Plan {
+        shape: out,
+        out_axis,
+        sel_pos,
+    })
+}
+
+/// What a selection of a distributed array gives: the data decide.
+pub enum Sliced<A> {
+    /// The selection lies in one block: one array on one engine.
+    Remote(RemoteArray<A>),
+    /// The selection spans blocks: still distributed.
+    Dist(DistArray<A>),
+}
+
+impl<A: Element + Value> std::fmt::Debug for Sliced<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sliced::Remote(r) => write!(f, "Sliced::Remote({r:?})"),
+            Sliced::Dist(d) => write!(f, "Sliced::Dist({d})"),
+        }
+    }
+}
+
+impl<A: Element + Value> Sliced<A> {
+    /// The selection's shape.
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            Sliced::Remote(r) => r.shape().to_vec(),
+            Sliced::Dist(d) => d.shape().to_vec(),
+        }
+    }
+}
+
+impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
+    /// A selection, computed on the engine (a new array there; handle at
+    /// once). `info` is what `ndarray::s![…]` gives; it is checked against
+    /// the shape here, so a bad selection fails at once.
+    pub fn slice(&self, info: impl AsRef<[SliceInfoElem]>) -> Result<RemoteArray<A>> {
+        let sels: Vec<Sel> = info.as_ref().iter().map(|&e| e.into()).collect();
+        let plan = plan(&self.known_shape()?, &sels)?;
+        Ok(self.op_into(method::SLICE, &(sels,), plan.shape))
+    }
+}
+
+impl<A: Element + Value> DistArray<A> {
+    /// A selection across the blocks: each block selects its part on its
+    /// engine, and no data moves. Inside one block the result is a
+    /// [`RemoteArray`]; spanning blocks, a `DistArray`.
+    pub fn slice(&self, info: impl AsRef<[SliceInfoElem]>) -> Result<Sliced<A>> {
+        let sels: Vec<Sel> = info.as_ref().iter().map(|&e| e.into()).collect();
+        let plan = plan(self.shape(), &sels)?;
+        let k = self.axis();
+        let pos = plan.sel_pos[k];
+        let len = self.shape()[k];
+        let picks = match sels[pos] {
+            Sel::Index(i) => vec![abs_index(len, i).unwrap_or(0)],
+            Sel::Slice { start, end, step } => picked(k, len, start, end, step)?,
+            Sel::NewAxis => Vec::new(),
+        };
+        let bounds = self.boundaries();
+        let block_of = |g: usize| {
+            bounds
+                .windows(2)
+                .position(|w| w[0] <= g && g < w[1])
+                .unwrap_or(0)
+        };
+        // Consecutive picks in one block form that block's part.
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for g in picks {
+            let b = block_of(g);
+            match groups.last_mut() {
+                Some((last, members)) if *last == b => members.push(g),
+                _ => groups.push((b, vec![g])),
+            }
+        }
+        let (blocks, chain) = self.parts();
+        let part = |b: usize, elem: Sel| -> Result<RemoteArray<A>> {
+            let mut local = sels.clone();
+            local[pos] = elem;
+            let shape = plan_block_shape(&blocks[b], &local)?;
+            Ok(blocks[b].op_into(method::SLICE, &(local,), shape))
+        };
+        let with_chain = |r: RemoteArray<A>| {
+            if chain.is_empty() {
+                r
+            } else {
+                r.map_chain(chain)
+            }
+        };
+        let step = match sels[pos] {
+            Sel::Slice { step, .. } => step,
+            _ => 1,
+        };
+        let mut out = Vec::with_capacity(groups.len());
+        for (b, members) in &groups {
+            let b0 = bounds[*b];
+            let elem = match sels[pos] {
+                Sel::Index(_) => Sel::Index((members[0] - b0) as isize),
+                _ => {
+                    let (lo, hi) = if step > 0 {
+                        (members[0], members[members.len() - 1])
+                    } else {
+                        (members[members.len() - 1], members[0])
+                    };
+                    Sel::Slice {
+                        start: (lo - b0) as isize,
+                        end: Some((hi - b0 + 1) as isize),
+                        step,
+                    }
+                }
+            };
+            out.push(part(*b, elem)?);
+        }
+        if out.is_empty() {
+            let empty = Sel::Slice {
+                start: 0,
+                end: Some(0),
+                step: 1,
+            };
+            return Ok(Sliced::Remote(with_chain(part(0, empty)?)));
+        }
+        match plan.out_axis[k] {
+            Some(axis) if out.len() > 1 => Ok(Sliced::Dist(DistArray::assemble(
+                out,
+                axis,
+                plan.shape,
+                chain.to_vec(),
+            ))),
+            _ => Ok(Sliced::Remote(with_chain(out.remove(0)))),
+        }
+    }
+}
+
+impl<A: Element + Value> crate::proxy::Gather for Sliced<A> {
+    type Output = ndarray::ArrayD<A>;
+    type Future = futures::future::BoxFuture<'static, Result<ndarray::ArrayD<A>>>;
+
+    fn start_gather(&self) -> Self::Future {
+        match self {
+            Sliced::Remote(r) => Box::pin(r.fetch()),
+            Sliced::Dist(d) => d.start_gather(),
+        }
+    }
+}
+
+fn plan_block_shape<A: Element + Value>(
+    block: &RemoteArray<A>,
+    sels: &[Sel],
+) -> Result<Vec<usize>> {
+    Ok(plan(&block.known_shape()?, sels)?.shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{ArrayD, IxDyn};
+    use proptest::prelude::*;
+
+    fn sel() -> impl Strategy<Value = (isize, Option<isize>, isize)> {
+        (
+            -8isize..8,
+            prop::option::of(-8isize..9),
+            prop_oneof![-3isize..0, 1isize..4],
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn the_plan_matches_ndarray(len in 1usize..9, (start, end, step) in sel()) {
+            let a = ArrayD::from_shape_fn(IxDyn(&[len]), |i| i[0] as i64);
+            let info = [SliceInfoElem::Slice { start, end, step }];
+            let sels: Vec<Sel> = info.iter().map(|&e| e.into()).collect();
+            let ours = plan(&[len], &sels);
+            let theirs = std::panic::catch_unwind(|| {
+                let si = ndarray::SliceInfo::<_, IxDyn, IxDyn>::try_from(info.to_vec()).unwrap();
+                a.slice(&si).to_owned()
+            });
+            match (ours, theirs) {
+                (Ok(p), Ok(v)) => {
+                    prop_assert_eq!(p.shape, v.shape().to_vec());
+                    let picks = picked(0, len, start, end, step).unwrap();
+                    prop_assert_eq!(picks.iter().map(|&i| i as i64).collect::<Vec<_>>(), v.iter().copied().collect::<Vec<_>>());
+                }
+                (Err(_), Err(_)) => {}
+                (o, t) => prop_assert!(false, "ours {:?}, ndarray {:?}", o.map(|p| p.shape), t.map(|v| v.shape().to_vec())),
+            }
+        }
+    }
+
+    #[test]
+    fn index_and_new_axis_shapes() {
+        // s![1..3, -1, NewAxis, ..;2], spelled out (s! needs unsafe inside).
+        let info = [
+            SliceInfoElem::Slice {
+                start: 1,
+                end: Some(3),
+                step: 1,
+            },
+            SliceInfoElem::Index(-1),
+            SliceInfoElem::NewAxis,
+            SliceInfoElem::Slice {
+                start: 0,
+                end: None,
+                step: 2,
+            },
+        ];
+        let sels: Vec<Sel> = info.iter().map(|&e| e.into()).collect();
+        let p = plan(&[4, 5, 6], &sels).unwrap();
+        assert_eq!(p.shape, vec![2, 1, 3]);
+        assert_eq!(p.out_axis, vec![Some(0), None, Some(2)]);
+        assert!(matches!(
+            plan(&[4, 5], &sels),
+            Err(ShapeError::SelectionLength { ndim: 2, given: 3 })
+        ));
+    }
+}
