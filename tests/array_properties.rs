@@ -5,7 +5,7 @@
 
 mod common;
 
-use distob::array::Sliced;
+use distob::array::Placed;
 use distob::{Cluster, DistArray};
 use ndarray::{ArrayD, Axis, IxDyn, SliceInfoElem};
 use proptest::prelude::*;
@@ -155,8 +155,8 @@ proptest! {
             let info = ndarray::SliceInfo::<_, IxDyn, IxDyn>::try_from(elems.clone()).unwrap();
             let expect = l.slice(&info).to_owned();
             let got = match d.slice(&elems).unwrap() {
-                Sliced::Remote(r) => cluster.gather(&r).await.unwrap(),
-                Sliced::Dist(s) => cluster.gather(&s).await.unwrap(),
+                Placed::Remote(r) => cluster.gather(&r).await.unwrap(),
+                Placed::Dist(s) => cluster.gather(&s).await.unwrap(),
             };
             (got, sum, l.sum(), expect)
         }));

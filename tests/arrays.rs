@@ -233,7 +233,7 @@ async fn arrays_combine_where_they_live(c: &Cluster) {
 }
 
 async fn selections_follow_the_data(c: &Cluster) {
-    use distob::array::Sliced;
+    use distob::array::Placed;
     use ndarray::s;
     let a = sample(&[10, 4]);
     let r = within(c.scatter(a.clone())).await.unwrap();
@@ -256,14 +256,14 @@ async fn selections_follow_the_data(c: &Cluster) {
     let n = c.engines().len();
     // Inside one block: one array on one engine, no data moved.
     match d.slice(s![0..1, 1..3]).unwrap() {
-        Sliced::Remote(one) => {
+        Placed::Remote(one) => {
             assert_eq!(one.node(), NodeId(0));
             assert_eq!(
                 within(one.fetch()).await.unwrap(),
                 a.slice(s![0..1, 1..3]).to_owned().into_dyn()
             );
         }
-        Sliced::Dist(d) => panic!("expected one block, got {d}"),
+        Placed::Dist(d) => panic!("expected one block, got {d}"),
     }
     // Across blocks, backwards with a step: still distributed (on 2+ engines).
     let back = d.slice(s![..;-3, ndarray::NewAxis, -1]).unwrap();
@@ -273,7 +273,7 @@ async fn selections_follow_the_data(c: &Cluster) {
         .into_dyn();
     assert_eq!(back.shape(), expect.shape());
     if n > 1 {
-        assert!(matches!(back, Sliced::Dist(_)));
+        assert!(matches!(back, Placed::Dist(_)));
     }
     assert_eq!(within(c.gather(&back)).await.unwrap(), expect);
     // An index on the distributed axis picks one block's row.
@@ -284,6 +284,119 @@ async fn selections_follow_the_data(c: &Cluster) {
     );
 }
 
+async fn structure_and_joins(c: &Cluster) {
+    use distob::array::{concatenate, dstack, hstack, vstack, Placed};
+    let a = sample(&[5, 3, 2]);
+    let r = within(c.scatter_to(NodeId(0), a.clone())).await.unwrap();
+    assert_eq!(within(r.t().fetch()).await.unwrap(), a.t().to_owned());
+    let p = r.permuted_axes(&[1, 2, 0]).unwrap();
+    assert_eq!(p.shape(), &[3, 2, 5]);
+    assert_eq!(
+        within(p.fetch()).await.unwrap(),
+        a.clone()
+            .permuted_axes(IxDyn(&[1, 2, 0]))
+            .as_standard_layout()
+            .to_owned()
+    );
+    let e = r.expand_dims(-1).unwrap();
+    assert_eq!(e.shape(), &[5, 3, 2, 1]);
+    assert_eq!(within(e.squeeze().fetch()).await.unwrap(), a);
+    assert!(r.permuted_axes(&[0, 0, 1]).is_err());
+
+    let d = within(c.scatter_axis(a.clone(), 0)).await.unwrap();
+    let dt = d.t();
+    assert_eq!(dt.axis(), 2);
+    assert_eq!(within(c.gather(&dt)).await.unwrap(), a.t().to_owned());
+    let ds = d.swap_axes(0, 1).unwrap();
+    assert_eq!(ds.axis(), 1);
+    assert_eq!(
+        within(c.gather(&ds)).await.unwrap(),
+        a.clone()
+            .permuted_axes(IxDyn(&[1, 0, 2]))
+            .as_standard_layout()
+            .to_owned()
+    );
+
+    // Joining along the distributed axis joins block lists: nothing is sent.
+    let b = sample(&[4, 3, 2]);
+    let d2 = within(c.scatter_axis(b.clone(), 0)).await.unwrap();
+    let before = within(c.hub().engine(NodeId(0)).stats())
+        .await
+        .unwrap()
+        .requests;
+    let j = concatenate(&[d.clone(), d2.clone()], 0).unwrap();
+    let after = within(c.hub().engine(NodeId(0)).stats())
+        .await
+        .unwrap()
+        .requests;
+    assert_eq!(
+        after,
+        before + 1,
+        "only the stats request itself reached the engine"
+    );
+    let expect = ndarray::concatenate(Axis(0), &[a.view(), b.view()]).unwrap();
+    assert_eq!(j.shape(), expect.shape());
+    assert_eq!(within(c.gather(&j)).await.unwrap(), expect);
+
+    // Remote arrays: on several engines a DistArray, on one engine one array.
+    let x = within(c.scatter_to(NodeId(0), sample(&[2, 3])))
+        .await
+        .unwrap();
+    let y = within(c.scatter_to(NodeId(0), sample(&[1, 3])))
+        .await
+        .unwrap();
+    let same = concatenate(&[x.clone(), y.clone()], 0).unwrap();
+    assert!(matches!(same, Placed::Remote(_)));
+    let z = within(c.scatter_to(NodeId(c.engines().len() as u32 - 1), sample(&[3, 3])))
+        .await
+        .unwrap();
+    let spread = concatenate(&[x.clone(), z.clone()], 0).unwrap();
+    if c.engines().len() > 1 {
+        assert!(matches!(spread, Placed::Dist(_)));
+    }
+    let (xa, ya, za) = (sample(&[2, 3]), sample(&[1, 3]), sample(&[3, 3]));
+    assert_eq!(
+        within(c.gather(&same)).await.unwrap(),
+        ndarray::concatenate(Axis(0), &[xa.view(), ya.view()]).unwrap()
+    );
+    assert_eq!(
+        within(c.gather(&spread)).await.unwrap(),
+        ndarray::concatenate(Axis(0), &[xa.view(), za.view()]).unwrap()
+    );
+    // Along another axis, distributed parts split alike join block by block.
+    let w = within(c.scatter_axis(a.mapv(|v| v + 1.0), 0))
+        .await
+        .unwrap();
+    let side = concatenate(&[d.clone(), w], 1).unwrap();
+    assert_eq!(
+        within(c.gather(&side)).await.unwrap(),
+        ndarray::concatenate(Axis(1), &[a.view(), a.mapv(|v| v + 1.0).view()]).unwrap()
+    );
+
+    // The stacks, as numpy has them.
+    let v1 = within(c.scatter_to(NodeId(0), sample(&[4]))).await.unwrap();
+    let v2 = within(c.scatter_to(NodeId(0), sample(&[4]).mapv(|v| -v)))
+        .await
+        .unwrap();
+    let (l1, l2) = (sample(&[4]), sample(&[4]).mapv(|v| -v));
+    let vs = vstack(&[v1.clone(), v2.clone()]).unwrap();
+    assert_eq!(
+        within(c.gather(&vs)).await.unwrap(),
+        ndarray::stack(Axis(0), &[l1.view(), l2.view()]).unwrap()
+    );
+    let hs = hstack(&[v1.clone(), v2.clone()]).unwrap();
+    assert_eq!(
+        within(c.gather(&hs)).await.unwrap(),
+        ndarray::concatenate(Axis(0), &[l1.view(), l2.view()]).unwrap()
+    );
+    let ds3 = dstack(&[v1, v2]).unwrap();
+    assert_eq!(ds3.shape(), vec![1, 4, 2]);
+    let expect = ndarray::stack(Axis(1), &[l1.view(), l2.view()])
+        .unwrap()
+        .insert_axis(Axis(0));
+    assert_eq!(within(c.gather(&ds3)).await.unwrap(), expect);
+}
+
 async fn core_cases(c: &Cluster) {
     scatter_axis_round_trips_on_every_axis(c).await;
     elementwise_chains_equal_ndarray(c).await;
@@ -292,6 +405,7 @@ async fn core_cases(c: &Cluster) {
     from_blocks_joins_arrays_already_on_engines(c).await;
     arrays_combine_where_they_live(c).await;
     selections_follow_the_data(c).await;
+    structure_and_joins(c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

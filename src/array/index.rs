@@ -138,29 +138,29 @@ pub(crate) fn plan(shape: &[usize], sels: &[Sel]) -> Result<Plan, ShapeError> {
     })
 }
 
-/// What a selection of a distributed array gives: the data decide.
-pub enum Sliced<A> {
-    /// The selection lies in one block: one array on one engine.
+/// What a selection or a join gives: the data decide where it lives.
+pub enum Placed<A> {
+    /// All on one engine: one array.
     Remote(RemoteArray<A>),
-    /// The selection spans blocks: still distributed.
+    /// Over several engines: distributed.
     Dist(DistArray<A>),
 }
 
-impl<A: Element + Value> std::fmt::Debug for Sliced<A> {
+impl<A: Element + Value> std::fmt::Debug for Placed<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Sliced::Remote(r) => write!(f, "Sliced::Remote({r:?})"),
-            Sliced::Dist(d) => write!(f, "Sliced::Dist({d})"),
+            Placed::Remote(r) => write!(f, "Placed::Remote({r:?})"),
+            Placed::Dist(d) => write!(f, "Placed::Dist({d})"),
         }
     }
 }
 
-impl<A: Element + Value> Sliced<A> {
-    /// The selection's shape.
+impl<A: Element + Value> Placed<A> {
+    /// The shape.
     pub fn shape(&self) -> Vec<usize> {
         match self {
-            Sliced::Remote(r) => r.shape().to_vec(),
-            Sliced::Dist(d) => d.shape().to_vec(),
+            Placed::Remote(r) => r.shape().to_vec(),
+            Placed::Dist(d) => d.shape().to_vec(),
         }
     }
 }
@@ -180,7 +180,7 @@ impl<A: Element + Value> DistArray<A> {
     /// A selection across the blocks: each block selects its part on its
     /// engine, and no data moves. Inside one block the result is a
     /// [`RemoteArray`]; spanning blocks, a `DistArray`.
-    pub fn slice(&self, info: impl AsRef<[SliceInfoElem]>) -> Result<Sliced<A>> {
+    pub fn slice(&self, info: impl AsRef<[SliceInfoElem]>) -> Result<Placed<A>> {
         let sels: Vec<Sel> = info.as_ref().iter().map(|&e| e.into()).collect();
         let plan = plan(self.shape(), &sels)?;
         let k = self.axis();
@@ -251,28 +251,28 @@ impl<A: Element + Value> DistArray<A> {
                 end: Some(0),
                 step: 1,
             };
-            return Ok(Sliced::Remote(with_chain(part(0, empty)?)));
+            return Ok(Placed::Remote(with_chain(part(0, empty)?)));
         }
         match plan.out_axis[k] {
-            Some(axis) if out.len() > 1 => Ok(Sliced::Dist(DistArray::assemble(
+            Some(axis) if out.len() > 1 => Ok(Placed::Dist(DistArray::assemble(
                 out,
                 axis,
                 plan.shape,
                 chain.to_vec(),
             ))),
-            _ => Ok(Sliced::Remote(with_chain(out.remove(0)))),
+            _ => Ok(Placed::Remote(with_chain(out.remove(0)))),
         }
     }
 }
 
-impl<A: Element + Value> crate::proxy::Gather for Sliced<A> {
+impl<A: Element + Value> crate::proxy::Gather for Placed<A> {
     type Output = ndarray::ArrayD<A>;
     type Future = futures::future::BoxFuture<'static, Result<ndarray::ArrayD<A>>>;
 
     fn start_gather(&self) -> Self::Future {
         match self {
-            Sliced::Remote(r) => Box::pin(r.fetch()),
-            Sliced::Dist(d) => d.start_gather(),
+            Placed::Remote(r) => Box::pin(r.fetch()),
+            Placed::Dist(d) => d.start_gather(),
         }
     }
 }

@@ -20,6 +20,10 @@ pub(crate) mod method {
     pub(crate) const MAP: MethodId = MethodId::of_name("distob::array::map");
     /// `(Vec<Sel>,)` → array: the selection, as a new standard-layout array
     pub(crate) const SLICE: MethodId = MethodId::of_name("distob::array::slice");
+    /// `(Vec<usize>,)` → array: axes permuted, in standard layout
+    pub(crate) const TRANSPOSE: MethodId = MethodId::of_name("distob::array::transpose");
+    /// `(usize,)` with a second array as operand → the two joined on that axis
+    pub(crate) const CONCAT: MethodId = MethodId::of_name("distob::array::concat");
     /// `(BinOp,)` with a second array as operand → array (broadcasting)
     pub(crate) const BINARY: MethodId = MethodId::of_name("distob::array::binary");
     /// `(Vec<ElemOp>, Reduce)` → scalar: the chain and the reduction in one
@@ -386,6 +390,9 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
                 .map(Self::kept),
             method::REDUCE_ALL => decode_args::<(Vec<ElemOp>, Reduce)>(args)
                 .and_then(|(chain, op)| A::reduce_all(view, &chain, op)),
+            method::TRANSPOSE => decode_args::<(Vec<usize>,)>(args)
+                .and_then(|(axes,)| permute(view, axes))
+                .map(Self::kept),
             method::SLICE => decode_args::<(Vec<super::index::Sel>,)>(args)
                 .and_then(|(sels,)| select(view, sels))
                 .map(Self::kept),
@@ -406,24 +413,45 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
     }
 
     fn invoke_with(&mut self, m: MethodId, args: &[u8], operand: &dyn std::any::Any) -> Invocation {
-        if m != method::BINARY {
-            return no_such_method::<ArrayD<A>>(m);
-        }
         let Some(other) = operand.downcast_ref::<ArcArray<A, IxDyn>>() else {
             return Invocation::Ready(Err(Fault::Refused(format!(
                 "the operand is not a {} array",
                 A::DTYPE
             ))));
         };
-        let result = decode_args::<(BinOp,)>(args)
-            .and_then(|(op,)| A::binary(self.0.view(), other.view(), op))
-            .map(Self::kept);
-        Invocation::Ready(result)
+        let result = match m {
+            method::BINARY => decode_args::<(BinOp,)>(args)
+                .and_then(|(op,)| A::binary(self.0.view(), other.view(), op)),
+            method::CONCAT => decode_args::<(usize,)>(args).and_then(|(axis,)| {
+                ndarray::concatenate(Axis(axis), &[self.0.view(), other.view()])
+                    .map_err(|e| Fault::Refused(format!("cannot join: {e}")))
+            }),
+            other => return no_such_method::<ArrayD<A>>(other),
+        };
+        Invocation::Ready(result.map(Self::kept))
     }
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {
         self
     }
+}
+
+/// An array with its axes permuted, copied into standard layout.
+fn permute<A: Element>(a: ArrayViewD<'_, A>, axes: Vec<usize>) -> Result<ArrayD<A>, Fault> {
+    let mut seen = vec![false; a.ndim()];
+    if axes.len() != a.ndim()
+        || axes
+            .iter()
+            .any(|&x| x >= seen.len() || std::mem::replace(&mut seen[x], true))
+    {
+        return Err(Fault::Refused(format!(
+            "{axes:?} is not a permutation of {} axes",
+            a.ndim()
+        )));
+    }
+    Ok(a.permuted_axes(IxDyn(&axes))
+        .as_standard_layout()
+        .into_owned())
 }
 
 /// A selection of an array, copied into a new standard-layout array.

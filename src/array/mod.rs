@@ -105,11 +105,13 @@ pub(crate) mod kernels;
 pub mod kinds;
 pub mod partition;
 pub(crate) mod remote_array;
+pub(crate) mod stack;
 
 pub use dist_array::DistArray;
-pub use index::{Sel, Sliced};
+pub use index::{Placed, Sel};
 pub use kinds::{BinOp, Reduce, Unary};
 pub use remote_array::RemoteArray;
+pub use stack::{concatenate, dstack, hstack, vstack, Joinable};
 
 /// The shape that two shapes broadcast to, by numpy's rules (aligned at
 /// the right; each pair of lengths equal, or one of them 1).
