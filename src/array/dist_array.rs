@@ -394,6 +394,96 @@ impl<A: Element + Value> DistArray<A> {
     pub async fn std(&self) -> Result<f64> {
         Ok(self.var().await?.sqrt())
     }
+
+    /// A reduction along an axis other than the distributed one: each
+    /// engine reduces its block, and the result stays distributed (no data
+    /// moves). `B` is `A` for sum, prod, min and max, `f64` for mean, var
+    /// and std.
+    pub fn reduce_axis<B: Element + Value>(
+        &self,
+        op: Reduce,
+        axis: isize,
+        keepdims: bool,
+    ) -> Result<DistArray<B>> {
+        let ndim = self.ndim();
+        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+        if k == self.axis {
+            return Err(ShapeError::AlongDistributedAxis { axis: k }.into());
+        }
+        let blocks = self
+            .materialize()
+            .blocks
+            .iter()
+            .map(|b| b.reduce_axis::<B>(op, k as isize, keepdims))
+            .collect::<Result<Vec<_>>>()?;
+        let mut shape = self.shape.clone();
+        let mut dist = self.axis;
+        if keepdims {
+            shape[k] = 1;
+        } else {
+            shape.remove(k);
+            if k < dist {
+                dist -= 1;
+            }
+        }
+        Ok(DistArray::assemble(blocks, dist, shape, Vec::new()))
+    }
+
+    /// A sum, min or max along the distributed axis: each engine reduces its
+    /// block, only those partial results move, and the client combines them
+    /// into the (small) result.
+    pub async fn reduce_distributed_axis(&self, op: Reduce) -> Result<ArrayD<A>>
+    where
+        A: num_traits::Zero + num_traits::One + PartialOrd,
+    {
+        if !matches!(op, Reduce::Sum | Reduce::Prod | Reduce::Min | Reduce::Max) {
+            return Err(Error::Refused {
+                message: format!(
+                    "{op:?} along the distributed axis is not combinable from partials"
+                ),
+            });
+        }
+        let k = self.axis as isize;
+        let calls: Vec<Call<ArrayD<A>>> = self
+            .materialize()
+            .blocks
+            .iter()
+            .filter(|b| b.shape().get(self.axis).copied().unwrap_or(0) > 0)
+            .map(|b| b.reduce_axis::<A>(op, k, false).map(|r| r.fetch()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut out: Option<ArrayD<A>> = None;
+        for c in calls {
+            let part = c.await?;
+            out = Some(match out {
+                None => part,
+                Some(acc) => ndarray::Zip::from(&acc)
+                    .and(&part)
+                    .map_collect(|&x, &y| match op {
+                        Reduce::Sum => x + y,
+                        Reduce::Prod => x * y,
+                        #[allow(clippy::eq_op)]
+                        Reduce::Min => {
+                            if y < x || y != y {
+                                y
+                            } else {
+                                x
+                            }
+                        }
+                        #[allow(clippy::eq_op)]
+                        _ => {
+                            if y > x || y != y {
+                                y
+                            } else {
+                                x
+                            }
+                        }
+                    }),
+            });
+        }
+        out.ok_or(Error::Refused {
+            message: "reduction of an empty array".into(),
+        })
+    }
 }
 
 impl<A: Element + Value> Gather for DistArray<A> {

@@ -201,6 +201,12 @@ pub enum ShapeError {
         /// The axis.
         axis: usize,
     },
+    /// A reduction that must name a non-distributed axis.
+    #[error("axis {axis} is the distributed axis: use reduce_distributed_axis")]
+    AlongDistributedAxis {
+        /// The axis.
+        axis: usize,
+    },
     /// No blocks at all.
     #[error("a distributed array needs at least one block")]
     NoBlocks,
