@@ -397,6 +397,70 @@ async fn structure_and_joins(c: &Cluster) {
     assert_eq!(within(c.gather(&ds3)).await.unwrap(), expect);
 }
 
+async fn comparisons_types_and_masks(c: &Cluster) {
+    use distob::array::Cmp;
+    let a = sample(&[4, 5]);
+    let r = within(c.scatter_to(NodeId(0), a.clone())).await.unwrap();
+    let mask = r.gt(0.5);
+    assert_eq!(within(mask.fetch()).await.unwrap(), a.mapv(|x| x > 0.5));
+    assert!(within(mask.any()).await.unwrap());
+    assert!(!within(mask.all()).await.unwrap());
+    assert!(within(r.ge(-100.0).all()).await.unwrap());
+    let kept = r.where_(&mask, -1.0).unwrap();
+    assert_eq!(
+        within(kept.fetch()).await.unwrap(),
+        a.mapv(|x| if x > 0.5 { x } else { -1.0 })
+    );
+    assert_eq!(
+        within(r.clip(-1.0, 1.0).fetch()).await.unwrap(),
+        a.mapv(|x| x.clamp(-1.0, 1.0))
+    );
+    let ints = r.astype::<i64>();
+    assert_eq!(within(ints.fetch()).await.unwrap(), a.mapv(|x| x as i64));
+    assert_eq!(
+        within(ints.astype::<bool>().fetch()).await.unwrap(),
+        a.mapv(|x| x as i64 != 0)
+    );
+    let flat: Vec<f64> = a.iter().copied().collect();
+    let argmax = flat
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, &x)| if x > flat[b] { i } else { b });
+    let argmin = flat
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, &x)| if x < flat[b] { i } else { b });
+    assert_eq!(within(r.argmax()).await.unwrap(), argmax as i64);
+    assert_eq!(within(r.argmin()).await.unwrap(), argmin as i64);
+    let other = within(c.scatter_to(
+        NodeId(0),
+        a.t().to_owned().as_standard_layout().t().to_owned(),
+    ))
+    .await
+    .unwrap();
+    let eq = r.compare_array(Cmp::Eq, &other).unwrap();
+    assert!(within(eq.all()).await.unwrap());
+    // Along an axis, bool reductions keep their type.
+    let any_row = mask
+        .reduce_axis::<bool>(distob::array::Reduce::Any, 1, false)
+        .unwrap();
+    assert_eq!(
+        within(any_row.fetch()).await.unwrap(),
+        a.map_axis(Axis(1), |l| l.iter().any(|&x| x > 0.5))
+    );
+
+    let d = within(c.scatter_axis(a.clone(), 1)).await.unwrap();
+    let dm = (d.clip(-0.5, 2.0) * 2.0).lt(0.0);
+    assert_eq!(
+        within(c.gather(&dm)).await.unwrap(),
+        a.mapv(|x| x.clamp(-0.5, 2.0) * 2.0 < 0.0)
+    );
+    assert!(within(dm.any()).await.unwrap());
+    assert!(!within(dm.all()).await.unwrap());
+    let di = d.astype::<i32>();
+    assert_eq!(within(c.gather(&di)).await.unwrap(), a.mapv(|x| x as i32));
+}
+
 async fn core_cases(c: &Cluster) {
     scatter_axis_round_trips_on_every_axis(c).await;
     elementwise_chains_equal_ndarray(c).await;
@@ -406,6 +470,7 @@ async fn core_cases(c: &Cluster) {
     arrays_combine_where_they_live(c).await;
     selections_follow_the_data(c).await;
     structure_and_joins(c).await;
+    comparisons_types_and_masks(c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

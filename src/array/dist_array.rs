@@ -1,6 +1,6 @@
 //! [`DistArray`]: one array split along one axis over many engines.
 
-use super::kinds::{BinOp, ElemOp, Reduce, Unary};
+use super::kinds::{BinOp, Cmp, ElemOp, Reduce, Unary};
 use super::partition::{self, resolve_axis};
 use super::remote_array::RemoteArray;
 use super::ShapeError;
@@ -262,6 +262,62 @@ impl<A: Element + Value> DistArray<A> {
             shape: self.shape.clone(),
             chain: Vec::new(),
         })
+    }
+
+    /// Every block mapped to another array of the same layout (pending
+    /// steps applied first).
+    fn per_block<B>(&self, f: impl Fn(&RemoteArray<A>) -> RemoteArray<B>) -> DistArray<B> {
+        DistArray {
+            blocks: self.materialize().blocks.iter().map(f).collect(),
+            axis: self.axis,
+            shape: self.shape.clone(),
+            chain: Vec::new(),
+        }
+    }
+
+    /// `x cmp s` for every element: a `bool` distributed array.
+    pub fn compare(&self, cmp: Cmp, s: f64) -> DistArray<bool> {
+        self.per_block(|b| b.compare(cmp, s))
+    }
+
+    /// `x > s` elementwise.
+    pub fn gt(&self, s: f64) -> DistArray<bool> {
+        self.compare(Cmp::Gt, s)
+    }
+
+    /// `x < s` elementwise.
+    pub fn lt(&self, s: f64) -> DistArray<bool> {
+        self.compare(Cmp::Lt, s)
+    }
+
+    /// Every element limited to `[lo, hi]` (fused like other steps).
+    pub fn clip(&self, lo: f64, hi: f64) -> DistArray<A> {
+        self.then(ElemOp::Clip(lo, hi))
+    }
+
+    /// The array converted to element type `B`, block by block.
+    pub fn astype<B: Element + Value>(&self) -> DistArray<B> {
+        self.per_block(|b| b.astype::<B>())
+    }
+
+    /// Whether any element is true (nonzero).
+    pub async fn any(&self) -> Result<bool> {
+        for (n, c) in self.partials::<bool>(Reduce::Any) {
+            if n > 0 && c.await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether every element is true (nonzero).
+    pub async fn all(&self) -> Result<bool> {
+        for (n, c) in self.partials::<bool>(Reduce::All) {
+            if n > 0 && !c.await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Elementwise `sin`.

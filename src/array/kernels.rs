@@ -2,6 +2,7 @@
 //! every built-in element type, and its kernels (ufuncs, scalar arithmetic,
 //! reductions). Results stay on the engine as new hosted arrays.
 
+use super::kinds::Cmp;
 use super::kinds::{BinOp, ElemOp, Reduce, Unary};
 use crate::actors::hosted::{Hosted, Invocation, Produced};
 use crate::actors::registry::TypeEntry;
@@ -24,6 +25,12 @@ pub(crate) mod method {
     pub(crate) const TRANSPOSE: MethodId = MethodId::of_name("distob::array::transpose");
     /// `(usize,)` with a second array as operand → the two joined on that axis
     pub(crate) const CONCAT: MethodId = MethodId::of_name("distob::array::concat");
+    /// `(Cmp, f64)` → bool array
+    pub(crate) const COMPARE: MethodId = MethodId::of_name("distob::array::compare");
+    /// `(DType,)` → array of that element type
+    pub(crate) const ASTYPE: MethodId = MethodId::of_name("distob::array::astype");
+    /// `(f64,)` with a bool array as operand → `where cond { x } else { other }`
+    pub(crate) const WHERE: MethodId = MethodId::of_name("distob::array::where");
     /// `(BinOp,)` with a second array as operand → array (broadcasting)
     pub(crate) const BINARY: MethodId = MethodId::of_name("distob::array::binary");
     /// `(Vec<ElemOp>, Reduce)` → scalar: the chain and the reduction in one
@@ -48,6 +55,15 @@ pub(crate) trait Kernel: Element {
     fn step(x: Self, op: &ElemOp) -> Self {
         let _ = op;
         x
+    }
+    /// The element as `f64` (bool: 0 or 1; large integers round).
+    fn to_f64(x: Self) -> f64;
+    /// An `f64` as the element (`as` semantics: saturating, NaN to 0; bool:
+    /// nonzero).
+    fn from_f64(x: f64) -> Self;
+    /// `x cmp s` for every element, compared as `f64`.
+    fn compare(a: ArrayViewD<'_, Self>, cmp: Cmp, s: f64) -> ArrayD<bool> {
+        a.mapv(|x| cmp.test(Self::to_f64(x), s))
     }
     /// `a op b`, broadcast as numpy does.
     fn binary(
@@ -101,6 +117,17 @@ fn map_chain<A: Kernel>(a: ArrayViewD<'_, A>, chain: &[ElemOp]) -> Result<ArrayD
 }
 
 #[inline]
+fn clip<A: PartialOrd>(x: A, lo: A, hi: A) -> A {
+    if x < lo {
+        lo
+    } else if x > hi {
+        hi
+    } else {
+        x
+    }
+}
+
+#[inline]
 fn scalar_step<A: num_traits::NumOps + Copy>(x: A, op: BinOp, s: A, left: bool) -> A {
     match (op, left) {
         (BinOp::Add, _) => x + s,
@@ -139,6 +166,30 @@ where
             };
             Reduced::Same(it.fold(first, pick))
         }
+        Reduce::Any => Reduced::Bool(items.into_iter().any(|x| x != A::zero())),
+        Reduce::All => Reduced::Bool(items.into_iter().all(|x| x != A::zero())),
+        Reduce::ArgMin | Reduce::ArgMax => {
+            let mut best: Option<(usize, A)> = None;
+            for (i, x) in items.enumerate() {
+                #[allow(clippy::eq_op)]
+                let nan = x != x;
+                let better = match best {
+                    None => true,
+                    // The first NaN wins, as in numpy; after it nothing does.
+                    #[allow(clippy::eq_op)]
+                    Some((_, b)) if b != b => false,
+                    Some((_, b)) => {
+                        nan || (op == Reduce::ArgMin && x < b) || (op == Reduce::ArgMax && x > b)
+                    }
+                };
+                if better {
+                    best = Some((i, x));
+                }
+            }
+            let (i, _) = best
+                .ok_or_else(|| Fault::Refused(format!("{op:?} of an empty array is undefined")))?;
+            Reduced::Index(i as i64)
+        }
         Reduce::Mean | Reduce::Var | Reduce::Std => {
             if len == 0 {
                 return Ok(Reduced::F64(f64::NAN));
@@ -158,6 +209,8 @@ where
 enum Reduced<A> {
     Same(A),
     F64(f64),
+    Bool(bool),
+    Index(i64),
 }
 
 fn reduce_axis_generic<A>(
@@ -182,41 +235,34 @@ where
         )));
     }
     let len = a.len_of(Axis(axis));
-    fn finish<B>(r: ArrayD<B>, axis: usize, keepdims: bool) -> ArrayD<B> {
-        if keepdims {
-            r.insert_axis(Axis(axis))
-        } else {
-            r
-        }
+    let mut shape = a.shape().to_vec();
+    shape.remove(axis);
+    let lanes = a
+        .lanes(Axis(axis))
+        .into_iter()
+        .map(|lane| reduce_iter(lane.iter().copied(), len, op))
+        .collect::<Result<Vec<_>, Fault>>()?;
+    macro_rules! pick {
+        ($variant:ident, $t:ty) => {
+            lanes_into::<$t>(
+                lanes
+                    .into_iter()
+                    .map(|r| match r {
+                        Reduced::$variant(x) => Ok(x),
+                        _ => Err(Fault::Refused("mixed reduction results".into())),
+                    })
+                    .collect::<Result<Vec<$t>, Fault>>()?,
+                &shape,
+                axis,
+                keepdims,
+            )
+        };
     }
-    if op.is_statistic() {
-        let out = a.map_axis(Axis(axis), |lane| {
-            match reduce_iter(lane.iter().copied(), len, op) {
-                Ok(Reduced::F64(x)) => x,
-                _ => f64::NAN,
-            }
-        });
-        Ok(Box::new(HostedArray(
-            finish(out, axis, keepdims).into_shared(),
-        )))
-    } else {
-        let mut failure = None;
-        let out = a.map_axis(Axis(axis), |lane| {
-            match reduce_iter(lane.iter().copied(), len, op) {
-                Ok(Reduced::Same(x)) => x,
-                Ok(Reduced::F64(_)) => A::zero(),
-                Err(f) => {
-                    failure = Some(f);
-                    A::zero()
-                }
-            }
-        });
-        match failure {
-            Some(f) => Err(f),
-            None => Ok(Box::new(HostedArray(
-                finish(out, axis, keepdims).into_shared(),
-            ))),
-        }
+    match op.result_dtype(A::DTYPE) {
+        DType::F64 if op.is_statistic() => pick!(F64, f64),
+        DType::Bool if matches!(op, Reduce::Any | Reduce::All) => pick!(Bool, bool),
+        DType::I64 if matches!(op, Reduce::ArgMin | Reduce::ArgMax) => pick!(Index, i64),
+        _ => pick!(Same, A),
     }
 }
 
@@ -224,7 +270,24 @@ fn reduced_value<A: Element + crate::value::Value>(r: Reduced<A>) -> Result<Prod
     match r {
         Reduced::Same(x) => ok_value(x),
         Reduced::F64(x) => ok_value(x),
+        Reduced::Bool(x) => ok_value(x),
+        Reduced::Index(x) => ok_value(x),
     }
+}
+
+/// Lane results into an array of their type, kept on the engine.
+fn lanes_into<B: Kernel + RawBytes>(
+    values: Vec<B>,
+    shape: &[usize],
+    axis: usize,
+    keepdims: bool,
+) -> Result<Box<dyn Hosted>, Fault> {
+    let mut out =
+        ArrayD::from_shape_vec(IxDyn(shape), values).map_err(|e| Fault::Refused(e.to_string()))?;
+    if keepdims {
+        out = out.insert_axis(Axis(axis));
+    }
+    Ok(Box::new(HostedArray(out.into_shared())))
 }
 
 macro_rules! numeric_kernel {
@@ -250,6 +313,7 @@ macro_rules! numeric_kernel {
                         Unary::Ceil => x.ceil(),
                     },
                     ElemOp::Scalar(op, s, left) => scalar_step(x, op, s as $t, left),
+                    ElemOp::Clip(lo, hi) => clip(x, lo as $t, hi as $t),
                 }
             }
             numeric_kernel!(@common);
@@ -264,6 +328,9 @@ macro_rules! numeric_kernel {
                     // Integer division by zero has no value: refuse it up front.
                     ElemOp::Scalar(BinOp::Div, s, false) => s as $t != 0,
                     ElemOp::Scalar(_, s, _) => s.fract() == 0.0 && <$t as NumCast>::from(s).is_some(),
+                    ElemOp::Clip(lo, hi) => {
+                        lo <= hi && <$t as NumCast>::from(lo.ceil()).is_some() && <$t as NumCast>::from(hi.floor()).is_some()
+                    }
                 }
             }
             #[inline]
@@ -279,12 +346,14 @@ macro_rules! numeric_kernel {
                         0 as $t
                     }
                     ElemOp::Scalar(op, s, left) => scalar_step(x, op, s as $t, left),
+                    ElemOp::Clip(lo, hi) => clip(x, lo.ceil() as $t, hi.floor() as $t),
                 }
             }
             numeric_kernel!(@common);
         }
     };
     (@common) => {
+        casts_of_self!();
         fn binary(a: ArrayViewD<'_, Self>, b: ArrayViewD<'_, Self>, op: BinOp) -> Result<ArrayD<Self>, Fault> {
             let shape = broadcast(a.shape(), b.shape())?;
             let (Some(a), Some(b)) = (a.broadcast(shape.clone()), b.broadcast(shape)) else {
@@ -307,12 +376,114 @@ macro_rules! numeric_kernel {
     };
 }
 
+macro_rules! casts_of_self {
+    () => {
+        #[inline]
+        fn to_f64(x: Self) -> f64 {
+            <Self as ToF64Cast>::to(x)
+        }
+        #[inline]
+        fn from_f64(x: f64) -> Self {
+            <Self as ToF64Cast>::from(x)
+        }
+    };
+}
+
+/// `as` casts between the numeric element types and `f64`.
+pub(crate) trait ToF64Cast {
+    fn to(x: Self) -> f64;
+    fn from(x: f64) -> Self;
+}
+
+macro_rules! to_f64_cast {
+    ($($t:ty),*) => {$(
+        impl ToF64Cast for $t {
+            #[inline]
+            fn to(x: Self) -> f64 {
+                x as f64
+            }
+            #[inline]
+            fn from(x: f64) -> Self {
+                x as $t
+            }
+        }
+    )*};
+}
+to_f64_cast!(f64, f32, i64, i32, u8);
+
 numeric_kernel!(f64, float);
 numeric_kernel!(f32, float);
 numeric_kernel!(i64, int, true);
 numeric_kernel!(i32, int, true);
 numeric_kernel!(u8, int, false);
-impl Kernel for bool {}
+impl Kernel for bool {
+    fn to_f64(x: Self) -> f64 {
+        if x {
+            1.0
+        } else {
+            0.0
+        }
+    }
+    fn from_f64(x: f64) -> Self {
+        x != 0.0
+    }
+    fn reduce_all(
+        a: ArrayViewD<'_, Self>,
+        chain: &[ElemOp],
+        op: Reduce,
+    ) -> Result<Produced, Fault> {
+        check_chain::<Self>(chain)?;
+        match op {
+            Reduce::Any => ok_value(a.iter().any(|&x| x)),
+            Reduce::All => ok_value(a.iter().all(|&x| x)),
+            other => Err(unsupported(&format!("{other:?}"), DType::Bool)),
+        }
+    }
+    fn reduce_axis(
+        a: ArrayViewD<'_, Self>,
+        op: Reduce,
+        axis: usize,
+        keepdims: bool,
+    ) -> Result<Box<dyn Hosted>, Fault> {
+        if axis >= a.ndim() || !matches!(op, Reduce::Any | Reduce::All) {
+            return Err(unsupported(
+                &format!("{op:?} along axis {axis}"),
+                DType::Bool,
+            ));
+        }
+        let mut shape = a.shape().to_vec();
+        shape.remove(axis);
+        let values = a
+            .lanes(Axis(axis))
+            .into_iter()
+            .map(|l| {
+                if op == Reduce::Any {
+                    l.iter().any(|&x| x)
+                } else {
+                    l.iter().all(|&x| x)
+                }
+            })
+            .collect();
+        lanes_into::<bool>(values, &shape, axis, keepdims)
+    }
+}
+
+/// The array converted to another element type (`as` semantics through `f64`).
+fn astype<A: Kernel>(a: ArrayViewD<'_, A>, dtype: DType) -> Result<Box<dyn Hosted>, Fault> {
+    fn to<A: Kernel, B: Kernel + RawBytes>(a: ArrayViewD<'_, A>) -> Box<dyn Hosted> {
+        Box::new(HostedArray(
+            a.mapv(|x| B::from_f64(A::to_f64(x))).into_shared(),
+        ))
+    }
+    Ok(match dtype {
+        DType::F64 => to::<A, f64>(a),
+        DType::F32 => to::<A, f32>(a),
+        DType::I64 => to::<A, i64>(a),
+        DType::I32 => to::<A, i32>(a),
+        DType::U8 => to::<A, u8>(a),
+        DType::Bool => to::<A, bool>(a),
+    })
+}
 
 /// An array hosted on an engine: shared, immutable, standard layout.
 pub(crate) struct HostedArray<A>(pub(crate) ArcArray<A, IxDyn>);
@@ -393,6 +564,14 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
             method::TRANSPOSE => decode_args::<(Vec<usize>,)>(args)
                 .and_then(|(axes,)| permute(view, axes))
                 .map(Self::kept),
+            method::COMPARE => decode_args::<(Cmp, f64)>(args).map(|(cmp, x)| {
+                Produced::Object(Box::new(HostedArray(
+                    A::compare(view, cmp, x).into_shared(),
+                )))
+            }),
+            method::ASTYPE => decode_args::<(DType,)>(args)
+                .and_then(|(dtype,)| astype(view, dtype))
+                .map(Produced::Object),
             method::SLICE => decode_args::<(Vec<super::index::Sel>,)>(args)
                 .and_then(|(sels,)| select(view, sels))
                 .map(Self::kept),
@@ -413,6 +592,25 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
     }
 
     fn invoke_with(&mut self, m: MethodId, args: &[u8], operand: &dyn std::any::Any) -> Invocation {
+        if m == method::WHERE {
+            let Some(cond) = operand.downcast_ref::<ArcArray<bool, IxDyn>>() else {
+                return Invocation::Ready(Err(Fault::Refused(
+                    "the condition is not a bool array".into(),
+                )));
+            };
+            let result = decode_args::<(f64,)>(args).and_then(|(other,)| {
+                let shape = broadcast(self.0.shape(), cond.shape())?;
+                let (Some(x), Some(c)) = (self.0.broadcast(shape.clone()), cond.broadcast(shape))
+                else {
+                    return Err(Fault::Refused("operands do not broadcast".into()));
+                };
+                let other = A::from_f64(other);
+                Ok(ndarray::Zip::from(&x)
+                    .and(&c)
+                    .map_collect(|&x, &c| if c { x } else { other }))
+            });
+            return Invocation::Ready(result.map(Self::kept));
+        }
         let Some(other) = operand.downcast_ref::<ArcArray<A, IxDyn>>() else {
             return Invocation::Ready(Err(Fault::Refused(format!(
                 "the operand is not a {} array",
@@ -421,14 +619,28 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
         };
         let result = match m {
             method::BINARY => decode_args::<(BinOp,)>(args)
-                .and_then(|(op,)| A::binary(self.0.view(), other.view(), op)),
-            method::CONCAT => decode_args::<(usize,)>(args).and_then(|(axis,)| {
-                ndarray::concatenate(Axis(axis), &[self.0.view(), other.view()])
-                    .map_err(|e| Fault::Refused(format!("cannot join: {e}")))
+                .and_then(|(op,)| A::binary(self.0.view(), other.view(), op))
+                .map(Self::kept),
+            method::CONCAT => decode_args::<(usize,)>(args)
+                .and_then(|(axis,)| {
+                    ndarray::concatenate(Axis(axis), &[self.0.view(), other.view()])
+                        .map_err(|e| Fault::Refused(format!("cannot join: {e}")))
+                })
+                .map(Self::kept),
+            method::COMPARE => decode_args::<(Cmp,)>(args).and_then(|(cmp,)| {
+                let shape = broadcast(self.0.shape(), other.shape())?;
+                let (Some(a), Some(b)) = (self.0.broadcast(shape.clone()), other.broadcast(shape))
+                else {
+                    return Err(Fault::Refused("operands do not broadcast".into()));
+                };
+                let out = ndarray::Zip::from(&a)
+                    .and(&b)
+                    .map_collect(|&x, &y| cmp.test(A::to_f64(x), A::to_f64(y)));
+                Ok(Produced::Object(Box::new(HostedArray(out.into_shared()))))
             }),
             other => return no_such_method::<ArrayD<A>>(other),
         };
-        Invocation::Ready(result.map(Self::kept))
+        Invocation::Ready(result)
     }
 
     fn as_any(&mut self) -> &mut dyn std::any::Any {

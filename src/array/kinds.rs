@@ -61,12 +61,30 @@ pub enum Reduce {
     Var,
     /// population standard deviation (as `f64`)
     Std,
+    /// whether any element is true (or nonzero), as `bool`
+    Any,
+    /// whether every element is true (or nonzero), as `bool`
+    All,
+    /// flat index of the first smallest element, as `u64`
+    ArgMin,
+    /// flat index of the first largest element, as `u64`
+    ArgMax,
 }
 
 impl Reduce {
     /// Whether the result is `f64` whatever the element type.
     pub fn is_statistic(self) -> bool {
         matches!(self, Reduce::Mean | Reduce::Var | Reduce::Std)
+    }
+
+    /// The result's element type, given the array's.
+    pub fn result_dtype(self, of: crate::DType) -> crate::DType {
+        match self {
+            Reduce::Mean | Reduce::Var | Reduce::Std => crate::DType::F64,
+            Reduce::Any | Reduce::All => crate::DType::Bool,
+            Reduce::ArgMin | Reduce::ArgMax => crate::DType::I64,
+            _ => of,
+        }
     }
 }
 
@@ -77,4 +95,37 @@ pub enum ElemOp {
     Unary(Unary),
     /// `x op s`, or `s op x` when the flag is set.
     Scalar(BinOp, f64, bool),
+    /// `x` limited to `[lo, hi]` (NaN stays NaN).
+    Clip(f64, f64),
+}
+
+/// An elementwise comparison, giving a `bool` array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Cmp {
+    /// `>`
+    Gt,
+    /// `<`
+    Lt,
+    /// `>=`
+    Ge,
+    /// `<=`
+    Le,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+}
+
+impl Cmp {
+    /// Applies the comparison.
+    pub fn test<T: PartialOrd>(self, a: T, b: T) -> bool {
+        match self {
+            Cmp::Gt => a > b,
+            Cmp::Lt => a < b,
+            Cmp::Ge => a >= b,
+            Cmp::Le => a <= b,
+            Cmp::Eq => a == b,
+            Cmp::Ne => a != b,
+        }
+    }
 }

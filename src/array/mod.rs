@@ -109,7 +109,7 @@ pub(crate) mod stack;
 
 pub use dist_array::DistArray;
 pub use index::{Placed, Sel};
-pub use kinds::{BinOp, Reduce, Unary};
+pub use kinds::{BinOp, Cmp, ElemOp, Reduce, Unary};
 pub use remote_array::RemoteArray;
 pub use stack::{concatenate, dstack, hstack, vstack, Joinable};
 

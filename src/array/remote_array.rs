@@ -1,7 +1,7 @@
 //! [`RemoteArray`]: one `ndarray` array on one engine.
 
 use super::kernels::method;
-use super::kinds::{BinOp, ElemOp, Reduce, Unary};
+use super::kinds::{BinOp, Cmp, ElemOp, Reduce, Unary};
 use super::partition::resolve_axis;
 use super::ShapeError;
 use crate::error::Result;
@@ -106,6 +106,91 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
     /// to engine is not built yet); shapes that do not broadcast give a
     /// [`ShapeError`] at once.
     pub fn try_binary(&self, op: BinOp, other: &RemoteArray<A>) -> Result<RemoteArray<A>> {
+        let shape = self.colocated_shape(other)?;
+        Ok(self.combine_into(method::BINARY, &(op,), other, shape))
+    }
+
+    /// `x cmp s` for every element (compared as `f64`): a `bool` array.
+    pub fn compare(&self, cmp: Cmp, s: f64) -> RemoteArray<bool> {
+        self.op_into(method::COMPARE, &(cmp, s), self.shape().to_vec())
+    }
+
+    /// `x > s` elementwise.
+    pub fn gt(&self, s: f64) -> RemoteArray<bool> {
+        self.compare(Cmp::Gt, s)
+    }
+
+    /// `x < s` elementwise.
+    pub fn lt(&self, s: f64) -> RemoteArray<bool> {
+        self.compare(Cmp::Lt, s)
+    }
+
+    /// `x >= s` elementwise.
+    pub fn ge(&self, s: f64) -> RemoteArray<bool> {
+        self.compare(Cmp::Ge, s)
+    }
+
+    /// `x <= s` elementwise.
+    pub fn le(&self, s: f64) -> RemoteArray<bool> {
+        self.compare(Cmp::Le, s)
+    }
+
+    /// `x == s` elementwise.
+    pub fn eq_scalar(&self, s: f64) -> RemoteArray<bool> {
+        self.compare(Cmp::Eq, s)
+    }
+
+    /// `x cmp y` elementwise between two arrays on one engine (broadcasting).
+    pub fn compare_array(&self, cmp: Cmp, other: &RemoteArray<A>) -> Result<RemoteArray<bool>> {
+        let shape = self.colocated_shape(other)?;
+        Ok(self.combine_into(method::COMPARE, &(cmp,), other, shape))
+    }
+
+    /// Every element limited to `[lo, hi]` (NaN stays NaN).
+    pub fn clip(&self, lo: f64, hi: f64) -> RemoteArray<A> {
+        self.map_chain(&[ElemOp::Clip(lo, hi)])
+    }
+
+    /// The array converted to element type `B` (`as` semantics).
+    pub fn astype<B: Element + Value>(&self) -> RemoteArray<B> {
+        self.op_into(method::ASTYPE, &(B::DTYPE,), self.shape().to_vec())
+    }
+
+    /// Where `cond` is true the element, elsewhere `other` (numpy's
+    /// `where(cond, x, other)`); `cond` must be on the same engine.
+    pub fn where_(&self, cond: &RemoteArray<bool>, other: f64) -> Result<RemoteArray<A>> {
+        if self.node() != cond.node() {
+            return Err(crate::Error::NotColocated {
+                a: self.id(),
+                b: cond.id(),
+            });
+        }
+        let (a, b) = (self.known_shape()?, cond.known_shape()?);
+        let shape = super::broadcast_shape(&a, &b).ok_or(ShapeError::Broadcast { a, b })?;
+        Ok(self.combine_into(method::WHERE, &(other,), cond, shape))
+    }
+
+    /// Whether any element is true (nonzero).
+    pub fn any(&self) -> Call<bool> {
+        self.reduce_all(Reduce::Any)
+    }
+
+    /// Whether every element is true (nonzero).
+    pub fn all(&self) -> Call<bool> {
+        self.reduce_all(Reduce::All)
+    }
+
+    /// Flat index (standard order) of the first smallest element.
+    pub fn argmin(&self) -> Call<i64> {
+        self.reduce_all(Reduce::ArgMin)
+    }
+
+    /// Flat index (standard order) of the first largest element.
+    pub fn argmax(&self) -> Call<i64> {
+        self.reduce_all(Reduce::ArgMax)
+    }
+
+    fn colocated_shape(&self, other: &RemoteArray<A>) -> Result<Vec<usize>> {
         if self.node() != other.node() {
             return Err(crate::Error::NotColocated {
                 a: self.id(),
@@ -113,8 +198,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
             });
         }
         let (a, b) = (self.known_shape()?, other.known_shape()?);
-        let shape = super::broadcast_shape(&a, &b).ok_or(ShapeError::Broadcast { a, b })?;
-        Ok(self.combine_into(method::BINARY, &(op,), other, shape))
+        Ok(super::broadcast_shape(&a, &b).ok_or(ShapeError::Broadcast { a, b })?)
     }
 
     /// A reduction of the array after a chain of elementwise steps, in one
@@ -176,11 +260,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
             axis,
             ndim: shape.len(),
         })?;
-        let expected = if op.is_statistic() {
-            DType::F64
-        } else {
-            A::DTYPE
-        };
+        let expected = op.result_dtype(A::DTYPE);
         if B::DTYPE != expected {
             return Err(crate::Error::Codec(
                 crate::value::ValueError::DTypeMismatch {
