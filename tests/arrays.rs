@@ -213,23 +213,81 @@ async fn arrays_combine_where_they_live(c: &Cluster) {
         ra.try_binary(BinOp::Add, &odd),
         Err(Error::Shape(ShapeError::Broadcast { .. }))
     ));
-    // Operands on different engines are refused, not moved through the client.
+    // Operands on different engines meet on the larger's engine: the
+    // smaller moves engine to engine, never through the client (observed
+    // in the bytes each side received).
+    let big = sample(&[300, 4]);
+    let rbig = within(c.scatter_to(NodeId(1), big.clone())).await.unwrap();
     let elsewhere = within(c.scatter_to(NodeId(0), b.clone())).await.unwrap();
-    assert!(matches!(
-        ra.try_binary(BinOp::Add, &elsewhere),
-        Err(Error::NotColocated { .. })
-    ));
+    let (engine0, engine1) = (c.hub().engine(NodeId(0)), c.hub().engine(NodeId(1)));
+    let client_before = c.hub().bytes_received();
+    let e0_before = within(engine0.stats()).await.unwrap().bytes_received;
+    let e1_before = within(engine1.stats()).await.unwrap().bytes_received;
+    let mixed = &elsewhere * &rbig;
+    assert_eq!(mixed.node(), NodeId(1));
+    let total = within(mixed.sum()).await.unwrap();
+    assert!((total - (&b * &big).sum()).abs() < 1e-6);
+    let e0_after = within(engine0.stats()).await.unwrap().bytes_received;
+    let e1_after = within(engine1.stats()).await.unwrap().bytes_received;
+    let client_moved = c.hub().bytes_received() - client_before;
+    assert!(
+        e1_after - e1_before >= 4 * 8,
+        "engine 1 received the small operand"
+    );
+    assert!(
+        e0_after - e0_before < 1_000,
+        "engine 0 received no array data"
+    );
+    assert!(
+        client_moved < 1_000,
+        "no array data came through the client ({client_moved} bytes)"
+    );
+    assert_eq!(within(mixed.fetch()).await.unwrap(), &b * &big);
     // Distributed arrays split the same way combine block by block.
     let d1 = within(c.scatter_axis(a.clone(), 0)).await.unwrap();
     let d2 = within(c.scatter_axis(a.mapv(|x| x * x), 0)).await.unwrap();
     let d = (&d1.exp() - &d2) / &d1.abs();
     let expect = (a.mapv(f64::exp) - a.mapv(|x| x * x)) / a.mapv(f64::abs);
     close(&within(c.gather(&d)).await.unwrap(), &expect);
-    let other_axis = within(c.scatter_axis(a.clone(), 1)).await.unwrap();
+    // Split another way: re-split to match, engine to engine.
+    let other_axis = within(c.scatter_axis(a.mapv(|x| x * 3.0), 1))
+        .await
+        .unwrap();
+    let client_before = c.hub().bytes_received();
+    let mixed = d1.try_binary(BinOp::Sub, &other_axis).unwrap();
+    assert_eq!(mixed.axis(), 0);
+    assert!((within(mixed.sum()).await.unwrap() - (&a - &a.mapv(|x| x * 3.0)).sum()).abs() < 1e-9);
+    assert!(
+        c.hub().bytes_received() - client_before < 2_000,
+        "re-split through the client"
+    );
+    close(
+        &within(c.gather(&mixed)).await.unwrap(),
+        &(&a - &a.mapv(|x| x * 3.0)),
+    );
+    let wrong_shape = within(c.scatter_axis(sample(&[2, 4]), 0)).await.unwrap();
     assert!(matches!(
-        d1.try_binary(BinOp::Add, &other_axis),
+        d1.try_binary(BinOp::Add, &wrong_shape),
         Err(Error::Shape(ShapeError::LayoutMismatch))
     ));
+
+    // Uneven blocks even out.
+    if c.engines().len() > 1 {
+        let p1 = within(c.scatter_to(NodeId(0), sample(&[1, 4])))
+            .await
+            .unwrap();
+        let p2 = within(c.scatter_to(NodeId(1), sample(&[7, 4]).mapv(|x| x + 1.0)))
+            .await
+            .unwrap();
+        let uneven = DistArray::from_blocks(vec![p1, p2], 0).unwrap();
+        let even = uneven.rebalance().unwrap();
+        assert_eq!(even.block_lens(), vec![4, 4]);
+        assert_eq!(even.engines(), vec![NodeId(0), NodeId(1)]);
+        assert_eq!(
+            within(c.gather(&even)).await.unwrap(),
+            within(c.gather(&uneven)).await.unwrap()
+        );
+    }
 }
 
 async fn selections_follow_the_data(c: &Cluster) {

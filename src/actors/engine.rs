@@ -77,6 +77,9 @@ pub(crate) enum Snapshot {
 /// What every session of one engine shares (all on the engine's one thread).
 pub(crate) struct EngineState {
     pub(crate) node: NodeId,
+    pub(crate) key: ClusterKey,
+    pub(crate) limits: Limits,
+    pub(crate) peers: super::peers::Peers,
     pub(crate) objects: RefCell<ObjectTable>,
     pub(crate) sessions: RefCell<HashMap<u64, Addr<Session>>>,
     pub(crate) stop: Notify,
@@ -87,6 +90,9 @@ pub(crate) struct EngineState {
     deliveries: RefCell<HashMap<ObjectId, Result<Held, Fault>>>,
     /// Each object's value as an operand for others, or who waits for it.
     snapshots: RefCell<HashMap<ObjectId, Snapshot>>,
+    /// Objects released while still waiting for their value: they live on
+    /// until it comes, to run the calls already queued on them.
+    orphans: RefCell<HashMap<ObjectId, Addr<ObjectActor>>>,
     next_session: Cell<u64>,
 }
 
@@ -163,6 +169,7 @@ impl EngineState {
     /// Hands a kept result to its waiting object (which runs the calls
     /// queued on it, even if its client has released it meanwhile).
     pub(crate) fn deliver(&self, keep: Keep, result: Result<Held, Fault>) {
+        self.orphans.borrow_mut().remove(&keep.id);
         if let (Some(entry), Ok(held)) = (self.objects.borrow_mut().get_mut(&keep.id), &result) {
             entry.type_name = Rc::from(held.type_name());
         }
@@ -170,11 +177,23 @@ impl EngineState {
         keep.addr.do_send(Filled);
     }
 
+    /// Whether the object is waiting for its value.
+    pub(crate) fn is_pending(&self, id: &ObjectId) -> bool {
+        matches!(
+            self.snapshots.borrow().get(id),
+            Some(Snapshot::Waiting { .. })
+        ) || self.orphans.borrow().contains_key(id)
+    }
+
     /// Publishes an object's operand value, waking the calls that wait for it.
     pub(crate) fn publish(&self, id: ObjectId, value: Shared) {
         let mut snapshots = self.snapshots.borrow_mut();
-        let previous = snapshots.insert(id, Snapshot::Ready(value.clone()));
-        if let Some(Snapshot::Waiting { waiters, released }) = previous {
+        // Only live objects (and released ones still awaited) have a slot.
+        let Some(slot) = snapshots.get_mut(&id) else {
+            return;
+        };
+        let previous = std::mem::replace(slot, Snapshot::Ready(value.clone()));
+        if let Snapshot::Waiting { waiters, released } = previous {
             if released {
                 snapshots.remove(&id);
             }
@@ -183,6 +202,25 @@ impl EngineState {
                 let _ = w.send(value.clone());
             }
         }
+    }
+
+    /// Releases an object for its client. One still waiting for its value
+    /// lives on as an orphan until the value comes.
+    pub(crate) fn release(&self, id: &ObjectId) {
+        let removed = self.objects.borrow_mut().remove(id);
+        if let Some(entry) = removed {
+            if self.is_pending(id) {
+                self.orphans.borrow_mut().insert(*id, entry.addr);
+            }
+        }
+        self.forget(id);
+    }
+
+    /// The actor of an object waiting for its value (live or orphaned).
+    pub(crate) fn waiting_actor(&self, id: &ObjectId) -> Option<Addr<ObjectActor>> {
+        let live = self.objects.borrow().get(id).map(|e| e.addr.clone());
+        live.filter(|_| self.is_pending(id))
+            .or_else(|| self.orphans.borrow().get(id).cloned())
     }
 
     /// An object as the operand of a call on another (or the same) object.
@@ -309,6 +347,9 @@ impl Engine {
         }
         let state = Rc::new(EngineState {
             node: self.node,
+            key: self.key.clone(),
+            limits: self.limits,
+            peers: Default::default(),
             objects: RefCell::new(ObjectTable::default()),
             sessions: RefCell::new(HashMap::new()),
             stop: Notify::new(),
@@ -317,6 +358,7 @@ impl Engine {
             bytes_received: Cell::new(0),
             deliveries: RefCell::new(HashMap::new()),
             snapshots: RefCell::new(HashMap::new()),
+            orphans: RefCell::new(HashMap::new()),
             next_session: Cell::new(0),
         });
         tracing::info!(node = %self.node, addr = ?listener.local_addr().ok(), "engine serving");
@@ -356,6 +398,7 @@ impl Engine {
         }
         state.objects.borrow_mut().clear();
         state.snapshots.borrow_mut().clear();
+        state.orphans.borrow_mut().clear();
         tracing::info!(node = %self.node, "engine stopped");
         Ok(())
     }

@@ -18,6 +18,7 @@ pub(crate) mod engine;
 pub(crate) mod hosted;
 pub(crate) mod object;
 pub(crate) mod object_engine;
+pub(crate) mod peers;
 pub(crate) mod registry;
 pub(crate) mod session;
 

@@ -126,6 +126,16 @@ impl Held {
 enum Queued {
     Invoke(Invoke),
     Fetch(Fetch),
+    Push(PushTo),
+}
+
+/// Send a copy of the value to another engine (in order with other calls).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct PushTo {
+    pub(crate) object: ObjectId,
+    pub(crate) to: std::net::SocketAddr,
+    pub(crate) reply: ReplyTo,
 }
 
 /// The actor that owns one object.
@@ -163,11 +173,35 @@ impl ObjectActor {
                     msg.reply.result(self.held.encode());
                     false
                 }
+                Queued::Push(msg) => {
+                    self.push(msg);
+                    false
+                }
             };
             if waiting {
                 return;
             }
         }
+    }
+
+    /// Sends a copy of the value to another engine, from a task of its own
+    /// (the object goes on with its calls meanwhile: the copy is taken now).
+    fn push(&self, msg: PushTo) {
+        let Some(engine) = self.engine.upgrade() else {
+            return msg
+                .reply
+                .fault(Fault::Refused("the engine is shutting down".into()));
+        };
+        let value = self
+            .held
+            .encode()
+            .map(|enc| (self.held.type_name().to_owned(), enc));
+        actix_rt::spawn(async move {
+            match super::peers::push(engine, msg.to, msg.object, value).await {
+                Ok(()) => msg.reply.done(),
+                Err(f) => msg.reply.fault(f),
+            }
+        });
     }
 
     /// Runs one call; true when it waits (an async method, or an operand
@@ -362,6 +396,18 @@ impl Handler<Fetch> for ObjectActor {
             self.backlog.push_back(Queued::Fetch(msg));
         } else {
             msg.reply.result(self.held.encode());
+        }
+    }
+}
+
+impl Handler<PushTo> for ObjectActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PushTo, _: &mut Context<Self>) {
+        if self.blocked() {
+            self.backlog.push_back(Queued::Push(msg));
+        } else {
+            self.push(msg);
         }
     }
 }

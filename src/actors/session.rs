@@ -3,7 +3,7 @@
 //! names; replies go straight from the object actor to the peer's writer.
 
 use super::engine::EngineState;
-use super::object::{Fetch, Held, Invoke, Keep, ReplyTo, Target};
+use super::object::{Fetch, Held, Invoke, Keep, PushTo, ReplyTo, Target};
 use super::registry;
 use crate::id::{CallId, NodeId, ObjectId};
 use crate::net::wire::{CallOp, Fault, Message, Op, Outcome};
@@ -74,10 +74,8 @@ impl Session {
                 self.on_request(call, op, frame.body)
             }
             Message::Release { objects } => {
-                let mut table = self.engine.objects.borrow_mut();
                 for id in objects {
-                    table.remove(&id);
-                    self.engine.forget(&id);
+                    self.engine.release(&id);
                 }
             }
             Message::Ping { seq } => {
@@ -142,6 +140,16 @@ impl Session {
                 head,
             } => {
                 let nbytes = (head.len() + body.len()) as u64;
+                if let Some(addr) = self.engine.waiting_actor(&object) {
+                    // Expected from another engine (a push): fill it in.
+                    let held = EngineState::held_from(&type_name, head, body);
+                    let failed = held.as_ref().err().cloned();
+                    self.engine.deliver(Keep { id: object, addr }, held);
+                    return match failed {
+                        None => reply.done(),
+                        Some(f) => reply.fault(f),
+                    };
+                }
                 let stored = EngineState::held_from(&type_name, head, body).and_then(|held| {
                     self.engine
                         .insert(object, held, &type_name, nbytes, self.id)
@@ -180,6 +188,34 @@ impl Session {
                     method: function,
                 }),
             },
+            Op::Expect { object, type_name } => {
+                match self
+                    .engine
+                    .insert(object, Held::Pending, &type_name, 0, self.id)
+                {
+                    Ok(_) => reply.done(),
+                    Err(fault) => reply.fault(fault),
+                }
+            }
+            Op::Push { source, object, to } => match self.engine.objects.borrow().get(&source) {
+                Some(entry) => entry.addr.do_send(PushTo { object, to, reply }),
+                None => {
+                    let engine = self.engine.clone();
+                    actix_rt::spawn(async move {
+                        let fault = Fault::NoSuchObject(source);
+                        let pushed = super::peers::push(engine, to, object, Err(fault)).await;
+                        if let Err(f) = pushed {
+                            reply.fault(f);
+                        }
+                    });
+                }
+            },
+            Op::Fail { object, fault } => {
+                if let Some(addr) = self.engine.waiting_actor(&object) {
+                    self.engine.deliver(Keep { id: object, addr }, Err(fault));
+                }
+                reply.done();
+            }
             Op::List => {
                 let listing = self.engine.objects.borrow().listing();
                 reply.outcome(Outcome::Listing(listing), Bytes::new());

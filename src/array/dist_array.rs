@@ -237,19 +237,24 @@ impl<A: Element + Value> DistArray<A> {
         self.then(ElemOp::Scalar(op, s, scalar_left))
     }
 
-    /// `self op other`, block by block, for distributed arrays split the same
-    /// way (shape, axis, block lengths and engines): no data moves. Other
-    /// layouts give [`ShapeError::LayoutMismatch`] (re-splitting one to
-    /// match is not built yet).
+    /// `self op other`, block by block: for distributed arrays split the
+    /// same way (shape, axis, block lengths and engines) no data moves; an
+    /// `other` of the same shape split another way is first re-split to
+    /// match, engine to engine ([`relayout`](DistArray::relayout)).
+    /// Different shapes give [`ShapeError::LayoutMismatch`].
     pub fn try_binary(&self, op: BinOp, other: &DistArray<A>) -> Result<DistArray<A>> {
-        let same = self.shape == other.shape
-            && self.axis == other.axis
-            && self.block_lens() == other.block_lens()
-            && self.engines() == other.engines();
-        if !same {
+        if self.shape != other.shape {
             return Err(ShapeError::LayoutMismatch.into());
         }
-        let (a, b) = (self.materialize(), other.materialize());
+        let same = self.axis == other.axis
+            && self.block_lens() == other.block_lens()
+            && self.engines() == other.engines();
+        let other = if same {
+            other.materialize()
+        } else {
+            other.relayout(self.axis, &self.layout())?
+        };
+        let (a, b) = (self.materialize(), other);
         let blocks = a
             .blocks
             .iter()

@@ -100,14 +100,14 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         self.map_chain(&[ElemOp::Scalar(op, s, scalar_left)])
     }
 
-    /// `self op other`, elementwise with numpy broadcasting, computed on the
-    /// engine both live on. Arrays on different engines give
-    /// [`Error::NotColocated`](crate::Error::NotColocated) (moving one engine
-    /// to engine is not built yet); shapes that do not broadcast give a
-    /// [`ShapeError`] at once.
+    /// `self op other`, elementwise with numpy broadcasting, computed where
+    /// the data are: operands on different engines meet on the larger's
+    /// engine (the smaller is copied there engine to engine, never through
+    /// the client). Shapes that do not broadcast give a [`ShapeError`] at
+    /// once.
     pub fn try_binary(&self, op: BinOp, other: &RemoteArray<A>) -> Result<RemoteArray<A>> {
-        let shape = self.colocated_shape(other)?;
-        Ok(self.combine_into(method::BINARY, &(op,), other, shape))
+        let (x, y, shape) = self.colocate(other)?;
+        Ok(x.combine_into(method::BINARY, &(op,), &y, shape))
     }
 
     /// `x cmp s` for every element (compared as `f64`): a `bool` array.
@@ -142,8 +142,8 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
 
     /// `x cmp y` elementwise between two arrays on one engine (broadcasting).
     pub fn compare_array(&self, cmp: Cmp, other: &RemoteArray<A>) -> Result<RemoteArray<bool>> {
-        let shape = self.colocated_shape(other)?;
-        Ok(self.combine_into(method::COMPARE, &(cmp,), other, shape))
+        let (x, y, shape) = self.colocate(other)?;
+        Ok(x.combine_into(method::COMPARE, &(cmp,), &y, shape))
     }
 
     /// Every element limited to `[lo, hi]` (NaN stays NaN).
@@ -157,17 +157,17 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
     }
 
     /// Where `cond` is true the element, elsewhere `other` (numpy's
-    /// `where(cond, x, other)`); `cond` must be on the same engine.
+    /// `where(cond, x, other)`), on this array's engine (a condition that
+    /// lives elsewhere is copied here, engine to engine).
     pub fn where_(&self, cond: &RemoteArray<bool>, other: f64) -> Result<RemoteArray<A>> {
-        if self.node() != cond.node() {
-            return Err(crate::Error::NotColocated {
-                a: self.id(),
-                b: cond.id(),
-            });
-        }
         let (a, b) = (self.known_shape()?, cond.known_shape()?);
         let shape = super::broadcast_shape(&a, &b).ok_or(ShapeError::Broadcast { a, b })?;
-        Ok(self.combine_into(method::WHERE, &(other,), cond, shape))
+        let cond = if cond.node() == self.node() {
+            cond.clone()
+        } else {
+            cond.copy_to(self.node())?
+        };
+        Ok(self.combine_into(method::WHERE, &(other,), &cond, shape))
     }
 
     /// Whether any element is true (nonzero).
@@ -190,15 +190,23 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         self.reduce_all(Reduce::ArgMax)
     }
 
-    fn colocated_shape(&self, other: &RemoteArray<A>) -> Result<Vec<usize>> {
-        if self.node() != other.node() {
-            return Err(crate::Error::NotColocated {
-                a: self.id(),
-                b: other.id(),
-            });
-        }
+    /// The two operands on one engine, and the shape they broadcast to:
+    /// where they live apart, the smaller is copied to the larger's engine,
+    /// engine to engine (never through the client).
+    fn colocate(
+        &self,
+        other: &RemoteArray<A>,
+    ) -> Result<(RemoteArray<A>, RemoteArray<A>, Vec<usize>)> {
         let (a, b) = (self.known_shape()?, other.known_shape()?);
-        Ok(super::broadcast_shape(&a, &b).ok_or(ShapeError::Broadcast { a, b })?)
+        let shape = super::broadcast_shape(&a, &b).ok_or(ShapeError::Broadcast { a, b })?;
+        let (x, y) = if self.node() == other.node() {
+            (self.clone(), other.clone())
+        } else if self.len() >= other.len() {
+            (self.clone(), other.copy_to(self.node())?)
+        } else {
+            (self.copy_to(other.node())?, other.clone())
+        };
+        Ok((x, y, shape))
     }
 
     /// A reduction of the array after a chain of elementwise steps, in one

@@ -356,3 +356,85 @@ pub fn dstack<A: Element + Value, J: Joinable<A>>(parts: &[J]) -> Result<Placed<
         .collect::<Result<Vec<_>>>()?;
     concatenate(&parts, 2)
 }
+
+impl<A: Element + Value> DistArray<A> {
+    /// The same array laid out anew: split along `axis` into the given
+    /// ranges, each on the given engine. Every new block is cut from the
+    /// old blocks on their engines, copied engine to engine where it must
+    /// move, and joined on its new engine; nothing passes through the client.
+    pub fn relayout(
+        &self,
+        axis: usize,
+        layout: &[(std::ops::Range<usize>, crate::NodeId)],
+    ) -> Result<DistArray<A>> {
+        let ndim = self.ndim();
+        if axis >= ndim {
+            return Err(ShapeError::AxisOutOfRange {
+                axis: axis as isize,
+                ndim,
+            }
+            .into());
+        }
+        let covered: usize = layout.iter().map(|(r, _)| r.len()).sum();
+        let contiguous = layout.windows(2).all(|w| w[0].0.end == w[1].0.start)
+            && layout.first().is_none_or(|(r, _)| r.start == 0);
+        if !contiguous || covered != self.shape()[axis] {
+            return Err(ShapeError::LayoutMismatch.into());
+        }
+        let mut blocks = Vec::with_capacity(layout.len());
+        for (range, node) in layout {
+            let mut info = vec![full(); ndim];
+            info[axis] = SliceInfoElem::Slice {
+                start: range.start as isize,
+                end: Some(range.end as isize),
+                step: 1,
+            };
+            let (parts, along) = match self.slice(info)? {
+                Placed::Remote(r) => (vec![r], axis),
+                Placed::Dist(d) => (d.blocks(), d.axis()),
+            };
+            let moved = parts
+                .iter()
+                .map(|p| {
+                    if p.node() == *node {
+                        Ok(p.clone())
+                    } else {
+                        p.copy_to(*node)
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            match concatenate(&moved, along as isize)? {
+                Placed::Remote(r) => blocks.push(r),
+                Placed::Dist(_) => return Err(ShapeError::LayoutMismatch.into()),
+            }
+        }
+        Ok(DistArray::assemble(
+            blocks,
+            axis,
+            self.shape().to_vec(),
+            Vec::new(),
+        ))
+    }
+
+    /// Evens out the blocks over the engines that hold them (blocks of
+    /// `ceil(n / engines)` along the same axis), moving data engine to engine.
+    pub fn rebalance(&self) -> Result<DistArray<A>> {
+        let mut nodes = self.engines();
+        nodes.dedup();
+        let mut seen = std::collections::BTreeSet::new();
+        nodes.retain(|n| seen.insert(*n));
+        let ranges = super::partition::blocks(self.shape()[self.axis()], nodes.len());
+        let layout: Vec<_> = ranges.into_iter().zip(nodes).collect();
+        self.relayout(self.axis(), &layout)
+    }
+
+    /// This array's layout: each block's range along the axis and engine.
+    pub fn layout(&self) -> Vec<(std::ops::Range<usize>, crate::NodeId)> {
+        let bounds = self.boundaries();
+        bounds
+            .windows(2)
+            .map(|w| w[0]..w[1])
+            .zip(self.engines())
+            .collect()
+    }
+}

@@ -159,6 +159,32 @@ pub enum Op {
     /// Run a method of a hosted object with a second object of the same
     /// engine as its operand (which is read, not changed).
     Combine(CallOp, ObjectId),
+    /// Expect object `object` from another engine (sent by a `Push` there):
+    /// it exists from now on, and calls on it wait until it arrives.
+    Expect {
+        /// The new object's id.
+        object: ObjectId,
+        /// Its Rust type name.
+        type_name: String,
+    },
+    /// Send a copy of object `source` to the engine at `to` (engine to
+    /// engine), where it is expected as `object`. In order with the other
+    /// calls on `source`.
+    Push {
+        /// The object here.
+        source: ObjectId,
+        /// Its id there.
+        object: ObjectId,
+        /// Where that engine listens.
+        to: std::net::SocketAddr,
+    },
+    /// An expected object will not come: the push failed.
+    Fail {
+        /// The expected object.
+        object: ObjectId,
+        /// Why.
+        fault: Fault,
+    },
     /// List the engine's objects.
     List,
     /// Report the engine's counters.

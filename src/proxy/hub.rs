@@ -51,6 +51,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// One engine's connection.
 pub(crate) struct Link {
     node: NodeId,
+    /// Frame bytes received from this engine.
+    received: AtomicU64,
     addr: SocketAddr,
     writer: FrameWriter,
     pending: Mutex<Pending>,
@@ -126,6 +128,7 @@ impl Link {
     {
         let link = Arc::new(Link {
             node,
+            received: AtomicU64::new(0),
             addr,
             writer,
             pending: Mutex::new(Pending::default()),
@@ -157,30 +160,32 @@ impl Link {
 
 async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameReader<R>) {
     loop {
-        match reader.next().await {
-            Ok(Some(frame)) => match frame.message {
-                Message::Reply(call, outcome) => {
-                    let waiter = lock(&link.pending).calls.remove(&call);
-                    if let Some(w) = waiter {
-                        // The caller dropped its Call: the reply is discarded.
-                        let _ = w.send(Ok(Reply {
-                            outcome,
-                            body: frame.body,
-                        }));
-                    }
-                }
-                Message::Ping { seq } => {
-                    // If this fails the link is closing; the read loop ends next.
-                    let _ = link.writer.send(&Message::Pong { seq }, Bytes::new());
-                }
-                other => {
-                    tracing::debug!(node = %link.node, message = ?std::mem::discriminant(&other), "ignoring unexpected message");
-                }
-            },
+        let frame = match reader.next().await {
+            Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(e) => {
                 tracing::warn!(node = %link.node, error = %e, "connection to engine failed");
                 break;
+            }
+        };
+        link.received.fetch_add(frame.wire_len, Ordering::Relaxed);
+        match frame.message {
+            Message::Reply(call, outcome) => {
+                let waiter = lock(&link.pending).calls.remove(&call);
+                if let Some(w) = waiter {
+                    // The caller dropped its Call: the reply is discarded.
+                    let _ = w.send(Ok(Reply {
+                        outcome,
+                        body: frame.body,
+                    }));
+                }
+            }
+            Message::Ping { seq } => {
+                // If this fails the link is closing; the read loop ends next.
+                let _ = link.writer.send(&Message::Pong { seq }, Bytes::new());
+            }
+            other => {
+                tracing::debug!(node = %link.node, message = ?std::mem::discriminant(&other), "ignoring unexpected message");
             }
         }
     }
@@ -324,6 +329,17 @@ impl ObjectHub {
     /// The address of an engine.
     pub fn engine_addr(&self, node: NodeId) -> Option<SocketAddr> {
         self.link(node).ok().map(|l| l.addr)
+    }
+
+    /// Frame bytes this hub has received from all engines (what moved
+    /// through this client).
+    pub fn bytes_received(&self) -> u64 {
+        let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
+        links
+            .iter()
+            .flatten()
+            .map(|l| l.received.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Whether the engine's connection is lost.

@@ -279,6 +279,48 @@ impl<T> Remote<T> {
             .on_done(remote)
     }
 
+    /// A copy of the object on engine `node`, made engine to engine (the
+    /// data never pass through this client). The handle comes at once;
+    /// calls on it wait on `node` until the copy has arrived.
+    pub fn copy_to(&self, node: NodeId) -> Result<Remote<T>> {
+        let hub = &self.handle.hub;
+        let to = hub.engine_addr(node).ok_or(Error::NoSuchEngine(node))?;
+        let new = hub.new_ref::<T>(node);
+        let type_name = std::any::type_name::<T>();
+        hub.hold(
+            new,
+            HeldObject {
+                type_name,
+                nbytes: 0,
+            },
+        );
+        let remote = Remote::adopt_shaped(new, hub.clone(), self.handle.shape.clone());
+        // The copy is expected on `node` first, so that calls on it queue
+        // there; the push goes to the source engine, in order with this
+        // client's other calls and releases there. Neither reply is awaited:
+        // a failed push marks the copy failed, and using it reports why.
+        let expect = Op::Expect {
+            object: new.object,
+            type_name: type_name.to_owned(),
+        };
+        let expected: Call<()> = hub.submit(node, Some(new), expect, Bytes::new(), decode_done);
+        drop(expected);
+        let push = Op::Push {
+            source: self.handle.id.object,
+            object: new.object,
+            to,
+        };
+        let pushed: Call<()> = hub.submit(
+            self.node(),
+            Some(self.handle.id),
+            push,
+            Bytes::new(),
+            decode_done,
+        );
+        drop(pushed);
+        Ok(remote)
+    }
+
     /// Runs a registered function (`#[distob::function]`) with this object
     /// as its first argument, on the object's engine.
     pub fn apply<F, A, R>(&self, f: F, args: A) -> Call<R>
