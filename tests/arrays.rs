@@ -519,6 +519,45 @@ async fn comparisons_types_and_masks(c: &Cluster) {
     assert_eq!(within(c.gather(&di)).await.unwrap(), a.mapv(|x| x as i32));
 }
 
+async fn assignment_in_place(c: &Cluster) {
+    use ndarray::s;
+    let a = sample(&[6, 4]);
+    let mut r = within(c.scatter_to(NodeId(0), a.clone())).await.unwrap();
+    let before = r.sum(); // sent before the changes: sees the old values
+    let twin = r.clone();
+    r += 1.0;
+    r *= 2.0;
+    r.assign_slice(s![1..3, ..;2], -5.0).unwrap();
+    let mut expect = a.mapv(|x| (x + 1.0) * 2.0);
+    expect.slice_mut(s![1..3, ..;2]).fill(-5.0);
+    assert!((within(before).await.unwrap() - a.sum()).abs() < 1e-9);
+    assert_eq!(
+        within(twin.fetch()).await.unwrap(),
+        expect,
+        "every handle sees the change"
+    );
+    // An operand read after the change sees the new values.
+    let plus = &r + &r;
+    assert_eq!(within(plus.fetch()).await.unwrap(), &expect * 2.0);
+    assert!(matches!(
+        r.assign_slice(s![9, ..], 0.0),
+        Err(Error::Shape(ShapeError::IndexOutOfBounds { .. }))
+    ));
+
+    let mut d = within(c.scatter_axis(a.clone(), 0)).await.unwrap();
+    let kept = d.clone();
+    d -= 3.0;
+    d.assign_slice(s![2..5, 1], 100.0).unwrap();
+    let mut expect = a.mapv(|x| x - 3.0);
+    expect.slice_mut(s![2..5, 1]).fill(100.0);
+    assert_eq!(within(c.gather(&d)).await.unwrap(), expect);
+    assert_eq!(
+        within(c.gather(&kept)).await.unwrap(),
+        a,
+        "other copies keep their values"
+    );
+}
+
 async fn core_cases(c: &Cluster) {
     scatter_axis_round_trips_on_every_axis(c).await;
     elementwise_chains_equal_ndarray(c).await;
@@ -529,6 +568,7 @@ async fn core_cases(c: &Cluster) {
     selections_follow_the_data(c).await;
     structure_and_joins(c).await;
     comparisons_types_and_masks(c).await;
+    assignment_in_place(c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,6 +56,13 @@ pub trait Hosted: 'static {
     /// The object, for typed access by registered functions.
     fn as_any(&mut self) -> &mut dyn Any;
 
+    /// Whether the method changes the value in place (its snapshot is then
+    /// published anew).
+    fn mutates(&self, method: MethodId) -> bool {
+        let _ = method;
+        false
+    }
+
     /// A snapshot of the value that another object on this engine can use
     /// as an operand (for arrays: the shared array, no copy). `None` for
     /// types that are never operands.

@@ -248,7 +248,15 @@ impl ObjectActor {
                 let slot = ObjectSlot { held };
                 catch(|| (entry.call)(slot, &args)).map(Invocation::Ready)
             }
-            (Target::Method(method), Held::Hosted(h)) => catch(|| h.invoke(method, &args)),
+            (Target::Method(method), Held::Hosted(h)) => {
+                let result = catch(|| h.invoke(method, &args));
+                if h.mutates(method) {
+                    if let Some(engine) = self.engine.upgrade() {
+                        engine.publish(self.id, self.held.snapshot());
+                    }
+                }
+                result
+            }
             (Target::Method(method), Held::Stored(s)) => Err(Fault::NoSuchMethod {
                 type_name: s.type_name.clone(),
                 method,

@@ -269,6 +269,12 @@ impl<A: Element + Value> DistArray<A> {
         })
     }
 
+    /// `self op= s`: one more fused elementwise step on this value (other
+    /// copies of this `DistArray` keep theirs).
+    pub fn assign_scalar(&mut self, op: BinOp, s: f64) {
+        self.chain.push(ElemOp::Scalar(op, s, false));
+    }
+
     /// Every block mapped to another array of the same layout (pending
     /// steps applied first).
     fn per_block<B>(&self, f: impl Fn(&RemoteArray<A>) -> RemoteArray<B>) -> DistArray<B> {
@@ -564,6 +570,7 @@ impl<A: Element + Value> Gather for DistArray<A> {
 }
 
 super::scalar_operators!(DistArray<A>, DistArray<A>);
+super::assign_operators!(DistArray<A>);
 super::array_operators!(DistArray<A>, DistArray<A>);
 
 impl<A: Element + Value> std::ops::Neg for &DistArray<A> {

@@ -177,12 +177,10 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
 }
 
 impl<A: Element + Value> DistArray<A> {
-    /// A selection across the blocks: each block selects its part on its
-    /// engine, and no data moves. Inside one block the result is a
-    /// [`RemoteArray`]; spanning blocks, a `DistArray`.
-    pub fn slice(&self, info: impl AsRef<[SliceInfoElem]>) -> Result<Placed<A>> {
-        let sels: Vec<Sel> = info.as_ref().iter().map(|&e| e.into()).collect();
-        let plan = plan(self.shape(), &sels)?;
+    /// A checked selection and, for each block it touches (in selection
+    /// order), that block's index and its own local selection.
+    fn block_selections(&self, sels: &[Sel]) -> Result<(Plan, Vec<(usize, Vec<Sel>)>)> {
+        let plan = plan(self.shape(), sels)?;
         let k = self.axis();
         let pos = plan.sel_pos[k];
         let len = self.shape()[k];
@@ -207,11 +205,46 @@ impl<A: Element + Value> DistArray<A> {
                 _ => groups.push((b, vec![g])),
             }
         }
+        let step = match sels[pos] {
+            Sel::Slice { step, .. } => step,
+            _ => 1,
+        };
+        let parts = groups
+            .into_iter()
+            .map(|(b, members)| {
+                let b0 = bounds[b];
+                let elem = match sels[pos] {
+                    Sel::Index(_) => Sel::Index((members[0] - b0) as isize),
+                    _ => {
+                        let (lo, hi) = if step > 0 {
+                            (members[0], members[members.len() - 1])
+                        } else {
+                            (members[members.len() - 1], members[0])
+                        };
+                        Sel::Slice {
+                            start: (lo - b0) as isize,
+                            end: Some((hi - b0 + 1) as isize),
+                            step,
+                        }
+                    }
+                };
+                let mut local = sels.to_vec();
+                local[pos] = elem;
+                (b, local)
+            })
+            .collect();
+        Ok((plan, parts))
+    }
+
+    /// A selection across the blocks: each block selects its part on its
+    /// engine, and no data moves. Inside one block the result is a
+    /// [`RemoteArray`]; spanning blocks, a `DistArray`.
+    pub fn slice(&self, info: impl AsRef<[SliceInfoElem]>) -> Result<Placed<A>> {
+        let sels: Vec<Sel> = info.as_ref().iter().map(|&e| e.into()).collect();
+        let (plan, parts) = self.block_selections(&sels)?;
         let (blocks, chain) = self.parts();
-        let part = |b: usize, elem: Sel| -> Result<RemoteArray<A>> {
-            let mut local = sels.clone();
-            local[pos] = elem;
-            let shape = plan_block_shape(&blocks[b], &local)?;
+        let part = |b: usize, local: &[Sel]| -> Result<RemoteArray<A>> {
+            let shape = plan_block_shape(&blocks[b], local)?;
             Ok(blocks[b].op_into(method::SLICE, &(local,), shape))
         };
         let with_chain = |r: RemoteArray<A>| {
@@ -221,39 +254,20 @@ impl<A: Element + Value> DistArray<A> {
                 r.map_chain(chain)
             }
         };
-        let step = match sels[pos] {
-            Sel::Slice { step, .. } => step,
-            _ => 1,
-        };
-        let mut out = Vec::with_capacity(groups.len());
-        for (b, members) in &groups {
-            let b0 = bounds[*b];
-            let elem = match sels[pos] {
-                Sel::Index(_) => Sel::Index((members[0] - b0) as isize),
-                _ => {
-                    let (lo, hi) = if step > 0 {
-                        (members[0], members[members.len() - 1])
-                    } else {
-                        (members[members.len() - 1], members[0])
-                    };
-                    Sel::Slice {
-                        start: (lo - b0) as isize,
-                        end: Some((hi - b0 + 1) as isize),
-                        step,
-                    }
-                }
-            };
-            out.push(part(*b, elem)?);
-        }
+        let mut out = parts
+            .iter()
+            .map(|(b, local)| part(*b, local))
+            .collect::<Result<Vec<_>>>()?;
         if out.is_empty() {
-            let empty = Sel::Slice {
+            let mut empty = sels.clone();
+            empty[plan.sel_pos[self.axis()]] = Sel::Slice {
                 start: 0,
                 end: Some(0),
                 step: 1,
             };
-            return Ok(Placed::Remote(with_chain(part(0, empty)?)));
+            return Ok(Placed::Remote(with_chain(part(0, &empty)?)));
         }
-        match plan.out_axis[k] {
+        match plan.out_axis[self.axis()] {
             Some(axis) if out.len() > 1 => Ok(Placed::Dist(DistArray::assemble(
                 out,
                 axis,
@@ -262,6 +276,53 @@ impl<A: Element + Value> DistArray<A> {
             ))),
             _ => Ok(Placed::Remote(with_chain(out.remove(0)))),
         }
+    }
+
+    /// Sets the selected elements to `value`, in place, each block on its
+    /// engine. Pending elementwise steps are applied first (into new
+    /// blocks); without any, the blocks change in place, and so does every
+    /// `DistArray` that shares them.
+    pub fn assign_slice(&mut self, info: impl AsRef<[SliceInfoElem]>, value: f64) -> Result<()> {
+        let sels: Vec<Sel> = info.as_ref().iter().map(|&e| e.into()).collect();
+        let (_, parts) = self.block_selections(&sels)?;
+        *self = self.materialize();
+        let (blocks, _) = self.parts();
+        for (b, local) in parts {
+            blocks[b].assign_slice_sels(local, value)?;
+        }
+        Ok(())
+    }
+}
+
+impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
+    /// Sets the selected elements to `value`, in place on the engine (every
+    /// handle of this array sees the change; calls already made see the old
+    /// values).
+    pub fn assign_slice(&self, info: impl AsRef<[SliceInfoElem]>, value: f64) -> Result<()> {
+        let sels: Vec<Sel> = info.as_ref().iter().map(|&e| e.into()).collect();
+        self.assign_slice_sels(sels, value)
+    }
+
+    pub(crate) fn assign_slice_sels(&self, sels: Vec<Sel>, value: f64) -> Result<()> {
+        plan(&self.known_shape()?, &sels)?;
+        let how = crate::Invoke {
+            mutating: true,
+            cached: false,
+        };
+        // Not awaited: a failure surfaces on the next use of the array.
+        let done: crate::Call<()> = self.invoke(method::ASSIGN, &(sels, value), how);
+        drop(done);
+        Ok(())
+    }
+
+    /// Applies elementwise steps to the array in place on the engine.
+    pub fn map_inplace(&self, chain: &[super::kinds::ElemOp]) {
+        let how = crate::Invoke {
+            mutating: true,
+            cached: false,
+        };
+        let done: crate::Call<()> = self.invoke(method::MAP_INPLACE, &(chain,), how);
+        drop(done);
     }
 }
 

@@ -25,6 +25,10 @@ pub(crate) mod method {
     pub(crate) const TRANSPOSE: MethodId = MethodId::of_name("distob::array::transpose");
     /// `(usize,)` with a second array as operand → the two joined on that axis
     pub(crate) const CONCAT: MethodId = MethodId::of_name("distob::array::concat");
+    /// `(Vec<ElemOp>,)` → the array changed in place
+    pub(crate) const MAP_INPLACE: MethodId = MethodId::of_name("distob::array::map_inplace");
+    /// `(Vec<Sel>, f64)` → the selected elements set in place
+    pub(crate) const ASSIGN: MethodId = MethodId::of_name("distob::array::assign");
     /// `(Cmp, f64)` → bool array
     pub(crate) const COMPARE: MethodId = MethodId::of_name("distob::array::compare");
     /// `(DType,)` → array of that element type
@@ -572,6 +576,21 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
             method::ASTYPE => decode_args::<(DType,)>(args)
                 .and_then(|(dtype,)| astype(view, dtype))
                 .map(Produced::Object),
+            method::MAP_INPLACE => decode_args::<(Vec<ElemOp>,)>(args).and_then(|(chain,)| {
+                check_chain::<A>(&chain)?;
+                self.0.mapv_inplace(|x| apply(x, &chain));
+                ok_value(())
+            }),
+            method::ASSIGN => {
+                decode_args::<(Vec<super::index::Sel>, f64)>(args).and_then(|(sels, v)| {
+                    let elems: Vec<ndarray::SliceInfoElem> =
+                        sels.into_iter().map(Into::into).collect();
+                    let info = ndarray::SliceInfo::<_, IxDyn, IxDyn>::try_from(elems)
+                        .map_err(|e| Fault::Refused(format!("bad selection: {e}")))?;
+                    self.0.slice_mut(&info).fill(A::from_f64(v));
+                    ok_value(())
+                })
+            }
             method::SLICE => decode_args::<(Vec<super::index::Sel>,)>(args)
                 .and_then(|(sels,)| select(view, sels))
                 .map(Self::kept),
@@ -585,6 +604,10 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
 
     fn encode(&self) -> Result<Encoded, Fault> {
         encode_shared(&self.0)
+    }
+
+    fn mutates(&self, m: MethodId) -> bool {
+        m == method::MAP_INPLACE || m == method::ASSIGN
     }
 
     fn share(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {

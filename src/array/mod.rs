@@ -99,6 +99,24 @@ macro_rules! array_operators {
 }
 pub(crate) use array_operators;
 
+/// `+= -= *= /=` with a scalar, through the type's `assign_scalar`.
+macro_rules! assign_operators {
+    ($ty:ty) => {
+        assign_operators!(@one $ty, AddAssign add_assign Add);
+        assign_operators!(@one $ty, SubAssign sub_assign Sub);
+        assign_operators!(@one $ty, MulAssign mul_assign Mul);
+        assign_operators!(@one $ty, DivAssign div_assign Div);
+    };
+    (@one $ty:ty, $trait:ident $method:ident $op:ident) => {
+        impl<A: Element + Value> std::ops::$trait<f64> for $ty {
+            fn $method(&mut self, s: f64) {
+                self.assign_scalar(BinOp::$op, s)
+            }
+        }
+    };
+}
+pub(crate) use assign_operators;
+
 pub(crate) mod dist_array;
 pub(crate) mod index;
 pub(crate) mod kernels;

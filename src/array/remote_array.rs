@@ -209,6 +209,12 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         Ok((x, y, shape))
     }
 
+    /// `self op= s` in place on the engine: every handle of this array sees
+    /// the change, in order with the calls made on it (`+=` and friends).
+    pub fn assign_scalar(&self, op: BinOp, s: f64) {
+        self.map_inplace(&[ElemOp::Scalar(op, s, false)]);
+    }
+
     /// A reduction of the array after a chain of elementwise steps, in one
     /// pass on the engine (no array is made for the chain's result).
     pub(crate) fn reduce_chain<R: Value>(&self, chain: &[ElemOp], op: Reduce) -> Call<R> {
@@ -308,6 +314,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
 }
 
 super::scalar_operators!(Remote<ArrayD<A>>, RemoteArray<A>);
+super::assign_operators!(Remote<ArrayD<A>>);
 super::array_operators!(Remote<ArrayD<A>>, RemoteArray<A>);
 
 impl<A: Element + Value> std::ops::Neg for &Remote<ArrayD<A>> {
