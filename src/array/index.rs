@@ -176,10 +176,13 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
     }
 }
 
+/// One block's part of a selection: the block's index and its own selection.
+type BlockSel = (usize, Vec<Sel>);
+
 impl<A: Element + Value> DistArray<A> {
     /// A checked selection and, for each block it touches (in selection
     /// order), that block's index and its own local selection.
-    fn block_selections(&self, sels: &[Sel]) -> Result<(Plan, Vec<(usize, Vec<Sel>)>)> {
+    fn block_selections(&self, sels: &[Sel]) -> Result<(Plan, Vec<BlockSel>)> {
         let plan = plan(self.shape(), sels)?;
         let k = self.axis();
         let pos = plan.sel_pos[k];
