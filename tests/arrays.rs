@@ -558,6 +558,47 @@ async fn assignment_in_place(c: &Cluster) {
     );
 }
 
+async fn splits_and_reshapes(c: &Cluster) {
+    let a = sample(&[7, 6]);
+    let r = within(c.scatter_to(NodeId(0), a.clone())).await.unwrap();
+    let pieces = r.array_split(3, 0).unwrap();
+    let lens: Vec<usize> = pieces.iter().map(|p| p.shape()[0]).collect();
+    assert_eq!(lens, vec![3, 2, 2]);
+    let back: Vec<ArrayD<f64>> = within(c.gather(&pieces)).await.unwrap();
+    let views: Vec<_> = back.iter().map(|p| p.view()).collect();
+    assert_eq!(ndarray::concatenate(Axis(0), &views).unwrap(), a);
+    assert!(matches!(
+        r.split(4, 0),
+        Err(Error::Shape(ShapeError::UnevenSplit { .. }))
+    ));
+    assert_eq!(r.split(3, 1).unwrap().len(), 3);
+    let re = r.reshape(&[3, 14]).unwrap();
+    assert_eq!(
+        within(re.fetch()).await.unwrap(),
+        a.clone().into_shape_with_order(IxDyn(&[3, 14])).unwrap()
+    );
+    assert!(matches!(
+        r.reshape(&[5, 5]),
+        Err(Error::Shape(ShapeError::Reshape { .. }))
+    ));
+
+    let b = sample(&[2, 9, 6]);
+    let d = within(c.scatter_axis(b.clone(), 1)).await.unwrap();
+    let parts = d.array_split(2, 1).unwrap();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0].shape(), vec![2, 5, 6]);
+    let back: Vec<ArrayD<f64>> = within(c.gather(&parts)).await.unwrap();
+    let views: Vec<_> = back.iter().map(|p| p.view()).collect();
+    assert_eq!(ndarray::concatenate(Axis(1), &views).unwrap(), b);
+    let dr = (&d * 2.0).reshape(&[2, 9, 2, 3]).unwrap();
+    assert_eq!(dr.axis(), 1);
+    let expect = (&b * 2.0)
+        .into_shape_with_order(IxDyn(&[2, 9, 2, 3]))
+        .unwrap();
+    assert_eq!(within(c.gather(&dr)).await.unwrap(), expect);
+    assert!(d.reshape(&[18, 6]).is_err(), "the distributed axis stays");
+}
+
 async fn core_cases(c: &Cluster) {
     scatter_axis_round_trips_on_every_axis(c).await;
     elementwise_chains_equal_ndarray(c).await;
@@ -569,6 +610,7 @@ async fn core_cases(c: &Cluster) {
     structure_and_joins(c).await;
     comparisons_types_and_masks(c).await;
     assignment_in_place(c).await;
+    splits_and_reshapes(c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,8 @@ pub(crate) mod method {
     pub(crate) const MAP_INPLACE: MethodId = MethodId::of_name("distob::array::map_inplace");
     /// `(Vec<Sel>, f64)` → the selected elements set in place
     pub(crate) const ASSIGN: MethodId = MethodId::of_name("distob::array::assign");
+    /// `(Vec<usize>,)` → the same elements in that shape (standard order)
+    pub(crate) const RESHAPE: MethodId = MethodId::of_name("distob::array::reshape");
     /// `(Cmp, f64)` → bool array
     pub(crate) const COMPARE: MethodId = MethodId::of_name("distob::array::compare");
     /// `(DType,)` → array of that element type
@@ -591,6 +593,12 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
                     ok_value(())
                 })
             }
+            method::RESHAPE => decode_args::<(Vec<usize>,)>(args).and_then(|(shape,)| {
+                let flat: Vec<A> = view.iter().copied().collect();
+                ArrayD::from_shape_vec(IxDyn(&shape), flat)
+                    .map(Self::kept)
+                    .map_err(|e| Fault::Refused(format!("cannot reshape: {e}")))
+            }),
             method::SLICE => decode_args::<(Vec<super::index::Sel>,)>(args)
                 .and_then(|(sels,)| select(view, sels))
                 .map(Self::kept),

@@ -225,6 +225,23 @@ pub enum ShapeError {
         /// The axis.
         axis: usize,
     },
+    /// A split whose pieces cannot be equal.
+    #[error("an axis of length {len} does not split into {parts} equal parts")]
+    UnevenSplit {
+        /// The axis length.
+        len: usize,
+        /// The parts asked for.
+        parts: usize,
+    },
+    /// A reshape to a shape of another size (or, distributed, one that moves
+    /// the distributed axis).
+    #[error("cannot reshape {from:?} into {to:?}")]
+    Reshape {
+        /// The shape.
+        from: Vec<usize>,
+        /// The shape asked for.
+        to: Vec<usize>,
+    },
     /// No blocks at all.
     #[error("a distributed array needs at least one block")]
     NoBlocks,

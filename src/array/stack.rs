@@ -438,3 +438,135 @@ impl<A: Element + Value> DistArray<A> {
             .collect()
     }
 }
+
+/// Where numpy's `array_split` cuts an axis of length `n` into `parts`
+/// pieces: the first `n % parts` pieces are one longer.
+fn split_ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = parts.max(1);
+    let (base, extra) = (n / parts, n % parts);
+    let mut at = 0;
+    (0..parts)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let r = at..at + len;
+            at += len;
+            r
+        })
+        .collect()
+}
+
+fn range_selection(ndim: usize, axis: usize, r: &std::ops::Range<usize>) -> Vec<SliceInfoElem> {
+    let mut info = vec![full(); ndim];
+    info[axis] = SliceInfoElem::Slice {
+        start: r.start as isize,
+        end: Some(r.end as isize),
+        step: 1,
+    };
+    info
+}
+
+impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
+    /// `parts` pieces along `axis`, as numpy's `array_split` cuts them (the
+    /// first ones one longer when the length does not divide), each made on
+    /// the engine.
+    pub fn array_split(&self, parts: usize, axis: isize) -> Result<Vec<RemoteArray<A>>> {
+        let ndim = self.ndim();
+        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+        split_ranges(self.shape()[k], parts)
+            .iter()
+            .map(|r| self.slice(range_selection(ndim, k, r)))
+            .collect()
+    }
+
+    /// As [`array_split`](Self::array_split), but the length must divide
+    /// evenly (numpy's `split`).
+    pub fn split(&self, parts: usize, axis: isize) -> Result<Vec<RemoteArray<A>>> {
+        let ndim = self.ndim();
+        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+        if parts == 0 || self.shape()[k] % parts != 0 {
+            return Err(ShapeError::UnevenSplit {
+                len: self.shape()[k],
+                parts,
+            }
+            .into());
+        }
+        self.array_split(parts, axis)
+    }
+
+    /// The same elements in another shape (standard order), on the engine.
+    pub fn reshape(&self, shape: &[usize]) -> Result<RemoteArray<A>> {
+        let from = self.known_shape()?;
+        if from.iter().product::<usize>() != shape.iter().product::<usize>() {
+            return Err(ShapeError::Reshape {
+                from,
+                to: shape.to_vec(),
+            }
+            .into());
+        }
+        Ok(self.op_into(method::RESHAPE, &(shape,), shape.to_vec()))
+    }
+}
+
+impl<A: Element + Value> DistArray<A> {
+    /// `parts` pieces along `axis` (numpy's `array_split`); each piece is
+    /// where its data are: one array inside one block, else distributed.
+    pub fn array_split(&self, parts: usize, axis: isize) -> Result<Vec<Placed<A>>> {
+        let ndim = self.ndim();
+        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+        split_ranges(self.shape()[k], parts)
+            .iter()
+            .map(|r| self.slice(range_selection(ndim, k, r)))
+            .collect()
+    }
+
+    /// As [`array_split`](Self::array_split), but the length must divide
+    /// evenly (numpy's `split`).
+    pub fn split(&self, parts: usize, axis: isize) -> Result<Vec<Placed<A>>> {
+        let ndim = self.ndim();
+        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+        if parts == 0 || self.shape()[k] % parts != 0 {
+            return Err(ShapeError::UnevenSplit {
+                len: self.shape()[k],
+                parts,
+            }
+            .into());
+        }
+        self.array_split(parts, axis)
+    }
+
+    /// Another shape along the other axes: the distributed axis keeps its
+    /// place and length, and the axes before it and after it reshape
+    /// among themselves (their products unchanged), block by block.
+    pub fn reshape(&self, shape: &[usize]) -> Result<DistArray<A>> {
+        let k = self.axis();
+        let n = self.shape()[k];
+        let before: usize = self.shape()[..k].iter().product();
+        let fits = shape.len() > k
+            && shape[k] == n
+            && shape[..k].iter().product::<usize>() == before
+            && shape[k + 1..].iter().product::<usize>()
+                == self.shape()[k + 1..].iter().product::<usize>();
+        if !fits {
+            return Err(ShapeError::Reshape {
+                from: self.shape().to_vec(),
+                to: shape.to_vec(),
+            }
+            .into());
+        }
+        let (blocks, chain) = self.parts();
+        let blocks = blocks
+            .iter()
+            .map(|b| {
+                let mut s = shape.to_vec();
+                s[k] = b.shape()[k];
+                b.reshape(&s)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DistArray::assemble(
+            blocks,
+            k,
+            shape.to_vec(),
+            chain.to_vec(),
+        ))
+    }
+}
