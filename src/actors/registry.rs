@@ -87,13 +87,17 @@ impl ObjectSlot<'_> {
                 return Ok(f(&mut host.cell().borrow_mut()));
             }
         }
-        match any.downcast_mut::<Plain<T>>() {
-            Some(plain) => Ok(f(&mut plain.0)),
-            None => Err(Fault::Decode(format!(
-                "the object is a {found}, not a {}",
-                std::any::type_name::<T>()
-            ))),
+        if let Some(plain) = any.downcast_mut::<Plain<T>>() {
+            return Ok(f(&mut plain.0));
         }
+        // A hosted array: the function gets its own copy.
+        if let Some(mut copy) = crate::array::kernels::array_copy::<T>(any) {
+            return Ok(f(&mut copy));
+        }
+        Err(Fault::Decode(format!(
+            "the object is a {found}, not a {}",
+            std::any::type_name::<T>()
+        )))
     }
 }
 

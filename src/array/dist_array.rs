@@ -275,6 +275,49 @@ impl<A: Element + Value> DistArray<A> {
         self.chain.push(ElemOp::Scalar(op, s, false));
     }
 
+    /// A registered function (`#[distob::function]`) applied to every
+    /// block on its engine, its results kept there as the blocks of a new
+    /// distributed array (dask's `map_blocks`). `f` must give each block
+    /// back in the same shape.
+    ///
+    /// ```
+    /// # async fn demo() -> distob::Result<()> {
+    /// use ndarray::{ArrayD, IxDyn};
+    /// #[distob::function]
+    /// fn cumsum(block: &ArrayD<f64>) -> ArrayD<f64> {
+    ///     let mut out = block.clone();
+    ///     out.accumulate_axis_inplace(ndarray::Axis(1), |&prev, cur| *cur += prev);
+    ///     out
+    /// }
+    /// let cluster = distob::Cluster::local(2).await?;
+    /// let x = ArrayD::from_elem(IxDyn(&[4, 3]), 1.0);
+    /// let d = cluster.scatter_axis(x, 0).await?;
+    /// let sums = d.map_blocks(cumsum);
+    /// let back = cluster.gather(&sums).await?;
+    /// let row: Vec<f64> = back.index_axis(ndarray::Axis(0), 3).iter().copied().collect();
+    /// assert_eq!(row, vec![1.0, 2.0, 3.0]);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn map_blocks<F, B>(&self, f: F) -> DistArray<B>
+    where
+        F: crate::RemoteFn<ArrayD<A>, (), ArrayD<B>> + Copy,
+        B: Element + Value,
+    {
+        let blocks = self
+            .materialize()
+            .blocks
+            .iter()
+            .map(|b| b.apply_into(f, (), Some(b.shape().to_vec())))
+            .collect();
+        DistArray {
+            blocks,
+            axis: self.axis,
+            shape: self.shape.clone(),
+            chain: Vec::new(),
+        }
+    }
+
     /// Every block mapped to another array of the same layout (pending
     /// steps applied first).
     fn per_block<B>(&self, f: impl Fn(&RemoteArray<A>) -> RemoteArray<B>) -> DistArray<B> {

@@ -723,3 +723,23 @@ macro_rules! register_arrays {
 }
 
 register_arrays!(f64, f32, i64, i32, u8, bool);
+
+/// A copy of a hosted array as `T`, when `T` is that array's type.
+pub(crate) fn array_copy<T: 'static>(any: &mut dyn std::any::Any) -> Option<T> {
+    fn as_t<X: Element, T: 'static>(any: &mut dyn std::any::Any) -> Option<T> {
+        if std::any::TypeId::of::<T>() != std::any::TypeId::of::<ArrayD<X>>() {
+            return None;
+        }
+        let owned: ArrayD<X> = any.downcast_mut::<HostedArray<X>>()?.0.to_owned();
+        let mut slot = Some(owned);
+        (&mut slot as &mut dyn std::any::Any)
+            .downcast_mut::<Option<T>>()?
+            .take()
+    }
+    as_t::<f64, T>(any)
+        .or_else(|| as_t::<f32, T>(any))
+        .or_else(|| as_t::<i64, T>(any))
+        .or_else(|| as_t::<i32, T>(any))
+        .or_else(|| as_t::<u8, T>(any))
+        .or_else(|| as_t::<bool, T>(any))
+}

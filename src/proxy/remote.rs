@@ -345,6 +345,31 @@ impl<T> Remote<T> {
             .hub
             .submit(id.node, Some(id), op, Bytes::new(), decode_value::<R, _>)
     }
+
+    /// As [`apply`](Remote::apply), keeping the result on the engine as a
+    /// new object (its shape, for an array, as given); the handle comes at
+    /// once.
+    pub fn apply_into<F, A, R>(&self, f: F, args: A, shape: Option<Vec<usize>>) -> Remote<R>
+    where
+        F: RemoteFn<T, A, R>,
+        A: Serialize,
+    {
+        let id = self.handle.id;
+        drop(f);
+        let call: Call<Remote<R>> = match value::to_cbor(&args) {
+            Ok(args) => self.kept(
+                Op::Apply {
+                    object: id.object,
+                    function: MethodId::of_name(std::any::type_name::<F>()),
+                    args,
+                    keep: None,
+                },
+                shape,
+            ),
+            Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
+        };
+        self.detach(call)
+    }
 }
 
 impl<T: Value> Remote<T> {
