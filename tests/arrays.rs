@@ -599,6 +599,43 @@ async fn splits_and_reshapes(c: &Cluster) {
     assert!(d.reshape(&[18, 6]).is_err(), "the distributed axis stays");
 }
 
+async fn fancy_indexing_and_local_operands(c: &Cluster) {
+    use distob::array::{BinOp, Placed};
+    let a = sample(&[8, 3]);
+    let r = within(c.scatter_to(NodeId(0), a.clone())).await.unwrap();
+    let t = r.take(&[5, -1, 0, 5], 0).unwrap();
+    assert_eq!(t.shape(), &[4, 3]);
+    assert_eq!(
+        within(t.fetch()).await.unwrap(),
+        a.select(Axis(0), &[5, 7, 0, 5])
+    );
+    assert!(matches!(
+        r.take(&[8], 0),
+        Err(Error::Shape(ShapeError::IndexOutOfBounds { .. }))
+    ));
+    let d = within(c.scatter_axis(a.clone(), 0)).await.unwrap();
+    let picked = d.take(&[7, 0, 1, -2], 0).unwrap();
+    assert_eq!(
+        within(c.gather(&picked)).await.unwrap(),
+        a.select(Axis(0), &[7, 0, 1, 6])
+    );
+    let cols = d.take(&[2, 0], 1).unwrap();
+    assert!(matches!(cols, Placed::Dist(_)));
+    assert_eq!(
+        within(c.gather(&cols)).await.unwrap(),
+        a.select(Axis(1), &[2, 0])
+    );
+    let one = d.take(&[0], 0).unwrap();
+    assert!(matches!(one, Placed::Remote(_)));
+
+    let local = sample(&[8, 3]).mapv(|x| x * 0.5 + 1.0);
+    let dl = d.try_binary_local(BinOp::Mul, &local).unwrap();
+    assert_eq!(within(c.gather(&dl)).await.unwrap(), &a * &local);
+    let row = sample(&[3]);
+    let rl = r.try_binary_local(BinOp::Sub, &row).unwrap();
+    assert_eq!(within(rl.fetch()).await.unwrap(), &a - &row);
+}
+
 async fn core_cases(c: &Cluster) {
     scatter_axis_round_trips_on_every_axis(c).await;
     elementwise_chains_equal_ndarray(c).await;
@@ -611,6 +648,7 @@ async fn core_cases(c: &Cluster) {
     comparisons_types_and_masks(c).await;
     assignment_in_place(c).await;
     splits_and_reshapes(c).await;
+    fancy_indexing_and_local_operands(c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -374,6 +374,39 @@ impl<A: Element + Value> DistArray<A> {
         Ok(true)
     }
 
+    /// `self op local` with a local array of the same shape: the local
+    /// array is cut to this array's blocks and each slice sent to its
+    /// block's engine, where the work runs.
+    pub fn try_binary_local(&self, op: BinOp, local: &ArrayD<A>) -> Result<DistArray<A>> {
+        if local.shape() != self.shape.as_slice() {
+            return Err(ShapeError::Broadcast {
+                a: self.shape.clone(),
+                b: local.shape().to_vec(),
+            }
+            .into());
+        }
+        let me = self.materialize();
+        let bounds = self.boundaries();
+        let blocks = me
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let part = local
+                    .slice_axis(Axis(self.axis), Slice::from(bounds[i]..bounds[i + 1]))
+                    .as_standard_layout()
+                    .into_owned();
+                b.try_binary_local(op, &part)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DistArray {
+            blocks,
+            axis: self.axis,
+            shape: self.shape.clone(),
+            chain: Vec::new(),
+        })
+    }
+
     /// Elementwise `sin`.
     pub fn sin(&self) -> DistArray<A> {
         self.unary(Unary::Sin)

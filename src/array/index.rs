@@ -412,3 +412,101 @@ mod tests {
         ));
     }
 }
+
+fn resolve_indices(indices: &[isize], len: usize, axis: usize) -> Result<Vec<usize>, ShapeError> {
+    indices
+        .iter()
+        .map(|&i| {
+            abs_index(len, i)
+                .filter(|&a| a < len)
+                .ok_or(ShapeError::IndexOutOfBounds {
+                    axis,
+                    index: i,
+                    len,
+                })
+        })
+        .collect()
+}
+
+impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
+    /// The elements at `indices` along `axis` (numpy's `take`, fancy
+    /// indexing; negative indices count from the end), on the engine.
+    pub fn take(&self, indices: &[isize], axis: isize) -> Result<RemoteArray<A>> {
+        let shape = self.known_shape()?;
+        let ndim = shape.len();
+        let k = super::partition::resolve_axis(axis, ndim)
+            .ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+        let picks = resolve_indices(indices, shape[k], k)?;
+        let mut out = shape;
+        out[k] = picks.len();
+        Ok(self.op_into(method::TAKE, &(k, picks), out))
+    }
+}
+
+impl<A: Element + Value> DistArray<A> {
+    /// The elements at `indices` along `axis` (numpy's `take`). Along the
+    /// distributed axis each block gives the elements it holds, in the
+    /// order asked, and no data moves: the result is one array when they
+    /// all come from one block, else distributed.
+    pub fn take(&self, indices: &[isize], axis: isize) -> Result<Placed<A>> {
+        let ndim = self.ndim();
+        let k = super::partition::resolve_axis(axis, ndim)
+            .ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+        let (blocks, chain) = self.parts();
+        if k != self.axis() {
+            let picks = resolve_indices(indices, self.shape()[k], k)?;
+            let taken = blocks
+                .iter()
+                .map(|b| {
+                    b.take(
+                        &picks.iter().map(|&i| i as isize).collect::<Vec<_>>(),
+                        k as isize,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut shape = self.shape().to_vec();
+            shape[k] = picks.len();
+            return Ok(Placed::Dist(DistArray::assemble(
+                taken,
+                self.axis(),
+                shape,
+                chain.to_vec(),
+            )));
+        }
+        let picks = resolve_indices(indices, self.shape()[k], k)?;
+        let bounds = self.boundaries();
+        let mut runs: Vec<(usize, Vec<isize>)> = Vec::new();
+        for g in picks {
+            let b = bounds
+                .windows(2)
+                .position(|w| w[0] <= g && g < w[1])
+                .unwrap_or(0);
+            let local = (g - bounds[b]) as isize;
+            match runs.last_mut() {
+                Some((last, locals)) if *last == b => locals.push(local),
+                _ => runs.push((b, vec![local])),
+            }
+        }
+        let mut pieces = runs
+            .iter()
+            .map(|(b, locals)| blocks[*b].take(locals, k as isize))
+            .collect::<Result<Vec<_>>>()?;
+        if !chain.is_empty() {
+            pieces = pieces.iter().map(|p| p.map_chain(chain)).collect();
+        }
+        match pieces.len() {
+            0 => Ok(Placed::Remote(blocks[0].take(&[], k as isize)?)),
+            1 => Ok(Placed::Remote(pieces.remove(0))),
+            _ => {
+                let mut shape = self.shape().to_vec();
+                shape[k] = pieces.iter().map(|p| p.shape()[k]).sum();
+                Ok(Placed::Dist(DistArray::assemble(
+                    pieces,
+                    k,
+                    shape,
+                    Vec::new(),
+                )))
+            }
+        }
+    }
+}

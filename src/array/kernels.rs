@@ -31,6 +31,8 @@ pub(crate) mod method {
     pub(crate) const ASSIGN: MethodId = MethodId::of_name("distob::array::assign");
     /// `(Vec<usize>,)` → the same elements in that shape (standard order)
     pub(crate) const RESHAPE: MethodId = MethodId::of_name("distob::array::reshape");
+    /// `(usize, Vec<usize>)` → the elements at those indices along that axis
+    pub(crate) const TAKE: MethodId = MethodId::of_name("distob::array::take");
     /// `(Cmp, f64)` → bool array
     pub(crate) const COMPARE: MethodId = MethodId::of_name("distob::array::compare");
     /// `(DType,)` → array of that element type
@@ -598,6 +600,12 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
                 ArrayD::from_shape_vec(IxDyn(&shape), flat)
                     .map(Self::kept)
                     .map_err(|e| Fault::Refused(format!("cannot reshape: {e}")))
+            }),
+            method::TAKE => decode_args::<(usize, Vec<usize>)>(args).and_then(|(axis, picks)| {
+                if axis >= view.ndim() || picks.iter().any(|&i| i >= view.len_of(Axis(axis))) {
+                    return Err(Fault::Refused("index out of bounds".into()));
+                }
+                Ok(Self::kept(view.select(Axis(axis), &picks)))
             }),
             method::SLICE => decode_args::<(Vec<super::index::Sel>,)>(args)
                 .and_then(|(sels,)| select(view, sels))

@@ -110,6 +110,16 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         Ok(x.combine_into(method::BINARY, &(op,), &y, shape))
     }
 
+    /// `self op local` with a local array (numpy broadcasting): the local
+    /// array is sent to this array's engine, and the work runs there.
+    pub fn try_binary_local(&self, op: BinOp, local: &ArrayD<A>) -> Result<RemoteArray<A>> {
+        let (theirs, sent) = self.hub().put(self.node(), local.clone())?;
+        // The put goes first on the same connection; its failure surfaces
+        // in the result.
+        drop(sent);
+        self.try_binary(op, &theirs)
+    }
+
     /// `x cmp s` for every element (compared as `f64`): a `bool` array.
     pub fn compare(&self, cmp: Cmp, s: f64) -> RemoteArray<bool> {
         self.op_into(method::COMPARE, &(cmp, s), self.shape().to_vec())
