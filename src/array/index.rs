@@ -348,71 +348,6 @@ fn plan_block_shape<A: Element + Value>(
     Ok(plan(&block.known_shape()?, sels)?.shape)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::{ArrayD, IxDyn};
-    use proptest::prelude::*;
-
-    fn sel() -> impl Strategy<Value = (isize, Option<isize>, isize)> {
-        (
-            -8isize..8,
-            prop::option::of(-8isize..9),
-            prop_oneof![-3isize..0, 1isize..4],
-        )
-    }
-
-    proptest! {
-        #[test]
-        fn the_plan_matches_ndarray(len in 1usize..9, (start, end, step) in sel()) {
-            let a = ArrayD::from_shape_fn(IxDyn(&[len]), |i| i[0] as i64);
-            let info = [SliceInfoElem::Slice { start, end, step }];
-            let sels: Vec<Sel> = info.iter().map(|&e| e.into()).collect();
-            let ours = plan(&[len], &sels);
-            let theirs = std::panic::catch_unwind(|| {
-                let si = ndarray::SliceInfo::<_, IxDyn, IxDyn>::try_from(info.to_vec()).unwrap();
-                a.slice(&si).to_owned()
-            });
-            match (ours, theirs) {
-                (Ok(p), Ok(v)) => {
-                    prop_assert_eq!(p.shape, v.shape().to_vec());
-                    let picks = picked(0, len, start, end, step).unwrap();
-                    prop_assert_eq!(picks.iter().map(|&i| i as i64).collect::<Vec<_>>(), v.iter().copied().collect::<Vec<_>>());
-                }
-                (Err(_), Err(_)) => {}
-                (o, t) => prop_assert!(false, "ours {:?}, ndarray {:?}", o.map(|p| p.shape), t.map(|v| v.shape().to_vec())),
-            }
-        }
-    }
-
-    #[test]
-    fn index_and_new_axis_shapes() {
-        // s![1..3, -1, NewAxis, ..;2], spelled out (s! needs unsafe inside).
-        let info = [
-            SliceInfoElem::Slice {
-                start: 1,
-                end: Some(3),
-                step: 1,
-            },
-            SliceInfoElem::Index(-1),
-            SliceInfoElem::NewAxis,
-            SliceInfoElem::Slice {
-                start: 0,
-                end: None,
-                step: 2,
-            },
-        ];
-        let sels: Vec<Sel> = info.iter().map(|&e| e.into()).collect();
-        let p = plan(&[4, 5, 6], &sels).unwrap();
-        assert_eq!(p.shape, vec![2, 1, 3]);
-        assert_eq!(p.out_axis, vec![Some(0), None, Some(2)]);
-        assert!(matches!(
-            plan(&[4, 5], &sels),
-            Err(ShapeError::SelectionLength { ndim: 2, given: 3 })
-        ));
-    }
-}
-
 fn resolve_indices(indices: &[isize], len: usize, axis: usize) -> Result<Vec<usize>, ShapeError> {
     indices
         .iter()
@@ -508,5 +443,70 @@ impl<A: Element + Value> DistArray<A> {
                 )))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{ArrayD, IxDyn};
+    use proptest::prelude::*;
+
+    fn sel() -> impl Strategy<Value = (isize, Option<isize>, isize)> {
+        (
+            -8isize..8,
+            prop::option::of(-8isize..9),
+            prop_oneof![-3isize..0, 1isize..4],
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn the_plan_matches_ndarray(len in 1usize..9, (start, end, step) in sel()) {
+            let a = ArrayD::from_shape_fn(IxDyn(&[len]), |i| i[0] as i64);
+            let info = [SliceInfoElem::Slice { start, end, step }];
+            let sels: Vec<Sel> = info.iter().map(|&e| e.into()).collect();
+            let ours = plan(&[len], &sels);
+            let theirs = std::panic::catch_unwind(|| {
+                let si = ndarray::SliceInfo::<_, IxDyn, IxDyn>::try_from(info.to_vec()).unwrap();
+                a.slice(&si).to_owned()
+            });
+            match (ours, theirs) {
+                (Ok(p), Ok(v)) => {
+                    prop_assert_eq!(p.shape, v.shape().to_vec());
+                    let picks = picked(0, len, start, end, step).unwrap();
+                    prop_assert_eq!(picks.iter().map(|&i| i as i64).collect::<Vec<_>>(), v.iter().copied().collect::<Vec<_>>());
+                }
+                (Err(_), Err(_)) => {}
+                (o, t) => prop_assert!(false, "ours {:?}, ndarray {:?}", o.map(|p| p.shape), t.map(|v| v.shape().to_vec())),
+            }
+        }
+    }
+
+    #[test]
+    fn index_and_new_axis_shapes() {
+        // s![1..3, -1, NewAxis, ..;2], spelled out (s! needs unsafe inside).
+        let info = [
+            SliceInfoElem::Slice {
+                start: 1,
+                end: Some(3),
+                step: 1,
+            },
+            SliceInfoElem::Index(-1),
+            SliceInfoElem::NewAxis,
+            SliceInfoElem::Slice {
+                start: 0,
+                end: None,
+                step: 2,
+            },
+        ];
+        let sels: Vec<Sel> = info.iter().map(|&e| e.into()).collect();
+        let p = plan(&[4, 5, 6], &sels).unwrap();
+        assert_eq!(p.shape, vec![2, 1, 3]);
+        assert_eq!(p.out_axis, vec![Some(0), None, Some(2)]);
+        assert!(matches!(
+            plan(&[4, 5], &sels),
+            Err(ShapeError::SelectionLength { ndim: 2, given: 3 })
+        ));
     }
 }
