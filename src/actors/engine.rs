@@ -441,8 +441,11 @@ where
 }
 
 async fn open_session(id: u64, stream: TcpStream, engine: Engine, state: Rc<EngineState>) {
-    // Small frames must not wait for Nagle; a failure here only costs latency.
-    let _ = stream.set_nodelay(true);
+    // Without these the session still works, only slower to notice a dead
+    // peer (or to send small frames).
+    if let Err(e) = crate::net::Liveness::default().apply(&stream) {
+        tracing::debug!(error = %e, "cannot tune the session");
+    }
     let (read, mut write) = stream.into_split();
     if let Some((peer, reader)) = handshake_peer(read, &mut write, &engine, state.node).await {
         let writer = FrameWriter::tcp(write, WriteMode::Batched);

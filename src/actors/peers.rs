@@ -42,8 +42,11 @@ impl Peers {
         let stream = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| fault(&format!("cannot reach engine at {addr}"), e))?;
-        // Small frames must not wait for Nagle; failure only costs latency.
-        let _ = stream.set_nodelay(true);
+        // Without these the link still works, only slower to notice a dead
+        // peer (or to send small frames).
+        if let Err(e) = crate::net::Liveness::default().apply(&stream) {
+            tracing::debug!(error = %e, "cannot tune the peer link");
+        }
         let (read, mut write) = stream.into_split();
         let mut reader = FrameReader::new(read, engine.limits);
         let dial = handshake::dial(&mut reader, &mut write, &engine.key, engine.node);

@@ -35,6 +35,51 @@ pub const DEFAULT_CHUNK: usize = 8 << 20;
 /// The default time a peer may stall in the middle of a frame.
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How a TCP link notices a dead peer. The kernel does the watching, so a
+/// peer busy in a long computation still answers, while one whose host or
+/// link is gone — killed, unplugged, cut silently with no FIN — is noticed
+/// within about `idle + interval × probes` when the link is quiet, and
+/// within `unacked` when data are waiting for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    /// Quiet time before the first probe (whole seconds).
+    pub idle: Duration,
+    /// Time between probes (whole seconds: the kernel's unit).
+    pub interval: Duration,
+    /// Unanswered probes before the link is declared dead.
+    pub probes: u32,
+    /// Longest time sent data may stay unacknowledged (Linux).
+    pub unacked: Duration,
+}
+
+impl Default for Liveness {
+    /// A dead peer is noticed within about 3 s.
+    fn default() -> Self {
+        Liveness {
+            idle: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            probes: 2,
+            unacked: Duration::from_secs(3),
+        }
+    }
+}
+
+impl Liveness {
+    /// Applies the settings (and `TCP_NODELAY`) to a TCP stream.
+    pub fn apply(&self, stream: &tokio::net::TcpStream) -> std::io::Result<()> {
+        stream.set_nodelay(true)?;
+        let sock = socket2::SockRef::from(stream);
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(self.idle)
+            .with_interval(self.interval)
+            .with_retries(self.probes);
+        sock.set_tcp_keepalive(&keepalive)?;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        sock.set_tcp_user_timeout(Some(self.unacked))?;
+        Ok(())
+    }
+}
+
 /// Reads frames from one connection.
 #[derive(Debug)]
 pub struct FrameReader<R> {
@@ -550,6 +595,24 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(end.is_none());
+    }
+
+    #[tokio::test]
+    async fn liveness_settings_reach_the_socket() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, _server) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let client = client.unwrap();
+        let live = Liveness::default();
+        live.apply(&client).unwrap();
+        let sock = socket2::SockRef::from(&client);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), live.idle);
+        assert_eq!(sock.tcp_keepalive_retries().unwrap(), live.probes);
+        #[cfg(target_os = "linux")]
+        assert_eq!(sock.tcp_user_timeout().unwrap(), Some(live.unacked));
+        assert!(client.nodelay().unwrap());
     }
 
     #[tokio::test]

@@ -15,6 +15,6 @@ pub mod wire;
 
 pub use buf::AlignedBuf;
 pub use codec::{Frame, Limits};
-pub use connection::{FrameReader, FrameWriter, WriteMode};
+pub use connection::{FrameReader, FrameWriter, Liveness, WriteMode};
 pub use error::NetError;
 pub use key::ClusterKey;

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId, ObjectId, Ref};
 use crate::net::wire::{Message, Op};
 use crate::net::{
-    handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits, NetError, WriteMode,
+    handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits, Liveness, NetError,
+    WriteMode,
 };
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -64,8 +65,11 @@ impl Link {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|source| Error::Connect { addr, source })?;
-        // Small frames must not wait for Nagle; failure only costs latency.
-        let _ = stream.set_nodelay(true);
+        // Without these the link still works, only slower to notice a
+        // dead engine (or to send small frames).
+        if let Err(e) = Liveness::default().apply(&stream) {
+            tracing::debug!(error = %e, "cannot tune the engine link");
+        }
         let (read, mut write) = stream.into_split();
         let reader = Self::dial(node, read, &mut write, &key).await?;
         Ok(Self::start(
