@@ -5,7 +5,7 @@
 
 mod common;
 
-use distob::array::Placed;
+use distob::array::{concatenate, Placed};
 use distob::{Cluster, DistArray};
 use ndarray::{ArrayD, Axis, IxDyn, SliceInfoElem};
 use proptest::prelude::*;
@@ -38,6 +38,10 @@ enum Step {
     Scalar(u8, f64, bool),
     Square,
     Exp,
+    /// Transpose twice (back to the same axes order, through the engines).
+    TwiceTransposed,
+    /// Join with itself along the distributed axis, then take the first half.
+    StackedHalf,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -46,6 +50,8 @@ fn step() -> impl Strategy<Value = Step> {
         Just(Step::Abs),
         Just(Step::Square),
         Just(Step::Exp),
+        Just(Step::TwiceTransposed),
+        Just(Step::StackedHalf),
         (0u8..4, -3.0f64..3.0, any::<bool>()).prop_map(|(o, s, l)| Step::Scalar(o, s, l)),
     ]
 }
@@ -56,6 +62,7 @@ fn local(a: &ArrayD<f64>, s: Step) -> ArrayD<f64> {
         Step::Abs => a.mapv(f64::abs),
         Step::Exp => a.mapv(|x| x.min(5.0)).mapv(f64::exp),
         Step::Square => a * a,
+        Step::TwiceTransposed | Step::StackedHalf => a.clone(),
         Step::Scalar(o, v, left) => a.mapv(|x| match (o, left) {
             (0, _) => x + v,
             (1, false) => x - v,
@@ -75,6 +82,30 @@ fn remote(d: &DistArray<f64>, s: Step) -> DistArray<f64> {
         // steps ndarray uses: exp of the clipped value.
         Step::Exp => clip5(d).exp(),
         Step::Square => d * d,
+        Step::TwiceTransposed => d.t().t(),
+        Step::StackedHalf => {
+            let joined = match concatenate(&[d.clone(), d.clone()], d.axis() as isize).unwrap() {
+                Placed::Dist(j) => j,
+                Placed::Remote(_) => return d.clone(),
+            };
+            let n = d.shape()[d.axis()];
+            let mut info: Vec<SliceInfoElem> = (0..d.ndim())
+                .map(|_| SliceInfoElem::Slice {
+                    start: 0,
+                    end: None,
+                    step: 1,
+                })
+                .collect();
+            info[d.axis()] = SliceInfoElem::Slice {
+                start: 0,
+                end: Some(n as isize),
+                step: 1,
+            };
+            match joined.slice(&info).unwrap() {
+                Placed::Dist(x) => x,
+                Placed::Remote(r) => DistArray::from_blocks(vec![r], d.axis() as isize).unwrap(),
+            }
+        }
         Step::Scalar(o, v, left) => {
             let op = [
                 distob::array::BinOp::Add,
