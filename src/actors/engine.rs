@@ -298,6 +298,7 @@ pub struct Engine {
     node: NodeId,
     key: ClusterKey,
     limits: Limits,
+    frame_timeout: Duration,
 }
 
 impl Engine {
@@ -307,12 +308,21 @@ impl Engine {
             node,
             key,
             limits: Limits::default(),
+            frame_timeout: crate::net::connection::DEFAULT_FRAME_TIMEOUT,
         }
     }
 
     /// Sets the frame and body size limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets how long a peer may stall in the middle of a frame (or of the
+    /// handshake) before its connection is dropped (default 30 s; 10 s for
+    /// the handshake as a whole).
+    pub fn with_frame_timeout(mut self, timeout: Duration) -> Self {
+        self.frame_timeout = timeout;
         self
     }
 
@@ -425,7 +435,7 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut reader = FrameReader::new(read, engine.limits);
+    let mut reader = FrameReader::new(read, engine.limits).with_frame_timeout(engine.frame_timeout);
     let handshake = handshake::accept(&mut reader, write, &engine.key, node);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(peer)) => Some((peer, reader)),

@@ -1,0 +1,200 @@
+//! The bad-input table: each hostile or broken input gets a clear error (a
+//! fault reply or a closed connection), and the engine keeps serving other
+//! clients without losing their objects.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use bytes::BytesMut;
+use common::within;
+use distob::net::codec::{self, Limits};
+use distob::net::connection::{write_frame, FrameReader};
+use distob::net::wire::{Fault, Message, MethodId, Op, Outcome};
+use distob::net::{handshake, ClusterKey};
+use distob::{CallId, Engine, Error, Invoke, NodeId, ObjectHub, ObjectId};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+/// An engine on its own thread, with a short stall timeout.
+struct TestEngine {
+    addr: SocketAddr,
+    key: ClusterKey,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestEngine {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn start_engine() -> TestEngine {
+    let key = ClusterKey::random();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let engine_key = key.clone();
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            Engine::new(NodeId(0), engine_key)
+                .with_frame_timeout(Duration::from_millis(300))
+                .serve(listener, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+        })
+    });
+    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    TestEngine {
+        addr,
+        key,
+        stop: Some(stop_tx),
+    }
+}
+
+async fn client(e: &TestEngine) -> ObjectHub {
+    within(ObjectHub::connect(&[(NodeId(0), e.addr)], e.key.clone()))
+        .await
+        .unwrap()
+}
+
+async fn raw(e: &TestEngine) -> (FrameReader<OwnedReadHalf>, OwnedWriteHalf) {
+    let (r, mut w) = TcpStream::connect(e.addr).await.unwrap().into_split();
+    let mut reader = FrameReader::new(r, Limits::default());
+    within(handshake::dial(&mut reader, &mut w, &e.key, NodeId::CLIENT))
+        .await
+        .unwrap();
+    (reader, w)
+}
+
+async fn request(r: &mut FrameReader<OwnedReadHalf>, w: &mut OwnedWriteHalf, op: Op) -> Outcome {
+    write_frame(w, &Message::Request(CallId(7), op), &[])
+        .await
+        .unwrap();
+    match within(r.next()).await.unwrap().unwrap().message {
+        Message::Reply(CallId(7), outcome) => outcome,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+async fn closed(mut r: FrameReader<OwnedReadHalf>) {
+    assert!(matches!(within(r.next()).await, Ok(None) | Err(_)));
+}
+
+/// The engine still serves, and the survivor object is intact.
+async fn still_serves(hub: &ObjectHub, survivor: &distob::Remote<Vec<u32>>) {
+    assert_eq!(within(survivor.fetch()).await.unwrap(), vec![1, 2, 3]);
+    let x = within(hub.scatter(5u8)).await.unwrap();
+    assert_eq!(within(x.fetch()).await.unwrap(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_input_gets_a_clear_answer_and_the_engine_goes_on() {
+    let e = start_engine();
+    let hub = client(&e).await;
+    let survivor = within(hub.scatter(vec![1u32, 2, 3])).await.unwrap();
+
+    // A truncated frame, then silence: dropped after the stall timeout.
+    let (r, mut w) = raw(&e).await;
+    w.write_all(&[50, 0, 0, 0, 0, 0, 0, 0, 0x82]).await.unwrap();
+    closed(r).await;
+    still_serves(&hub, &survivor).await;
+
+    // CBOR nested 10,000 deep: refused by the decoder's depth limit.
+    let (r, mut w) = raw(&e).await;
+    let mut head = vec![0x81u8; 10_000];
+    head.push(0x00);
+    let mut frame = (head.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&0u32.to_le_bytes());
+    frame.extend_from_slice(&head);
+    w.write_all(&frame).await.unwrap();
+    closed(r).await;
+    still_serves(&hub, &survivor).await;
+
+    // An unknown object: a fault reply, the connection stays.
+    let (mut r, mut w) = raw(&e).await;
+    let missing = ObjectId::new();
+    match request(&mut r, &mut w, Op::Get(missing)).await {
+        Outcome::Fault(Fault::NoSuchObject(id)) => assert_eq!(id, missing),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Released twice: nothing breaks.
+    let twice = Message::Release {
+        objects: vec![missing, missing],
+    };
+    write_frame(&mut w, &twice, &[]).await.unwrap();
+    write_frame(&mut w, &twice, &[]).await.unwrap();
+    assert!(matches!(
+        request(&mut r, &mut w, Op::List).await,
+        Outcome::Listing(_)
+    ));
+    still_serves(&hub, &survivor).await;
+
+    // An unknown method, a method of another type, arguments of the wrong type.
+    let arr = within(hub.scatter(ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[3]))))
+        .await
+        .unwrap();
+    let how = Invoke::default();
+    let c1: distob::Call<f64> = arr.invoke(MethodId(12_345), &(), how);
+    let r1 = within(c1).await;
+    assert!(matches!(r1, Err(Error::NoSuchMethod { .. })), "{r1:?}");
+    let c2: distob::Call<i64> = arr.invoke(MethodId::of_name("Counter::incr"), &(1i64,), how);
+    let r2 = within(c2).await;
+    assert!(matches!(r2, Err(Error::NoSuchMethod { .. })), "{r2:?}");
+    let reduce = MethodId::of_name("distob::array::reduce_all");
+    let c3: distob::Call<f64> = arr.invoke(reduce, &("not", "the", "arguments"), how);
+    let r3 = within(c3).await;
+    assert!(matches!(r3, Err(Error::RemoteDecode { .. })), "{r3:?}");
+    still_serves(&hub, &survivor).await;
+
+    // A replayed handshake: the old proof answers a new challenge, and fails.
+    let (rr, mut ww) = TcpStream::connect(e.addr).await.unwrap().into_split();
+    let mut rd = FrameReader::new(rr, Limits::default());
+    let hello = Message::Hello {
+        protocol: distob::net::wire::PROTOCOL_VERSION,
+        node: NodeId::CLIENT,
+        nonce: [7u8; 32],
+    };
+    write_frame(&mut ww, &hello, &[]).await.unwrap();
+    let first = within(rd.next()).await.unwrap().unwrap().message;
+    assert!(matches!(first, Message::Challenge { .. }));
+    // A proof recorded from some earlier session (any bytes not made for
+    // this challenge).
+    write_frame(&mut ww, &Message::Proof { proof: [9u8; 32] }, &[])
+        .await
+        .unwrap();
+    match within(rd.next()).await.unwrap().unwrap().message {
+        Message::Refused { .. } => {}
+        other => panic!("a replayed proof was accepted: {other:?}"),
+    }
+    closed(rd).await;
+    still_serves(&hub, &survivor).await;
+
+    // 10,000 connections opened and closed.
+    for _ in 0..10_000 {
+        let s = within(TcpStream::connect(e.addr)).await.unwrap();
+        drop(s);
+    }
+    still_serves(&hub, &survivor).await;
+
+    // A frame with a garbage body length that fits the prefix but not the stream.
+    let (r, mut w) = raw(&e).await;
+    let mut buf = BytesMut::new();
+    codec::encode_head(&Message::Ping { seq: 1 }, 1000, &mut buf).unwrap();
+    w.write_all(&buf).await.unwrap();
+    w.write_all(&[1, 2, 3]).await.unwrap();
+    closed(r).await;
+    still_serves(&hub, &survivor).await;
+
+    // Another client sees the survivor too.
+    let other = client(&e).await;
+    let listing = within(other.engine(NodeId(0)).list()).await.unwrap();
+    assert!(listing.iter().any(|o| o.object == survivor.id().object));
+}
