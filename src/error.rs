@@ -108,6 +108,9 @@ pub enum Error<E = Infallible> {
     /// An array operation was refused on the client (nothing was sent).
     #[error("array shape error")]
     Shape(#[from] crate::array::ShapeError),
+    /// The object's engine restarted since it was made: the object is gone.
+    #[error("object {0} was lost when its engine restarted")]
+    ObjectLost(Ref),
     /// Two remote operands live on different engines where they must share one.
     #[error("{a} and {b} live on different engines")]
     NotColocated {
@@ -155,6 +158,7 @@ impl Error {
             Error::HubClosed => Error::HubClosed,
             Error::NotColocated { a, b } => Error::NotColocated { a, b },
             Error::Shape(e) => Error::Shape(e),
+            Error::ObjectLost(r) => Error::ObjectLost(r),
         }
     }
 }

@@ -84,7 +84,8 @@ pub use net::wire::EngineStats;
 pub use net::wire::{MethodId, ObjectInfo};
 pub use net::ClusterKey;
 pub use proxy::{
-    call_all, Call, Gather, HeldObject, Invoke, ObjectEngine, ObjectHub, Remote, RemoteFn,
+    call_all, Call, ClusterEvent, Gather, HeldObject, Invoke, ObjectEngine, ObjectHub, Remote,
+    RemoteFn,
 };
 pub use value::{DType, Value};
 

@@ -41,3 +41,71 @@ async fn a_killed_engine_process_fails_a_waiting_call_with_engine_lost() {
     );
     assert_eq!(within(y.fetch()).await.unwrap(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_engine_rejoins_and_its_old_objects_are_reported_lost() {
+    use distob::ClusterEvent;
+    let cluster = within(Cluster::spawn_program(distob_bin(), 2))
+        .await
+        .unwrap();
+    let mut events = cluster.events();
+    let old = within(cluster.scatter_to(NodeId(0), 41u64)).await.unwrap();
+    let other = within(cluster.scatter_to(NodeId(1), 42u64)).await.unwrap();
+    let profile = cluster.profile();
+    let addr = profile.engines[0].addr;
+    let pid = cluster
+        .pids()
+        .into_iter()
+        .find(|(n, _)| *n == NodeId(0))
+        .unwrap()
+        .1;
+    signal(pid, "KILL");
+    let event = within(events.recv()).await.unwrap();
+    assert_eq!(event, ClusterEvent::EngineLost(NodeId(0)));
+
+    // The same engine comes back at the same address with the same key.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profile.json");
+    profile.save(&file).unwrap();
+    let mut restarted = std::process::Command::new(distob_bin())
+        .args([
+            "engine",
+            "--listen",
+            &addr.to_string(),
+            "--node",
+            "0",
+            "--profile",
+        ])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        match cluster.reconnect(NodeId(0)).await {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "cannot reconnect: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    assert_eq!(
+        within(events.recv()).await.unwrap(),
+        ClusterEvent::EngineReconnected(NodeId(0))
+    );
+    let r = within(old.fetch()).await;
+    assert!(
+        matches!(r, Err(Error::ObjectLost(x)) if x == old.id()),
+        "{r:?}"
+    );
+    let fresh = within(cluster.scatter_to(NodeId(0), 43u64)).await.unwrap();
+    assert_eq!(within(fresh.fetch()).await.unwrap(), 43);
+    assert_eq!(within(other.fetch()).await.unwrap(), 42);
+    drop((old, fresh));
+    let _ = restarted.kill();
+    let _ = restarted.wait();
+}

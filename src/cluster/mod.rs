@@ -193,6 +193,16 @@ impl Cluster {
         })
     }
 
+    /// Engine losses and reconnections, from now on (see [`ClusterEvent`](crate::ClusterEvent)).
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<crate::ClusterEvent> {
+        self.hub.events()
+    }
+
+    /// Connects again to a restarted engine (see [`ObjectHub::reconnect`]).
+    pub async fn reconnect(&self, node: NodeId) -> Result<()> {
+        self.hub.reconnect(node).await
+    }
+
     /// The engines, in node order.
     pub fn engines(&self) -> Vec<NodeId> {
         self.hub.engines()

@@ -52,6 +52,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// One engine's connection.
 pub(crate) struct Link {
     node: NodeId,
+    /// Where to announce this link's loss (set once the hub exists).
+    events: Mutex<Option<tokio::sync::broadcast::Sender<ClusterEvent>>>,
     /// Frame bytes received from this engine.
     received: AtomicU64,
     addr: SocketAddr,
@@ -132,6 +134,7 @@ impl Link {
     {
         let link = Arc::new(Link {
             node,
+            events: Mutex::new(None),
             received: AtomicU64::new(0),
             addr,
             writer,
@@ -155,6 +158,10 @@ impl Link {
             let _ = w.send(Err(Error::EngineLost(self.node)));
         }
         self.writer.close();
+        if let Some(events) = lock(&self.events).as_ref() {
+            // Nobody listening is fine.
+            let _ = events.send(ClusterEvent::EngineLost(self.node));
+        }
     }
 
     fn is_lost(&self) -> bool {
@@ -208,9 +215,29 @@ pub struct HeldObject {
 struct HubInner {
     links: RwLock<Vec<Option<Arc<Link>>>>,
     objects: Mutex<HashMap<Ref, HeldObject>>,
+    /// Objects of engines that restarted since: gone for good.
+    lost: Mutex<std::collections::HashSet<Ref>>,
+    has_lost: std::sync::atomic::AtomicBool,
     next_call: AtomicU64,
     cursor: AtomicUsize,
+    key: ClusterKey,
+    events: tokio::sync::broadcast::Sender<ClusterEvent>,
 }
+
+/// Something that happened to the cluster's engines, as the hub saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClusterEvent {
+    /// The connection to the engine is lost; calls on it fail with
+    /// [`Error::EngineLost`].
+    EngineLost(NodeId),
+    /// The engine is reachable again (after [`ObjectHub::reconnect`]); the
+    /// objects it held before are gone ([`Error::ObjectLost`]).
+    EngineReconnected(NodeId),
+}
+
+/// How many events a slow listener may fall behind before it misses some.
+const EVENT_BACKLOG: usize = 64;
 
 impl Drop for HubInner {
     fn drop(&mut self) {
@@ -285,7 +312,7 @@ impl ObjectHub {
             })
             .await
             .map_err(|_| Error::HubClosed)??;
-        Ok(Self::from_links(opened))
+        Ok(Self::from_links(opened, key))
     }
 
     /// Connects to in-process engines through their in-memory dialers.
@@ -304,13 +331,19 @@ impl ObjectHub {
             })
             .await
             .map_err(|_| Error::HubClosed)??;
-        Ok(Self::from_links(opened))
+        Ok(Self::from_links(opened, key))
     }
 
-    fn from_links(opened: Vec<Arc<Link>>) -> ObjectHub {
+    fn from_links(opened: Vec<Arc<Link>>, key: ClusterKey) -> ObjectHub {
+        let (events, _) = tokio::sync::broadcast::channel(EVENT_BACKLOG);
         let size = opened.iter().map(|l| l.node.index() + 1).max().unwrap_or(0);
         let mut links: Vec<Option<Arc<Link>>> = vec![None; size];
         for link in opened {
+            *lock(&link.events) = Some(events.clone());
+            if link.is_lost() {
+                // Lost before the hub existed: announce it now.
+                let _ = events.send(ClusterEvent::EngineLost(link.node));
+            }
             let i = link.node.index();
             links[i] = Some(link);
         }
@@ -318,10 +351,59 @@ impl ObjectHub {
             inner: Arc::new(HubInner {
                 links: RwLock::new(links),
                 objects: Mutex::new(HashMap::new()),
+                lost: Mutex::new(Default::default()),
+                has_lost: Default::default(),
                 next_call: AtomicU64::new(1),
                 cursor: AtomicUsize::new(0),
+                key,
+                events,
             }),
         }
+    }
+
+    /// Engine losses and reconnections, from now on.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<ClusterEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Connects again to engine `node` at its address (a restarted engine
+    /// with the same key). Objects the hub held there are gone: calls on
+    /// them fail with [`Error::ObjectLost`], never reach the new engine.
+    pub async fn reconnect(&self, node: NodeId) -> Result<()> {
+        let addr = self.link(node)?.addr;
+        let link = Link::open(node, addr, self.inner.key.clone()).await?;
+        *lock(&link.events) = Some(self.inner.events.clone());
+        {
+            let mut links = self.inner.links.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot) = links.get_mut(node.index()) {
+                if let Some(old) = slot.replace(link) {
+                    old.writer.close();
+                    if let Some(task) = lock(&old.reader).take() {
+                        task.abort();
+                    }
+                }
+            }
+        }
+        let gone: Vec<Ref> = lock(&self.inner.objects)
+            .keys()
+            .filter(|r| r.node == node)
+            .copied()
+            .collect();
+        if !gone.is_empty() {
+            let mut lost = lock(&self.inner.lost);
+            lost.extend(gone);
+            self.inner.has_lost.store(true, Ordering::Relaxed);
+        }
+        // Nobody listening is fine.
+        let _ = self
+            .inner
+            .events
+            .send(ClusterEvent::EngineReconnected(node));
+        Ok(())
+    }
+
+    fn is_object_lost(&self, r: &Ref) -> bool {
+        self.inner.has_lost.load(Ordering::Relaxed) && lock(&self.inner.lost).contains(r)
     }
 
     /// The engines this hub is connected to, in node order.
@@ -437,6 +519,9 @@ impl ObjectHub {
         body: Bytes,
         decode: Decode<T, E>,
     ) -> Call<T, E> {
+        if let Some(r) = target.filter(|r| self.is_object_lost(r)) {
+            return Call::ready(Err(Error::ObjectLost(r)), node, target);
+        }
         match self.send(node, op, body) {
             Ok(rx) => Call::pending(rx, decode, node, target),
             Err(e) => Call::ready(Err(e.widen()), node, target),
@@ -451,6 +536,10 @@ impl ObjectHub {
     /// The last proxy of `r` is gone: forget it and release it on its engine.
     pub(crate) fn release(&self, r: Ref) {
         lock(&self.inner.objects).remove(&r);
+        if self.inner.has_lost.load(Ordering::Relaxed) && lock(&self.inner.lost).remove(&r) {
+            // Its engine restarted: nothing to release there.
+            return;
+        }
         if let Ok(link) = self.link(r.node) {
             let msg = Message::Release {
                 objects: vec![r.object],
