@@ -108,6 +108,10 @@ pub enum Error<E = Infallible> {
     /// An array operation was refused on the client (nothing was sent).
     #[error("array shape error")]
     Shape(#[from] crate::array::ShapeError),
+    /// The engine has too many calls from this client in flight; the call
+    /// was not run. Try again once some replies have come.
+    #[error("the engine is busy: too many calls in flight")]
+    Busy,
     /// The object's engine restarted since it was made: the object is gone.
     #[error("object {0} was lost when its engine restarted")]
     ObjectLost(Ref),
@@ -159,6 +163,7 @@ impl Error {
             Error::NotColocated { a, b } => Error::NotColocated { a, b },
             Error::Shape(e) => Error::Shape(e),
             Error::ObjectLost(r) => Error::ObjectLost(r),
+            Error::Busy => Error::Busy,
         }
     }
 }

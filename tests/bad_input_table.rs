@@ -34,6 +34,10 @@ impl Drop for TestEngine {
 }
 
 fn start_engine() -> TestEngine {
+    start_engine_with(distob::engine::DEFAULT_MAX_IN_FLIGHT)
+}
+
+fn start_engine_with(max_in_flight: usize) -> TestEngine {
     let key = ClusterKey::random();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -44,6 +48,7 @@ fn start_engine() -> TestEngine {
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
             Engine::new(NodeId(0), engine_key)
                 .with_frame_timeout(Duration::from_millis(300))
+                .with_max_in_flight(max_in_flight)
                 .serve(listener, async {
                     let _ = stop_rx.await;
                 })
@@ -197,4 +202,42 @@ async fn every_bad_input_gets_a_clear_answer_and_the_engine_goes_on() {
     let other = client(&e).await;
     let listing = within(other.engine(NodeId(0)).list()).await.unwrap();
     assert!(listing.iter().any(|o| o.object == survivor.id().object));
+}
+
+/// A type whose method takes its time, to fill an engine's queue.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Sleeper;
+
+#[distob::remote]
+impl Sleeper {
+    /// Sleeps `ms` milliseconds on the engine.
+    pub async fn nap(&self, ms: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ms
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_in_flight_bound_fail_fast_with_busy() {
+    let e = start_engine_with(2);
+    let hub = client(&e).await;
+    let s: RemoteSleeper = within(hub.scatter(Sleeper)).await.unwrap();
+    let calls: Vec<_> = (0..6).map(|_| s.nap(200)).collect();
+    let start = std::time::Instant::now();
+    let mut ok = 0;
+    let mut busy = 0;
+    for c in calls {
+        match within(c).await {
+            Ok(200) => ok += 1,
+            Err(Error::Busy) => {
+                busy += 1;
+                // Refused at once, not after the naps.
+                assert!(start.elapsed() < Duration::from_millis(190) || ok > 0);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ok, busy), (2, 4));
+    // Once the replies are in, calls are welcome again.
+    assert_eq!(within(s.nap(1)).await.unwrap(), 1);
 }

@@ -80,6 +80,8 @@ pub(crate) struct EngineState {
     pub(crate) key: ClusterKey,
     pub(crate) limits: Limits,
     pub(crate) peers: super::peers::Peers,
+    /// Calls one connection may have in flight before new ones get `Busy`.
+    pub(crate) max_in_flight: usize,
     pub(crate) objects: RefCell<ObjectTable>,
     pub(crate) sessions: RefCell<HashMap<u64, Addr<Session>>>,
     pub(crate) stop: Notify,
@@ -299,7 +301,12 @@ pub struct Engine {
     key: ClusterKey,
     limits: Limits,
     frame_timeout: Duration,
+    max_in_flight: usize,
 }
+
+/// Calls one connection may have in flight by default: far above any
+/// pipeline that still gains speed, far below what exhausts memory.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1 << 16;
 
 impl Engine {
     /// An engine with node id `node` that admits peers holding `key`.
@@ -309,6 +316,7 @@ impl Engine {
             key,
             limits: Limits::default(),
             frame_timeout: crate::net::connection::DEFAULT_FRAME_TIMEOUT,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 
@@ -323,6 +331,14 @@ impl Engine {
     /// the handshake as a whole).
     pub fn with_frame_timeout(mut self, timeout: Duration) -> Self {
         self.frame_timeout = timeout;
+        self
+    }
+
+    /// Sets how many calls one connection may have in flight; beyond it new
+    /// calls fail at once with [`Error::Busy`](crate::Error::Busy) instead
+    /// of queueing without bound.
+    pub fn with_max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
         self
     }
 
@@ -360,6 +376,7 @@ impl Engine {
             key: self.key.clone(),
             limits: self.limits,
             peers: Default::default(),
+            max_in_flight: self.max_in_flight,
             objects: RefCell::new(ObjectTable::default()),
             sessions: RefCell::new(HashMap::new()),
             stop: Notify::new(),

@@ -20,11 +20,25 @@ use std::rc::Weak;
 pub(crate) struct ReplyTo {
     pub(crate) writer: FrameWriter,
     pub(crate) call: CallId,
+    /// The connection's count of calls in flight; this one leaves it when
+    /// its reply is sent (or dropped).
+    pub(crate) in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+}
+
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        if let Some(n) = self.in_flight.take() {
+            n.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 impl ReplyTo {
     /// Sends an outcome with its body.
-    pub(crate) fn outcome(self, outcome: Outcome, body: Bytes) {
+    pub(crate) fn outcome(mut self, outcome: Outcome, body: Bytes) {
+        if let Some(n) = self.in_flight.take() {
+            n.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let reply = Message::Reply(self.call, outcome);
         // The client may have gone already; then there is nobody to tell.
         let _ = self.writer.send(&reply, body);

@@ -11,11 +11,15 @@ use crate::net::{AlignedBuf, Frame, FrameReader, FrameWriter, NetError};
 use actix::prelude::*;
 use bytes::Bytes;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::io::AsyncRead;
 
 /// One peer's session.
 pub(crate) struct Session {
     id: u64,
+    /// Calls from this peer not answered yet.
+    in_flight: Arc<AtomicUsize>,
     peer: NodeId,
     writer: FrameWriter,
     engine: Rc<EngineState>,
@@ -50,6 +54,7 @@ impl Session {
             ctx.add_stream(frames);
             Session {
                 id,
+                in_flight: Arc::new(AtomicUsize::new(0)),
                 peer,
                 writer,
                 engine,
@@ -61,7 +66,22 @@ impl Session {
         ReplyTo {
             writer: self.writer.clone(),
             call,
+            in_flight: None,
         }
+    }
+
+    /// A reply slot counted against the connection's bound on calls in
+    /// flight; `None` (after answering `Busy`) when the bound is reached.
+    fn counted_reply(&self, call: CallId) -> Option<ReplyTo> {
+        let n = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let mut reply = self.reply(call);
+        if n >= self.engine.max_in_flight {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            reply.fault(Fault::Busy);
+            return None;
+        }
+        reply.in_flight = Some(self.in_flight.clone());
+        Some(reply)
     }
 
     fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
@@ -132,7 +152,20 @@ impl Session {
     }
 
     fn on_request(&mut self, call: CallId, op: Op, body: AlignedBuf) {
-        let reply = self.reply(call);
+        // Work that queues on objects counts against the bound; the
+        // engine's own bookkeeping does not.
+        let queues = matches!(
+            op,
+            Op::Get(_) | Op::Call(_) | Op::Combine(..) | Op::Apply { .. } | Op::Push { .. }
+        );
+        let reply = if queues {
+            match self.counted_reply(call) {
+                Some(r) => r,
+                None => return,
+            }
+        } else {
+            self.reply(call)
+        };
         match op {
             Op::Put {
                 object,

@@ -264,4 +264,6 @@ pub enum Fault {
     User(#[serde(with = "serde_bytes")] Vec<u8>),
     /// The engine refused the request (for example: shutting down).
     Refused(String),
+    /// Too many calls from this connection are in flight: try again later.
+    Busy,
 }

@@ -207,6 +207,7 @@ pub(crate) fn fault_error(fault: Fault, node: NodeId, target: Option<Ref>) -> Er
             message: "a user error reached a call that expects none".into(),
         },
         Fault::Refused(message) => Error::Refused { message },
+        Fault::Busy => Error::Busy,
     }
 }
 
