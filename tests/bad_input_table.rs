@@ -205,7 +205,7 @@ async fn every_bad_input_gets_a_clear_answer_and_the_engine_goes_on() {
 }
 
 /// A type whose method takes its time, to fill an engine's queue.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Sleeper;
 
 #[distob::remote]
