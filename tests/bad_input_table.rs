@@ -241,3 +241,19 @@ async fn calls_beyond_the_in_flight_bound_fail_fast_with_busy() {
     // Once the replies are in, calls are welcome again.
     assert_eq!(within(s.nap(1)).await.unwrap(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_engine_finishes_the_calls_in_flight() {
+    let e = start_engine();
+    let hub = client(&e).await;
+    let s: RemoteSleeper = within(hub.scatter(Sleeper)).await.unwrap();
+    let napping = s.nap(300);
+    within(hub.shutdown_engine(NodeId(0))).await.unwrap();
+    assert_eq!(within(napping).await.unwrap(), 300, "the call in flight was answered");
+    // Then the engine is gone.
+    common::eventually("the engine to close the connection", || {
+        let lost = hub.is_lost(NodeId(0));
+        async move { lost }
+    })
+    .await;
+}

@@ -28,12 +28,16 @@ async fn soak() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let cluster = within(Cluster::spawn_program(distob_bin(), 4)).await.unwrap();
+    let cluster = within(Cluster::spawn_program(distob_bin(), 4))
+        .await
+        .unwrap();
     let pids: Vec<u32> = cluster.pids().into_iter().map(|(_, p)| p).collect();
     let batch = 1_000;
     // Warm up, then take the baseline memory.
     for _ in 0..20 {
-        let xs = within(cluster.scatter_each(vec![vec![1u8; 64]; batch])).await.unwrap();
+        let xs = within(cluster.scatter_each(vec![vec![1u8; 64]; batch]))
+            .await
+            .unwrap();
         within(cluster.gather(&xs)).await.unwrap();
     }
     let before: Vec<u64> = pids.iter().map(|&p| rss_kib(p)).collect();
@@ -41,7 +45,9 @@ async fn soak() {
     let mut done = 0;
     while done < cycles {
         let n = batch.min(cycles - done);
-        let xs = within(cluster.scatter_each(vec![vec![7u8; 64]; n])).await.unwrap();
+        let xs = within(cluster.scatter_each(vec![vec![7u8; 64]; n]))
+            .await
+            .unwrap();
         let back = within(cluster.gather(&xs)).await.unwrap();
         assert_eq!(back.len(), n);
         drop(xs);
@@ -63,6 +69,9 @@ async fn soak() {
         cycles as f64 / secs
     );
     for (b, a) in before.iter().zip(&after) {
-        assert!(*a <= b + b / 10, "resident memory grew from {b} KiB to {a} KiB");
+        assert!(
+            *a <= b + b / 10,
+            "resident memory grew from {b} KiB to {a} KiB"
+        );
     }
 }

@@ -17,6 +17,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
@@ -48,6 +50,9 @@ impl LocalDialer {
     }
 }
 
+/// How long a stopping engine waits for the calls in flight to finish.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
 /// How long a new connection may take to pass the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -62,6 +67,9 @@ pub enum EngineError {
     #[error("engine listener failed")]
     Io(#[from] std::io::Error),
 }
+
+/// A live session: its actor and its count of calls in flight.
+pub(crate) type SessionEntry = (Addr<Session>, Arc<AtomicUsize>);
 
 /// An object's published operand value, or the calls waiting for it.
 pub(crate) enum Snapshot {
@@ -83,7 +91,7 @@ pub(crate) struct EngineState {
     /// Calls one connection may have in flight before new ones get `Busy`.
     pub(crate) max_in_flight: usize,
     pub(crate) objects: RefCell<ObjectTable>,
-    pub(crate) sessions: RefCell<HashMap<u64, Addr<Session>>>,
+    pub(crate) sessions: RefCell<HashMap<u64, SessionEntry>>,
     pub(crate) stop: Notify,
     pub(crate) requests: Cell<u64>,
     pub(crate) calls: Cell<u64>,
@@ -414,7 +422,25 @@ impl Engine {
             }
         }
         drop(listener);
-        let sessions: Vec<_> = state.sessions.borrow().values().cloned().collect();
+        // Graceful: calls already in flight finish and are answered first
+        // (up to a deadline), then the sessions close.
+        let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
+        let busy = |state: &EngineState| {
+            state
+                .sessions
+                .borrow()
+                .values()
+                .any(|(_, n)| n.load(std::sync::atomic::Ordering::Relaxed) > 0)
+        };
+        while busy(&state) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let sessions: Vec<_> = state
+            .sessions
+            .borrow()
+            .values()
+            .map(|(a, _)| a.clone())
+            .collect();
         for s in sessions {
             s.do_send(Close);
         }

@@ -23,4 +23,4 @@ pub(crate) mod registry;
 pub(crate) mod session;
 
 pub(crate) use engine::LocalDialer;
-pub use engine::{Engine, EngineError, DEFAULT_MAX_IN_FLIGHT, HANDSHAKE_TIMEOUT};
+pub use engine::{Engine, EngineError, DEFAULT_MAX_IN_FLIGHT, DRAIN_DEADLINE, HANDSHAKE_TIMEOUT};

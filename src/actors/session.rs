@@ -269,7 +269,7 @@ impl Actor for Session {
         self.engine
             .sessions
             .borrow_mut()
-            .insert(self.id, ctx.address());
+            .insert(self.id, (ctx.address(), self.in_flight.clone()));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
