@@ -109,3 +109,44 @@ async fn a_restarted_engine_rejoins_and_its_old_objects_are_reported_lost() {
     let _ = restarted.kill();
     let _ = restarted.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_an_engine_mid_transfer_and_mid_pipeline_leaves_nothing_hanging() {
+    let cluster = within(Cluster::spawn_program(distob_bin(), 2)).await.unwrap();
+    let pid = |n: u32| {
+        cluster
+            .pids()
+            .into_iter()
+            .find(|(node, _)| node.0 == n)
+            .unwrap()
+            .1
+    };
+    // A 1 GB scatter, with the engine killed while the bytes flow.
+    let big = ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[125_000_000]));
+    let hub = cluster.hub().clone();
+    let transfer = tokio::spawn(async move { hub.scatter_to(NodeId(0), big).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    signal(pid(0), "KILL");
+    let r = tokio::time::timeout(Duration::from_secs(5), transfer)
+        .await
+        .expect("the scatter did not resolve within 5 s")
+        .unwrap();
+    assert!(matches!(r, Err(Error::EngineLost(NodeId(0)))), "{r:?}");
+
+    // 10,000 calls in flight, with the engine killed under them.
+    let x = within(cluster.scatter_to(NodeId(1), 9u16)).await.unwrap();
+    let calls: Vec<_> = (0..10_000).map(|_| x.fetch()).collect();
+    signal(pid(1), "KILL");
+    let start = Instant::now();
+    let (mut ok, mut lost) = (0, 0);
+    for c in calls {
+        match tokio::time::timeout(Duration::from_secs(5), c).await {
+            Ok(Ok(9)) => ok += 1,
+            Ok(Err(Error::EngineLost(NodeId(1)))) => lost += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok + lost, 10_000);
+    assert!(lost > 0, "the kill came after every reply");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
