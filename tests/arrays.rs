@@ -628,6 +628,44 @@ async fn fancy_indexing_and_local_operands(c: &Cluster) {
     let one = d.take(&[0], 0).unwrap();
     assert!(matches!(one, Placed::Remote(_)));
 
+    // Arg-extremes across blocks, and broadcasting two arrays apart.
+    let flat: Vec<f64> = a.iter().copied().collect();
+    let amax = flat
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, &x)| if x > flat[b] { i } else { b });
+    let amin = flat
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, &x)| if x < flat[b] { i } else { b });
+    let dt = d.t();
+    assert_eq!(within(d.argmax()).await.unwrap(), amax as i64);
+    assert_eq!(within(d.argmin()).await.unwrap(), amin as i64);
+    let tflat: Vec<f64> = a.t().iter().copied().collect();
+    let tmax = tflat
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, &x)| if x > tflat[b] { i } else { b });
+    assert_eq!(within(dt.argmax()).await.unwrap(), tmax as i64);
+    let col = within(c.scatter_to(NodeId(0), sample(&[8, 1])))
+        .await
+        .unwrap();
+    let row = within(c.scatter_to(NodeId(0), sample(&[1, 3])))
+        .await
+        .unwrap();
+    let (bc, br) = distob::array::broadcast_arrays(&col, &row).unwrap();
+    assert_eq!(
+        (bc.shape(), br.shape()),
+        (&[8usize, 3][..], &[8usize, 3][..])
+    );
+    assert_eq!(
+        within(br.fetch()).await.unwrap(),
+        sample(&[1, 3])
+            .broadcast(IxDyn(&[8, 3]))
+            .unwrap()
+            .to_owned()
+    );
+
     let local = sample(&[8, 3]).mapv(|x| x * 0.5 + 1.0);
     let dl = d.try_binary_local(BinOp::Mul, &local).unwrap();
     assert_eq!(within(c.gather(&dl)).await.unwrap(), &a * &local);

@@ -249,7 +249,11 @@ async fn a_stopping_engine_finishes_the_calls_in_flight() {
     let s: RemoteSleeper = within(hub.scatter(Sleeper)).await.unwrap();
     let napping = s.nap(300);
     within(hub.shutdown_engine(NodeId(0))).await.unwrap();
-    assert_eq!(within(napping).await.unwrap(), 300, "the call in flight was answered");
+    assert_eq!(
+        within(napping).await.unwrap(),
+        300,
+        "the call in flight was answered"
+    );
     // Then the engine is gone.
     common::eventually("the engine to close the connection", || {
         let lost = hub.is_lost(NodeId(0));

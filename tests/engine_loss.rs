@@ -112,7 +112,9 @@ async fn a_restarted_engine_rejoins_and_its_old_objects_are_reported_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_an_engine_mid_transfer_and_mid_pipeline_leaves_nothing_hanging() {
-    let cluster = within(Cluster::spawn_program(distob_bin(), 2)).await.unwrap();
+    let cluster = within(Cluster::spawn_program(distob_bin(), 2))
+        .await
+        .unwrap();
     let pid = |n: u32| {
         cluster
             .pids()

@@ -33,6 +33,8 @@ pub(crate) mod method {
     pub(crate) const RESHAPE: MethodId = MethodId::of_name("distob::array::reshape");
     /// `(usize, Vec<usize>)` → the elements at those indices along that axis
     pub(crate) const TAKE: MethodId = MethodId::of_name("distob::array::take");
+    /// `(Vec<usize>,)` → the array broadcast to that shape
+    pub(crate) const BROADCAST: MethodId = MethodId::of_name("distob::array::broadcast");
     /// `(Cmp, f64)` → bool array
     pub(crate) const COMPARE: MethodId = MethodId::of_name("distob::array::compare");
     /// `(DType,)` → array of that element type
@@ -606,6 +608,16 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
                     return Err(Fault::Refused("index out of bounds".into()));
                 }
                 Ok(Self::kept(view.select(Axis(axis), &picks)))
+            }),
+            method::BROADCAST => decode_args::<(Vec<usize>,)>(args).and_then(|(shape,)| {
+                view.broadcast(IxDyn(&shape))
+                    .map(|b| Self::kept(b.to_owned()))
+                    .ok_or_else(|| {
+                        Fault::Refused(format!(
+                            "{:?} does not broadcast to {shape:?}",
+                            view.shape()
+                        ))
+                    })
             }),
             method::SLICE => decode_args::<(Vec<super::index::Sel>,)>(args)
                 .and_then(|(sels,)| select(view, sels))

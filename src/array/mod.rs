@@ -129,7 +129,7 @@ pub use dist_array::DistArray;
 pub use index::{Placed, Sel};
 pub use kinds::{BinOp, Cmp, ElemOp, Reduce, Unary};
 pub use remote_array::RemoteArray;
-pub use stack::{concatenate, dstack, hstack, vstack, Joinable};
+pub use stack::{broadcast_arrays, concatenate, dstack, hstack, vstack, Joinable};
 
 /// The shape that two shapes broadcast to, by numpy's rules (aligned at
 /// the right; each pair of lengths equal, or one of them 1).

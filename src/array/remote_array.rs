@@ -120,6 +120,19 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         self.try_binary(op, &theirs)
     }
 
+    /// The array broadcast to `shape` (numpy's `broadcast_to`), on the engine.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<RemoteArray<A>> {
+        let from = self.known_shape()?;
+        match super::broadcast_shape(&from, shape) {
+            Some(s) if s == shape => Ok(self.op_into(method::BROADCAST, &(shape,), shape.to_vec())),
+            _ => Err(ShapeError::Broadcast {
+                a: from,
+                b: shape.to_vec(),
+            }
+            .into()),
+        }
+    }
+
     /// `x cmp s` for every element (compared as `f64`): a `bool` array.
     pub fn compare(&self, cmp: Cmp, s: f64) -> RemoteArray<bool> {
         self.op_into(method::COMPARE, &(cmp, s), self.shape().to_vec())

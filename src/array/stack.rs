@@ -570,3 +570,84 @@ impl<A: Element + Value> DistArray<A> {
         ))
     }
 }
+
+/// Both arrays broadcast to their common shape (numpy's
+/// `broadcast_arrays`), each on its own engine.
+pub fn broadcast_arrays<A: Element + Value>(
+    a: &RemoteArray<A>,
+    b: &RemoteArray<A>,
+) -> Result<(RemoteArray<A>, RemoteArray<A>)> {
+    let (sa, sb) = (a.known_shape()?, b.known_shape()?);
+    let shape = super::broadcast_shape(&sa, &sb).ok_or(ShapeError::Broadcast { a: sa, b: sb })?;
+    Ok((a.broadcast_to(&shape)?, b.broadcast_to(&shape)?))
+}
+
+impl<A: Element + Value + PartialOrd> DistArray<A> {
+    /// Flat index (standard order) of the first smallest element: each
+    /// engine finds its block's, only those candidates move.
+    pub async fn argmin(&self) -> Result<i64> {
+        self.arg_extreme(true).await
+    }
+
+    /// Flat index (standard order) of the first largest element.
+    pub async fn argmax(&self) -> Result<i64> {
+        self.arg_extreme(false).await
+    }
+
+    async fn arg_extreme(&self, smallest: bool) -> Result<i64> {
+        let blocks = self.blocks();
+        let calls: Vec<_> = blocks
+            .iter()
+            .filter(|b| !b.is_empty())
+            .map(|b| {
+                let arg = if smallest { b.argmin() } else { b.argmax() };
+                let val = if smallest { b.min() } else { b.max() };
+                (b.clone(), arg, val)
+            })
+            .collect();
+        let bounds = self.boundaries();
+        let k = self.axis();
+        let mut best: Option<(Vec<usize>, A)> = None;
+        for (b, arg, val) in calls {
+            let (arg, val) = (arg.await?, val.await?);
+            // The block's flat index, as a multi-index of the whole array.
+            let bshape = b.shape().to_vec();
+            let mut rest = arg as usize;
+            let mut index = vec![0; bshape.len()];
+            for d in (0..bshape.len()).rev() {
+                index[d] = rest % bshape[d].max(1);
+                rest /= bshape[d].max(1);
+            }
+            let block_no = blocks.iter().position(|x| x.id() == b.id()).unwrap_or(0);
+            index[k] += bounds[block_no];
+            #[allow(clippy::eq_op)]
+            let better = match &best {
+                None => true,
+                Some((at, v)) => {
+                    let earlier = index < *at;
+                    let (nan_new, nan_old) = (val != val, *v != *v);
+                    if nan_old {
+                        nan_new && earlier
+                    } else if nan_new {
+                        true
+                    } else if smallest {
+                        val < *v || (val == *v && earlier)
+                    } else {
+                        val > *v || (val == *v && earlier)
+                    }
+                }
+            };
+            if better {
+                best = Some((index, val));
+            }
+        }
+        let (index, _) = best.ok_or(Error::Refused {
+            message: "argmin and argmax of an empty array are undefined".into(),
+        })?;
+        let flat = index
+            .iter()
+            .zip(self.shape())
+            .fold(0usize, |acc, (&i, &n)| acc * n + i);
+        Ok(flat as i64)
+    }
+}
