@@ -329,6 +329,39 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
     }
 }
 
+impl<A: Element + Value> Placed<A> {
+    /// The elements at `indices` along `axis` (see [`DistArray::take`]).
+    pub fn take(&self, indices: &[isize], axis: isize) -> Result<Placed<A>> {
+        match self {
+            Placed::Remote(r) => Ok(Placed::Remote(r.take(indices, axis)?)),
+            Placed::Dist(d) => d.take(indices, axis),
+        }
+    }
+}
+
+impl<A: Element + Value + std::fmt::Display> DistArray<A> {
+    /// The header [`Display`](std::fmt::Display) gives, and the values: all
+    /// of them for a small array, else the first and last three along each
+    /// long axis — only those move to the client.
+    pub async fn describe(&self) -> Result<String> {
+        let mut view = Placed::Dist(self.clone());
+        let mut cut = false;
+        for (k, &n) in self.shape().iter().enumerate() {
+            if n > 6 && self.len() > 1000 {
+                view = view.take(&[0, 1, 2, -3, -2, -1], k as isize)?;
+                cut = true;
+            }
+        }
+        let values = crate::proxy::Gather::start_gather(&view).await?;
+        let note = if cut {
+            "\n(the first and last 3 along each long axis)"
+        } else {
+            ""
+        };
+        Ok(format!("{self}\n{values}{note}"))
+    }
+}
+
 impl<A: Element + Value> crate::proxy::Gather for Placed<A> {
     type Output = ndarray::ArrayD<A>;
     type Future = futures::future::BoxFuture<'static, Result<ndarray::ArrayD<A>>>;
