@@ -455,6 +455,29 @@ fn split_ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
+/// The selections that cut `shape` into `parts` along `axis` (numpy's
+/// `array_split`; `even` demands equal parts, as `split` does).
+fn split_selections(
+    shape: &[usize],
+    parts: usize,
+    axis: isize,
+    even: bool,
+) -> Result<Vec<Vec<SliceInfoElem>>> {
+    let ndim = shape.len();
+    let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+    if even && (parts == 0 || shape[k] % parts != 0) {
+        return Err(ShapeError::UnevenSplit {
+            len: shape[k],
+            parts,
+        }
+        .into());
+    }
+    Ok(split_ranges(shape[k], parts)
+        .iter()
+        .map(|r| range_selection(ndim, k, r))
+        .collect())
+}
+
 fn range_selection(ndim: usize, axis: usize, r: &std::ops::Range<usize>) -> Vec<SliceInfoElem> {
     let mut info = vec![full(); ndim];
     info[axis] = SliceInfoElem::Slice {
@@ -470,27 +493,19 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
     /// first ones one longer when the length does not divide), each made on
     /// the engine.
     pub fn array_split(&self, parts: usize, axis: isize) -> Result<Vec<RemoteArray<A>>> {
-        let ndim = self.ndim();
-        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
-        split_ranges(self.shape()[k], parts)
-            .iter()
-            .map(|r| self.slice(range_selection(ndim, k, r)))
+        split_selections(self.shape(), parts, axis, false)?
+            .into_iter()
+            .map(|info| self.slice(info))
             .collect()
     }
 
     /// As [`array_split`](Self::array_split), but the length must divide
     /// evenly (numpy's `split`).
     pub fn split(&self, parts: usize, axis: isize) -> Result<Vec<RemoteArray<A>>> {
-        let ndim = self.ndim();
-        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
-        if parts == 0 || self.shape()[k] % parts != 0 {
-            return Err(ShapeError::UnevenSplit {
-                len: self.shape()[k],
-                parts,
-            }
-            .into());
-        }
-        self.array_split(parts, axis)
+        split_selections(self.shape(), parts, axis, true)?
+            .into_iter()
+            .map(|info| self.slice(info))
+            .collect()
     }
 
     /// The same elements in another shape (standard order), on the engine.
@@ -511,27 +526,19 @@ impl<A: Element + Value> DistArray<A> {
     /// `parts` pieces along `axis` (numpy's `array_split`); each piece is
     /// where its data are: one array inside one block, else distributed.
     pub fn array_split(&self, parts: usize, axis: isize) -> Result<Vec<Placed<A>>> {
-        let ndim = self.ndim();
-        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
-        split_ranges(self.shape()[k], parts)
-            .iter()
-            .map(|r| self.slice(range_selection(ndim, k, r)))
+        split_selections(self.shape(), parts, axis, false)?
+            .into_iter()
+            .map(|info| self.slice(info))
             .collect()
     }
 
     /// As [`array_split`](Self::array_split), but the length must divide
     /// evenly (numpy's `split`).
     pub fn split(&self, parts: usize, axis: isize) -> Result<Vec<Placed<A>>> {
-        let ndim = self.ndim();
-        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
-        if parts == 0 || self.shape()[k] % parts != 0 {
-            return Err(ShapeError::UnevenSplit {
-                len: self.shape()[k],
-                parts,
-            }
-            .into());
-        }
-        self.array_split(parts, axis)
+        split_selections(self.shape(), parts, axis, true)?
+            .into_iter()
+            .map(|info| self.slice(info))
+            .collect()
     }
 
     /// Another shape along the other axes: the distributed axis keeps its
