@@ -38,6 +38,7 @@ enum Step {
     Scalar(u8, f64, bool),
     Square,
     Exp,
+    Cube,
     /// Transpose twice (back to the same axes order, through the engines).
     TwiceTransposed,
     /// Join with itself along the distributed axis, then take the first half.
@@ -50,6 +51,7 @@ fn step() -> impl Strategy<Value = Step> {
         Just(Step::Abs),
         Just(Step::Square),
         Just(Step::Exp),
+        Just(Step::Cube),
         Just(Step::TwiceTransposed),
         Just(Step::StackedHalf),
         (0u8..4, -3.0f64..3.0, any::<bool>()).prop_map(|(o, s, l)| Step::Scalar(o, s, l)),
@@ -62,6 +64,7 @@ fn local(a: &ArrayD<f64>, s: Step) -> ArrayD<f64> {
         Step::Abs => a.mapv(f64::abs),
         Step::Exp => a.mapv(|x| x.min(5.0)).mapv(f64::exp),
         Step::Square => a * a,
+        Step::Cube => a.mapv(|x| x.powi(3)),
         Step::TwiceTransposed | Step::StackedHalf => a.clone(),
         Step::Scalar(o, v, left) => a.mapv(|x| match (o, left) {
             (0, _) => x + v,
@@ -82,6 +85,7 @@ fn remote(d: &DistArray<f64>, s: Step) -> DistArray<f64> {
         // steps ndarray uses: exp of the clipped value.
         Step::Exp => clip5(d).exp(),
         Step::Square => d * d,
+        Step::Cube => d.powi(3),
         Step::TwiceTransposed => d.t().t(),
         Step::StackedHalf => {
             let joined = match concatenate(&[d.clone(), d.clone()], d.axis() as isize).unwrap() {
@@ -150,7 +154,7 @@ proptest! {
 
     #[test]
     fn distributed_arrays_compute_what_ndarray_computes(
-        shape in proptest::collection::vec(1usize..9, 1..4),
+        shape in proptest::collection::vec(1usize..14, 1..5),
         axis_seed in 0usize..4,
         engines in 1usize..=4,
         steps in proptest::collection::vec(step(), 0..4),

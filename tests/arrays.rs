@@ -121,6 +121,49 @@ async fn reductions_equal_ndarray(c: &Cluster) {
         r.sum_axis(2),
         Err(Error::Shape(ShapeError::AxisOutOfRange { .. }))
     ));
+
+    // Along the axes of a distributed array.
+    use distob::array::Reduce;
+    let a3 = sample(&[6, 5, 3]);
+    let d3 = within(c.scatter_axis(a3.clone(), 1)).await.unwrap();
+    let m = d3.reduce_axis::<f64>(Reduce::Mean, -1, false).unwrap();
+    assert_eq!(m.axis(), 1);
+    close(
+        &within(c.gather(&m)).await.unwrap(),
+        &a3.mean_axis(Axis(2)).unwrap(),
+    );
+    let s0 = (&d3 * 2.0)
+        .reduce_axis::<f64>(Reduce::Sum, 0, true)
+        .unwrap();
+    close(
+        &within(c.gather(&s0)).await.unwrap(),
+        &(&a3 * 2.0).sum_axis(Axis(0)).insert_axis(Axis(0)),
+    );
+    assert!(matches!(
+        d3.reduce_axis::<f64>(Reduce::Sum, 1, false),
+        Err(Error::Shape(ShapeError::AlongDistributedAxis { axis: 1 }))
+    ));
+    let along = within(d3.reduce_distributed_axis(Reduce::Sum))
+        .await
+        .unwrap();
+    close(&along, &a3.sum_axis(Axis(1)));
+    let top = within(d3.abs().reduce_distributed_axis(Reduce::Max))
+        .await
+        .unwrap();
+    close(
+        &top,
+        &a3.map_axis(Axis(1), |l| {
+            l.iter().fold(f64::NEG_INFINITY, |m, x| m.max(x.abs()))
+        }),
+    );
+    let mean1 = within(d3.statistic_distributed_axis(Reduce::Mean))
+        .await
+        .unwrap();
+    close(&mean1, &a3.mean_axis(Axis(1)).unwrap());
+    let std1 = within(d3.statistic_distributed_axis(Reduce::Std))
+        .await
+        .unwrap();
+    close(&std1, &a3.std_axis(Axis(1), 0.0));
 }
 
 async fn integer_arrays_keep_their_type(c: &Cluster) {
@@ -356,6 +399,15 @@ async fn structure_and_joins(c: &Cluster) {
             .as_standard_layout()
             .to_owned()
     );
+    let ds = within(c.scatter_axis(a.clone().insert_axis(Axis(1)), 0))
+        .await
+        .unwrap();
+    let squeezed = ds.squeeze().unwrap();
+    assert_eq!(
+        (squeezed.shape(), squeezed.axis()),
+        (&[5usize, 3, 2][..], 0)
+    );
+    assert_eq!(within(c.gather(&squeezed)).await.unwrap(), a);
     let e = r.expand_dims(-1).unwrap();
     assert_eq!(e.shape(), &[5, 3, 2, 1]);
     assert_eq!(within(e.squeeze().fetch()).await.unwrap(), a);
@@ -515,6 +567,24 @@ async fn comparisons_types_and_masks(c: &Cluster) {
     );
     assert!(within(dm.any()).await.unwrap());
     assert!(!within(dm.all()).await.unwrap());
+    let cond = d.gt(0.0);
+    let masked = d.where_(&cond, 0.0).unwrap();
+    assert_eq!(
+        within(c.gather(&masked)).await.unwrap(),
+        a.mapv(|x| if x > 0.0 { x } else { 0.0 })
+    );
+    assert_eq!(
+        within(c.gather(&d.powi(2))).await.unwrap(),
+        a.mapv(|x| x.powi(2))
+    );
+    close(
+        &within(c.gather(&d.abs().powf(0.5))).await.unwrap(),
+        &a.mapv(|x| x.abs().powf(0.5)),
+    );
+    assert_eq!(
+        within(r.powi(3).fetch()).await.unwrap(),
+        a.mapv(|x| x.powi(3))
+    );
     let di = d.astype::<i32>();
     assert_eq!(within(c.gather(&di)).await.unwrap(), a.mapv(|x| x as i32));
 }
@@ -700,6 +770,28 @@ async fn arrays_on_local_engines() {
         d.to_string(),
         "DistArray<f64> shape [4, 10], axis 1 over 4 engines (3,3,3,1)"
     );
+    let text = within(d.describe()).await.unwrap();
+    assert!(text.starts_with("DistArray<f64> shape [4, 10]"), "{text}");
+    assert!(text.contains(&format!("{}", sample(&[4, 10]))), "{text}");
+    let big = ArrayD::from_shape_fn(IxDyn(&[40, 50]), |i| (i[0] * 50 + i[1]) as f64);
+    let big = within(c.scatter_axis(big, 0)).await.unwrap();
+    let text = within(big.describe()).await.unwrap();
+    assert!(
+        text.contains("1999") && text.contains("first and last 3"),
+        "{text}"
+    );
+    drop((d, big));
+    // Every array, result, copy and intermediate is released once its
+    // handles go.
+    assert!(c.hub().is_empty(), "{:?}", c.hub().refs());
+    for node in c.engines() {
+        let engine = c.hub().engine(node);
+        common::eventually("the engine to release every array", || {
+            let engine = engine.clone();
+            async move { within(engine.len()).await.unwrap() == 0 }
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -344,6 +344,42 @@ impl<A: Element + Value> DistArray<A> {
         self.compare(Cmp::Lt, s)
     }
 
+    /// `xⁿ` elementwise (fused).
+    pub fn powi(&self, n: i32) -> DistArray<A> {
+        self.then(ElemOp::Powi(n))
+    }
+
+    /// `xʸ` elementwise (fused; float arrays).
+    pub fn powf(&self, y: f64) -> DistArray<A> {
+        self.then(ElemOp::Powf(y))
+    }
+
+    /// Where `cond` (split the same way) is true the element, elsewhere
+    /// `other`, block by block.
+    pub fn where_(&self, cond: &DistArray<bool>, other: f64) -> Result<DistArray<A>> {
+        let alike = self.shape == cond.shape
+            && self.axis == cond.axis
+            && self.block_lens() == cond.block_lens()
+            && self.engines() == cond.engines();
+        if !alike {
+            return Err(ShapeError::LayoutMismatch.into());
+        }
+        let conds = cond.blocks();
+        let blocks = self
+            .materialize()
+            .blocks
+            .iter()
+            .zip(&conds)
+            .map(|(b, c)| b.where_(c, other))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DistArray {
+            blocks,
+            axis: self.axis,
+            shape: self.shape.clone(),
+            chain: Vec::new(),
+        })
+    }
+
     /// Every element limited to `[lo, hi]` (fused like other steps).
     pub fn clip(&self, lo: f64, hi: f64) -> DistArray<A> {
         self.then(ElemOp::Clip(lo, hi))
@@ -570,6 +606,103 @@ impl<A: Element + Value> DistArray<A> {
             }
         }
         Ok(DistArray::assemble(blocks, dist, shape, Vec::new()))
+    }
+
+    /// The mean, variance or standard deviation along the distributed axis:
+    /// each engine gives its block's means and variances along it, and the
+    /// client combines them, weighted by block lengths.
+    pub async fn statistic_distributed_axis(&self, op: Reduce) -> Result<ArrayD<f64>> {
+        if !op.is_statistic() {
+            return Err(Error::Refused {
+                message: format!("{op:?} is not a statistic"),
+            });
+        }
+        let k = self.axis as isize;
+        let me = self.materialize();
+        let parts: Vec<(f64, Call<ArrayD<f64>>, Call<ArrayD<f64>>)> = me
+            .blocks
+            .iter()
+            .filter(|b| b.shape().get(self.axis).copied().unwrap_or(0) > 0)
+            .map(|b| {
+                let n = b.shape()[self.axis] as f64;
+                let mean = b.reduce_axis::<f64>(Reduce::Mean, k, false)?.fetch();
+                let var = b.reduce_axis::<f64>(Reduce::Var, k, false)?.fetch();
+                Ok((n, mean, var))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let total = self.shape[self.axis] as f64;
+        let (mut sum, mut sum_sq): (Option<ArrayD<f64>>, Option<ArrayD<f64>>) = (None, None);
+        for (n, mean, var) in parts {
+            let (m, v) = (mean.await?, var.await?);
+            let s = &m * n;
+            let q = (&v + &(&m * &m)) * n;
+            sum = Some(match sum {
+                None => s,
+                Some(acc) => acc + &s,
+            });
+            sum_sq = Some(match sum_sq {
+                None => q,
+                Some(acc) => acc + &q,
+            });
+        }
+        let (sum, sum_sq) = match (sum, sum_sq) {
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                return Err(Error::Refused {
+                    message: "a statistic of an empty array".into(),
+                })
+            }
+        };
+        let mean = sum / total;
+        Ok(match op {
+            Reduce::Mean => mean,
+            Reduce::Var => sum_sq / total - &mean * &mean,
+            _ => (sum_sq / total - &mean * &mean).mapv(f64::sqrt),
+        })
+    }
+
+    /// Every axis of length 1 removed, block by block (the distributed axis
+    /// stays, whatever its length).
+    pub fn squeeze(&self) -> Result<DistArray<A>> {
+        let keep: Vec<bool> = self
+            .shape
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| n != 1 || i == self.axis)
+            .collect();
+        let info: Vec<ndarray::SliceInfoElem> = keep
+            .iter()
+            .map(|&k| {
+                if k {
+                    ndarray::SliceInfoElem::Slice {
+                        start: 0,
+                        end: None,
+                        step: 1,
+                    }
+                } else {
+                    ndarray::SliceInfoElem::Index(0)
+                }
+            })
+            .collect();
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| b.slice(&info))
+            .collect::<Result<Vec<_>>>()?;
+        let axis = keep[..self.axis].iter().filter(|&&k| k).count();
+        let shape = self
+            .shape
+            .iter()
+            .zip(&keep)
+            .filter(|(_, &k)| k)
+            .map(|(&n, _)| n)
+            .collect();
+        Ok(DistArray {
+            blocks,
+            axis,
+            shape,
+            chain: self.chain.clone(),
+        })
     }
 
     /// A sum, min or max along the distributed axis: each engine reduces its

@@ -324,6 +324,8 @@ macro_rules! numeric_kernel {
                     },
                     ElemOp::Scalar(op, s, left) => scalar_step(x, op, s as $t, left),
                     ElemOp::Clip(lo, hi) => clip(x, lo as $t, hi as $t),
+                    ElemOp::Powi(n) => x.powi(n),
+                    ElemOp::Powf(y) => x.powf(y as $t),
                 }
             }
             numeric_kernel!(@common);
@@ -341,6 +343,8 @@ macro_rules! numeric_kernel {
                     ElemOp::Clip(lo, hi) => {
                         lo <= hi && <$t as NumCast>::from(lo.ceil()).is_some() && <$t as NumCast>::from(hi.floor()).is_some()
                     }
+                    ElemOp::Powi(n) => n >= 0,
+                    ElemOp::Powf(_) => false,
                 }
             }
             #[inline]
@@ -357,6 +361,8 @@ macro_rules! numeric_kernel {
                     }
                     ElemOp::Scalar(op, s, left) => scalar_step(x, op, s as $t, left),
                     ElemOp::Clip(lo, hi) => clip(x, lo.ceil() as $t, hi.floor() as $t),
+                    ElemOp::Powi(n) => x.wrapping_pow(n.unsigned_abs()),
+                    ElemOp::Powf(_) => x,
                 }
             }
             numeric_kernel!(@common);

@@ -97,6 +97,10 @@ pub enum ElemOp {
     Scalar(BinOp, f64, bool),
     /// `x` limited to `[lo, hi]` (NaN stays NaN).
     Clip(f64, f64),
+    /// `xⁿ` for an integer `n` (floats; integers for `n ≥ 0`).
+    Powi(i32),
+    /// `xʸ` for a float `y` (floats).
+    Powf(f64),
 }
 
 /// An elementwise comparison, giving a `bool` array.

@@ -169,6 +169,16 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         Ok(x.combine_into(method::COMPARE, &(cmp,), &y, shape))
     }
 
+    /// `xⁿ` elementwise (integer arrays: `n ≥ 0`, wrapping on overflow).
+    pub fn powi(&self, n: i32) -> RemoteArray<A> {
+        self.map_chain(&[ElemOp::Powi(n)])
+    }
+
+    /// `xʸ` elementwise (float arrays).
+    pub fn powf(&self, y: f64) -> RemoteArray<A> {
+        self.map_chain(&[ElemOp::Powf(y)])
+    }
+
     /// Every element limited to `[lo, hi]` (NaN stays NaN).
     pub fn clip(&self, lo: f64, hi: f64) -> RemoteArray<A> {
         self.map_chain(&[ElemOp::Clip(lo, hi)])
