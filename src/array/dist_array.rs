@@ -619,7 +619,9 @@ impl<A: Element + Value> DistArray<A> {
         }
         let k = self.axis as isize;
         let me = self.materialize();
-        let parts: Vec<(f64, Call<ArrayD<f64>>, Call<ArrayD<f64>>)> = me
+        // Per block: its length along the axis, its means and its variances.
+        type Partial = (f64, Call<ArrayD<f64>>, Call<ArrayD<f64>>);
+        let parts: Vec<Partial> = me
             .blocks
             .iter()
             .filter(|b| b.shape().get(self.axis).copied().unwrap_or(0) > 0)
