@@ -308,10 +308,34 @@ async fn arrays_combine_where_they_live(c: &Cluster) {
         &within(c.gather(&mixed)).await.unwrap(),
         &(&a - &a.mapv(|x| x * 3.0)),
     );
+    // Broadcasting a remote row, and a distributed array of another shape.
+    let row = within(c.scatter_to(NodeId(0), sample(&[4]).mapv(|x| x + 3.0)))
+        .await
+        .unwrap();
+    let shifted = &d1 - &row;
+    assert_eq!(shifted.shape(), a.shape());
+    close(
+        &within(c.gather(&shifted)).await.unwrap(),
+        &(&a - &sample(&[4]).mapv(|x| x + 3.0)),
+    );
+    let col = within(c.scatter_to(NodeId(0), sample(&[3, 1])))
+        .await
+        .unwrap();
+    let scaled = d1.try_binary_remote(BinOp::Mul, &col).unwrap();
+    close(
+        &within(c.gather(&scaled)).await.unwrap(),
+        &(&a * &sample(&[3, 1])),
+    );
+    let drow = within(c.scatter_axis(sample(&[1, 4]), 1)).await.unwrap();
+    let bcast = d1.try_binary(BinOp::Add, &drow).unwrap();
+    close(
+        &within(c.gather(&bcast)).await.unwrap(),
+        &(&a + &sample(&[1, 4])),
+    );
     let wrong_shape = within(c.scatter_axis(sample(&[2, 4]), 0)).await.unwrap();
     assert!(matches!(
         d1.try_binary(BinOp::Add, &wrong_shape),
-        Err(Error::Shape(ShapeError::LayoutMismatch))
+        Err(Error::Shape(ShapeError::Broadcast { .. }))
     ));
 
     // Uneven blocks even out.

@@ -240,11 +240,22 @@ impl<A: Element + Value> DistArray<A> {
     /// `self op other`, block by block: for distributed arrays split the
     /// same way (shape, axis, block lengths and engines) no data moves; an
     /// `other` of the same shape split another way is first re-split to
-    /// match, engine to engine ([`relayout`](DistArray::relayout)).
-    /// Different shapes give [`ShapeError::LayoutMismatch`].
+    /// match, engine to engine ([`relayout`](DistArray::relayout)); an
+    /// `other` of a shape that broadcasts is gathered onto one engine
+    /// (engine to engine) and broadcast against every block
+    /// ([`try_binary_remote`](DistArray::try_binary_remote)).
     pub fn try_binary(&self, op: BinOp, other: &DistArray<A>) -> Result<DistArray<A>> {
         if self.shape != other.shape {
-            return Err(ShapeError::LayoutMismatch.into());
+            // Shapes that broadcast: gather the other onto one engine (engine
+            // to engine) and broadcast it against every block.
+            super::broadcast_shape(&self.shape, &other.shape).ok_or(ShapeError::Broadcast {
+                a: self.shape.clone(),
+                b: other.shape.clone(),
+            })?;
+            let node = other.engines().first().copied().unwrap_or(NodeId(0));
+            let whole = other.relayout(other.axis, &[(0..other.shape[other.axis], node)])?;
+            let one = whole.blocks.first().cloned().ok_or(ShapeError::NoBlocks)?;
+            return self.try_binary_remote(op, &one);
         }
         let same = self.axis == other.axis
             && self.block_lens() == other.block_lens()
@@ -408,6 +419,62 @@ impl<A: Element + Value> DistArray<A> {
             }
         }
         Ok(true)
+    }
+
+    /// `self op other` with one remote array, broadcast as numpy does: each
+    /// block meets the part of `other` it needs, copied to the block's
+    /// engine engine to engine (the whole of `other` when it does not run
+    /// along the distributed axis, else its matching slice).
+    pub fn try_binary_remote(&self, op: BinOp, other: &RemoteArray<A>) -> Result<DistArray<A>> {
+        let oshape = other.known_shape()?;
+        let shape = super::broadcast_shape(&self.shape, &oshape).ok_or(ShapeError::Broadcast {
+            a: self.shape.clone(),
+            b: oshape.clone(),
+        })?;
+        // The result's distributed axis, and the operand's axis facing it.
+        let offset = shape.len() - self.shape.len();
+        let axis = self.axis + offset;
+        let facing = (axis + oshape.len()).checked_sub(shape.len());
+        let bounds = self.boundaries();
+        let me = self.materialize();
+        let blocks = me
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let part = match facing {
+                    Some(k) if oshape[k] > 1 => {
+                        let mut info = vec![
+                            ndarray::SliceInfoElem::Slice {
+                                start: 0,
+                                end: None,
+                                step: 1
+                            };
+                            oshape.len()
+                        ];
+                        info[k] = ndarray::SliceInfoElem::Slice {
+                            start: bounds[i] as isize,
+                            end: Some(bounds[i + 1] as isize),
+                            step: 1,
+                        };
+                        other.slice(info)?
+                    }
+                    _ => other.clone(),
+                };
+                let part = if part.node() == b.node() {
+                    part
+                } else {
+                    part.copy_to(b.node())?
+                };
+                b.try_binary(op, &part)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DistArray {
+            blocks,
+            axis,
+            shape,
+            chain: Vec::new(),
+        })
     }
 
     /// `self op local` with a local array of the same shape: the local
@@ -782,6 +849,25 @@ impl<A: Element + Value> Gather for DistArray<A> {
 
 super::scalar_operators!(DistArray<A>, DistArray<A>);
 super::assign_operators!(DistArray<A>);
+
+macro_rules! remote_operand_operators {
+    ($($trait:ident $method:ident $op:ident),*) => {$(
+        /// # Panics
+        ///
+        /// Where [`DistArray::try_binary_remote`] returns an error.
+        impl<A: Element + Value> std::ops::$trait<&RemoteArray<A>> for &DistArray<A> {
+            type Output = DistArray<A>;
+            fn $method(self, other: &RemoteArray<A>) -> DistArray<A> {
+                match self.try_binary_remote(BinOp::$op, other) {
+                    Ok(out) => out,
+                    Err(e) => panic!("distob: cannot {} these arrays: {e}", stringify!($method)),
+                }
+            }
+        }
+    )*};
+}
+
+remote_operand_operators!(Add add Add, Sub sub Sub, Mul mul Mul, Div div Div);
 super::array_operators!(DistArray<A>, DistArray<A>);
 
 impl<A: Element + Value> std::ops::Neg for &DistArray<A> {
