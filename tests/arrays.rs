@@ -313,6 +313,11 @@ async fn arrays_combine_where_they_live(c: &Cluster) {
         .await
         .unwrap();
     let shifted = &d1 - &row;
+    let flipped = &row - &d1;
+    close(
+        &within(c.gather(&flipped)).await.unwrap(),
+        &(&sample(&[4]).mapv(|x| x + 3.0) - &a),
+    );
     assert_eq!(shifted.shape(), a.shape());
     close(
         &within(c.gather(&shifted)).await.unwrap(),
@@ -622,8 +627,16 @@ async fn assignment_in_place(c: &Cluster) {
     r += 1.0;
     r *= 2.0;
     r.assign_slice(s![1..3, ..;2], -5.0).unwrap();
+    let row = within(c.scatter_to(NodeId(c.engines().len() as u32 - 1), sample(&[4])))
+        .await
+        .unwrap();
+    r -= &row;
+    // Reading itself after changes sent before: sees them all, no deadlock.
+    let me = r.clone();
+    r += &me;
     let mut expect = a.mapv(|x| (x + 1.0) * 2.0);
     expect.slice_mut(s![1..3, ..;2]).fill(-5.0);
+    let expect = (&expect - &sample(&[4])) * 2.0;
     assert!((within(before).await.unwrap() - a.sum()).abs() < 1e-9);
     assert_eq!(
         within(twin.fetch()).await.unwrap(),
@@ -642,8 +655,11 @@ async fn assignment_in_place(c: &Cluster) {
     let kept = d.clone();
     d -= 3.0;
     d.assign_slice(s![2..5, 1], 100.0).unwrap();
+    let twice = d.clone();
+    d += &twice;
     let mut expect = a.mapv(|x| x - 3.0);
     expect.slice_mut(s![2..5, 1]).fill(100.0);
+    let expect = &expect * 2.0;
     assert_eq!(within(c.gather(&d)).await.unwrap(), expect);
     assert_eq!(
         within(c.gather(&kept)).await.unwrap(),

@@ -71,17 +71,6 @@ pub enum EngineError {
 /// A live session: its actor and its count of calls in flight.
 pub(crate) type SessionEntry = (Addr<Session>, Arc<AtomicUsize>);
 
-/// An object's published operand value, or the calls waiting for it.
-pub(crate) enum Snapshot {
-    Ready(Shared),
-    /// Not computed yet. `released`: the client let go of the object while
-    /// calls still wait for it; the slot goes once they have their value.
-    Waiting {
-        waiters: Vec<tokio::sync::oneshot::Sender<Shared>>,
-        released: bool,
-    },
-}
-
 /// What every session of one engine shares (all on the engine's one thread).
 pub(crate) struct EngineState {
     pub(crate) node: NodeId,
@@ -98,8 +87,8 @@ pub(crate) struct EngineState {
     pub(crate) bytes_received: Cell<u64>,
     /// Kept results on their way to their waiting objects.
     deliveries: RefCell<HashMap<ObjectId, Result<Held, Fault>>>,
-    /// Each object's value as an operand for others, or who waits for it.
-    snapshots: RefCell<HashMap<ObjectId, Snapshot>>,
+    /// Each object's value as an operand for others, and who waits for it.
+    pub(crate) snapshots: RefCell<super::snapshots::Snapshots>,
     /// Objects released while still waiting for their value: they live on
     /// until it comes, to run the calls already queued on them.
     orphans: RefCell<HashMap<ObjectId, Addr<ObjectActor>>>,
@@ -140,11 +129,8 @@ impl EngineState {
             return Err(Fault::Refused(format!("object id {id:#} is in use")));
         }
         let snapshot = match held {
-            Held::Pending => Snapshot::Waiting {
-                waiters: Vec::new(),
-                released: false,
-            },
-            ref other => Snapshot::Ready(other.snapshot()),
+            Held::Pending => None,
+            ref other => Some(other.snapshot()),
         };
         self.snapshots.borrow_mut().insert(id, snapshot);
         let addr = ObjectActor::new(id, held, Rc::downgrade(self)).start();
@@ -187,31 +173,25 @@ impl EngineState {
         keep.addr.do_send(Filled);
     }
 
+    /// Announces a call that may change a shareable object (see
+    /// `Snapshots`); false when the object is no operand.
+    pub(crate) fn announce_change(&self, id: &ObjectId) -> bool {
+        self.snapshots.borrow_mut().announce(id)
+    }
+
+    /// An announced change has run, leaving `value`.
+    pub(crate) fn change_done(&self, id: &ObjectId, value: Shared) {
+        self.snapshots.borrow_mut().change_done(id, value);
+    }
+
     /// Whether the object is waiting for its value.
     pub(crate) fn is_pending(&self, id: &ObjectId) -> bool {
-        matches!(
-            self.snapshots.borrow().get(id),
-            Some(Snapshot::Waiting { .. })
-        ) || self.orphans.borrow().contains_key(id)
+        self.snapshots.borrow().is_pending(id) || self.orphans.borrow().contains_key(id)
     }
 
     /// Publishes an object's operand value, waking the calls that wait for it.
     pub(crate) fn publish(&self, id: ObjectId, value: Shared) {
-        let mut snapshots = self.snapshots.borrow_mut();
-        // Only live objects (and released ones still awaited) have a slot.
-        let Some(slot) = snapshots.get_mut(&id) else {
-            return;
-        };
-        let previous = std::mem::replace(slot, Snapshot::Ready(value.clone()));
-        if let Snapshot::Waiting { waiters, released } = previous {
-            if released {
-                snapshots.remove(&id);
-            }
-            for w in waiters {
-                // A waiter whose call was dropped needs nothing.
-                let _ = w.send(value.clone());
-            }
-        }
+        self.snapshots.borrow_mut().publish(&id, value);
     }
 
     /// Releases an object for its client. One still waiting for its value
@@ -233,46 +213,21 @@ impl EngineState {
             .or_else(|| self.orphans.borrow().get(id).cloned())
     }
 
-    /// An object as the operand of a call on another (or the same) object.
+    /// An object as the operand of a call on another object.
     pub(crate) fn operand(&self, id: &ObjectId) -> Option<Operand> {
-        match self.snapshots.borrow_mut().get_mut(id)? {
-            Snapshot::Ready(value) => Some(Operand::Ready(value.clone())),
-            Snapshot::Waiting { waiters, .. } => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                waiters.push(tx);
-                Some(Operand::Waiting(rx))
-            }
-        }
+        self.snapshots.borrow_mut().operand(id)
     }
 
     /// Forgets the snapshots of objects no longer in the table (keeping
     /// those that calls still wait for, until they are published).
     pub(crate) fn prune_snapshots(&self) {
         let table = self.objects.borrow();
-        self.snapshots
-            .borrow_mut()
-            .retain(|id, slot| table.contains(id) || Self::release_slot(slot));
+        self.snapshots.borrow_mut().retain(|id| table.contains(id));
     }
 
     /// Forgets a released object's snapshot, unless calls still wait for it.
     pub(crate) fn forget(&self, id: &ObjectId) {
-        let mut snapshots = self.snapshots.borrow_mut();
-        if let Some(slot) = snapshots.get_mut(id) {
-            if !Self::release_slot(slot) {
-                snapshots.remove(id);
-            }
-        }
-    }
-
-    /// Marks a slot released; true if it must stay for its waiters.
-    fn release_slot(slot: &mut Snapshot) -> bool {
-        match slot {
-            Snapshot::Waiting { waiters, released } if !waiters.is_empty() => {
-                *released = true;
-                true
-            }
-            _ => false,
-        }
+        self.snapshots.borrow_mut().release(id);
     }
 
     /// Takes a delivered result (the waiting object's actor calls this).
@@ -392,7 +347,7 @@ impl Engine {
             calls: Cell::new(0),
             bytes_received: Cell::new(0),
             deliveries: RefCell::new(HashMap::new()),
-            snapshots: RefCell::new(HashMap::new()),
+            snapshots: RefCell::new(Default::default()),
             orphans: RefCell::new(HashMap::new()),
             next_session: Cell::new(0),
         });

@@ -21,6 +21,7 @@ pub(crate) mod object_engine;
 pub(crate) mod peers;
 pub(crate) mod registry;
 pub(crate) mod session;
+pub(crate) mod snapshots;
 
 pub(crate) use engine::LocalDialer;
 pub use engine::{Engine, EngineError, DEFAULT_MAX_IN_FLIGHT, DRAIN_DEADLINE, HANDSHAKE_TIMEOUT};

@@ -218,6 +218,14 @@ impl ObjectActor {
         });
     }
 
+    /// An announced change has run: the value it left is published for
+    /// the readers that wait for it.
+    fn change_done(&self) {
+        if let Some(engine) = self.engine.upgrade() {
+            engine.change_done(&self.id, self.held.snapshot());
+        }
+    }
+
     /// Runs one call; true when it waits (an async method, or an operand
     /// not computed yet).
     fn invoke(&mut self, mut msg: Invoke, ctx: &mut Context<Self>) -> bool {
@@ -249,6 +257,7 @@ impl ObjectActor {
             reply,
             keep,
             operand: _,
+            announced,
         } = msg;
         let invocation = match (target, &mut self.held) {
             (_, Held::Failed(fault)) => Err(fault.clone()),
@@ -262,15 +271,7 @@ impl ObjectActor {
                 let slot = ObjectSlot { held };
                 catch(|| (entry.call)(slot, &args)).map(Invocation::Ready)
             }
-            (Target::Method(method), Held::Hosted(h)) => {
-                let result = catch(|| h.invoke(method, &args));
-                if h.mutates(method) {
-                    if let Some(engine) = self.engine.upgrade() {
-                        engine.publish(self.id, self.held.snapshot());
-                    }
-                }
-                result
-            }
+            (Target::Method(method), Held::Hosted(h)) => catch(|| h.invoke(method, &args)),
             (Target::Method(method), Held::Stored(s)) => Err(Fault::NoSuchMethod {
                 type_name: s.type_name.clone(),
                 method,
@@ -279,6 +280,13 @@ impl ObjectActor {
                 Err(Fault::Refused("the object is not computed yet".into()))
             }
         };
+        if announced {
+            // The change (if any) is done once the method returns; an async
+            // method's publishes when it finishes, below.
+            if !matches!(invocation, Ok(Invocation::Deferred(_))) {
+                self.change_done();
+            }
+        }
         match invocation {
             Ok(Invocation::Ready(result)) => {
                 finish(result, reply, keep, &self.engine);
@@ -292,6 +300,9 @@ impl ObjectActor {
                 // calls on one object stay in order even across awaits; what
                 // queued meanwhile runs next.
                 ctx.wait(fut.into_actor(self).map(move |result, act, ctx| {
+                    if announced {
+                        act.change_done();
+                    }
                     finish(result, reply, keep, &act.engine);
                     act.drain(ctx);
                 }));
@@ -337,6 +348,8 @@ pub(crate) struct Invoke {
     pub(crate) keep: Option<Keep>,
     /// A second object of this engine the method reads.
     pub(crate) operand: Option<Operand>,
+    /// The session announced this call as one that may change the object.
+    pub(crate) announced: bool,
 }
 
 /// A shareable snapshot of an object's value (see `Hosted::share`),

@@ -133,6 +133,10 @@ impl Session {
                 None => return reply.fault(Fault::NoSuchObject(o)),
             },
         };
+        // A method call that keeps nothing may change its object (in place):
+        // operands read from now on wait for the value it leaves.
+        let announced =
+            keep.is_none() && matches!(target, Target::Method(_)) && e.announce_change(&object);
         // The result's object exists from now on, so that calls on it may
         // follow at once: they wait in its mailbox until the result comes.
         let keep = match keep {
@@ -148,6 +152,7 @@ impl Session {
             reply,
             keep,
             operand,
+            announced,
         });
     }
 

@@ -280,6 +280,13 @@ impl<A: Element + Value> DistArray<A> {
         })
     }
 
+    /// `self op= other`: this value becomes `self op other` (block by block,
+    /// see [`try_binary`](Self::try_binary)); other copies keep theirs.
+    pub fn assign_other(&mut self, op: BinOp, other: &DistArray<A>) -> Result<()> {
+        *self = self.try_binary(op, other)?;
+        Ok(())
+    }
+
     /// `self op= s`: one more fused elementwise step on this value (other
     /// copies of this `DistArray` keep theirs).
     pub fn assign_scalar(&mut self, op: BinOp, s: f64) {
@@ -426,6 +433,20 @@ impl<A: Element + Value> DistArray<A> {
     /// engine engine to engine (the whole of `other` when it does not run
     /// along the distributed axis, else its matching slice).
     pub fn try_binary_remote(&self, op: BinOp, other: &RemoteArray<A>) -> Result<DistArray<A>> {
+        self.with_remote(op, other, false)
+    }
+
+    /// `other op self` with one remote array on the left (see
+    /// [`try_binary_remote`](DistArray::try_binary_remote)).
+    pub fn try_binary_remote_left(
+        &self,
+        op: BinOp,
+        other: &RemoteArray<A>,
+    ) -> Result<DistArray<A>> {
+        self.with_remote(op, other, true)
+    }
+
+    fn with_remote(&self, op: BinOp, other: &RemoteArray<A>, left: bool) -> Result<DistArray<A>> {
         let oshape = other.known_shape()?;
         let shape = super::broadcast_shape(&self.shape, &oshape).ok_or(ShapeError::Broadcast {
             a: self.shape.clone(),
@@ -466,7 +487,11 @@ impl<A: Element + Value> DistArray<A> {
                 } else {
                     part.copy_to(b.node())?
                 };
-                b.try_binary(op, &part)
+                if left {
+                    part.try_binary(op, b)
+                } else {
+                    b.try_binary(op, &part)
+                }
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(DistArray {
@@ -868,6 +893,25 @@ macro_rules! remote_operand_operators {
 }
 
 remote_operand_operators!(Add add Add, Sub sub Sub, Mul mul Mul, Div div Div);
+
+macro_rules! remote_left_operators {
+    ($($trait:ident $method:ident $op:ident),*) => {$(
+        /// # Panics
+        ///
+        /// Where [`DistArray::try_binary_remote_left`] returns an error.
+        impl<A: Element + Value> std::ops::$trait<&DistArray<A>> for &RemoteArray<A> {
+            type Output = DistArray<A>;
+            fn $method(self, other: &DistArray<A>) -> DistArray<A> {
+                match other.try_binary_remote_left(BinOp::$op, self) {
+                    Ok(out) => out,
+                    Err(e) => panic!("distob: cannot {} these arrays: {e}", stringify!($method)),
+                }
+            }
+        }
+    )*};
+}
+
+remote_left_operators!(Add add Add, Sub sub Sub, Mul mul Mul, Div div Div);
 super::array_operators!(DistArray<A>, DistArray<A>);
 
 impl<A: Element + Value> std::ops::Neg for &DistArray<A> {

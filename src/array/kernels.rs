@@ -41,6 +41,9 @@ pub(crate) mod method {
     pub(crate) const ASTYPE: MethodId = MethodId::of_name("distob::array::astype");
     /// `(f64,)` with a bool array as operand → `where cond { x } else { other }`
     pub(crate) const WHERE: MethodId = MethodId::of_name("distob::array::where");
+    /// `(BinOp,)` with a second array as operand → this array changed in
+    /// place (the operand broadcast to its shape)
+    pub(crate) const BINARY_INPLACE: MethodId = MethodId::of_name("distob::array::binary_inplace");
     /// `(BinOp,)` with a second array as operand → array (broadcasting)
     pub(crate) const BINARY: MethodId = MethodId::of_name("distob::array::binary");
     /// `(Vec<ElemOp>, Reduce)` → scalar: the chain and the reduction in one
@@ -74,6 +77,14 @@ pub(crate) trait Kernel: Element {
     /// `x cmp s` for every element, compared as `f64`.
     fn compare(a: ArrayViewD<'_, Self>, cmp: Cmp, s: f64) -> ArrayD<bool> {
         a.mapv(|x| cmp.test(Self::to_f64(x), s))
+    }
+    /// `a op= b` in place (`b` already broadcast to `a`'s shape).
+    fn binary_inplace(
+        _a: &mut ArcArray<Self, IxDyn>,
+        _b: ArrayViewD<'_, Self>,
+        op: BinOp,
+    ) -> Result<(), Fault> {
+        Err(unsupported(&format!("{op:?}"), Self::DTYPE))
     }
     /// `a op b`, broadcast as numpy does.
     fn binary(
@@ -370,6 +381,14 @@ macro_rules! numeric_kernel {
     };
     (@common) => {
         casts_of_self!();
+        fn binary_inplace(
+            a: &mut ArcArray<Self, IxDyn>,
+            b: ArrayViewD<'_, Self>,
+            op: BinOp,
+        ) -> Result<(), Fault> {
+            a.zip_mut_with(&b, |x, &y| *x = scalar_step(*x, op, y, false));
+            Ok(())
+        }
         fn binary(a: ArrayViewD<'_, Self>, b: ArrayViewD<'_, Self>, op: BinOp) -> Result<ArrayD<Self>, Fault> {
             let shape = broadcast(a.shape(), b.shape())?;
             let (Some(a), Some(b)) = (a.broadcast(shape.clone()), b.broadcast(shape)) else {
@@ -641,7 +660,7 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
     }
 
     fn mutates(&self, m: MethodId) -> bool {
-        m == method::MAP_INPLACE || m == method::ASSIGN
+        m == method::MAP_INPLACE || m == method::ASSIGN || m == method::BINARY_INPLACE
     }
 
     fn share(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
@@ -678,6 +697,17 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
             method::BINARY => decode_args::<(BinOp,)>(args)
                 .and_then(|(op,)| A::binary(self.0.view(), other.view(), op))
                 .map(Self::kept),
+            method::BINARY_INPLACE => decode_args::<(BinOp,)>(args).and_then(|(op,)| {
+                let Some(b) = other.broadcast(self.0.raw_dim()) else {
+                    return Err(Fault::Refused(format!(
+                        "{:?} does not broadcast to {:?}",
+                        other.shape(),
+                        self.0.shape()
+                    )));
+                };
+                A::binary_inplace(&mut self.0, b, op)?;
+                ok_value(())
+            }),
             method::CONCAT => decode_args::<(usize,)>(args)
                 .and_then(|(axis,)| {
                     ndarray::concatenate(Axis(axis), &[self.0.view(), other.view()])

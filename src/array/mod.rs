@@ -113,6 +113,16 @@ macro_rules! assign_operators {
                 self.assign_scalar(BinOp::$op, s)
             }
         }
+        /// # Panics
+        ///
+        /// Where `assign_other` returns an error (shapes that do not fit).
+        impl<A: Element + Value> std::ops::$trait<&$ty> for $ty {
+            fn $method(&mut self, other: &$ty) {
+                if let Err(e) = self.assign_other(BinOp::$op, other) {
+                    panic!("distob: cannot {} these arrays: {e}", stringify!($method));
+                }
+            }
+        }
     };
 }
 pub(crate) use assign_operators;

@@ -242,6 +242,30 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         Ok((x, y, shape))
     }
 
+    /// `self op= other` in place on the engine (`other` broadcast to this
+    /// array's shape; copied here engine to engine if it lives elsewhere).
+    /// Not awaited: a failure surfaces on the next use of the array.
+    pub fn assign_array(&self, op: BinOp, other: &RemoteArray<A>) -> Result<()> {
+        let (mine, theirs) = (self.known_shape()?, other.known_shape()?);
+        match super::broadcast_shape(&mine, &theirs) {
+            Some(s) if s == mine => {}
+            _ => return Err(ShapeError::Broadcast { a: mine, b: theirs }.into()),
+        }
+        let other = if other.node() == self.node() {
+            other.clone()
+        } else {
+            other.copy_to(self.node())?
+        };
+        let done: Call<()> = self.combine_call(method::BINARY_INPLACE, &(op,), &other);
+        drop(done);
+        Ok(())
+    }
+
+    /// `self op= other`, in place (see [`assign_array`](Self::assign_array)).
+    pub fn assign_other(&mut self, op: BinOp, other: &RemoteArray<A>) -> Result<()> {
+        self.assign_array(op, other)
+    }
+
     /// `self op= s` in place on the engine: every handle of this array sees
     /// the change, in order with the calls made on it (`+=` and friends).
     pub fn assign_scalar(&self, op: BinOp, s: f64) {

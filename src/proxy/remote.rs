@@ -241,6 +241,27 @@ impl<T> Remote<T> {
         self.detach(call)
     }
 
+    /// A call with a second object of the same engine as the method's
+    /// operand, whose result comes back (or is `()` for in-place methods).
+    pub(crate) fn combine_call<V, R: Value>(
+        &self,
+        method: MethodId,
+        args: &impl Serialize,
+        other: &Remote<V>,
+    ) -> Call<R> {
+        let id = self.handle.id;
+        match value::to_cbor(args) {
+            Ok(args) => self.handle.hub.submit(
+                id.node,
+                Some(id),
+                Op::Combine(CallOp(id.object, method, args, None), other.id().object),
+                Bytes::new(),
+                decode_value::<R, _>,
+            ),
+            Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
+        }
+    }
+
     /// The kept object's proxy of a call that is not awaited: the engine's
     /// acknowledgement is dropped, its failure recorded on the object.
     pub(crate) fn detach<U, E>(&self, call: Call<Remote<U>, E>) -> Remote<U> {
