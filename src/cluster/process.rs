@@ -99,6 +99,12 @@ pub fn run_engine(
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
+            // On standard error, not only to tracing: whoever started the
+            // engine must see it even without a subscriber.
+            eprintln!(
+                "distob engine {node}: warning: listening on {addr}, a non-loopback address, without TLS: \
+                 traffic is authenticated but not encrypted"
+            );
             tracing::warn!(%addr, "engine listens on a non-loopback address without TLS");
         }
         println!("{READY_PREFIX} {node} {addr}");
