@@ -1,6 +1,6 @@
 //! [`DistArray`]: one array split along one axis over many engines.
 
-use super::kinds::{BinOp, Cmp, ElemOp, Reduce, Unary};
+use super::kinds::{BinOp, Cmp, ElemOp, Unary};
 use super::partition::{self, resolve_axis};
 use super::remote_array::RemoteArray;
 use super::ShapeError;
@@ -41,11 +41,11 @@ use std::fmt;
 /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 /// ```
 pub struct DistArray<A> {
-    blocks: Vec<RemoteArray<A>>,
-    axis: usize,
-    shape: Vec<usize>,
+    pub(super) blocks: Vec<RemoteArray<A>>,
+    pub(super) axis: usize,
+    pub(super) shape: Vec<usize>,
     /// Elementwise steps not applied yet (see the type's docs).
-    chain: Vec<ElemOp>,
+    pub(super) chain: Vec<ElemOp>,
 }
 
 impl<A> Clone for DistArray<A> {
@@ -221,7 +221,7 @@ impl<A: Element + Value> DistArray<A> {
         self.blocks.iter().map(|b| b.node()).collect()
     }
 
-    fn then(&self, step: ElemOp) -> DistArray<A> {
+    pub(super) fn then(&self, step: ElemOp) -> DistArray<A> {
         let mut next = self.clone();
         next.chain.push(step);
         next
@@ -338,7 +338,10 @@ impl<A: Element + Value> DistArray<A> {
 
     /// Every block mapped to another array of the same layout (pending
     /// steps applied first).
-    fn per_block<B>(&self, f: impl Fn(&RemoteArray<A>) -> RemoteArray<B>) -> DistArray<B> {
+    pub(super) fn per_block<B>(
+        &self,
+        f: impl Fn(&RemoteArray<A>) -> RemoteArray<B>,
+    ) -> DistArray<B> {
         DistArray {
             blocks: self.materialize().blocks.iter().map(f).collect(),
             axis: self.axis,
@@ -408,133 +411,6 @@ impl<A: Element + Value> DistArray<A> {
         self.per_block(|b| b.astype::<B>())
     }
 
-    /// Whether any element is true (nonzero).
-    pub async fn any(&self) -> Result<bool> {
-        for (n, c) in self.partials::<bool>(Reduce::Any) {
-            if n > 0 && c.await? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// Whether every element is true (nonzero).
-    pub async fn all(&self) -> Result<bool> {
-        for (n, c) in self.partials::<bool>(Reduce::All) {
-            if n > 0 && !c.await? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    /// `self op other` with one remote array, broadcast as numpy does: each
-    /// block meets the part of `other` it needs, copied to the block's
-    /// engine engine to engine (the whole of `other` when it does not run
-    /// along the distributed axis, else its matching slice).
-    pub fn try_binary_remote(&self, op: BinOp, other: &RemoteArray<A>) -> Result<DistArray<A>> {
-        self.with_remote(op, other, false)
-    }
-
-    /// `other op self` with one remote array on the left (see
-    /// [`try_binary_remote`](DistArray::try_binary_remote)).
-    pub fn try_binary_remote_left(
-        &self,
-        op: BinOp,
-        other: &RemoteArray<A>,
-    ) -> Result<DistArray<A>> {
-        self.with_remote(op, other, true)
-    }
-
-    fn with_remote(&self, op: BinOp, other: &RemoteArray<A>, left: bool) -> Result<DistArray<A>> {
-        let oshape = other.known_shape()?;
-        let shape = super::broadcast_shape(&self.shape, &oshape).ok_or(ShapeError::Broadcast {
-            a: self.shape.clone(),
-            b: oshape.clone(),
-        })?;
-        // The result's distributed axis, and the operand's axis facing it.
-        let offset = shape.len() - self.shape.len();
-        let axis = self.axis + offset;
-        let facing = (axis + oshape.len()).checked_sub(shape.len());
-        let bounds = self.boundaries();
-        let me = self.materialize();
-        let blocks = me
-            .blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let part = match facing {
-                    Some(k) if oshape[k] > 1 => {
-                        let mut info = vec![
-                            ndarray::SliceInfoElem::Slice {
-                                start: 0,
-                                end: None,
-                                step: 1
-                            };
-                            oshape.len()
-                        ];
-                        info[k] = ndarray::SliceInfoElem::Slice {
-                            start: bounds[i] as isize,
-                            end: Some(bounds[i + 1] as isize),
-                            step: 1,
-                        };
-                        other.slice(info)?
-                    }
-                    _ => other.clone(),
-                };
-                let part = if part.node() == b.node() {
-                    part
-                } else {
-                    part.copy_to(b.node())?
-                };
-                if left {
-                    part.try_binary(op, b)
-                } else {
-                    b.try_binary(op, &part)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(DistArray {
-            blocks,
-            axis,
-            shape,
-            chain: Vec::new(),
-        })
-    }
-
-    /// `self op local` with a local array of the same shape: the local
-    /// array is cut to this array's blocks and each slice sent to its
-    /// block's engine, where the work runs.
-    pub fn try_binary_local(&self, op: BinOp, local: &ArrayD<A>) -> Result<DistArray<A>> {
-        if local.shape() != self.shape.as_slice() {
-            return Err(ShapeError::Broadcast {
-                a: self.shape.clone(),
-                b: local.shape().to_vec(),
-            }
-            .into());
-        }
-        let me = self.materialize();
-        let bounds = self.boundaries();
-        let blocks = me
-            .blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let part = local
-                    .slice_axis(Axis(self.axis), Slice::from(bounds[i]..bounds[i + 1]))
-                    .as_standard_layout()
-                    .into_owned();
-                b.try_binary_local(op, &part)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(DistArray {
-            blocks,
-            axis: self.axis,
-            shape: self.shape.clone(),
-            chain: Vec::new(),
-        })
-    }
-
     /// Elementwise `sin`.
     pub fn sin(&self) -> DistArray<A> {
         self.unary(Unary::Sin)
@@ -569,291 +445,6 @@ impl<A: Element + Value> DistArray<A> {
     pub fn tanh(&self) -> DistArray<A> {
         self.unary(Unary::Tanh)
     }
-
-    /// Each block's reduction (after the pending steps), all in flight.
-    fn partials<R: Value>(&self, op: Reduce) -> Vec<(usize, Call<R>)> {
-        self.blocks
-            .iter()
-            .map(|b| (b.len(), b.reduce_chain(&self.chain, op)))
-            .collect()
-    }
-
-    /// Σ of every element: each engine sums its block, the client adds the
-    /// partial sums.
-    pub async fn sum(&self) -> Result<A>
-    where
-        A: num_traits::Zero,
-    {
-        let mut total = A::zero();
-        for (_, c) in self.partials::<A>(Reduce::Sum) {
-            total = total + c.await?;
-        }
-        Ok(total)
-    }
-
-    /// The smallest element.
-    pub async fn min(&self) -> Result<A>
-    where
-        A: PartialOrd,
-    {
-        self.extreme(true).await
-    }
-
-    /// The largest element.
-    pub async fn max(&self) -> Result<A>
-    where
-        A: PartialOrd,
-    {
-        self.extreme(false).await
-    }
-
-    async fn extreme(&self, smallest: bool) -> Result<A>
-    where
-        A: PartialOrd,
-    {
-        let calls = self.partials::<A>(if smallest { Reduce::Min } else { Reduce::Max });
-        let mut best: Option<A> = None;
-        for (n, c) in calls {
-            if n == 0 {
-                continue;
-            }
-            let x = c.await?;
-            #[allow(clippy::eq_op)]
-            let nan = x != x;
-            best = Some(match best {
-                None => x,
-                Some(b) if nan || (smallest && x < b) || (!smallest && x > b) => x,
-                Some(b) => b,
-            });
-        }
-        best.ok_or(Error::Refused {
-            message: "min and max of an empty array are undefined".into(),
-        })
-    }
-
-    /// The mean (weighted by block sizes).
-    pub async fn mean(&self) -> Result<f64> {
-        let n = self.len() as f64;
-        let mut total = 0.0;
-        for (len, c) in self.partials::<f64>(Reduce::Mean) {
-            if len > 0 {
-                total += c.await? * len as f64;
-            }
-        }
-        Ok(total / n)
-    }
-
-    /// The population variance, combined from each block's mean and variance.
-    pub async fn var(&self) -> Result<f64> {
-        let means = self.partials::<f64>(Reduce::Mean);
-        let vars = self.partials::<f64>(Reduce::Var);
-        let n = self.len() as f64;
-        let (mut sum, mut sum_sq) = (0.0, 0.0);
-        for ((len, m), (_, v)) in means.into_iter().zip(vars) {
-            if len == 0 {
-                continue;
-            }
-            let (m, v) = (m.await?, v.await?);
-            sum += m * len as f64;
-            sum_sq += (v + m * m) * len as f64;
-        }
-        let mean = sum / n;
-        Ok(sum_sq / n - mean * mean)
-    }
-
-    /// The population standard deviation.
-    pub async fn std(&self) -> Result<f64> {
-        Ok(self.var().await?.sqrt())
-    }
-
-    /// A reduction along an axis other than the distributed one: each
-    /// engine reduces its block, and the result stays distributed (no data
-    /// moves). `B` is `A` for sum, prod, min and max, `f64` for mean, var
-    /// and std.
-    pub fn reduce_axis<B: Element + Value>(
-        &self,
-        op: Reduce,
-        axis: isize,
-        keepdims: bool,
-    ) -> Result<DistArray<B>> {
-        let ndim = self.ndim();
-        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
-        if k == self.axis {
-            return Err(ShapeError::AlongDistributedAxis { axis: k }.into());
-        }
-        let blocks = self
-            .materialize()
-            .blocks
-            .iter()
-            .map(|b| b.reduce_axis::<B>(op, k as isize, keepdims))
-            .collect::<Result<Vec<_>>>()?;
-        let mut shape = self.shape.clone();
-        let mut dist = self.axis;
-        if keepdims {
-            shape[k] = 1;
-        } else {
-            shape.remove(k);
-            if k < dist {
-                dist -= 1;
-            }
-        }
-        Ok(DistArray::assemble(blocks, dist, shape, Vec::new()))
-    }
-
-    /// The mean, variance or standard deviation along the distributed axis:
-    /// each engine gives its block's means and variances along it, and the
-    /// client combines them, weighted by block lengths.
-    pub async fn statistic_distributed_axis(&self, op: Reduce) -> Result<ArrayD<f64>> {
-        if !op.is_statistic() {
-            return Err(Error::Refused {
-                message: format!("{op:?} is not a statistic"),
-            });
-        }
-        let k = self.axis as isize;
-        let me = self.materialize();
-        // Per block: its length along the axis, its means and its variances.
-        type Partial = (f64, Call<ArrayD<f64>>, Call<ArrayD<f64>>);
-        let parts: Vec<Partial> = me
-            .blocks
-            .iter()
-            .filter(|b| b.shape().get(self.axis).copied().unwrap_or(0) > 0)
-            .map(|b| {
-                let n = b.shape()[self.axis] as f64;
-                let mean = b.reduce_axis::<f64>(Reduce::Mean, k, false)?.fetch();
-                let var = b.reduce_axis::<f64>(Reduce::Var, k, false)?.fetch();
-                Ok((n, mean, var))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let total = self.shape[self.axis] as f64;
-        let (mut sum, mut sum_sq): (Option<ArrayD<f64>>, Option<ArrayD<f64>>) = (None, None);
-        for (n, mean, var) in parts {
-            let (m, v) = (mean.await?, var.await?);
-            let s = &m * n;
-            let q = (&v + &(&m * &m)) * n;
-            sum = Some(match sum {
-                None => s,
-                Some(acc) => acc + &s,
-            });
-            sum_sq = Some(match sum_sq {
-                None => q,
-                Some(acc) => acc + &q,
-            });
-        }
-        let (sum, sum_sq) = match (sum, sum_sq) {
-            (Some(a), Some(b)) => (a, b),
-            _ => {
-                return Err(Error::Refused {
-                    message: "a statistic of an empty array".into(),
-                })
-            }
-        };
-        let mean = sum / total;
-        Ok(match op {
-            Reduce::Mean => mean,
-            Reduce::Var => sum_sq / total - &mean * &mean,
-            _ => (sum_sq / total - &mean * &mean).mapv(f64::sqrt),
-        })
-    }
-
-    /// Every axis of length 1 removed, block by block (the distributed axis
-    /// stays, whatever its length).
-    pub fn squeeze(&self) -> Result<DistArray<A>> {
-        let keep: Vec<bool> = self
-            .shape
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| n != 1 || i == self.axis)
-            .collect();
-        let info: Vec<ndarray::SliceInfoElem> = keep
-            .iter()
-            .map(|&k| {
-                if k {
-                    ndarray::SliceInfoElem::Slice {
-                        start: 0,
-                        end: None,
-                        step: 1,
-                    }
-                } else {
-                    ndarray::SliceInfoElem::Index(0)
-                }
-            })
-            .collect();
-        let blocks = self
-            .blocks
-            .iter()
-            .map(|b| b.slice(&info))
-            .collect::<Result<Vec<_>>>()?;
-        let axis = keep[..self.axis].iter().filter(|&&k| k).count();
-        let shape = self
-            .shape
-            .iter()
-            .zip(&keep)
-            .filter(|(_, &k)| k)
-            .map(|(&n, _)| n)
-            .collect();
-        Ok(DistArray {
-            blocks,
-            axis,
-            shape,
-            chain: self.chain.clone(),
-        })
-    }
-
-    /// A sum, min or max along the distributed axis: each engine reduces its
-    /// block, only those partial results move, and the client combines them
-    /// into the (small) result.
-    pub async fn reduce_distributed_axis(&self, op: Reduce) -> Result<ArrayD<A>>
-    where
-        A: num_traits::Zero + num_traits::One + PartialOrd,
-    {
-        if !matches!(op, Reduce::Sum | Reduce::Prod | Reduce::Min | Reduce::Max) {
-            return Err(Error::Refused {
-                message: format!(
-                    "{op:?} along the distributed axis is not combinable from partials"
-                ),
-            });
-        }
-        let k = self.axis as isize;
-        let calls: Vec<Call<ArrayD<A>>> = self
-            .materialize()
-            .blocks
-            .iter()
-            .filter(|b| b.shape().get(self.axis).copied().unwrap_or(0) > 0)
-            .map(|b| b.reduce_axis::<A>(op, k, false).map(|r| r.fetch()))
-            .collect::<Result<Vec<_>>>()?;
-        let mut out: Option<ArrayD<A>> = None;
-        for c in calls {
-            let part = c.await?;
-            out = Some(match out {
-                None => part,
-                Some(acc) => ndarray::Zip::from(&acc)
-                    .and(&part)
-                    .map_collect(|&x, &y| match op {
-                        Reduce::Sum => x + y,
-                        Reduce::Prod => x * y,
-                        #[allow(clippy::eq_op)]
-                        Reduce::Min => {
-                            if y < x || y != y {
-                                y
-                            } else {
-                                x
-                            }
-                        }
-                        #[allow(clippy::eq_op)]
-                        _ => {
-                            if y > x || y != y {
-                                y
-                            } else {
-                                x
-                            }
-                        }
-                    }),
-            });
-        }
-        out.ok_or(Error::Refused {
-            message: "reduction of an empty array".into(),
-        })
-    }
 }
 
 impl<A: Element + Value> Gather for DistArray<A> {
@@ -874,45 +465,6 @@ impl<A: Element + Value> Gather for DistArray<A> {
 
 super::scalar_operators!(DistArray<A>, DistArray<A>);
 super::assign_operators!(DistArray<A>);
-
-macro_rules! remote_operand_operators {
-    ($($trait:ident $method:ident $op:ident),*) => {$(
-        /// # Panics
-        ///
-        /// Where [`DistArray::try_binary_remote`] returns an error.
-        impl<A: Element + Value> std::ops::$trait<&RemoteArray<A>> for &DistArray<A> {
-            type Output = DistArray<A>;
-            fn $method(self, other: &RemoteArray<A>) -> DistArray<A> {
-                match self.try_binary_remote(BinOp::$op, other) {
-                    Ok(out) => out,
-                    Err(e) => panic!("distob: cannot {} these arrays: {e}", stringify!($method)),
-                }
-            }
-        }
-    )*};
-}
-
-remote_operand_operators!(Add add Add, Sub sub Sub, Mul mul Mul, Div div Div);
-
-macro_rules! remote_left_operators {
-    ($($trait:ident $method:ident $op:ident),*) => {$(
-        /// # Panics
-        ///
-        /// Where [`DistArray::try_binary_remote_left`] returns an error.
-        impl<A: Element + Value> std::ops::$trait<&DistArray<A>> for &RemoteArray<A> {
-            type Output = DistArray<A>;
-            fn $method(self, other: &DistArray<A>) -> DistArray<A> {
-                match other.try_binary_remote_left(BinOp::$op, self) {
-                    Ok(out) => out,
-                    Err(e) => panic!("distob: cannot {} these arrays: {e}", stringify!($method)),
-                }
-            }
-        }
-    )*};
-}
-
-remote_left_operators!(Add add Add, Sub sub Sub, Mul mul Mul, Div div Div);
-super::array_operators!(DistArray<A>, DistArray<A>);
 
 impl<A: Element + Value> std::ops::Neg for &DistArray<A> {
     type Output = DistArray<A>;

@@ -3,7 +3,7 @@
 //! reductions). Results stay on the engine as new hosted arrays.
 
 use super::kinds::Cmp;
-use super::kinds::{BinOp, ElemOp, Reduce, Unary};
+use super::kinds::{BinOp, ElemOp, Reduce};
 use crate::actors::hosted::{Hosted, Invocation, Produced};
 use crate::actors::registry::TypeEntry;
 use crate::macro_support::{decode_args, no_such_method, ok_value};
@@ -12,7 +12,6 @@ use crate::net::AlignedBuf;
 use crate::value::{self, DType, Element, Encoded};
 use bytes::Bytes;
 use ndarray::{ArcArray, ArrayD, ArrayViewD, Axis, IxDyn};
-use num_traits::NumCast;
 
 /// Method ids of the array kernels.
 pub(crate) mod method {
@@ -53,7 +52,7 @@ pub(crate) mod method {
     pub(crate) const REDUCE_AXIS: MethodId = MethodId::of_name("distob::array::reduce_axis");
 }
 
-fn unsupported(what: &str, dtype: DType) -> Fault {
+pub(super) fn unsupported(what: &str, dtype: DType) -> Fault {
     Fault::Refused(format!("{what} is not defined for {dtype} arrays"))
 }
 
@@ -112,13 +111,13 @@ pub(crate) trait Kernel: Element {
 }
 
 /// The shape two shapes broadcast to (numpy's rules).
-fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, Fault> {
+pub(super) fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, Fault> {
     super::broadcast_shape(a, b)
         .ok_or_else(|| Fault::Refused(format!("shapes {a:?} and {b:?} do not broadcast")))
 }
 
 /// Checks a chain against the element type once, before any element.
-fn check_chain<A: Kernel>(chain: &[ElemOp]) -> Result<(), Fault> {
+pub(super) fn check_chain<A: Kernel>(chain: &[ElemOp]) -> Result<(), Fault> {
     match chain.iter().find(|op| !A::supports(op)) {
         Some(op) => Err(unsupported(&format!("{op:?}"), A::DTYPE)),
         None => Ok(()),
@@ -127,7 +126,7 @@ fn check_chain<A: Kernel>(chain: &[ElemOp]) -> Result<(), Fault> {
 
 /// Applies a (checked) chain to one element.
 #[inline]
-fn apply<A: Kernel>(x: A, chain: &[ElemOp]) -> A {
+pub(super) fn apply<A: Kernel>(x: A, chain: &[ElemOp]) -> A {
     chain.iter().fold(x, |x, op| A::step(x, op))
 }
 
@@ -138,371 +137,6 @@ fn map_chain<A: Kernel>(a: ArrayViewD<'_, A>, chain: &[ElemOp]) -> Result<ArrayD
 }
 
 #[inline]
-fn clip<A: PartialOrd>(x: A, lo: A, hi: A) -> A {
-    if x < lo {
-        lo
-    } else if x > hi {
-        hi
-    } else {
-        x
-    }
-}
-
-#[inline]
-fn scalar_step<A: num_traits::NumOps + Copy>(x: A, op: BinOp, s: A, left: bool) -> A {
-    match (op, left) {
-        (BinOp::Add, _) => x + s,
-        (BinOp::Mul, _) => x * s,
-        (BinOp::Sub, false) => x - s,
-        (BinOp::Sub, true) => s - x,
-        (BinOp::Div, false) => x / s,
-        (BinOp::Div, true) => s / x,
-    }
-}
-
-/// Reduces a sequence of elements (a whole array or one lane).
-fn reduce_iter<A, I>(items: I, len: usize, op: Reduce) -> Result<Reduced<A>, Fault>
-where
-    A: Element + NumCast + num_traits::NumOps + PartialOrd + num_traits::Zero + num_traits::One,
-    I: Iterator<Item = A> + Clone,
-{
-    let as_f64 = |x: A| x.to_f64().unwrap_or(f64::NAN);
-    Ok(match op {
-        Reduce::Sum => Reduced::Same(items.fold(A::zero(), |acc, x| acc + x)),
-        Reduce::Prod => Reduced::Same(items.fold(A::one(), |acc, x| acc * x)),
-        Reduce::Min | Reduce::Max => {
-            let mut it = items;
-            let first = it
-                .next()
-                .ok_or_else(|| Fault::Refused(format!("{op:?} of an empty array is undefined")))?;
-            // NaN (x != x) wins, as in numpy.
-            let pick = |m: A, x: A| {
-                #[allow(clippy::eq_op)]
-                let nan = x != x;
-                if nan || (op == Reduce::Min && x < m) || (op == Reduce::Max && x > m) {
-                    x
-                } else {
-                    m
-                }
-            };
-            Reduced::Same(it.fold(first, pick))
-        }
-        Reduce::Any => Reduced::Bool(items.into_iter().any(|x| x != A::zero())),
-        Reduce::All => Reduced::Bool(items.into_iter().all(|x| x != A::zero())),
-        Reduce::ArgMin | Reduce::ArgMax => {
-            let mut best: Option<(usize, A)> = None;
-            for (i, x) in items.enumerate() {
-                #[allow(clippy::eq_op)]
-                let nan = x != x;
-                let better = match best {
-                    None => true,
-                    // The first NaN wins, as in numpy; after it nothing does.
-                    #[allow(clippy::eq_op)]
-                    Some((_, b)) if b != b => false,
-                    Some((_, b)) => {
-                        nan || (op == Reduce::ArgMin && x < b) || (op == Reduce::ArgMax && x > b)
-                    }
-                };
-                if better {
-                    best = Some((i, x));
-                }
-            }
-            let (i, _) = best
-                .ok_or_else(|| Fault::Refused(format!("{op:?} of an empty array is undefined")))?;
-            Reduced::Index(i as i64)
-        }
-        Reduce::Mean | Reduce::Var | Reduce::Std => {
-            if len == 0 {
-                return Ok(Reduced::F64(f64::NAN));
-            }
-            let n = len as f64;
-            let mean = items.clone().map(as_f64).sum::<f64>() / n;
-            if op == Reduce::Mean {
-                return Ok(Reduced::F64(mean));
-            }
-            let var = items.map(|x| (as_f64(x) - mean).powi(2)).sum::<f64>() / n;
-            Reduced::F64(if op == Reduce::Var { var } else { var.sqrt() })
-        }
-    })
-}
-
-/// A reduction's result: the element type or `f64`.
-enum Reduced<A> {
-    Same(A),
-    F64(f64),
-    Bool(bool),
-    Index(i64),
-}
-
-fn reduce_axis_generic<A>(
-    a: ArrayViewD<'_, A>,
-    op: Reduce,
-    axis: usize,
-    keepdims: bool,
-) -> Result<Box<dyn Hosted>, Fault>
-where
-    A: Kernel
-        + RawBytes
-        + NumCast
-        + num_traits::NumOps
-        + PartialOrd
-        + num_traits::Zero
-        + num_traits::One,
-{
-    if axis >= a.ndim() {
-        return Err(Fault::Refused(format!(
-            "axis {axis} out of range for {} dimensions",
-            a.ndim()
-        )));
-    }
-    let len = a.len_of(Axis(axis));
-    let mut shape = a.shape().to_vec();
-    shape.remove(axis);
-    let lanes = a
-        .lanes(Axis(axis))
-        .into_iter()
-        .map(|lane| reduce_iter(lane.iter().copied(), len, op))
-        .collect::<Result<Vec<_>, Fault>>()?;
-    macro_rules! pick {
-        ($variant:ident, $t:ty) => {
-            lanes_into::<$t>(
-                lanes
-                    .into_iter()
-                    .map(|r| match r {
-                        Reduced::$variant(x) => Ok(x),
-                        _ => Err(Fault::Refused("mixed reduction results".into())),
-                    })
-                    .collect::<Result<Vec<$t>, Fault>>()?,
-                &shape,
-                axis,
-                keepdims,
-            )
-        };
-    }
-    match op.result_dtype(A::DTYPE) {
-        DType::F64 if op.is_statistic() => pick!(F64, f64),
-        DType::Bool if matches!(op, Reduce::Any | Reduce::All) => pick!(Bool, bool),
-        DType::I64 if matches!(op, Reduce::ArgMin | Reduce::ArgMax) => pick!(Index, i64),
-        _ => pick!(Same, A),
-    }
-}
-
-fn reduced_value<A: Element + crate::value::Value>(r: Reduced<A>) -> Result<Produced, Fault> {
-    match r {
-        Reduced::Same(x) => ok_value(x),
-        Reduced::F64(x) => ok_value(x),
-        Reduced::Bool(x) => ok_value(x),
-        Reduced::Index(x) => ok_value(x),
-    }
-}
-
-/// Lane results into an array of their type, kept on the engine.
-fn lanes_into<B: Kernel + RawBytes>(
-    values: Vec<B>,
-    shape: &[usize],
-    axis: usize,
-    keepdims: bool,
-) -> Result<Box<dyn Hosted>, Fault> {
-    let mut out =
-        ArrayD::from_shape_vec(IxDyn(shape), values).map_err(|e| Fault::Refused(e.to_string()))?;
-    if keepdims {
-        out = out.insert_axis(Axis(axis));
-    }
-    Ok(Box::new(HostedArray(out.into_shared())))
-}
-
-macro_rules! numeric_kernel {
-    ($t:ty, float) => {
-        impl Kernel for $t {
-            fn supports(_op: &ElemOp) -> bool {
-                true
-            }
-            #[inline]
-            fn step(x: Self, op: &ElemOp) -> Self {
-                match *op {
-                    ElemOp::Unary(u) => match u {
-                        Unary::Neg => -x,
-                        Unary::Abs => x.abs(),
-                        Unary::Sqrt => x.sqrt(),
-                        Unary::Exp => x.exp(),
-                        Unary::Ln => x.ln(),
-                        Unary::Sin => x.sin(),
-                        Unary::Cos => x.cos(),
-                        Unary::Tan => x.tan(),
-                        Unary::Tanh => x.tanh(),
-                        Unary::Floor => x.floor(),
-                        Unary::Ceil => x.ceil(),
-                    },
-                    ElemOp::Scalar(op, s, left) => scalar_step(x, op, s as $t, left),
-                    ElemOp::Clip(lo, hi) => clip(x, lo as $t, hi as $t),
-                    ElemOp::Powi(n) => x.powi(n),
-                    ElemOp::Powf(y) => x.powf(y as $t),
-                }
-            }
-            numeric_kernel!(@common);
-        }
-    };
-    ($t:ty, int, $signed:expr) => {
-        impl Kernel for $t {
-            fn supports(op: &ElemOp) -> bool {
-                match *op {
-                    ElemOp::Unary(Unary::Neg | Unary::Abs) => $signed,
-                    ElemOp::Unary(_) => false,
-                    // Integer division by zero has no value: refuse it up front.
-                    ElemOp::Scalar(BinOp::Div, s, false) => s as $t != 0,
-                    ElemOp::Scalar(_, s, _) => s.fract() == 0.0 && <$t as NumCast>::from(s).is_some(),
-                    ElemOp::Clip(lo, hi) => {
-                        lo <= hi && <$t as NumCast>::from(lo.ceil()).is_some() && <$t as NumCast>::from(hi.floor()).is_some()
-                    }
-                    ElemOp::Powi(n) => n >= 0,
-                    ElemOp::Powf(_) => false,
-                }
-            }
-            #[inline]
-            fn step(x: Self, op: &ElemOp) -> Self {
-                match *op {
-                    ElemOp::Unary(Unary::Neg) => (0 as $t).wrapping_sub(x),
-                    ElemOp::Unary(Unary::Abs) => {
-                        if x >= (0 as $t) { x } else { (0 as $t).wrapping_sub(x) }
-                    }
-                    ElemOp::Unary(_) => x,
-                    ElemOp::Scalar(BinOp::Div, s, true) if x == 0 as $t => {
-                        let _ = s;
-                        0 as $t
-                    }
-                    ElemOp::Scalar(op, s, left) => scalar_step(x, op, s as $t, left),
-                    ElemOp::Clip(lo, hi) => clip(x, lo.ceil() as $t, hi.floor() as $t),
-                    ElemOp::Powi(n) => x.wrapping_pow(n.unsigned_abs()),
-                    ElemOp::Powf(_) => x,
-                }
-            }
-            numeric_kernel!(@common);
-        }
-    };
-    (@common) => {
-        casts_of_self!();
-        fn binary_inplace(
-            a: &mut ArcArray<Self, IxDyn>,
-            b: ArrayViewD<'_, Self>,
-            op: BinOp,
-        ) -> Result<(), Fault> {
-            a.zip_mut_with(&b, |x, &y| *x = scalar_step(*x, op, y, false));
-            Ok(())
-        }
-        fn binary(a: ArrayViewD<'_, Self>, b: ArrayViewD<'_, Self>, op: BinOp) -> Result<ArrayD<Self>, Fault> {
-            let shape = broadcast(a.shape(), b.shape())?;
-            let (Some(a), Some(b)) = (a.broadcast(shape.clone()), b.broadcast(shape)) else {
-                return Err(Fault::Refused("operands do not broadcast".into()));
-            };
-            Ok(ndarray::Zip::from(&a).and(&b).map_collect(|&x, &y| scalar_step(x, op, y, false)))
-        }
-        fn reduce_all(a: ArrayViewD<'_, Self>, chain: &[ElemOp], op: Reduce) -> Result<Produced, Fault> {
-            check_chain::<Self>(chain)?;
-            reduced_value(reduce_iter(a.iter().map(|&x| apply(x, chain)), a.len(), op)?)
-        }
-        fn reduce_axis(
-            a: ArrayViewD<'_, Self>,
-            op: Reduce,
-            axis: usize,
-            keepdims: bool,
-        ) -> Result<Box<dyn Hosted>, Fault> {
-            reduce_axis_generic(a, op, axis, keepdims)
-        }
-    };
-}
-
-macro_rules! casts_of_self {
-    () => {
-        #[inline]
-        fn to_f64(x: Self) -> f64 {
-            <Self as ToF64Cast>::to(x)
-        }
-        #[inline]
-        fn from_f64(x: f64) -> Self {
-            <Self as ToF64Cast>::from(x)
-        }
-    };
-}
-
-/// `as` casts between the numeric element types and `f64`.
-pub(crate) trait ToF64Cast {
-    fn to(x: Self) -> f64;
-    fn from(x: f64) -> Self;
-}
-
-macro_rules! to_f64_cast {
-    ($($t:ty),*) => {$(
-        impl ToF64Cast for $t {
-            #[inline]
-            fn to(x: Self) -> f64 {
-                x as f64
-            }
-            #[inline]
-            fn from(x: f64) -> Self {
-                x as $t
-            }
-        }
-    )*};
-}
-to_f64_cast!(f64, f32, i64, i32, u8);
-
-numeric_kernel!(f64, float);
-numeric_kernel!(f32, float);
-numeric_kernel!(i64, int, true);
-numeric_kernel!(i32, int, true);
-numeric_kernel!(u8, int, false);
-impl Kernel for bool {
-    fn to_f64(x: Self) -> f64 {
-        if x {
-            1.0
-        } else {
-            0.0
-        }
-    }
-    fn from_f64(x: f64) -> Self {
-        x != 0.0
-    }
-    fn reduce_all(
-        a: ArrayViewD<'_, Self>,
-        chain: &[ElemOp],
-        op: Reduce,
-    ) -> Result<Produced, Fault> {
-        check_chain::<Self>(chain)?;
-        match op {
-            Reduce::Any => ok_value(a.iter().any(|&x| x)),
-            Reduce::All => ok_value(a.iter().all(|&x| x)),
-            other => Err(unsupported(&format!("{other:?}"), DType::Bool)),
-        }
-    }
-    fn reduce_axis(
-        a: ArrayViewD<'_, Self>,
-        op: Reduce,
-        axis: usize,
-        keepdims: bool,
-    ) -> Result<Box<dyn Hosted>, Fault> {
-        if axis >= a.ndim() || !matches!(op, Reduce::Any | Reduce::All) {
-            return Err(unsupported(
-                &format!("{op:?} along axis {axis}"),
-                DType::Bool,
-            ));
-        }
-        let mut shape = a.shape().to_vec();
-        shape.remove(axis);
-        let values = a
-            .lanes(Axis(axis))
-            .into_iter()
-            .map(|l| {
-                if op == Reduce::Any {
-                    l.iter().any(|&x| x)
-                } else {
-                    l.iter().all(|&x| x)
-                }
-            })
-            .collect();
-        lanes_into::<bool>(values, &shape, axis, keepdims)
-    }
-}
-
 /// The array converted to another element type (`as` semantics through `f64`).
 fn astype<A: Kernel>(a: ArrayViewD<'_, A>, dtype: DType) -> Result<Box<dyn Hosted>, Fault> {
     fn to<A: Kernel, B: Kernel + RawBytes>(a: ArrayViewD<'_, A>) -> Box<dyn Hosted> {

@@ -128,11 +128,16 @@ macro_rules! assign_operators {
 pub(crate) use assign_operators;
 
 pub(crate) mod dist_array;
+pub(crate) mod element_kernels;
 pub(crate) mod index;
 pub(crate) mod kernels;
 pub mod kinds;
+pub(crate) mod ops;
 pub mod partition;
+pub(crate) mod reduce;
+pub(crate) mod reduce_kernels;
 pub(crate) mod remote_array;
+pub(crate) mod shape;
 pub(crate) mod stack;
 
 pub use dist_array::DistArray;

@@ -110,6 +110,50 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
 }
 
 impl<A: Element + Value> DistArray<A> {
+    /// Every axis of length 1 removed, block by block (the distributed axis
+    /// stays, whatever its length).
+    pub fn squeeze(&self) -> Result<DistArray<A>> {
+        let keep: Vec<bool> = self
+            .shape
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| n != 1 || i == self.axis)
+            .collect();
+        let info: Vec<ndarray::SliceInfoElem> = keep
+            .iter()
+            .map(|&k| {
+                if k {
+                    ndarray::SliceInfoElem::Slice {
+                        start: 0,
+                        end: None,
+                        step: 1,
+                    }
+                } else {
+                    ndarray::SliceInfoElem::Index(0)
+                }
+            })
+            .collect();
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| b.slice(&info))
+            .collect::<Result<Vec<_>>>()?;
+        let axis = keep[..self.axis].iter().filter(|&&k| k).count();
+        let shape = self
+            .shape
+            .iter()
+            .zip(&keep)
+            .filter(|(_, &k)| k)
+            .map(|(&n, _)| n)
+            .collect();
+        Ok(DistArray {
+            blocks,
+            axis,
+            shape,
+            chain: self.chain.clone(),
+        })
+    }
+
     /// The array with its axes reordered, block by block; the distributed
     /// axis moves with them (pending elementwise steps carry over).
     pub fn permuted_axes(&self, axes: &[usize]) -> Result<DistArray<A>> {
@@ -357,227 +401,6 @@ pub fn dstack<A: Element + Value, J: Joinable<A>>(parts: &[J]) -> Result<Placed<
     concatenate(&parts, 2)
 }
 
-impl<A: Element + Value> DistArray<A> {
-    /// The same array laid out anew: split along `axis` into the given
-    /// ranges, each on the given engine. Every new block is cut from the
-    /// old blocks on their engines, copied engine to engine where it must
-    /// move, and joined on its new engine; nothing passes through the client.
-    pub fn relayout(
-        &self,
-        axis: usize,
-        layout: &[(std::ops::Range<usize>, crate::NodeId)],
-    ) -> Result<DistArray<A>> {
-        let ndim = self.ndim();
-        if axis >= ndim {
-            return Err(ShapeError::AxisOutOfRange {
-                axis: axis as isize,
-                ndim,
-            }
-            .into());
-        }
-        let covered: usize = layout.iter().map(|(r, _)| r.len()).sum();
-        let contiguous = layout.windows(2).all(|w| w[0].0.end == w[1].0.start)
-            && layout.first().is_none_or(|(r, _)| r.start == 0);
-        if !contiguous || covered != self.shape()[axis] {
-            return Err(ShapeError::LayoutMismatch.into());
-        }
-        let mut blocks = Vec::with_capacity(layout.len());
-        for (range, node) in layout {
-            let mut info = vec![full(); ndim];
-            info[axis] = SliceInfoElem::Slice {
-                start: range.start as isize,
-                end: Some(range.end as isize),
-                step: 1,
-            };
-            let (parts, along) = match self.slice(info)? {
-                Placed::Remote(r) => (vec![r], axis),
-                Placed::Dist(d) => (d.blocks(), d.axis()),
-            };
-            let moved = parts
-                .iter()
-                .map(|p| {
-                    if p.node() == *node {
-                        Ok(p.clone())
-                    } else {
-                        p.copy_to(*node)
-                    }
-                })
-                .collect::<Result<Vec<_>>>()?;
-            match concatenate(&moved, along as isize)? {
-                Placed::Remote(r) => blocks.push(r),
-                Placed::Dist(_) => return Err(ShapeError::LayoutMismatch.into()),
-            }
-        }
-        Ok(DistArray::assemble(
-            blocks,
-            axis,
-            self.shape().to_vec(),
-            Vec::new(),
-        ))
-    }
-
-    /// Evens out the blocks over the engines that hold them (blocks of
-    /// `ceil(n / engines)` along the same axis), moving data engine to engine.
-    pub fn rebalance(&self) -> Result<DistArray<A>> {
-        let mut nodes = self.engines();
-        nodes.dedup();
-        let mut seen = std::collections::BTreeSet::new();
-        nodes.retain(|n| seen.insert(*n));
-        let ranges = super::partition::blocks(self.shape()[self.axis()], nodes.len());
-        let layout: Vec<_> = ranges.into_iter().zip(nodes).collect();
-        self.relayout(self.axis(), &layout)
-    }
-
-    /// This array's layout: each block's range along the axis and engine.
-    pub fn layout(&self) -> Vec<(std::ops::Range<usize>, crate::NodeId)> {
-        let bounds = self.boundaries();
-        bounds
-            .windows(2)
-            .map(|w| w[0]..w[1])
-            .zip(self.engines())
-            .collect()
-    }
-}
-
-/// Where numpy's `array_split` cuts an axis of length `n` into `parts`
-/// pieces: the first `n % parts` pieces are one longer.
-fn split_ranges(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
-    let parts = parts.max(1);
-    let (base, extra) = (n / parts, n % parts);
-    let mut at = 0;
-    (0..parts)
-        .map(|i| {
-            let len = base + usize::from(i < extra);
-            let r = at..at + len;
-            at += len;
-            r
-        })
-        .collect()
-}
-
-/// The selections that cut `shape` into `parts` along `axis` (numpy's
-/// `array_split`; `even` demands equal parts, as `split` does).
-fn split_selections(
-    shape: &[usize],
-    parts: usize,
-    axis: isize,
-    even: bool,
-) -> Result<Vec<Vec<SliceInfoElem>>> {
-    let ndim = shape.len();
-    let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
-    if even && (parts == 0 || shape[k] % parts != 0) {
-        return Err(ShapeError::UnevenSplit {
-            len: shape[k],
-            parts,
-        }
-        .into());
-    }
-    Ok(split_ranges(shape[k], parts)
-        .iter()
-        .map(|r| range_selection(ndim, k, r))
-        .collect())
-}
-
-fn range_selection(ndim: usize, axis: usize, r: &std::ops::Range<usize>) -> Vec<SliceInfoElem> {
-    let mut info = vec![full(); ndim];
-    info[axis] = SliceInfoElem::Slice {
-        start: r.start as isize,
-        end: Some(r.end as isize),
-        step: 1,
-    };
-    info
-}
-
-impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
-    /// `parts` pieces along `axis`, as numpy's `array_split` cuts them (the
-    /// first ones one longer when the length does not divide), each made on
-    /// the engine.
-    pub fn array_split(&self, parts: usize, axis: isize) -> Result<Vec<RemoteArray<A>>> {
-        split_selections(self.shape(), parts, axis, false)?
-            .into_iter()
-            .map(|info| self.slice(info))
-            .collect()
-    }
-
-    /// As [`array_split`](Self::array_split), but the length must divide
-    /// evenly (numpy's `split`).
-    pub fn split(&self, parts: usize, axis: isize) -> Result<Vec<RemoteArray<A>>> {
-        split_selections(self.shape(), parts, axis, true)?
-            .into_iter()
-            .map(|info| self.slice(info))
-            .collect()
-    }
-
-    /// The same elements in another shape (standard order), on the engine.
-    pub fn reshape(&self, shape: &[usize]) -> Result<RemoteArray<A>> {
-        let from = self.known_shape()?;
-        if from.iter().product::<usize>() != shape.iter().product::<usize>() {
-            return Err(ShapeError::Reshape {
-                from,
-                to: shape.to_vec(),
-            }
-            .into());
-        }
-        Ok(self.op_into(method::RESHAPE, &(shape,), shape.to_vec()))
-    }
-}
-
-impl<A: Element + Value> DistArray<A> {
-    /// `parts` pieces along `axis` (numpy's `array_split`); each piece is
-    /// where its data are: one array inside one block, else distributed.
-    pub fn array_split(&self, parts: usize, axis: isize) -> Result<Vec<Placed<A>>> {
-        split_selections(self.shape(), parts, axis, false)?
-            .into_iter()
-            .map(|info| self.slice(info))
-            .collect()
-    }
-
-    /// As [`array_split`](Self::array_split), but the length must divide
-    /// evenly (numpy's `split`).
-    pub fn split(&self, parts: usize, axis: isize) -> Result<Vec<Placed<A>>> {
-        split_selections(self.shape(), parts, axis, true)?
-            .into_iter()
-            .map(|info| self.slice(info))
-            .collect()
-    }
-
-    /// Another shape along the other axes: the distributed axis keeps its
-    /// place and length, and the axes before it and after it reshape
-    /// among themselves (their products unchanged), block by block.
-    pub fn reshape(&self, shape: &[usize]) -> Result<DistArray<A>> {
-        let k = self.axis();
-        let n = self.shape()[k];
-        let before: usize = self.shape()[..k].iter().product();
-        let fits = shape.len() > k
-            && shape[k] == n
-            && shape[..k].iter().product::<usize>() == before
-            && shape[k + 1..].iter().product::<usize>()
-                == self.shape()[k + 1..].iter().product::<usize>();
-        if !fits {
-            return Err(ShapeError::Reshape {
-                from: self.shape().to_vec(),
-                to: shape.to_vec(),
-            }
-            .into());
-        }
-        let (blocks, chain) = self.parts();
-        let blocks = blocks
-            .iter()
-            .map(|b| {
-                let mut s = shape.to_vec();
-                s[k] = b.shape()[k];
-                b.reshape(&s)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(DistArray::assemble(
-            blocks,
-            k,
-            shape.to_vec(),
-            chain.to_vec(),
-        ))
-    }
-}
-
 /// Both arrays broadcast to their common shape (numpy's
 /// `broadcast_arrays`), each on its own engine.
 pub fn broadcast_arrays<A: Element + Value>(
@@ -587,74 +410,4 @@ pub fn broadcast_arrays<A: Element + Value>(
     let (sa, sb) = (a.known_shape()?, b.known_shape()?);
     let shape = super::broadcast_shape(&sa, &sb).ok_or(ShapeError::Broadcast { a: sa, b: sb })?;
     Ok((a.broadcast_to(&shape)?, b.broadcast_to(&shape)?))
-}
-
-impl<A: Element + Value + PartialOrd> DistArray<A> {
-    /// Flat index (standard order) of the first smallest element: each
-    /// engine finds its block's, only those candidates move.
-    pub async fn argmin(&self) -> Result<i64> {
-        self.arg_extreme(true).await
-    }
-
-    /// Flat index (standard order) of the first largest element.
-    pub async fn argmax(&self) -> Result<i64> {
-        self.arg_extreme(false).await
-    }
-
-    async fn arg_extreme(&self, smallest: bool) -> Result<i64> {
-        let blocks = self.blocks();
-        let calls: Vec<_> = blocks
-            .iter()
-            .filter(|b| !b.is_empty())
-            .map(|b| {
-                let arg = if smallest { b.argmin() } else { b.argmax() };
-                let val = if smallest { b.min() } else { b.max() };
-                (b.clone(), arg, val)
-            })
-            .collect();
-        let bounds = self.boundaries();
-        let k = self.axis();
-        let mut best: Option<(Vec<usize>, A)> = None;
-        for (b, arg, val) in calls {
-            let (arg, val) = (arg.await?, val.await?);
-            // The block's flat index, as a multi-index of the whole array.
-            let bshape = b.shape().to_vec();
-            let mut rest = arg as usize;
-            let mut index = vec![0; bshape.len()];
-            for d in (0..bshape.len()).rev() {
-                index[d] = rest % bshape[d].max(1);
-                rest /= bshape[d].max(1);
-            }
-            let block_no = blocks.iter().position(|x| x.id() == b.id()).unwrap_or(0);
-            index[k] += bounds[block_no];
-            #[allow(clippy::eq_op)]
-            let better = match &best {
-                None => true,
-                Some((at, v)) => {
-                    let earlier = index < *at;
-                    let (nan_new, nan_old) = (val != val, *v != *v);
-                    if nan_old {
-                        nan_new && earlier
-                    } else if nan_new {
-                        true
-                    } else if smallest {
-                        val < *v || (val == *v && earlier)
-                    } else {
-                        val > *v || (val == *v && earlier)
-                    }
-                }
-            };
-            if better {
-                best = Some((index, val));
-            }
-        }
-        let (index, _) = best.ok_or(Error::Refused {
-            message: "argmin and argmax of an empty array are undefined".into(),
-        })?;
-        let flat = index
-            .iter()
-            .zip(self.shape())
-            .fold(0usize, |acc, (&i, &n)| acc * n + i);
-        Ok(flat as i64)
-    }
 }
