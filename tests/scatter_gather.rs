@@ -220,3 +220,29 @@ async fn free_functions_use_the_default_cluster() {
     let xs = within(distob::scatter_each(vec![1i8, 2, 3])).await.unwrap();
     assert_eq!(within(distob::gather(&xs)).await.unwrap(), vec![1, 2, 3]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_calls_are_not_held_up_behind_a_large_scatter() {
+    let cluster = within(Cluster::spawn_program(distob_bin(), 1))
+        .await
+        .unwrap();
+    let tiny = within(cluster.scatter_to(NodeId(0), 1u8)).await.unwrap();
+    let big = ndarray::ArrayD::<f64>::from_elem(IxDyn(&[25_000_000]), 0.5); // 200 MB
+                                                                            // The put is on its way once `put` returns; a call on the big object
+                                                                            // made now still runs after it has arrived.
+    let (big, ack) = cluster.hub().put(NodeId(0), big).unwrap();
+    let total = big.sum();
+    let mut ack = Box::pin(ack);
+    // Small calls made after the put complete while its bytes are still
+    // on the wire: on one shared connection they would queue behind them.
+    for _ in 0..10 {
+        assert_eq!(within(tiny.fetch()).await.unwrap(), 1);
+    }
+    assert!(
+        futures::poll!(ack.as_mut()).is_pending(),
+        "the small calls waited for the large transfer"
+    );
+    within(ack).await.unwrap();
+    assert_eq!(within(total).await.unwrap(), 12_500_000.0);
+    assert_eq!(big.shape(), &[25_000_000]);
+}

@@ -179,7 +179,11 @@ impl Session {
             } => {
                 let nbytes = (head.len() + body.len()) as u64;
                 if let Some(addr) = self.engine.waiting_actor(&object) {
-                    // Expected from another engine (a push): fill it in.
+                    // Expected (a push from another engine, or a large scatter
+                    // over the bulk connection): fill it in.
+                    if let Some(entry) = self.engine.objects.borrow_mut().get_mut(&object) {
+                        entry.nbytes = nbytes;
+                    }
                     let held = EngineState::held_from(&type_name, head, body);
                     let failed = held.as_ref().err().cloned();
                     self.engine.deliver(Keep { id: object, addr }, held);

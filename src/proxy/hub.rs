@@ -4,7 +4,11 @@
 //! Shape: a cheap `Clone` handle; per engine one [`Link`] = a shared writer
 //! that callers write their frames to directly (no worker in the middle of a
 //! call) + one reader task that owns the read side and completes pending
-//! calls from a map keyed by call id.
+//! calls from a map keyed by call id. Each engine link has a second, bulk
+//! link beside it: bodies over [`BULK_THRESHOLD`] (large scatters) take it,
+//! so small calls made meanwhile are not queued behind their bytes. The
+//! object is announced (`Op::Expect`) on the main link first, so calls on it
+//! keep their order.
 
 use super::call::{Call, Decode};
 use super::runtime::current_or_background;
@@ -60,9 +64,50 @@ pub(crate) struct Link {
     writer: FrameWriter,
     pending: Mutex<Pending>,
     reader: Mutex<Option<tokio::task::AbortHandle>>,
+    /// A second connection to the same engine for large bodies, so that a
+    /// big transfer does not hold up the small calls behind it.
+    bulk: Mutex<Option<Arc<Link>>>,
 }
 
+/// Bodies larger than this go over the bulk connection.
+pub(crate) const BULK_THRESHOLD: usize = 1 << 20;
+
 impl Link {
+    /// The main and the bulk connection to one engine, over TCP.
+    async fn open_pair(node: NodeId, addr: SocketAddr, key: ClusterKey) -> Result<Arc<Link>> {
+        let (main, bulk) = tokio::try_join!(
+            Link::open(node, addr, key.clone()),
+            Link::open(node, addr, key)
+        )?;
+        *lock(&main.bulk) = Some(bulk);
+        Ok(main)
+    }
+
+    /// The main and the bulk connection to an in-process engine.
+    async fn open_local_pair(
+        node: NodeId,
+        addr: SocketAddr,
+        dialer: LocalDialer,
+        key: ClusterKey,
+    ) -> Result<Arc<Link>> {
+        let (main, bulk) = tokio::try_join!(
+            Link::open_local(node, addr, dialer.clone(), key.clone()),
+            Link::open_local(node, addr, dialer, key)
+        )?;
+        *lock(&main.bulk) = Some(bulk);
+        Ok(main)
+    }
+
+    /// Closes both connections and stops their readers.
+    fn shut(&self) {
+        self.writer.close();
+        if let Some(task) = lock(&self.reader).take() {
+            task.abort();
+        }
+        if let Some(bulk) = lock(&self.bulk).take() {
+            bulk.shut();
+        }
+    }
     async fn open(node: NodeId, addr: SocketAddr, key: ClusterKey) -> Result<Arc<Link>> {
         let stream = TcpStream::connect(addr)
             .await
@@ -140,6 +185,7 @@ impl Link {
             writer,
             pending: Mutex::new(Pending::default()),
             reader: Mutex::new(None),
+            bulk: Mutex::new(None),
         });
         let task = tokio::spawn(read_replies(link.clone(), reader));
         *lock(&link.reader) = Some(task.abort_handle());
@@ -243,10 +289,7 @@ impl Drop for HubInner {
     fn drop(&mut self) {
         let links = self.links.get_mut().unwrap_or_else(|p| p.into_inner());
         for link in links.iter().flatten() {
-            link.writer.close();
-            if let Some(task) = lock(&link.reader).take() {
-                task.abort();
-            }
+            link.shut();
         }
     }
 }
@@ -306,7 +349,7 @@ impl ObjectHub {
                 futures::future::try_join_all(
                     engines
                         .into_iter()
-                        .map(|(node, addr)| Link::open(node, addr, task_key.clone())),
+                        .map(|(node, addr)| Link::open_pair(node, addr, task_key.clone())),
                 )
                 .await
             })
@@ -325,7 +368,7 @@ impl ObjectHub {
         let opened = runtime
             .spawn(async move {
                 futures::future::try_join_all(engines.into_iter().map(|(node, addr, dialer)| {
-                    Link::open_local(node, addr, dialer, task_key.clone())
+                    Link::open_local_pair(node, addr, dialer, task_key.clone())
                 }))
                 .await
             })
@@ -371,16 +414,13 @@ impl ObjectHub {
     /// them fail with [`Error::ObjectLost`], never reach the new engine.
     pub async fn reconnect(&self, node: NodeId) -> Result<()> {
         let addr = self.link(node)?.addr;
-        let link = Link::open(node, addr, self.inner.key.clone()).await?;
+        let link = Link::open_pair(node, addr, self.inner.key.clone()).await?;
         *lock(&link.events) = Some(self.inner.events.clone());
         {
             let mut links = self.inner.links.write().unwrap_or_else(|p| p.into_inner());
             if let Some(slot) = links.get_mut(node.index()) {
                 if let Some(old) = slot.replace(link) {
-                    old.writer.close();
-                    if let Some(task) = lock(&old.reader).take() {
-                        task.abort();
-                    }
+                    old.shut();
                 }
             }
         }
@@ -424,7 +464,12 @@ impl ObjectHub {
         links
             .iter()
             .flatten()
-            .map(|l| l.received.load(Ordering::Relaxed))
+            .map(|l| {
+                let bulk = lock(&l.bulk)
+                    .as_ref()
+                    .map_or(0, |b| b.received.load(Ordering::Relaxed));
+                l.received.load(Ordering::Relaxed) + bulk
+            })
             .sum()
     }
 
@@ -491,6 +536,13 @@ impl ObjectHub {
         body: Bytes,
     ) -> Result<oneshot::Receiver<Result<Reply>>> {
         let link = self.link(node)?;
+        // Large bodies go over the bulk connection (when the engine has one).
+        let link = if body.len() > BULK_THRESHOLD {
+            let bulk = lock(&link.bulk).clone();
+            bulk.unwrap_or(link)
+        } else {
+            link
+        };
         let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         {

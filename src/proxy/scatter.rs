@@ -1,12 +1,13 @@
 //! Scatter and gather: values onto engines and back.
 
 use super::call::Call;
-use super::hub::{HeldObject, ObjectHub};
+use super::hub::{HeldObject, ObjectHub, BULK_THRESHOLD};
 use super::remote::{decode_done, Remote};
 use crate::error::Result;
 use crate::id::NodeId;
 use crate::net::wire::Op;
 use crate::value::{self, Value};
+use bytes::Bytes;
 use futures::future::TryJoinAll;
 use std::future::Future;
 
@@ -28,6 +29,17 @@ impl ObjectHub {
             },
         );
         let remote = Remote::adopt_shaped(id, self.clone(), shape);
+        if enc.body.len() > BULK_THRESHOLD {
+            // The bytes take the bulk connection, so that calls behind them
+            // are not held up; the object is expected on the main one first,
+            // so that calls on it made from now on wait for it in order.
+            let expect = Op::Expect {
+                object: id.object,
+                type_name: type_name.to_owned(),
+            };
+            let expected: Call<()> = self.submit(node, Some(id), expect, Bytes::new(), decode_done);
+            drop(expected);
+        }
         let op = Op::Put {
             object: id.object,
             type_name: type_name.to_owned(),
