@@ -57,7 +57,8 @@ pub mod value;
 /// The engine side: serving objects, and engine mode for programs.
 pub mod engine {
     pub use crate::actors::{
-        Engine, EngineError, DEFAULT_MAX_IN_FLIGHT, DRAIN_DEADLINE, HANDSHAKE_TIMEOUT,
+        Engine, EngineError, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DRAIN_DEADLINE,
+        HANDSHAKE_TIMEOUT,
     };
     pub use crate::cluster::{engine_program, main_if_engine, run_engine, EngineProcess};
 }

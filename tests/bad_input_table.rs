@@ -34,10 +34,11 @@ impl Drop for TestEngine {
 }
 
 fn start_engine() -> TestEngine {
-    start_engine_with(distob::engine::DEFAULT_MAX_IN_FLIGHT)
+    start_engine_with(|e| e)
 }
 
-fn start_engine_with(max_in_flight: usize) -> TestEngine {
+/// An engine on its own thread, set up by `configure`.
+fn start_engine_with(configure: fn(Engine) -> Engine) -> TestEngine {
     let key = ClusterKey::random();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -46,9 +47,8 @@ fn start_engine_with(max_in_flight: usize) -> TestEngine {
         actix_rt::System::new().block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            Engine::new(NodeId(0), engine_key)
+            configure(Engine::new(NodeId(0), engine_key))
                 .with_frame_timeout(Duration::from_millis(300))
-                .with_max_in_flight(max_in_flight)
                 .serve(listener, async {
                     let _ = stop_rx.await;
                 })
@@ -219,7 +219,7 @@ impl Sleeper {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_beyond_the_in_flight_bound_fail_fast_with_busy() {
-    let e = start_engine_with(2);
+    let e = start_engine_with(|e| e.with_max_in_flight(2));
     let hub = client(&e).await;
     let s: RemoteSleeper = within(hub.scatter(Sleeper)).await.unwrap();
     let calls: Vec<_> = (0..6).map(|_| s.nap(200)).collect();
@@ -240,6 +240,31 @@ async fn calls_beyond_the_in_flight_bound_fail_fast_with_busy() {
     assert_eq!((ok, busy), (2, 4));
     // Once the replies are in, calls are welcome again.
     assert_eq!(within(s.nap(1)).await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_object_queue_refuses_calls_on_that_object_only() {
+    let e = start_engine_with(|e| e.with_max_queued_per_object(2));
+    let hub = client(&e).await;
+    let busy_one: RemoteSleeper = within(hub.scatter(Sleeper)).await.unwrap();
+    let other: RemoteSleeper = within(hub.scatter(Sleeper)).await.unwrap();
+    let mut calls: Vec<_> = (0..6).map(|_| Box::pin(busy_one.nap(300))).collect();
+    // Another object on the same connection is not held to that queue: its
+    // call is answered while the first nap still runs.
+    assert_eq!(within(other.nap(1)).await.unwrap(), 1);
+    assert!(futures::poll!(calls[0].as_mut()).is_pending());
+    let mut outcomes = Vec::new();
+    for c in calls {
+        outcomes.push(within(c).await);
+    }
+    let ok = outcomes.iter().filter(|r| matches!(r, Ok(300))).count();
+    let busy = outcomes
+        .iter()
+        .filter(|r| matches!(r, Err(Error::Busy)))
+        .count();
+    assert_eq!((ok, busy), (2, 4), "{outcomes:?}");
+    // Once the queue has drained, calls on it are welcome again.
+    assert_eq!(within(busy_one.nap(1)).await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,6 +79,8 @@ pub(crate) struct EngineState {
     pub(crate) peers: super::peers::Peers,
     /// Calls one connection may have in flight before new ones get `Busy`.
     pub(crate) max_in_flight: usize,
+    /// Calls one object may have queued before new ones get `Busy`.
+    pub(crate) max_queued: usize,
     pub(crate) objects: RefCell<ObjectTable>,
     pub(crate) sessions: RefCell<HashMap<u64, SessionEntry>>,
     pub(crate) stop: Notify,
@@ -136,6 +138,7 @@ impl EngineState {
         let addr = ObjectActor::new(id, held, Rc::downgrade(self)).start();
         let entry = Entry {
             addr: addr.clone(),
+            queued: Default::default(),
             type_name: Rc::from(type_name),
             nbytes,
             owner,
@@ -265,11 +268,17 @@ pub struct Engine {
     limits: Limits,
     frame_timeout: Duration,
     max_in_flight: usize,
+    max_queued: usize,
 }
 
 /// Calls one connection may have in flight by default: far above any
 /// pipeline that still gains speed, far below what exhausts memory.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1 << 16;
+
+/// Calls one object may have queued (waiting in its mailbox or running) by
+/// default: a quarter of a connection's bound, so that one hot object
+/// cannot take a whole connection's worth of memory.
+pub const DEFAULT_MAX_QUEUED: usize = 1 << 14;
 
 impl Engine {
     /// An engine with node id `node` that admits peers holding `key`.
@@ -280,6 +289,7 @@ impl Engine {
             limits: Limits::default(),
             frame_timeout: crate::net::connection::DEFAULT_FRAME_TIMEOUT,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_queued: DEFAULT_MAX_QUEUED,
         }
     }
 
@@ -302,6 +312,14 @@ impl Engine {
     /// of queueing without bound.
     pub fn with_max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Sets how many calls one object may have queued (in its mailbox or
+    /// running); beyond it new calls on that object fail at once with
+    /// [`Error::Busy`](crate::Error::Busy), while other objects go on.
+    pub fn with_max_queued_per_object(mut self, n: usize) -> Self {
+        self.max_queued = n.max(1);
         self
     }
 
@@ -340,6 +358,7 @@ impl Engine {
             limits: self.limits,
             peers: Default::default(),
             max_in_flight: self.max_in_flight,
+            max_queued: self.max_queued,
             objects: RefCell::new(ObjectTable::default()),
             sessions: RefCell::new(HashMap::new()),
             stop: Notify::new(),

@@ -24,4 +24,7 @@ pub(crate) mod session;
 pub(crate) mod snapshots;
 
 pub(crate) use engine::LocalDialer;
-pub use engine::{Engine, EngineError, DEFAULT_MAX_IN_FLIGHT, DRAIN_DEADLINE, HANDSHAKE_TIMEOUT};
+pub use engine::{
+    Engine, EngineError, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DRAIN_DEADLINE,
+    HANDSHAKE_TIMEOUT,
+};

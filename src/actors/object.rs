@@ -23,22 +23,31 @@ pub(crate) struct ReplyTo {
     /// The connection's count of calls in flight; this one leaves it when
     /// its reply is sent (or dropped).
     pub(crate) in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    /// The target object's count of calls queued or running on it; this
+    /// one leaves it the same way.
+    pub(crate) queued: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl Drop for ReplyTo {
     fn drop(&mut self) {
-        if let Some(n) = self.in_flight.take() {
-            n.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.leave_counts();
     }
 }
 
 impl ReplyTo {
-    /// Sends an outcome with its body.
-    pub(crate) fn outcome(mut self, outcome: Outcome, body: Bytes) {
-        if let Some(n) = self.in_flight.take() {
+    /// Takes this call out of the counts it is in.
+    fn leave_counts(&mut self) {
+        for n in [self.in_flight.take(), self.queued.take()]
+            .into_iter()
+            .flatten()
+        {
             n.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+
+    /// Sends an outcome with its body.
+    pub(crate) fn outcome(mut self, outcome: Outcome, body: Bytes) {
+        self.leave_counts();
         let reply = Message::Reply(self.call, outcome);
         // The client may have gone already; then there is nobody to tell.
         let _ = self.writer.send(&reply, body);

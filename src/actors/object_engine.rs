@@ -12,6 +12,8 @@ use std::rc::Rc;
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub(crate) addr: Addr<ObjectActor>,
+    /// Calls queued on (or running in) the object's actor.
+    pub(crate) queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     pub(crate) type_name: Rc<str>,
     pub(crate) nbytes: u64,
     /// The session that created it; its objects go when it goes.

@@ -3,7 +3,7 @@
 //! names; replies go straight from the object actor to the peer's writer.
 
 use super::engine::EngineState;
-use super::object::{Fetch, Held, Invoke, Keep, PushTo, ReplyTo, Target};
+use super::object::{Fetch, Held, Invoke, Keep, ObjectActor, PushTo, ReplyTo, Target};
 use super::registry;
 use crate::id::{CallId, NodeId, ObjectId};
 use crate::net::wire::{CallOp, Fault, Message, Op, Outcome};
@@ -67,7 +67,21 @@ impl Session {
             writer: self.writer.clone(),
             call,
             in_flight: None,
+            queued: None,
         }
+    }
+
+    /// The object's actor, with this call counted in its queue; a fault
+    /// when the object is unknown or its queue is full.
+    fn admit(&self, object: &ObjectId, reply: &mut ReplyTo) -> Result<Addr<ObjectActor>, Fault> {
+        let objects = self.engine.objects.borrow();
+        let entry = objects.get(object).ok_or(Fault::NoSuchObject(*object))?;
+        if entry.queued.fetch_add(1, Ordering::Relaxed) >= self.engine.max_queued {
+            entry.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(Fault::Busy);
+        }
+        reply.queued = Some(entry.queued.clone());
+        Ok(entry.addr.clone())
     }
 
     /// A reply slot counted against the connection's bound on calls in
@@ -122,9 +136,10 @@ impl Session {
     ) {
         let e = &self.engine;
         e.calls.set(e.calls.get() + 1);
-        let addr = match e.objects.borrow().get(&object) {
-            Some(entry) => entry.addr.clone(),
-            None => return reply.fault(Fault::NoSuchObject(object)),
+        let mut reply = reply;
+        let addr = match self.admit(&object, &mut reply) {
+            Ok(addr) => addr,
+            Err(fault) => return reply.fault(fault),
         };
         let operand = match other {
             None => None,
@@ -201,10 +216,13 @@ impl Session {
                     Err(fault) => reply.fault(fault),
                 }
             }
-            Op::Get(object) => match self.engine.objects.borrow().get(&object) {
-                Some(entry) => entry.addr.do_send(Fetch { reply }),
-                None => reply.fault(Fault::NoSuchObject(object)),
-            },
+            Op::Get(object) => {
+                let mut reply = reply;
+                match self.admit(&object, &mut reply) {
+                    Ok(addr) => addr.do_send(Fetch { reply }),
+                    Err(fault) => reply.fault(fault),
+                }
+            }
             Op::Call(CallOp(object, method, args, keep)) => {
                 self.invoke(object, Target::Method(method), args, reply, keep, None)
             }
@@ -239,19 +257,23 @@ impl Session {
                     Err(fault) => reply.fault(fault),
                 }
             }
-            Op::Push { source, object, to } => match self.engine.objects.borrow().get(&source) {
-                Some(entry) => entry.addr.do_send(PushTo { object, to, reply }),
-                None => {
-                    let engine = self.engine.clone();
-                    actix_rt::spawn(async move {
-                        let fault = Fault::NoSuchObject(source);
-                        let pushed = super::peers::push(engine, to, object, Err(fault)).await;
-                        if let Err(f) = pushed {
-                            reply.fault(f);
-                        }
-                    });
+            Op::Push { source, object, to } => {
+                let mut reply = reply;
+                match self.admit(&source, &mut reply) {
+                    Ok(addr) => addr.do_send(PushTo { object, to, reply }),
+                    Err(fault) => {
+                        // The target waits for the object: tell it why it
+                        // will not come.
+                        let engine = self.engine.clone();
+                        actix_rt::spawn(async move {
+                            let pushed = super::peers::push(engine, to, object, Err(fault)).await;
+                            if let Err(f) = pushed {
+                                reply.fault(f);
+                            }
+                        });
+                    }
                 }
-            },
+            }
             Op::Fail { object, fault } => {
                 if let Some(addr) = self.engine.waiting_actor(&object) {
                     self.engine.deliver(Keep { id: object, addr }, Err(fault));
