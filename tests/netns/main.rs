@@ -3,6 +3,8 @@
 //! with addresses that exist only inside them. One engine's link is cut
 //! silently (no FIN, no RST): the call waiting on it must fail with
 //! `EngineLost` within the detection time, and the other engines go on.
+//! Then the link is restored: the client reconnects, the old object is
+//! reported lost, and new objects on that engine are served.
 //!
 //! Needs root and `ip` (iproute2); anywhere else it says why and passes.
 //! The test binary plays two roles: the orchestrator (default), and the
@@ -66,7 +68,7 @@ fn main() {
         return;
     }
     orchestrate();
-    println!("1 passed, 0 failed");
+    println!("2 passed, 0 failed");
 }
 
 fn orchestrate() {
@@ -169,15 +171,21 @@ fn orchestrate() {
     for l in out.lines() {
         let l = l.unwrap();
         println!("client: {l}");
+        if l == "restore" {
+            // The client has seen the loss: bring the link back.
+            must(&["-n", bridge, "link", "set", "vb3", "up"]);
+            writeln!(client.stdin.as_mut().unwrap(), "restored").unwrap();
+        }
         report.push_str(&l);
         report.push('\n');
     }
     let status = client.wait().unwrap();
     assert!(
-        status.success() && report.contains("lost engine 1"),
+        status.success() && report.contains("lost engine 1") && report.contains("rejoined"),
         "{report}"
     );
     println!("test netns::silent_link_cut_fails_waiting_calls_with_engine_lost ... ok");
+    println!("test netns::a_restored_link_reconnects ... ok");
 }
 
 fn client(profile: &str) {
@@ -220,5 +228,37 @@ fn client(profile: &str) {
             assert_eq!(v, 10 + i as u32);
         }
         println!("engines 0 and 2 still serve");
+
+        // The link comes back: the client joins the engine again; the old
+        // object is reported lost, new ones are served.
+        println!("restore");
+        line.clear();
+        std::io::stdin().read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "restored");
+        let start = Instant::now();
+        loop {
+            match tokio::time::timeout(deadline, cluster.reconnect(distob::NodeId(1))).await {
+                Ok(Ok(())) => break,
+                other => {
+                    assert!(start.elapsed() < deadline, "no reconnect: {other:?}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        let old = tokio::time::timeout(deadline, xs[1].fetch()).await.unwrap();
+        assert!(matches!(old, Err(distob::Error::ObjectLost(_))), "{old:?}");
+        let fresh = tokio::time::timeout(deadline, cluster.scatter_to(distob::NodeId(1), 21u32))
+            .await
+            .unwrap()
+            .unwrap();
+        let v = tokio::time::timeout(deadline, fresh.fetch())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, 21);
+        println!(
+            "rejoined engine 1 after {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
     });
 }
