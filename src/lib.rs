@@ -88,7 +88,7 @@ pub use net::wire::{MethodId, ObjectInfo};
 pub use net::ClusterKey;
 pub use proxy::{
     call_all, Call, ClusterEvent, Gather, HeldObject, Invoke, ObjectEngine, ObjectHub, Remote,
-    RemoteFn,
+    RemoteFn, MAX_BULK_IN_FLIGHT,
 };
 pub use value::{DType, Value};
 

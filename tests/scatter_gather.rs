@@ -246,3 +246,33 @@ async fn small_calls_are_not_held_up_behind_a_large_scatter() {
     assert_eq!(within(total).await.unwrap(), 12_500_000.0);
     assert_eq!(big.shape(), &[25_000_000]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_sends_stay_within_the_clients_byte_budget() {
+    let cluster = within(Cluster::spawn_program(distob_bin(), 1))
+        .await
+        .unwrap();
+    let hub = cluster.hub();
+    let n = 8 << 20; // 64 MiB of f64 each; six of them exceed the budget.
+    let mut remotes = Vec::new();
+    let mut acks = Vec::new();
+    for i in 0..6 {
+        let a = ArrayD::<f64>::from_elem(IxDyn(&[n]), i as f64);
+        let (r, ack) = hub.put(NodeId(0), a).unwrap();
+        remotes.push(r);
+        acks.push(ack);
+        let in_flight = hub.bulk_bytes_in_flight(NodeId(0));
+        assert!(
+            in_flight > 0 && in_flight <= distob::MAX_BULK_IN_FLIGHT,
+            "{in_flight}"
+        );
+    }
+    for ack in acks {
+        within(ack).await.unwrap();
+    }
+    assert_eq!(hub.bulk_bytes_in_flight(NodeId(0)), 0);
+    // The held-back sends went once there was room, and arrived whole.
+    for (i, r) in remotes.iter().enumerate() {
+        assert_eq!(within(r.sum()).await.unwrap(), (i * n) as f64);
+    }
+}

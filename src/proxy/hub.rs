@@ -8,7 +8,8 @@
 //! link beside it: bodies over [`BULK_THRESHOLD`] (large scatters) take it,
 //! so small calls made meanwhile are not queued behind their bytes. The
 //! object is announced (`Op::Expect`) on the main link first, so calls on it
-//! keep their order.
+//! keep their order. The bulk link has a byte budget ([`MAX_BULK_IN_FLIGHT`]):
+//! a large send beyond it waits, in a task, until earlier ones are answered.
 
 use super::call::{Call, Decode};
 use super::runtime::current_or_background;
@@ -29,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 pub(crate) use crate::net::wire::Outcome;
 
@@ -40,7 +41,22 @@ pub(crate) struct Reply {
     pub(crate) body: AlignedBuf,
 }
 
-type Waiter = oneshot::Sender<Result<Reply>>;
+/// A call waiting for its reply, with its share of the link's byte budget
+/// (given back when the reply comes or the call fails).
+struct Waiter {
+    tx: oneshot::Sender<Result<Reply>>,
+    budget: Option<OwnedSemaphorePermit>,
+}
+
+impl Waiter {
+    fn send(self, reply: Result<Reply>) {
+        let Waiter { tx, budget } = self;
+        // The budget is back before the caller hears of the reply.
+        drop(budget);
+        // The caller may have stopped waiting; nothing to do then.
+        let _ = tx.send(reply);
+    }
+}
 
 #[derive(Default)]
 struct Pending {
@@ -67,10 +83,21 @@ pub(crate) struct Link {
     /// A second connection to the same engine for large bodies, so that a
     /// big transfer does not hold up the small calls behind it.
     bulk: Mutex<Option<Arc<Link>>>,
+    /// Bytes this link may have sent and not had answered, in KiB permits
+    /// (used on the bulk link).
+    budget: Arc<Semaphore>,
 }
 
 /// Bodies larger than this go over the bulk connection.
 pub(crate) const BULK_THRESHOLD: usize = 1 << 20;
+
+/// The bytes of large bodies the client has in flight to one engine (sent,
+/// or queued to send, and not yet acknowledged); further large sends wait
+/// for earlier ones to be answered. A body larger than this goes alone.
+pub const MAX_BULK_IN_FLIGHT: usize = 256 << 20;
+
+/// The unit of [`MAX_BULK_IN_FLIGHT`]'s permits.
+const BUDGET_UNIT: usize = 1 << 10;
 
 impl Link {
     /// The main and the bulk connection to one engine, over TCP.
@@ -101,6 +128,8 @@ impl Link {
     /// Closes both connections and stops their readers.
     fn shut(&self) {
         self.writer.close();
+        // Sends held back for budget give up (and free their bodies).
+        self.budget.close();
         if let Some(task) = lock(&self.reader).take() {
             task.abort();
         }
@@ -186,6 +215,7 @@ impl Link {
             pending: Mutex::new(Pending::default()),
             reader: Mutex::new(None),
             bulk: Mutex::new(None),
+            budget: Arc::new(Semaphore::new(MAX_BULK_IN_FLIGHT / BUDGET_UNIT)),
         });
         let task = tokio::spawn(read_replies(link.clone(), reader));
         *lock(&link.reader) = Some(task.abort_handle());
@@ -200,8 +230,7 @@ impl Link {
             p.calls.drain().map(|(_, w)| w).collect()
         };
         for w in waiters {
-            // The caller may have stopped waiting; nothing to do then.
-            let _ = w.send(Err(Error::EngineLost(self.node)));
+            w.send(Err(Error::EngineLost(self.node)));
         }
         self.writer.close();
         if let Some(events) = lock(&self.events).as_ref() {
@@ -213,6 +242,36 @@ impl Link {
     fn is_lost(&self) -> bool {
         lock(&self.pending).lost
     }
+
+    /// Puts a call in the pending map (unless the engine is lost).
+    fn register(&self, call: CallId, waiter: Waiter) -> Result<()> {
+        let mut p = lock(&self.pending);
+        if p.lost {
+            return Err(Error::EngineLost(self.node));
+        }
+        p.calls.insert(call, waiter);
+        Ok(())
+    }
+
+    /// Writes a registered call's request; on failure it leaves the map.
+    fn write(&self, call: CallId, op: Op, body: Bytes) -> Result<()> {
+        self.writer
+            .send(&Message::Request(call, op), body)
+            .map_err(|e| {
+                lock(&self.pending).calls.remove(&call);
+                match e {
+                    NetError::Closed | NetError::Io(_) => Error::EngineLost(self.node),
+                    other => other.into(),
+                }
+            })
+    }
+}
+
+/// The budget permits a body of `len` bytes takes: its size in units, at
+/// most the whole budget (so that a larger body still goes, alone).
+fn budget_permits(len: usize) -> u32 {
+    let total = MAX_BULK_IN_FLIGHT / BUDGET_UNIT;
+    len.div_ceil(BUDGET_UNIT).min(total) as u32
 }
 
 async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameReader<R>) {
@@ -230,8 +289,8 @@ async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameRe
             Message::Reply(call, outcome) => {
                 let waiter = lock(&link.pending).calls.remove(&call);
                 if let Some(w) = waiter {
-                    // The caller dropped its Call: the reply is discarded.
-                    let _ = w.send(Ok(Reply {
+                    // (If the caller dropped its Call, the reply is discarded.)
+                    w.send(Ok(Reply {
                         outcome,
                         body: frame.body,
                     }));
@@ -536,30 +595,63 @@ impl ObjectHub {
         body: Bytes,
     ) -> Result<oneshot::Receiver<Result<Reply>>> {
         let link = self.link(node)?;
-        // Large bodies go over the bulk connection (when the engine has one).
-        let link = if body.len() > BULK_THRESHOLD {
-            let bulk = lock(&link.bulk).clone();
-            bulk.unwrap_or(link)
-        } else {
-            link
-        };
+        // Large bodies go over the bulk connection (when the engine has one),
+        // within its byte budget.
+        let bulk = (body.len() > BULK_THRESHOLD)
+            .then(|| lock(&link.bulk).clone())
+            .flatten();
         let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
-        {
-            let mut p = lock(&link.pending);
-            if p.lost {
-                return Err(Error::EngineLost(node));
+        let Some(bulk) = bulk else {
+            link.register(call, Waiter { tx, budget: None })?;
+            link.write(call, op, body)?;
+            return Ok(rx);
+        };
+        let permits = budget_permits(body.len());
+        match bulk.budget.clone().try_acquire_many_owned(permits) {
+            Ok(permit) => {
+                bulk.register(
+                    call,
+                    Waiter {
+                        tx,
+                        budget: Some(permit),
+                    },
+                )?;
+                bulk.write(call, op, body)?;
             }
-            p.calls.insert(call, tx);
-        }
-        if let Err(e) = link.writer.send(&Message::Request(call, op), body) {
-            lock(&link.pending).calls.remove(&call);
-            return Err(match e {
-                NetError::Closed | NetError::Io(_) => Error::EngineLost(node),
-                other => other.into(),
-            });
+            Err(_) => {
+                // Over budget: the request waits (off the caller's thread)
+                // until earlier large ones are answered, then goes.
+                bulk.register(call, Waiter { tx, budget: None })?;
+                current_or_background().spawn(async move {
+                    let Ok(permit) = bulk.budget.clone().acquire_many_owned(permits).await else {
+                        return;
+                    };
+                    match lock(&bulk.pending).calls.get_mut(&call) {
+                        Some(w) => w.budget = Some(permit),
+                        // Lost meanwhile (and already told so).
+                        None => return,
+                    }
+                    if let Err(e) = bulk.write(call, op, body) {
+                        if let Some(w) = lock(&bulk.pending).calls.remove(&call) {
+                            w.send(Err(e));
+                        }
+                    }
+                });
+            }
         }
         Ok(rx)
+    }
+
+    /// The bytes of large bodies sent to `node` (or waiting to be sent) and
+    /// not yet answered, at most [`MAX_BULK_IN_FLIGHT`] (or one larger body
+    /// alone).
+    pub fn bulk_bytes_in_flight(&self, node: NodeId) -> usize {
+        let Ok(link) = self.link(node) else { return 0 };
+        let Some(bulk) = lock(&link.bulk).clone() else {
+            return 0;
+        };
+        (MAX_BULK_IN_FLIGHT / BUDGET_UNIT - bulk.budget.available_permits()) * BUDGET_UNIT
     }
 
     /// Sends a request and returns its [`Call`].

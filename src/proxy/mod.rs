@@ -15,7 +15,7 @@ pub(crate) mod runtime;
 pub(crate) mod scatter;
 
 pub use call::{call_all, Call};
-pub use hub::{ClusterEvent, HeldObject, ObjectHub};
+pub use hub::{ClusterEvent, HeldObject, ObjectHub, MAX_BULK_IN_FLIGHT};
 pub use object_engine::ObjectEngine;
 pub use remote::{Invoke, Remote, RemoteFn};
 pub use scatter::Gather;
