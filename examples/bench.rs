@@ -189,6 +189,40 @@ async fn run(quick: bool) -> Result<(), BoxError> {
         Some(percentile(&mut raw_c, 0.5)),
     );
 
+    // The same tiny fetch while a large scatter to the same engine is on
+    // its way (it takes its own connection): how long small calls stall.
+    let huge = if quick { 32 << 20 } else { 128 << 20 }; // f64s: 256 MiB / 1 GiB
+    let (_huge, ack) = cluster
+        .hub()
+        .put(NodeId(0), ArrayD::<f64>::zeros(IxDyn(&[huge])))?;
+    let mut ack = Box::pin(ack);
+    let mut during = Vec::new();
+    loop {
+        let t = Instant::now();
+        tiny.fetch().await?;
+        let dt = t.elapsed().as_secs_f64() * 1e6;
+        if let std::task::Poll::Ready(done) = futures::poll!(ack.as_mut()) {
+            done?;
+            break;
+        }
+        during.push(dt);
+    }
+    if !during.is_empty() {
+        let fetch_p50 = percentile(&mut fetch, 0.5);
+        emit(
+            "fetch_rtt_during_big_scatter_p50_us",
+            percentile(&mut during, 0.5),
+            "us",
+            Some(fetch_p50),
+        );
+        emit(
+            "fetch_rtt_during_big_scatter_max_us",
+            percentile(&mut during, 1.0),
+            "us",
+            Some(fetch_p50),
+        );
+    }
+
     // 10,000 calls in flight on one connection, each path, alternating.
     let mut rates = Vec::new();
     let mut proxy_rates = Vec::new();
