@@ -64,22 +64,7 @@ async fn a_restarted_engine_rejoins_and_its_old_objects_are_reported_lost() {
     assert_eq!(event, ClusterEvent::EngineLost(NodeId(0)));
 
     // The same engine comes back at the same address with the same key.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("profile.json");
-    profile.save(&file).unwrap();
-    let mut restarted = std::process::Command::new(distob_bin())
-        .args([
-            "engine",
-            "--listen",
-            &addr.to_string(),
-            "--node",
-            "0",
-            "--profile",
-        ])
-        .arg(&file)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let restarted = Restarted::start(&profile, addr);
     let start = Instant::now();
     loop {
         match cluster.reconnect(NodeId(0)).await {
@@ -106,8 +91,82 @@ async fn a_restarted_engine_rejoins_and_its_old_objects_are_reported_lost() {
     assert_eq!(within(fresh.fetch()).await.unwrap(), 43);
     assert_eq!(within(other.fetch()).await.unwrap(), 42);
     drop((old, fresh));
-    let _ = restarted.kill();
-    let _ = restarted.wait();
+    restarted.stop();
+}
+
+/// Engine 0 of `profile` started again at `addr`, as a new process;
+/// stopped when dropped (also when the test fails).
+struct Restarted {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Restarted {
+    fn start(profile: &distob::Profile, addr: std::net::SocketAddr) -> Restarted {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("profile.json");
+        profile.save(&file).unwrap();
+        let child = std::process::Command::new(distob_bin())
+            .args([
+                "engine",
+                "--listen",
+                &addr.to_string(),
+                "--node",
+                "0",
+                "--profile",
+            ])
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Restarted { child, _dir: dir }
+    }
+
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Restarted {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_engine_is_rejoined_automatically_once_it_is_back() {
+    use distob::ClusterEvent;
+    let cluster = within(Cluster::spawn_program(distob_bin(), 1))
+        .await
+        .unwrap();
+    cluster.reconnect_automatically(Duration::from_millis(20), Duration::from_millis(200));
+    let mut events = cluster.events();
+    let old = within(cluster.scatter_to(NodeId(0), 7u64)).await.unwrap();
+    let profile = cluster.profile();
+    let addr = profile.engines[0].addr;
+    let pid = cluster.pids()[0].1;
+    signal(pid, "KILL");
+    assert_eq!(
+        within(events.recv()).await.unwrap(),
+        ClusterEvent::EngineLost(NodeId(0))
+    );
+    // Down for a while: the attempts fail and back off, nothing else happens.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(cluster.hub().is_lost(NodeId(0)));
+    let restarted = Restarted::start(&profile, addr);
+    // Back: the hub joins it without being asked.
+    assert_eq!(
+        within(events.recv()).await.unwrap(),
+        ClusterEvent::EngineReconnected(NodeId(0))
+    );
+    assert!(!cluster.hub().is_lost(NodeId(0)));
+    let r = within(old.fetch()).await;
+    assert!(matches!(r, Err(Error::ObjectLost(_))), "{r:?}");
+    let fresh = within(cluster.scatter_to(NodeId(0), 8u64)).await.unwrap();
+    assert_eq!(within(fresh.fetch()).await.unwrap(), 8);
+    drop((old, fresh));
+    restarted.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -198,6 +198,12 @@ impl Cluster {
         self.hub.events()
     }
 
+    /// Reconnects to lost engines on its own, with backoff (see
+    /// [`ObjectHub::reconnect_automatically`]).
+    pub fn reconnect_automatically(&self, first: std::time::Duration, max: std::time::Duration) {
+        self.hub.reconnect_automatically(first, max)
+    }
+
     /// Connects again to a restarted engine (see [`ObjectHub::reconnect`]).
     pub async fn reconnect(&self, node: NodeId) -> Result<()> {
         self.hub.reconnect(node).await

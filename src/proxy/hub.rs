@@ -27,10 +27,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit, Semaphore};
 
 pub(crate) use crate::net::wire::Outcome;
 
@@ -95,6 +96,9 @@ pub(crate) const BULK_THRESHOLD: usize = 1 << 20;
 /// or queued to send, and not yet acknowledged); further large sends wait
 /// for earlier ones to be answered. A body larger than this goes alone.
 pub const MAX_BULK_IN_FLIGHT: usize = 256 << 20;
+
+/// How long one automatic reconnection attempt may take.
+const RECONNECT_ATTEMPT: Duration = Duration::from_secs(5);
 
 /// The unit of [`MAX_BULK_IN_FLIGHT`]'s permits.
 const BUDGET_UNIT: usize = 1 << 10;
@@ -499,6 +503,36 @@ impl ObjectHub {
             .events
             .send(ClusterEvent::EngineReconnected(node));
         Ok(())
+    }
+
+    /// From now on, reconnects to every engine this hub loses, on its own:
+    /// tries after `first`, then after twice as long each time up to `max`,
+    /// until the engine answers at its address again (then
+    /// [`ClusterEvent::EngineReconnected`] is sent, as with
+    /// [`reconnect`](ObjectHub::reconnect)). Stops when the hub is dropped.
+    pub fn reconnect_automatically(&self, first: Duration, max: Duration) {
+        let weak = Arc::downgrade(&self.inner);
+        let mut events = self.events();
+        current_or_background().spawn(async move {
+            loop {
+                let node = match events.recv().await {
+                    Ok(ClusterEvent::EngineLost(node)) => node,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                let mut wait = first;
+                loop {
+                    tokio::time::sleep(wait).await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    let hub = ObjectHub { inner };
+                    let attempt = tokio::time::timeout(RECONNECT_ATTEMPT, hub.reconnect(node));
+                    if let Ok(Ok(())) = attempt.await {
+                        break;
+                    }
+                    wait = (wait * 2).min(max);
+                }
+            }
+        });
     }
 
     fn is_object_lost(&self, r: &Ref) -> bool {
