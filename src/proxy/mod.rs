@@ -9,13 +9,15 @@
 pub(crate) mod cache;
 pub(crate) mod call;
 pub(crate) mod hub;
+pub(crate) mod link;
 pub(crate) mod object_engine;
 pub(crate) mod remote;
 pub(crate) mod runtime;
 pub(crate) mod scatter;
 
 pub use call::{call_all, Call};
-pub use hub::{ClusterEvent, HeldObject, ObjectHub, MAX_BULK_IN_FLIGHT};
+pub use hub::{ClusterEvent, HeldObject, ObjectHub};
+pub use link::MAX_BULK_IN_FLIGHT;
 pub use object_engine::ObjectEngine;
 pub use remote::{Invoke, Remote, RemoteFn};
 pub use scatter::Gather;

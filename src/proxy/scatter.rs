@@ -1,7 +1,8 @@
 //! Scatter and gather: values onto engines and back.
 
 use super::call::Call;
-use super::hub::{HeldObject, ObjectHub, BULK_THRESHOLD};
+use super::hub::{HeldObject, ObjectHub};
+use super::link::BULK_THRESHOLD;
 use super::remote::{decode_done, Remote};
 use crate::error::Result;
 use crate::id::NodeId;

@@ -1,0 +1,364 @@
+//! [`Link`]: one connection from the client to an engine — its writer, the
+//! reader task that completes pending calls from a map keyed by call id,
+//! and (on the main link) the bulk link beside it with its byte budget.
+
+use super::hub::ClusterEvent;
+use super::runtime::current_or_background;
+use crate::actors::LocalDialer;
+use crate::actors::HANDSHAKE_TIMEOUT;
+use crate::error::{Error, Result};
+use crate::id::{CallId, NodeId};
+use crate::net::wire::{Message, Op, Outcome};
+use crate::net::{
+    handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits, Liveness, NetError,
+    WriteMode,
+};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+/// A reply as it came off the wire: outcome and body.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) outcome: Outcome,
+    pub(crate) body: AlignedBuf,
+}
+
+/// A call waiting for its reply, with its share of the link's byte budget
+/// (given back when the reply comes or the call fails).
+struct Waiter {
+    tx: oneshot::Sender<Result<Reply>>,
+    budget: Option<OwnedSemaphorePermit>,
+}
+
+impl Waiter {
+    fn send(self, reply: Result<Reply>) {
+        let Waiter { tx, budget } = self;
+        // The budget is back before the caller hears of the reply.
+        drop(budget);
+        // The caller may have stopped waiting; nothing to do then.
+        let _ = tx.send(reply);
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    calls: HashMap<CallId, Waiter>,
+    lost: bool,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The maps stay consistent across a panic elsewhere; keep using them.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One engine's connection.
+pub(crate) struct Link {
+    pub(super) node: NodeId,
+    /// Where to announce this link's loss (set once the hub exists).
+    pub(super) events: Mutex<Option<tokio::sync::broadcast::Sender<ClusterEvent>>>,
+    /// Frame bytes received from this engine.
+    pub(super) received: AtomicU64,
+    pub(super) addr: SocketAddr,
+    pub(super) writer: FrameWriter,
+    pending: Mutex<Pending>,
+    pub(super) reader: Mutex<Option<tokio::task::AbortHandle>>,
+    /// A second connection to the same engine for large bodies, so that a
+    /// big transfer does not hold up the small calls behind it.
+    pub(super) bulk: Mutex<Option<Arc<Link>>>,
+    /// Bytes this link may have sent and not had answered, in KiB permits
+    /// (used on the bulk link).
+    pub(super) budget: Arc<Semaphore>,
+}
+
+/// Bodies larger than this go over the bulk connection.
+pub(crate) const BULK_THRESHOLD: usize = 1 << 20;
+
+/// The bytes of large bodies the client has in flight to one engine (sent,
+/// or queued to send, and not yet acknowledged); further large sends wait
+/// for earlier ones to be answered. A body larger than this goes alone.
+pub const MAX_BULK_IN_FLIGHT: usize = 256 << 20;
+
+/// The unit of [`MAX_BULK_IN_FLIGHT`]'s permits.
+const BUDGET_UNIT: usize = 1 << 10;
+
+impl Link {
+    /// The main and the bulk connection to one engine, over TCP.
+    pub(super) async fn open_pair(
+        node: NodeId,
+        addr: SocketAddr,
+        key: ClusterKey,
+    ) -> Result<Arc<Link>> {
+        let (main, bulk) = tokio::try_join!(
+            Link::open(node, addr, key.clone()),
+            Link::open(node, addr, key)
+        )?;
+        *lock(&main.bulk) = Some(bulk);
+        Ok(main)
+    }
+
+    /// The main and the bulk connection to an in-process engine.
+    pub(super) async fn open_local_pair(
+        node: NodeId,
+        addr: SocketAddr,
+        dialer: LocalDialer,
+        key: ClusterKey,
+    ) -> Result<Arc<Link>> {
+        let (main, bulk) = tokio::try_join!(
+            Link::open_local(node, addr, dialer.clone(), key.clone()),
+            Link::open_local(node, addr, dialer, key)
+        )?;
+        *lock(&main.bulk) = Some(bulk);
+        Ok(main)
+    }
+
+    /// Closes both connections and stops their readers.
+    pub(super) fn shut(&self) {
+        self.writer.close();
+        // Sends held back for budget give up (and free their bodies).
+        self.budget.close();
+        if let Some(task) = lock(&self.reader).take() {
+            task.abort();
+        }
+        if let Some(bulk) = lock(&self.bulk).take() {
+            bulk.shut();
+        }
+    }
+    pub(super) async fn open(node: NodeId, addr: SocketAddr, key: ClusterKey) -> Result<Arc<Link>> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|source| Error::Connect { addr, source })?;
+        // Without these the link still works, only slower to notice a
+        // dead engine (or to send small frames).
+        if let Err(e) = Liveness::default().apply(&stream) {
+            tracing::debug!(error = %e, "cannot tune the engine link");
+        }
+        let (read, mut write) = stream.into_split();
+        let reader = Self::dial(node, read, &mut write, &key).await?;
+        Ok(Self::start(
+            node,
+            addr,
+            reader,
+            FrameWriter::tcp(write, WriteMode::Adaptive),
+        ))
+    }
+
+    /// Opens an in-process link to a local engine.
+    pub(super) async fn open_local(
+        node: NodeId,
+        addr: SocketAddr,
+        dialer: LocalDialer,
+        key: ClusterKey,
+    ) -> Result<Arc<Link>> {
+        let stream = dialer.dial().ok_or(Error::EngineLost(node))?;
+        let (read, mut write) = tokio::io::split(stream);
+        let reader = Self::dial(node, read, &mut write, &key).await?;
+        Ok(Self::start(
+            node,
+            addr,
+            reader,
+            FrameWriter::stream(write, WriteMode::Adaptive),
+        ))
+    }
+
+    async fn dial<R, W>(
+        node: NodeId,
+        read: R,
+        write: &mut W,
+        key: &ClusterKey,
+    ) -> Result<FrameReader<R>>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let mut reader = FrameReader::new(read, Limits::default());
+        let dial = handshake::dial(&mut reader, write, key, NodeId::CLIENT);
+        let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial)
+            .await
+            .map_err(|_| Error::Timeout)??;
+        if peer != node {
+            return Err(Error::Protocol(NetError::Protocol {
+                expected: "the engine node id named for this address",
+            }));
+        }
+        Ok(reader)
+    }
+
+    pub(super) fn start<R>(
+        node: NodeId,
+        addr: SocketAddr,
+        reader: FrameReader<R>,
+        writer: FrameWriter,
+    ) -> Arc<Link>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+    {
+        let link = Arc::new(Link {
+            node,
+            events: Mutex::new(None),
+            received: AtomicU64::new(0),
+            addr,
+            writer,
+            pending: Mutex::new(Pending::default()),
+            reader: Mutex::new(None),
+            bulk: Mutex::new(None),
+            budget: Arc::new(Semaphore::new(MAX_BULK_IN_FLIGHT / BUDGET_UNIT)),
+        });
+        let task = tokio::spawn(read_replies(link.clone(), reader));
+        *lock(&link.reader) = Some(task.abort_handle());
+        link
+    }
+
+    /// Fails every waiting call: the engine is gone.
+    pub(super) fn lose(&self) {
+        let waiters: Vec<Waiter> = {
+            let mut p = lock(&self.pending);
+            p.lost = true;
+            p.calls.drain().map(|(_, w)| w).collect()
+        };
+        for w in waiters {
+            w.send(Err(Error::EngineLost(self.node)));
+        }
+        self.writer.close();
+        if let Some(events) = lock(&self.events).as_ref() {
+            // Nobody listening is fine.
+            let _ = events.send(ClusterEvent::EngineLost(self.node));
+        }
+    }
+
+    pub(super) fn is_lost(&self) -> bool {
+        lock(&self.pending).lost
+    }
+
+    /// Puts a call in the pending map (unless the engine is lost).
+    fn register(&self, call: CallId, waiter: Waiter) -> Result<()> {
+        let mut p = lock(&self.pending);
+        if p.lost {
+            return Err(Error::EngineLost(self.node));
+        }
+        p.calls.insert(call, waiter);
+        Ok(())
+    }
+
+    /// Writes a registered call's request; on failure it leaves the map.
+    fn write(&self, call: CallId, op: Op, body: Bytes) -> Result<()> {
+        self.writer
+            .send(&Message::Request(call, op), body)
+            .map_err(|e| {
+                lock(&self.pending).calls.remove(&call);
+                match e {
+                    NetError::Closed | NetError::Io(_) => Error::EngineLost(self.node),
+                    other => other.into(),
+                }
+            })
+    }
+    /// Sends a request; the receiver gets its reply. Large bodies go over
+    /// the bulk connection (when there is one), within its byte budget.
+    pub(super) fn request(
+        self: &Arc<Self>,
+        call: CallId,
+        op: Op,
+        body: Bytes,
+    ) -> Result<oneshot::Receiver<Result<Reply>>> {
+        // Large bodies go over the bulk connection (when the engine has one),
+        // within its byte budget.
+        let bulk = (body.len() > BULK_THRESHOLD)
+            .then(|| lock(&self.bulk).clone())
+            .flatten();
+        let (tx, rx) = oneshot::channel();
+        let Some(bulk) = bulk else {
+            self.register(call, Waiter { tx, budget: None })?;
+            self.write(call, op, body)?;
+            return Ok(rx);
+        };
+        let permits = budget_permits(body.len());
+        match bulk.budget.clone().try_acquire_many_owned(permits) {
+            Ok(permit) => {
+                bulk.register(
+                    call,
+                    Waiter {
+                        tx,
+                        budget: Some(permit),
+                    },
+                )?;
+                bulk.write(call, op, body)?;
+            }
+            Err(_) => {
+                // Over budget: the request waits (off the caller's thread)
+                // until earlier large ones are answered, then goes.
+                bulk.register(call, Waiter { tx, budget: None })?;
+                current_or_background().spawn(async move {
+                    let Ok(permit) = bulk.budget.clone().acquire_many_owned(permits).await else {
+                        return;
+                    };
+                    match lock(&bulk.pending).calls.get_mut(&call) {
+                        Some(w) => w.budget = Some(permit),
+                        // Lost meanwhile (and already told so).
+                        None => return,
+                    }
+                    if let Err(e) = bulk.write(call, op, body) {
+                        if let Some(w) = lock(&bulk.pending).calls.remove(&call) {
+                            w.send(Err(e));
+                        }
+                    }
+                });
+            }
+        }
+        Ok(rx)
+    }
+
+    /// The bytes of large bodies on the bulk connection, sent (or waiting
+    /// to be sent) and not yet answered.
+    pub(super) fn bulk_bytes_in_flight(&self) -> usize {
+        let Some(bulk) = lock(&self.bulk).clone() else {
+            return 0;
+        };
+        (MAX_BULK_IN_FLIGHT / BUDGET_UNIT - bulk.budget.available_permits()) * BUDGET_UNIT
+    }
+}
+
+/// The budget permits a body of `len` bytes takes: its size in units, at
+/// most the whole budget (so that a larger body still goes, alone).
+fn budget_permits(len: usize) -> u32 {
+    let total = MAX_BULK_IN_FLIGHT / BUDGET_UNIT;
+    len.div_ceil(BUDGET_UNIT).min(total) as u32
+}
+
+async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameReader<R>) {
+    loop {
+        let frame = match reader.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(node = %link.node, error = %e, "connection to engine failed");
+                break;
+            }
+        };
+        link.received.fetch_add(frame.wire_len, Ordering::Relaxed);
+        match frame.message {
+            Message::Reply(call, outcome) => {
+                let waiter = lock(&link.pending).calls.remove(&call);
+                if let Some(w) = waiter {
+                    // (If the caller dropped its Call, the reply is discarded.)
+                    w.send(Ok(Reply {
+                        outcome,
+                        body: frame.body,
+                    }));
+                }
+            }
+            Message::Ping { seq } => {
+                // If this fails the link is closing; the read loop ends next.
+                let _ = link.writer.send(&Message::Pong { seq }, Bytes::new());
+            }
+            other => {
+                tracing::debug!(node = %link.node, message = ?std::mem::discriminant(&other), "ignoring unexpected message");
+            }
+        }
+    }
+    link.lose();
+}
