@@ -128,6 +128,17 @@ impl<A: Element + Value> DistArray<A> {
         })
     }
 
+    /// New blocks laid out as this array's (same axis and shape), with no
+    /// pending chain.
+    pub(crate) fn with_blocks<B>(&self, blocks: Vec<RemoteArray<B>>) -> DistArray<B> {
+        DistArray {
+            blocks,
+            axis: self.axis,
+            shape: self.shape.clone(),
+            chain: Vec::new(),
+        }
+    }
+
     /// Puts blocks together as they are (the crate's own constructors,
     /// which know the blocks fit).
     pub(crate) fn assemble(
@@ -272,12 +283,7 @@ impl<A: Element + Value> DistArray<A> {
             .zip(&b.blocks)
             .map(|(x, y)| x.try_binary(op, y))
             .collect::<Result<Vec<_>>>()?;
-        Ok(DistArray {
-            blocks,
-            axis: self.axis,
-            shape: self.shape.clone(),
-            chain: Vec::new(),
-        })
+        Ok(self.with_blocks(blocks))
     }
 
     /// `self op= other`: this value becomes `self op other` (block by block,
@@ -328,12 +334,7 @@ impl<A: Element + Value> DistArray<A> {
             .iter()
             .map(|b| b.apply_into(f, (), Some(b.shape().to_vec())))
             .collect();
-        DistArray {
-            blocks,
-            axis: self.axis,
-            shape: self.shape.clone(),
-            chain: Vec::new(),
-        }
+        self.with_blocks(blocks)
     }
 
     /// Every block mapped to another array of the same layout (pending
@@ -342,12 +343,7 @@ impl<A: Element + Value> DistArray<A> {
         &self,
         f: impl Fn(&RemoteArray<A>) -> RemoteArray<B>,
     ) -> DistArray<B> {
-        DistArray {
-            blocks: self.materialize().blocks.iter().map(f).collect(),
-            axis: self.axis,
-            shape: self.shape.clone(),
-            chain: Vec::new(),
-        }
+        self.with_blocks(self.materialize().blocks.iter().map(f).collect())
     }
 
     /// `x cmp s` for every element: a `bool` distributed array.
@@ -393,12 +389,7 @@ impl<A: Element + Value> DistArray<A> {
             .zip(&conds)
             .map(|(b, c)| b.where_(c, other))
             .collect::<Result<Vec<_>>>()?;
-        Ok(DistArray {
-            blocks,
-            axis: self.axis,
-            shape: self.shape.clone(),
-            chain: Vec::new(),
-        })
+        Ok(self.with_blocks(blocks))
     }
 
     /// Every element limited to `[lo, hi]` (fused like other steps).

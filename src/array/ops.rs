@@ -110,12 +110,7 @@ impl<A: Element + Value> DistArray<A> {
                 b.try_binary_local(op, &part)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(DistArray {
-            blocks,
-            axis: self.axis,
-            shape: self.shape.clone(),
-            chain: Vec::new(),
-        })
+        Ok(self.with_blocks(blocks))
     }
 }
 

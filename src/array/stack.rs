@@ -49,6 +49,19 @@ fn new_axis_position(axis: isize, ndim: usize) -> Result<usize, ShapeError> {
     })
 }
 
+/// The axis order `0..ndim` with `a` and `b` swapped.
+fn swapped_axes(ndim: usize, a: usize, b: usize) -> Result<Vec<usize>, ShapeError> {
+    if a >= ndim || b >= ndim {
+        return Err(ShapeError::AxisOutOfRange {
+            axis: a.max(b) as isize,
+            ndim,
+        });
+    }
+    let mut axes: Vec<usize> = (0..ndim).collect();
+    axes.swap(a, b);
+    Ok(axes)
+}
+
 impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
     /// The array with its axes reordered (`axes[i]` is the old axis that
     /// becomes axis `i`), computed on the engine.
@@ -68,16 +81,7 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
 
     /// Axes `a` and `b` swapped.
     pub fn swap_axes(&self, a: usize, b: usize) -> Result<RemoteArray<A>> {
-        let mut axes: Vec<usize> = (0..self.ndim()).collect();
-        if a >= axes.len() || b >= axes.len() {
-            return Err(ShapeError::AxisOutOfRange {
-                axis: a.max(b) as isize,
-                ndim: axes.len(),
-            }
-            .into());
-        }
-        axes.swap(a, b);
-        self.permuted_axes(&axes)
+        self.permuted_axes(&swapped_axes(self.ndim(), a, b)?)
     }
 
     /// A new axis of length 1 at `axis` (negative counts from the end of
@@ -179,16 +183,7 @@ impl<A: Element + Value> DistArray<A> {
 
     /// Axes `a` and `b` swapped.
     pub fn swap_axes(&self, a: usize, b: usize) -> Result<DistArray<A>> {
-        let mut axes: Vec<usize> = (0..self.ndim()).collect();
-        if a >= axes.len() || b >= axes.len() {
-            return Err(ShapeError::AxisOutOfRange {
-                axis: a.max(b) as isize,
-                ndim: axes.len(),
-            }
-            .into());
-        }
-        axes.swap(a, b);
-        self.permuted_axes(&axes)
+        self.permuted_axes(&swapped_axes(self.ndim(), a, b)?)
     }
 
     /// A new axis of length 1 at `axis`, block by block.
