@@ -284,14 +284,72 @@ async fn run(quick: bool) -> Result<(), BoxError> {
         assert_eq!(back.len(), big);
         drop(back);
     }
-    emit("scatter_mb_per_s", median(up), "MB/s", Some(median(raw_up)));
+    emit(
+        "scatter_mb_per_s",
+        median(up.clone()),
+        "MB/s",
+        Some(median(raw_up)),
+    );
     emit(
         "gather_mb_per_s",
-        median(down),
+        median(down.clone()),
         "MB/s",
         Some(median(raw_down)),
     );
     emit("raw_tcp_cached_mb_per_s", median(raw_cached), "MB/s", None);
+
+    // The same over TLS, as links to non-loopback addresses go: the engine
+    // takes TLS from any peer, and this profile asks for it on loopback too.
+    // Baselines: the plaintext figures to the same engine, same run.
+    let mut profile = cluster.profile();
+    profile.tls = distob::TlsPolicy::Always;
+    let tls = Cluster::connect_profile(&profile).await?;
+    let tiny_tls = tls.scatter_to(NodeId(0), 1u8).await?;
+    for _ in 0..rtt_n / 10 {
+        tiny_tls.fetch().await?;
+    }
+    let mut plain_rtt = Vec::with_capacity(rtt_n);
+    let mut tls_rtt = Vec::with_capacity(rtt_n);
+    for _ in 0..rtt_n / 1000 {
+        for (obj, out) in [(&tiny, &mut plain_rtt), (&tiny_tls, &mut tls_rtt)] {
+            for _ in 0..1000 {
+                let t = Instant::now();
+                obj.fetch().await?;
+                out.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+    }
+    emit(
+        "tls_fetch_rtt_p50_us",
+        percentile(&mut tls_rtt, 0.5),
+        "us",
+        Some(percentile(&mut plain_rtt, 0.5)),
+    );
+    let mut tls_up = Vec::new();
+    let mut tls_down = Vec::new();
+    for _ in 0..reps {
+        let copy = a.clone();
+        let t = Instant::now();
+        let r = tls.scatter_to(NodeId(0), copy).await?;
+        tls_up.push(mb / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let back = r.fetch().await?;
+        tls_down.push(mb / t.elapsed().as_secs_f64());
+        assert_eq!(back, a);
+    }
+    emit(
+        "tls_scatter_mb_per_s",
+        median(tls_up),
+        "MB/s",
+        Some(median(up.clone())),
+    );
+    emit(
+        "tls_gather_mb_per_s",
+        median(tls_down),
+        "MB/s",
+        Some(median(down.clone())),
+    );
+    drop((tiny_tls, tls));
     drop(tiny);
     drop(cluster);
 

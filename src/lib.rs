@@ -85,7 +85,7 @@ pub use error::{Error, Result};
 pub use id::{CallId, NodeId, ObjectId, Ref, TypeTag};
 pub use net::wire::EngineStats;
 pub use net::wire::{MethodId, ObjectInfo};
-pub use net::ClusterKey;
+pub use net::{ClusterKey, TlsPolicy};
 pub use proxy::{
     call_all, Call, ClusterEvent, Gather, HeldObject, Invoke, ObjectEngine, ObjectHub, Remote,
     RemoteFn, MAX_BULK_IN_FLIGHT,

@@ -5,6 +5,7 @@ mod common;
 
 use common::within;
 use distob::net::connection::FrameReader;
+use distob::net::tls::PLAINTEXT;
 use distob::net::{handshake, ClusterKey, Limits};
 use distob::{Cluster, Error, NodeId, ObjectHub};
 use std::net::SocketAddr;
@@ -33,9 +34,15 @@ async fn authenticated(addr: SocketAddr, key: &ClusterKey) -> TcpStream {
     let s = TcpStream::connect(addr).await.unwrap();
     let (r, mut w) = s.into_split();
     let mut reader = FrameReader::new(r, Limits::default());
-    let peer = within(handshake::dial(&mut reader, &mut w, key, NodeId::CLIENT))
-        .await
-        .unwrap();
+    let peer = within(handshake::dial(
+        &mut reader,
+        &mut w,
+        key,
+        NodeId::CLIENT,
+        &PLAINTEXT,
+    ))
+    .await
+    .unwrap();
     assert_eq!(peer, NodeId(0));
     // The engine sends nothing unasked after `Accepted`, so nothing read
     // ahead is lost here.

@@ -6,62 +6,26 @@
 mod common;
 
 use bytes::BytesMut;
-use common::within;
+use common::{within, TestEngine};
 use distob::net::codec::{self, Limits};
 use distob::net::connection::{write_frame, FrameReader};
+use distob::net::handshake;
+use distob::net::tls::PLAINTEXT;
 use distob::net::wire::{Fault, Message, MethodId, Op, Outcome};
-use distob::net::{handshake, ClusterKey};
 use distob::{CallId, Engine, Error, Invoke, NodeId, ObjectHub, ObjectId};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
-/// An engine on its own thread, with a short stall timeout.
-struct TestEngine {
-    addr: SocketAddr,
-    key: ClusterKey,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for TestEngine {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
 fn start_engine() -> TestEngine {
     start_engine_with(|e| e)
 }
 
-/// An engine on its own thread, set up by `configure`.
+/// An engine on its own thread with a short stall timeout, set up by
+/// `configure`.
 fn start_engine_with(configure: fn(Engine) -> Engine) -> TestEngine {
-    let key = ClusterKey::random();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let engine_key = key.clone();
-    std::thread::spawn(move || {
-        actix_rt::System::new().block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            configure(Engine::new(NodeId(0), engine_key))
-                .with_frame_timeout(Duration::from_millis(300))
-                .serve(listener, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-        })
-    });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    TestEngine {
-        addr,
-        key,
-        stop: Some(stop_tx),
-    }
+    common::start_engine(move |e| configure(e).with_frame_timeout(Duration::from_millis(300)))
 }
 
 async fn client(e: &TestEngine) -> ObjectHub {
@@ -73,9 +37,15 @@ async fn client(e: &TestEngine) -> ObjectHub {
 async fn raw(e: &TestEngine) -> (FrameReader<OwnedReadHalf>, OwnedWriteHalf) {
     let (r, mut w) = TcpStream::connect(e.addr).await.unwrap().into_split();
     let mut reader = FrameReader::new(r, Limits::default());
-    within(handshake::dial(&mut reader, &mut w, &e.key, NodeId::CLIENT))
-        .await
-        .unwrap();
+    within(handshake::dial(
+        &mut reader,
+        &mut w,
+        &e.key,
+        NodeId::CLIENT,
+        &PLAINTEXT,
+    ))
+    .await
+    .unwrap();
     (reader, w)
 }
 

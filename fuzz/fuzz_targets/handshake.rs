@@ -3,6 +3,7 @@
 #![no_main]
 
 use distob::net::codec::Limits;
+use distob::net::tls::PLAINTEXT;
 use distob::net::{handshake, ClusterKey, FrameReader};
 use distob::NodeId;
 use libfuzzer_sys::fuzz_target;
@@ -23,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     runtime().block_on(async {
         let mut reader = FrameReader::new(data, Limits::default());
         let mut sink = tokio::io::sink();
-        let admitted = handshake::accept(&mut reader, &mut sink, &key, NodeId(0)).await;
+        let admitted = handshake::accept(&mut reader, &mut sink, &key, NodeId(0), &PLAINTEXT).await;
         // The acceptor's challenge is fresh: no fixed input can answer it.
         assert!(admitted.is_err(), "admitted without the key");
     });

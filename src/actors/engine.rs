@@ -7,10 +7,12 @@ use super::registry;
 use super::session::{Close, Session};
 use crate::id::NodeId;
 use crate::id::ObjectId;
+use crate::net::connection::write_frame;
 use crate::net::connection::WriteMode;
-use crate::net::wire::{EngineStats, Fault};
+use crate::net::tls::{Binding, Identity, PLAINTEXT, TLS_HANDSHAKE_RECORD};
+use crate::net::wire::{EngineStats, Fault, Message, Refusal};
 use crate::net::AlignedBuf;
-use crate::net::{handshake, ClusterKey, FrameReader, FrameWriter, Limits};
+use crate::net::{handshake, ClusterKey, FrameReader, FrameWriter, Limits, NetError, TlsPolicy};
 use actix::Actor;
 use actix::Addr;
 use std::cell::{Cell, RefCell};
@@ -53,8 +55,7 @@ impl LocalDialer {
 /// How long a stopping engine waits for the calls in flight to finish.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
-/// How long a new connection may take to pass the handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::net::handshake::HANDSHAKE_TIMEOUT;
 
 /// Why an engine could not serve.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +82,10 @@ pub(crate) struct EngineState {
     pub(crate) max_in_flight: usize,
     /// Calls one object may have queued before new ones get `Busy`.
     pub(crate) max_queued: usize,
+    /// Which links are TLS.
+    pub(crate) tls: TlsPolicy,
+    /// This engine's TLS certificate, made when the first TLS link comes.
+    identity: RefCell<Option<Identity>>,
     pub(crate) objects: RefCell<ObjectTable>,
     pub(crate) sessions: RefCell<HashMap<u64, SessionEntry>>,
     pub(crate) stop: Notify,
@@ -269,6 +274,7 @@ pub struct Engine {
     frame_timeout: Duration,
     max_in_flight: usize,
     max_queued: usize,
+    tls: TlsPolicy,
 }
 
 /// Calls one connection may have in flight by default: far above any
@@ -290,7 +296,21 @@ impl Engine {
             frame_timeout: crate::net::connection::DEFAULT_FRAME_TIMEOUT,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_queued: DEFAULT_MAX_QUEUED,
+            tls: TlsPolicy::Auto,
         }
+    }
+
+    /// Sets which connections must be TLS, and which links to other engines
+    /// are (default [`TlsPolicy::Auto`]: TLS to and from non-loopback
+    /// addresses; plaintext from a non-loopback peer is refused).
+    pub fn with_tls(mut self, tls: TlsPolicy) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The TLS policy.
+    pub fn tls(&self) -> TlsPolicy {
+        self.tls
     }
 
     /// Sets the frame and body size limits.
@@ -359,6 +379,8 @@ impl Engine {
             peers: Default::default(),
             max_in_flight: self.max_in_flight,
             max_queued: self.max_queued,
+            tls: self.tls,
+            identity: RefCell::new(None),
             objects: RefCell::new(ObjectTable::default()),
             sessions: RefCell::new(HashMap::new()),
             stop: Notify::new(),
@@ -447,13 +469,14 @@ async fn handshake_peer<R, W>(
     write: &mut W,
     engine: &Engine,
     node: NodeId,
+    binding: &Binding,
 ) -> Option<(NodeId, FrameReader<R>)>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let mut reader = FrameReader::new(read, engine.limits).with_frame_timeout(engine.frame_timeout);
-    let handshake = handshake::accept(&mut reader, write, &engine.key, node);
+    let handshake = handshake::accept(&mut reader, write, &engine.key, node, binding);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(peer)) => Some((peer, reader)),
         Ok(Err(e)) => {
@@ -467,22 +490,102 @@ where
     }
 }
 
+impl EngineState {
+    /// This engine's TLS identity, made on first use.
+    fn identity(&self) -> Result<Identity, NetError> {
+        if let Some(id) = self.identity.borrow().as_ref() {
+            return Ok(id.clone());
+        }
+        let id = Identity::generate()?;
+        *self.identity.borrow_mut() = Some(id.clone());
+        Ok(id)
+    }
+}
+
+/// Whether the dialer opens with TLS (its first byte starts a TLS record);
+/// `None` when it closes or says nothing in time.
+async fn opens_with_tls(stream: &TcpStream, within: Duration) -> Option<bool> {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(within, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => Some(first[0] == TLS_HANDSHAKE_RECORD),
+        _ => None,
+    }
+}
+
 async fn open_session(id: u64, stream: TcpStream, engine: Engine, state: Rc<EngineState>) {
     // Without these the session still works, only slower to notice a dead
     // peer (or to send small frames).
     if let Err(e) = crate::net::Liveness::default().apply(&stream) {
         tracing::debug!(error = %e, "cannot tune the session");
     }
+    let Ok(from) = stream.peer_addr() else { return };
+    let Some(tls) = opens_with_tls(&stream, HANDSHAKE_TIMEOUT).await else {
+        return;
+    };
+    if !engine.tls.admits(from.ip(), tls) {
+        tracing::info!(%from, tls, policy = ?engine.tls, "connection refused by the TLS policy");
+        if !tls {
+            refuse_plaintext(stream, &engine).await;
+        }
+        return;
+    }
+    if tls {
+        let identity = match state.identity() {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot make a TLS certificate");
+                return;
+            }
+        };
+        let accepted = tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            crate::net::tls::accept(stream, &identity),
+        );
+        let (stream, binding) = match accepted.await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, %from, "TLS handshake failed");
+                return;
+            }
+            Err(_) => return,
+        };
+        let (read, mut write) = tokio::io::split(stream);
+        if let Some((peer, reader)) =
+            handshake_peer(read, &mut write, &engine, state.node, &binding).await
+        {
+            let writer = FrameWriter::stream(write, WriteMode::Batched);
+            Session::start(id, peer, reader, writer, state);
+        }
+    } else {
+        let (read, mut write) = stream.into_split();
+        if let Some((peer, reader)) =
+            handshake_peer(read, &mut write, &engine, state.node, &PLAINTEXT).await
+        {
+            let writer = FrameWriter::tcp(write, WriteMode::Batched);
+            Session::start(id, peer, reader, writer, state);
+        }
+    }
+}
+
+/// Tells a plaintext dialer that this engine wants TLS from it: reads its
+/// first frame (so closing does not reset the connection before the answer
+/// is read) and answers with the refusal.
+async fn refuse_plaintext(stream: TcpStream, engine: &Engine) {
     let (read, mut write) = stream.into_split();
-    if let Some((peer, reader)) = handshake_peer(read, &mut write, &engine, state.node).await {
-        let writer = FrameWriter::tcp(write, WriteMode::Batched);
-        Session::start(id, peer, reader, writer, state);
+    let mut reader = FrameReader::new(read, engine.limits).with_frame_timeout(engine.frame_timeout);
+    if let Ok(Ok(Some(_))) = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next()).await {
+        let refusal = Message::Refused {
+            reason: Refusal::TlsRequired,
+        };
+        let _ = write_frame(&mut write, &refusal, &[]).await;
     }
 }
 
 async fn open_local_session(id: u64, stream: DuplexStream, engine: Engine, state: Rc<EngineState>) {
     let (read, mut write) = tokio::io::split(stream);
-    if let Some((peer, reader)) = handshake_peer(read, &mut write, &engine, state.node).await {
+    if let Some((peer, reader)) =
+        handshake_peer(read, &mut write, &engine, state.node, &PLAINTEXT).await
+    {
         let writer = FrameWriter::stream(write, WriteMode::Batched);
         Session::start(id, peer, reader, writer, state);
     }

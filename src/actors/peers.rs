@@ -5,7 +5,7 @@
 use super::engine::EngineState;
 use crate::id::{CallId, ObjectId};
 use crate::net::wire::{Fault, Message, Op, Outcome};
-use crate::net::{handshake, AlignedBuf, FrameReader, FrameWriter, WriteMode};
+use crate::net::{dial_tcp, AlignedBuf, Dialed, FrameWriter, WriteMode};
 
 use bytes::Bytes;
 use std::cell::{Cell, RefCell};
@@ -39,23 +39,20 @@ impl Peers {
         if let Some(link) = self.links.borrow().get(&addr).filter(|l| !l.closed.get()) {
             return Ok(link.clone());
         }
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| fault(&format!("cannot reach engine at {addr}"), e))?;
-        // Without these the link still works, only slower to notice a dead
-        // peer (or to send small frames).
-        if let Err(e) = crate::net::Liveness::default().apply(&stream) {
-            tracing::debug!(error = %e, "cannot tune the peer link");
-        }
-        let (read, mut write) = stream.into_split();
-        let mut reader = FrameReader::new(read, engine.limits);
-        let dial = handshake::dial(&mut reader, &mut write, &engine.key, engine.node);
-        tokio::time::timeout(super::HANDSHAKE_TIMEOUT, dial)
-            .await
-            .map_err(|e| fault("peer handshake", e))?
-            .map_err(|e| fault("peer handshake", e))?;
+        let Dialed {
+            mut reader, writer, ..
+        } = dial_tcp(
+            addr,
+            &engine.key,
+            engine.node,
+            engine.tls,
+            engine.limits,
+            WriteMode::Immediate,
+        )
+        .await
+        .map_err(|e| fault(&format!("cannot reach engine at {addr}"), e))?;
         let link = Rc::new(PeerLink {
-            writer: FrameWriter::tcp(write, WriteMode::Immediate),
+            writer,
             pending: RefCell::new(HashMap::new()),
             next: Cell::new(1),
             closed: Cell::new(false),

@@ -2,6 +2,7 @@
 //! engine processes, list objects.
 
 use clap::{Parser, Subcommand};
+use distob::net::TlsPolicy;
 use distob::{ClusterKey, EngineEntry, NodeId, Profile};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +30,10 @@ enum Command {
         /// Profile holding the cluster key.
         #[arg(long)]
         profile: Option<PathBuf>,
+        /// Which connections are TLS: auto (those from non-loopback
+        /// addresses, the default), always or never.
+        #[arg(long, default_value = "auto")]
+        tls: TlsPolicy,
         /// This engine's node id.
         #[arg(long, default_value_t = 0)]
         node: u32,
@@ -94,7 +99,8 @@ fn main() -> ExitCode {
             listen,
             profile,
             node,
-        } => engine(listen, profile, NodeId(node)),
+            tls,
+        } => engine(listen, profile, NodeId(node), tls),
         Command::Cluster { command } => match command {
             ClusterCommand::Start {
                 engines,
@@ -129,9 +135,15 @@ fn runtime(fut: impl std::future::Future<Output = Result<(), BoxError>>) -> Resu
         .block_on(fut)
 }
 
-fn engine(listen: SocketAddr, profile: Option<PathBuf>, node: NodeId) -> Result<(), BoxError> {
+fn engine(
+    listen: SocketAddr,
+    profile: Option<PathBuf>,
+    node: NodeId,
+    tls: TlsPolicy,
+) -> Result<(), BoxError> {
     let key = Profile::load(profile_path(profile)?)?.key;
-    distob::engine::run_engine(node, listen, key, std::future::pending())?;
+    let engine = distob::Engine::new(node, key).with_tls(tls);
+    distob::engine::run_engine(engine, listen, std::future::pending())?;
     Ok(())
 }
 

@@ -184,7 +184,7 @@ impl Cluster {
 
     async fn connect_on(runtime: Handle, profile: &Profile) -> Result<Cluster> {
         let addrs = profile.addresses();
-        let hub = ObjectHub::connect_on(runtime, &addrs, profile.key.clone()).await?;
+        let hub = ObjectHub::connect_on(runtime, &addrs, profile.key.clone(), profile.tls).await?;
         Ok(Cluster {
             hub,
             key: profile.key.clone(),

@@ -10,7 +10,7 @@
 use super::LaunchError;
 use crate::actors::Engine;
 use crate::id::NodeId;
-use crate::net::ClusterKey;
+use crate::net::{ClusterKey, TlsPolicy};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -66,6 +66,7 @@ fn run_from_env() -> Result<(), LaunchError> {
         "DISTOB_ENGINE_LISTEN",
         Some(SocketAddr::from(([127, 0, 0, 1], 0))),
     )?;
+    let tls: TlsPolicy = env_var("DISTOB_ENGINE_TLS", Some(TlsPolicy::Auto))?;
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     let key = ClusterKey::from_hex(&line).ok_or(LaunchError::BadEnv {
@@ -82,23 +83,24 @@ fn run_from_env() -> Result<(), LaunchError> {
             }
             let _ = gone_tx.send(());
         })?;
-    run_engine(node, listen, key, async move {
+    run_engine(Engine::new(node, key).with_tls(tls), listen, async move {
         let _ = gone_rx.await;
     })
 }
 
-/// Runs an engine on this thread until `stop` completes, a signal arrives,
-/// or a peer asks it to stop. Prints the ready line once it listens.
+/// Runs `engine` on this thread, listening on `listen`, until `stop`
+/// completes, a signal arrives, or a peer asks it to stop. Prints the ready
+/// line once it listens.
 pub fn run_engine(
-    node: NodeId,
+    engine: Engine,
     listen: SocketAddr,
-    key: ClusterKey,
     stop: impl std::future::Future<Output = ()> + 'static,
 ) -> Result<(), LaunchError> {
+    let node = engine.node();
     actix_rt::System::new().block_on(async move {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && !engine.tls().wants_tls(addr.ip()) {
             // On standard error, not only to tracing: whoever started the
             // engine must see it even without a subscriber.
             eprintln!(
@@ -117,7 +119,7 @@ pub fn run_engine(
                 _ = terminated() => {}
             }
         };
-        Engine::new(node, key).serve(listener, shutdown).await?;
+        engine.serve(listener, shutdown).await?;
         Ok(())
     })
 }

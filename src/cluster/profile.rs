@@ -3,6 +3,7 @@
 
 use crate::id::NodeId;
 use crate::net::ClusterKey;
+use crate::net::TlsPolicy;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -78,6 +79,10 @@ pub struct Profile {
     pub key: ClusterKey,
     /// The engines.
     pub engines: Vec<EngineEntry>,
+    /// Which links to the engines are TLS (default `auto`: those to
+    /// non-loopback addresses).
+    #[serde(default)]
+    pub tls: TlsPolicy,
 }
 
 impl Profile {
@@ -87,6 +92,7 @@ impl Profile {
             version: PROFILE_VERSION,
             key,
             engines,
+            tls: TlsPolicy::Auto,
         }
     }
 

@@ -51,4 +51,11 @@ pub enum NetError {
         /// What was expected instead.
         expected: &'static str,
     },
+    /// The engine takes only TLS from this peer and the link was plaintext.
+    #[error("the engine requires TLS on this link")]
+    TlsRequired,
+    /// The TLS layer failed (bad record, failed TLS handshake), or TLS was
+    /// asked for in a build without the `tls` feature.
+    #[error("TLS failed")]
+    Tls(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

@@ -11,14 +11,21 @@
 //! ```
 //!
 //! `H` is keyed BLAKE3. Both challenges are fresh, so a recorded transcript
-//! proves nothing on replay, and the key itself never crosses the wire.
+//! proves nothing on replay, and the key itself never crosses the wire. Both
+//! proofs also cover the transport session's [`Binding`] (the TLS exporter,
+//! or zeros in plaintext), so a proof made for one TLS session fails in any
+//! other: a relay between two sessions cannot pass it along.
 
 use super::connection::{write_frame, FrameReader};
 use super::error::NetError;
 use super::key::{random_bytes, ClusterKey};
+use super::tls::Binding;
 use super::wire::{Message, Refusal, PROTOCOL_VERSION};
 use crate::id::NodeId;
 use tokio::io::{AsyncRead, AsyncWrite};
+
+/// How long a new connection may take to pass the handshake (TLS included).
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 const DIALER: &[u8] = b"dialer";
 const ACCEPTOR: &[u8] = b"acceptor";
@@ -43,6 +50,7 @@ fn refusal_error(reason: Refusal) -> NetError {
         Refusal::Protocol => NetError::Protocol {
             expected: "a handshake the peer accepts",
         },
+        Refusal::TlsRequired => NetError::TlsRequired,
     }
 }
 
@@ -52,6 +60,7 @@ pub async fn dial<R, W>(
     writer: &mut W,
     key: &ClusterKey,
     me: NodeId,
+    binding: &Binding,
 ) -> Result<NodeId, NetError>
 where
     R: AsyncRead + Unpin,
@@ -84,7 +93,7 @@ where
                     theirs: protocol,
                 });
             }
-            if key.prove(ACCEPTOR, &nonce_d, &nonce) != blake3::Hash::from_bytes(proof) {
+            if key.prove(ACCEPTOR, &nonce_d, &nonce, binding) != blake3::Hash::from_bytes(proof) {
                 let refusal = Message::Refused {
                     reason: Refusal::Auth,
                 };
@@ -100,7 +109,7 @@ where
             })
         }
     };
-    let proof = *key.prove(DIALER, &nonce_d, &nonce_a).as_bytes();
+    let proof = *key.prove(DIALER, &nonce_d, &nonce_a, binding).as_bytes();
     write_frame(writer, &Message::Proof { proof }, &[]).await?;
     match next_message(reader, "Accepted").await? {
         Message::Accepted => Ok(peer),
@@ -118,6 +127,7 @@ pub async fn accept<R, W>(
     writer: &mut W,
     key: &ClusterKey,
     me: NodeId,
+    binding: &Binding,
 ) -> Result<NodeId, NetError>
 where
     R: AsyncRead + Unpin,
@@ -156,12 +166,12 @@ where
         protocol: PROTOCOL_VERSION,
         node: me,
         nonce: nonce_a,
-        proof: *key.prove(ACCEPTOR, &nonce_d, &nonce_a).as_bytes(),
+        proof: *key.prove(ACCEPTOR, &nonce_d, &nonce_a, binding).as_bytes(),
     };
     write_frame(writer, &challenge, &[]).await?;
     match next_message(reader, "Proof").await? {
         Message::Proof { proof } => {
-            if key.prove(DIALER, &nonce_d, &nonce_a) == blake3::Hash::from_bytes(proof) {
+            if key.prove(DIALER, &nonce_d, &nonce_a, binding) == blake3::Hash::from_bytes(proof) {
                 write_frame(writer, &Message::Accepted, &[]).await?;
                 Ok(peer)
             } else {
@@ -187,16 +197,25 @@ mod tests {
         dial_key: ClusterKey,
         accept_key: ClusterKey,
     ) -> (Result<NodeId, NetError>, Result<NodeId, NetError>) {
+        bound_pair(dial_key, accept_key, [0; 32], [0; 32]).await
+    }
+
+    async fn bound_pair(
+        dial_key: ClusterKey,
+        accept_key: ClusterKey,
+        dial_binding: Binding,
+        accept_binding: Binding,
+    ) -> (Result<NodeId, NetError>, Result<NodeId, NetError>) {
         let (a, b) = tokio::io::duplex(4096);
         let (ar, mut aw) = tokio::io::split(a);
         let (br, mut bw) = tokio::io::split(b);
         let dialer = async move {
             let mut r = FrameReader::new(ar, Limits::default());
-            dial(&mut r, &mut aw, &dial_key, NodeId::CLIENT).await
+            dial(&mut r, &mut aw, &dial_key, NodeId::CLIENT, &dial_binding).await
         };
         let acceptor = async move {
             let mut r = FrameReader::new(br, Limits::default());
-            accept(&mut r, &mut bw, &accept_key, NodeId(7)).await
+            accept(&mut r, &mut bw, &accept_key, NodeId(7), &accept_binding).await
         };
         tokio::time::timeout(Duration::from_secs(5), async {
             tokio::join!(dialer, acceptor)
@@ -216,6 +235,17 @@ mod tests {
     #[tokio::test]
     async fn different_keys_fail_with_auth_on_both_sides() {
         let (d, a) = pair(ClusterKey::random(), ClusterKey::random()).await;
+        assert!(matches!(d, Err(NetError::Auth)), "{d:?}");
+        assert!(matches!(a, Err(NetError::Auth)), "{a:?}");
+    }
+
+    #[tokio::test]
+    async fn the_same_key_over_two_different_sessions_fails() {
+        let key = ClusterKey::random();
+        let (d, a) = bound_pair(key.clone(), key.clone(), [1; 32], [1; 32]).await;
+        assert_eq!(d.unwrap(), NodeId(7));
+        assert_eq!(a.unwrap(), NodeId::CLIENT);
+        let (d, a) = bound_pair(key.clone(), key, [1; 32], [2; 32]).await;
         assert!(matches!(d, Err(NetError::Auth)), "{d:?}");
         assert!(matches!(a, Err(NetError::Auth)), "{a:?}");
     }

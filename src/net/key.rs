@@ -43,12 +43,21 @@ impl ClusterKey {
     }
 
     /// The keyed hash that proves knowledge of the key for one handshake.
-    pub(crate) fn prove(&self, role: &[u8], a: &[u8; 32], b: &[u8; 32]) -> blake3::Hash {
+    /// `binding` ties the proof to one transport session (see
+    /// [`tls`](super::tls)).
+    pub(crate) fn prove(
+        &self,
+        role: &[u8],
+        a: &[u8; 32],
+        b: &[u8; 32],
+        binding: &[u8; 32],
+    ) -> blake3::Hash {
         let mut h = blake3::Hasher::new_keyed(&self.0);
-        h.update(b"distob-handshake-v1/");
+        h.update(b"distob-handshake-v2/");
         h.update(role);
         h.update(a);
         h.update(b);
+        h.update(binding);
         h.finalize()
     }
 }

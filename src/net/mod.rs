@@ -3,18 +3,24 @@
 //! - [`wire`]: the protocol messages, pure data.
 //! - [`codec`]: frame = length prefix + CBOR head + raw body; partial is `Ok(None)`.
 //! - [`connection`]: framed reading and batched writing over any byte stream.
+//! - [`dial`]: opening an authenticated TCP link (TLS when the policy says).
 //! - [`handshake`]: version check and cluster-key challenge–response.
+//! - [`tls`]: TLS for links that cross a real network, bound to the cluster key.
 
 pub mod buf;
 pub mod codec;
 pub mod connection;
+pub mod dial;
 pub mod error;
 pub mod handshake;
 pub mod key;
+pub mod tls;
 pub mod wire;
 
 pub use buf::AlignedBuf;
 pub use codec::{Frame, Limits};
 pub use connection::{FrameReader, FrameWriter, Liveness, WriteMode};
+pub use dial::{dial_tcp, Dialed, LinkRead};
 pub use error::NetError;
 pub use key::ClusterKey;
+pub use tls::TlsPolicy;

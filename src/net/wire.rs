@@ -16,7 +16,7 @@ use crate::id::{CallId, NodeId, ObjectId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version both sides must speak; checked in the handshake.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// A 32-byte random challenge or proof in the handshake.
 pub type Nonce = [u8; 32];
@@ -51,6 +51,9 @@ pub enum Refusal {
     Auth,
     /// The peer sent something other than the next handshake message.
     Protocol,
+    /// The engine takes only TLS from where the peer is (see
+    /// [`TlsPolicy`](super::TlsPolicy)).
+    TlsRequired,
 }
 
 /// One message: the CBOR head of a frame.

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId, ObjectId, Ref};
 use crate::net::wire::{Message, Op};
 use crate::net::ClusterKey;
+use crate::net::TlsPolicy;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -52,6 +53,7 @@ struct HubInner {
     next_call: AtomicU64,
     cursor: AtomicUsize,
     key: ClusterKey,
+    tls: TlsPolicy,
     events: tokio::sync::broadcast::Sender<ClusterEvent>,
 }
 
@@ -118,7 +120,17 @@ impl ObjectHub {
     /// The connections are driven by the current tokio runtime, or by
     /// distob's background runtime when there is none.
     pub async fn connect(engines: &[(NodeId, SocketAddr)], key: ClusterKey) -> Result<ObjectHub> {
-        Self::connect_on(current_or_background(), engines, key).await
+        Self::connect_with(engines, key, TlsPolicy::Auto).await
+    }
+
+    /// [`connect`](ObjectHub::connect) with links made under `tls` (see
+    /// [`TlsPolicy`]; reconnections use it too).
+    pub async fn connect_with(
+        engines: &[(NodeId, SocketAddr)],
+        key: ClusterKey,
+        tls: TlsPolicy,
+    ) -> Result<ObjectHub> {
+        Self::connect_on(current_or_background(), engines, key, tls).await
     }
 
     /// Connects with the connections driven by the given runtime.
@@ -126,6 +138,7 @@ impl ObjectHub {
         runtime: Handle,
         engines: &[(NodeId, SocketAddr)],
         key: ClusterKey,
+        tls: TlsPolicy,
     ) -> Result<ObjectHub> {
         let engines = engines.to_vec();
         let task_key = key.clone();
@@ -134,13 +147,13 @@ impl ObjectHub {
                 futures::future::try_join_all(
                     engines
                         .into_iter()
-                        .map(|(node, addr)| Link::open_pair(node, addr, task_key.clone())),
+                        .map(|(node, addr)| Link::open_pair(node, addr, task_key.clone(), tls)),
                 )
                 .await
             })
             .await
             .map_err(|_| Error::HubClosed)??;
-        Ok(Self::from_links(opened, key))
+        Ok(Self::from_links(opened, key, tls))
     }
 
     /// Connects to in-process engines through their in-memory dialers.
@@ -159,10 +172,10 @@ impl ObjectHub {
             })
             .await
             .map_err(|_| Error::HubClosed)??;
-        Ok(Self::from_links(opened, key))
+        Ok(Self::from_links(opened, key, TlsPolicy::Auto))
     }
 
-    fn from_links(opened: Vec<Arc<Link>>, key: ClusterKey) -> ObjectHub {
+    fn from_links(opened: Vec<Arc<Link>>, key: ClusterKey, tls: TlsPolicy) -> ObjectHub {
         let (events, _) = tokio::sync::broadcast::channel(EVENT_BACKLOG);
         let size = opened.iter().map(|l| l.node.index() + 1).max().unwrap_or(0);
         let mut links: Vec<Option<Arc<Link>>> = vec![None; size];
@@ -184,6 +197,7 @@ impl ObjectHub {
                 next_call: AtomicU64::new(1),
                 cursor: AtomicUsize::new(0),
                 key,
+                tls,
                 events,
             }),
         }
@@ -199,7 +213,7 @@ impl ObjectHub {
     /// them fail with [`Error::ObjectLost`], never reach the new engine.
     pub async fn reconnect(&self, node: NodeId) -> Result<()> {
         let addr = self.link(node)?.addr;
-        let link = Link::open_pair(node, addr, self.inner.key.clone()).await?;
+        let link = Link::open_pair(node, addr, self.inner.key.clone(), self.inner.tls).await?;
         *lock(&link.events) = Some(self.inner.events.clone());
         {
             let mut links = self.inner.links.write().unwrap_or_else(|p| p.into_inner());

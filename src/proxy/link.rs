@@ -5,22 +5,33 @@
 use super::hub::ClusterEvent;
 use super::runtime::current_or_background;
 use crate::actors::LocalDialer;
-use crate::actors::HANDSHAKE_TIMEOUT;
 use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId};
+use crate::net::handshake::HANDSHAKE_TIMEOUT;
+use crate::net::tls::PLAINTEXT;
 use crate::net::wire::{Message, Op, Outcome};
 use crate::net::{
-    handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits, Liveness, NetError,
-    WriteMode,
+    dial_tcp, handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits, NetError,
+    TlsPolicy, WriteMode,
 };
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::io::AsyncRead;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+/// The engine at an address must be the node the cluster names for it.
+fn check_peer(node: NodeId, peer: NodeId) -> Result<()> {
+    if peer == node {
+        Ok(())
+    } else {
+        Err(Error::Protocol(NetError::Protocol {
+            expected: "the engine node id named for this address",
+        }))
+    }
+}
 
 /// A reply as it came off the wire: outcome and body.
 #[derive(Debug)]
@@ -93,10 +104,11 @@ impl Link {
         node: NodeId,
         addr: SocketAddr,
         key: ClusterKey,
+        tls: TlsPolicy,
     ) -> Result<Arc<Link>> {
         let (main, bulk) = tokio::try_join!(
-            Link::open(node, addr, key.clone()),
-            Link::open(node, addr, key)
+            Link::open(node, addr, &key, tls),
+            Link::open(node, addr, &key, tls)
         )?;
         *lock(&main.bulk) = Some(bulk);
         Ok(main)
@@ -129,23 +141,23 @@ impl Link {
             bulk.shut();
         }
     }
-    pub(super) async fn open(node: NodeId, addr: SocketAddr, key: ClusterKey) -> Result<Arc<Link>> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|source| Error::Connect { addr, source })?;
-        // Without these the link still works, only slower to notice a
-        // dead engine (or to send small frames).
-        if let Err(e) = Liveness::default().apply(&stream) {
-            tracing::debug!(error = %e, "cannot tune the engine link");
-        }
-        let (read, mut write) = stream.into_split();
-        let reader = Self::dial(node, read, &mut write, &key).await?;
-        Ok(Self::start(
-            node,
+    async fn open(
+        node: NodeId,
+        addr: SocketAddr,
+        key: &ClusterKey,
+        tls: TlsPolicy,
+    ) -> Result<Arc<Link>> {
+        let dialed = dial_tcp(
             addr,
-            reader,
-            FrameWriter::tcp(write, WriteMode::Adaptive),
-        ))
+            key,
+            NodeId::CLIENT,
+            tls,
+            Limits::default(),
+            WriteMode::Adaptive,
+        )
+        .await?;
+        check_peer(node, dialed.peer)?;
+        Ok(Self::start(node, addr, dialed.reader, dialed.writer))
     }
 
     /// Opens an in-process link to a local engine.
@@ -157,36 +169,18 @@ impl Link {
     ) -> Result<Arc<Link>> {
         let stream = dialer.dial().ok_or(Error::EngineLost(node))?;
         let (read, mut write) = tokio::io::split(stream);
-        let reader = Self::dial(node, read, &mut write, &key).await?;
+        let mut reader = FrameReader::new(read, Limits::default());
+        let dial = handshake::dial(&mut reader, &mut write, &key, NodeId::CLIENT, &PLAINTEXT);
+        let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial)
+            .await
+            .map_err(|_| Error::Timeout)??;
+        check_peer(node, peer)?;
         Ok(Self::start(
             node,
             addr,
             reader,
             FrameWriter::stream(write, WriteMode::Adaptive),
         ))
-    }
-
-    async fn dial<R, W>(
-        node: NodeId,
-        read: R,
-        write: &mut W,
-        key: &ClusterKey,
-    ) -> Result<FrameReader<R>>
-    where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
-    {
-        let mut reader = FrameReader::new(read, Limits::default());
-        let dial = handshake::dial(&mut reader, write, key, NodeId::CLIENT);
-        let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial)
-            .await
-            .map_err(|_| Error::Timeout)??;
-        if peer != node {
-            return Err(Error::Protocol(NetError::Protocol {
-                expected: "the engine node id named for this address",
-            }));
-        }
-        Ok(reader)
     }
 
     pub(super) fn start<R>(

@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+use distob::{ClusterKey, Engine, NodeId};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,4 +42,56 @@ pub fn signal(pid: u32, sig: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+/// An engine (node 0, fresh key) serving on its own thread and loopback
+/// port; it stops when this is dropped.
+pub struct TestEngine {
+    pub addr: SocketAddr,
+    pub key: ClusterKey,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestEngine {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts an engine (node 0, fresh key) set up by `configure` on 127.0.0.1
+/// port 0.
+pub fn start_engine(configure: impl FnOnce(Engine) -> Engine + Send + 'static) -> TestEngine {
+    start_engine_as(NodeId(0), ClusterKey::random(), configure)
+}
+
+/// Starts engine `node` holding `key`, set up by `configure`, on 127.0.0.1
+/// port 0.
+pub fn start_engine_as(
+    node: NodeId,
+    key: ClusterKey,
+    configure: impl FnOnce(Engine) -> Engine + Send + 'static,
+) -> TestEngine {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let engine_key = key.clone();
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            configure(Engine::new(node, engine_key))
+                .serve(listener, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+        })
+    });
+    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    TestEngine {
+        addr,
+        key,
+        stop: Some(stop_tx),
+    }
 }

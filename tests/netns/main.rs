@@ -68,7 +68,7 @@ fn main() {
         return;
     }
     orchestrate();
-    println!("2 passed, 0 failed");
+    println!("3 passed, 0 failed");
 }
 
 fn orchestrate() {
@@ -161,13 +161,22 @@ fn orchestrate() {
         .spawn()
         .unwrap();
     let mut out = BufReader::new(client.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "client: {line}");
+    let mut report = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "client ended: {report}"
+        );
+        if line.trim() == "ready" {
+            break;
+        }
+        print!("client: {line}");
+        report.push_str(&line);
+    }
     // Cut engine 1's link silently: its port on the bridge goes down.
     must(&["-n", bridge, "link", "set", "vb3", "down"]);
     writeln!(client.stdin.as_mut().unwrap(), "cut").unwrap();
-    let mut report = String::new();
     for l in out.lines() {
         let l = l.unwrap();
         println!("client: {l}");
@@ -181,9 +190,13 @@ fn orchestrate() {
     }
     let status = client.wait().unwrap();
     assert!(
-        status.success() && report.contains("lost engine 1") && report.contains("rejoined"),
+        status.success()
+            && report.contains("tls across namespaces")
+            && report.contains("lost engine 1")
+            && report.contains("rejoined"),
         "{report}"
     );
+    println!("test netns::links_across_the_network_are_tls_and_plaintext_is_refused ... ok");
     println!("test netns::silent_link_cut_fails_waiting_calls_with_engine_lost ... ok");
     println!("test netns::a_restored_link_reconnects ... ok");
 }
@@ -204,6 +217,43 @@ fn client(profile: &str) {
             .await
             .unwrap()
             .unwrap();
+        // Across a network links are TLS by default (the engines run with
+        // `--tls auto`): a plaintext dialer is refused with the reason, and
+        // data moving engine to engine crosses as TLS too.
+        let p = distob::Profile::load(profile).unwrap();
+        let plain = tokio::time::timeout(
+            deadline,
+            distob::ObjectHub::connect_with(
+                &p.addresses()[..1],
+                p.key.clone(),
+                distob::TlsPolicy::Never,
+            ),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(
+                plain,
+                Err(distob::Error::Protocol(distob::net::NetError::TlsRequired))
+            ),
+            "{plain:?}"
+        );
+        let a = ndarray::ArrayD::from_shape_fn(vec![1000], |i| i[0] as f64);
+        let ra: distob::RemoteArray<f64> = cluster
+            .scatter_to(distob::NodeId(0), a.clone())
+            .await
+            .unwrap();
+        let rb: distob::RemoteArray<f64> = cluster
+            .scatter_to(distob::NodeId(2), a.clone())
+            .await
+            .unwrap();
+        let sum = ra.try_binary(distob::array::BinOp::Add, &rb).unwrap();
+        let got = tokio::time::timeout(deadline, cluster.gather(&sum))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, &a * 2.0);
+        println!("tls across namespaces: plaintext refused, engine-to-engine add right");
         println!("ready");
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).unwrap();

@@ -1,0 +1,335 @@
+//! TLS on links that cross a real network, with the cluster key bound to
+//! each session.
+//!
+//! Which links use TLS is a [`TlsPolicy`]: by default ([`TlsPolicy::Auto`])
+//! a link to a non-loopback address is TLS, a loopback or in-process link is
+//! not (there is no wire to read). An engine tells the two apart by the first
+//! byte a dialer sends: a TLS record starts with `0x16`, which as the first
+//! byte of a frame's length prefix would announce a head over 350 MiB, far
+//! beyond any limit, so no valid frame is mistaken for TLS.
+//!
+//! Certificates prove nothing here: each engine makes a fresh self-signed
+//! one when its first TLS link arrives, and the dialer accepts any
+//! certificate whose handshake signature is valid. What authenticates the
+//! peer is the cluster-key handshake that follows inside the TLS session:
+//! both proofs cover the session's exported keying material (RFC 5705,
+//! [`Binding`]). A relay that ends one TLS session and opens another holds
+//! two different exports, so the proofs it passes along fail and neither
+//! side ever sends data through it, and a dialer that asked for TLS cannot be
+//! downgraded to plaintext (a plaintext session binds to all zeros).
+//!
+//! Without the `tls` feature every link is plaintext and
+//! [`TlsPolicy::Always`] refuses to connect.
+
+use super::error::NetError;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// 32 bytes that tie a cluster-key handshake to one transport session: the
+/// TLS exporter's output, or all zeros for a plaintext link.
+pub type Binding = [u8; 32];
+
+/// The binding of a plaintext link.
+pub const PLAINTEXT: Binding = [0; 32];
+
+/// The first byte of every TLS record that opens a session (a handshake
+/// record).
+pub const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// When a link uses TLS.
+///
+/// ```
+/// use distob::net::TlsPolicy;
+/// let here = "127.0.0.1".parse().unwrap();
+/// let there = "10.0.0.2".parse().unwrap();
+/// assert!(!TlsPolicy::Auto.wants_tls(here));
+/// assert_eq!(TlsPolicy::Auto.wants_tls(there), cfg!(feature = "tls"));
+/// assert!(!TlsPolicy::Never.wants_tls(there));
+/// assert_eq!(TlsPolicy::default(), TlsPolicy::Auto);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsPolicy {
+    /// TLS to and from non-loopback addresses, plaintext on loopback (the
+    /// default). An engine refuses plaintext from a non-loopback peer.
+    #[default]
+    Auto,
+    /// TLS on every TCP link, loopback too (in-process links stay plain).
+    Always,
+    /// Never TLS: for networks that are already private. An engine that
+    /// listens on a non-loopback address so prints a warning.
+    Never,
+}
+
+impl std::str::FromStr for TlsPolicy {
+    type Err = UnknownPolicy;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(TlsPolicy::Auto),
+            "always" => Ok(TlsPolicy::Always),
+            "never" => Ok(TlsPolicy::Never),
+            _ => Err(UnknownPolicy),
+        }
+    }
+}
+
+/// A TLS policy name other than `auto`, `always` or `never`.
+#[derive(Debug, thiserror::Error)]
+#[error("a TLS policy is auto, always or never")]
+pub struct UnknownPolicy;
+
+impl TlsPolicy {
+    /// Whether a link to (or from) `peer` uses TLS.
+    pub fn wants_tls(self, peer: IpAddr) -> bool {
+        match self {
+            TlsPolicy::Auto => cfg!(feature = "tls") && !peer.is_loopback(),
+            TlsPolicy::Always => true,
+            TlsPolicy::Never => false,
+        }
+    }
+
+    /// Whether an engine under this policy takes a connection from `peer`
+    /// that is (`tls`) or is not TLS. A build without the feature takes
+    /// plaintext from anywhere under `Auto` (and warns when it listens on a
+    /// non-loopback address).
+    pub fn admits(self, peer: IpAddr, tls: bool) -> bool {
+        match self {
+            TlsPolicy::Never => !tls,
+            TlsPolicy::Always => tls,
+            TlsPolicy::Auto => tls || !cfg!(feature = "tls") || peer.is_loopback(),
+        }
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+pub use disabled::{accept, connect, Identity, TlsClientStream, TlsServerStream};
+#[cfg(feature = "tls")]
+pub use enabled::{accept, connect, Identity, TlsClientStream, TlsServerStream};
+
+/// TLS was asked for in a build without the `tls` feature.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS was asked for, but distob was built without the `tls` feature")]
+pub struct TlsUnavailable;
+
+#[cfg(not(feature = "tls"))]
+mod disabled {
+    use super::{Binding, NetError, TlsUnavailable};
+    use tokio::net::TcpStream;
+
+    /// Without the feature the streams are never made.
+    pub type TlsClientStream = TcpStream;
+    /// Without the feature the streams are never made.
+    pub type TlsServerStream = TcpStream;
+
+    /// Without the feature there is no identity to make.
+    #[derive(Clone, Debug)]
+    pub struct Identity(());
+
+    impl Identity {
+        /// Fails: the build has no TLS.
+        pub fn generate() -> Result<Identity, NetError> {
+            Err(NetError::Tls(Box::new(TlsUnavailable)))
+        }
+    }
+
+    /// Fails: the build has no TLS.
+    pub async fn connect(_stream: TcpStream) -> Result<(TlsClientStream, Binding), NetError> {
+        Err(NetError::Tls(Box::new(TlsUnavailable)))
+    }
+
+    /// Fails: the build has no TLS.
+    pub async fn accept(
+        _stream: TcpStream,
+        _identity: &Identity,
+    ) -> Result<(TlsServerStream, Binding), NetError> {
+        Err(NetError::Tls(Box::new(TlsUnavailable)))
+    }
+}
+
+#[cfg(feature = "tls")]
+mod enabled {
+    use super::{Binding, NetError};
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{ring, CryptoProvider};
+    use rustls::pki_types::{
+        CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime,
+    };
+    use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
+    use std::sync::{Arc, OnceLock};
+    use tokio::net::TcpStream;
+
+    /// The TLS stream a dialer holds.
+    pub type TlsClientStream = tokio_rustls::client::TlsStream<TcpStream>;
+    /// The TLS stream an engine holds.
+    pub type TlsServerStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+    const EXPORTER_LABEL: &[u8] = b"EXPORTER-distob-cluster-key-v1";
+    /// The name a dialer asks for; certificates carry it, nobody checks it.
+    const SERVER_NAME: &str = "distob-engine";
+
+    fn provider() -> Arc<CryptoProvider> {
+        static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+        PROVIDER
+            .get_or_init(|| Arc::new(ring::default_provider()))
+            .clone()
+    }
+
+    fn tls_error(e: impl std::error::Error + Send + Sync + 'static) -> NetError {
+        NetError::Tls(Box::new(e))
+    }
+
+    /// An engine's TLS identity: a fresh self-signed certificate and key.
+    #[derive(Clone)]
+    pub struct Identity {
+        config: Arc<ServerConfig>,
+    }
+
+    impl std::fmt::Debug for Identity {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Identity(..)")
+        }
+    }
+
+    impl Identity {
+        /// Makes a new key pair and self-signed certificate (a few
+        /// milliseconds).
+        pub fn generate() -> Result<Identity, NetError> {
+            let made = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_string()])
+                .map_err(tls_error)?;
+            let key =
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+            let config = ServerConfig::builder_with_provider(provider())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .map_err(tls_error)?
+                .with_no_client_auth()
+                .with_single_cert(vec![made.cert.der().clone()], key)
+                .map_err(tls_error)?;
+            Ok(Identity {
+                config: Arc::new(config),
+            })
+        }
+    }
+
+    /// Accepts any certificate whose handshake signature checks out: the
+    /// peer is authenticated by the cluster key bound to the session.
+    #[derive(Debug)]
+    struct KeyBoundVerifier(Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for KeyBoundVerifier {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            _message: &[u8],
+            _cert: &CertificateDer<'_>,
+            _dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            // Only TLS 1.3 is offered.
+            Err(rustls::Error::PeerIncompatible(
+                rustls::PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig,
+            ))
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    fn client_config() -> Result<Arc<ClientConfig>, NetError> {
+        static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+        if let Some(c) = CONFIG.get() {
+            return Ok(c.clone());
+        }
+        let provider = provider();
+        let config = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(tls_error)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(KeyBoundVerifier(provider)))
+            .with_no_client_auth();
+        Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
+    }
+
+    /// Opens a TLS session over `stream` as the dialer; returns it with its
+    /// binding for the cluster-key handshake.
+    pub async fn connect(stream: TcpStream) -> Result<(TlsClientStream, Binding), NetError> {
+        let connector = tokio_rustls::TlsConnector::from(client_config()?);
+        let name = ServerName::try_from(SERVER_NAME).map_err(tls_error)?;
+        let tls = connector.connect(name, stream).await?;
+        let binding = tls
+            .get_ref()
+            .1
+            .export_keying_material([0; 32], EXPORTER_LABEL, None)
+            .map_err(tls_error)?;
+        Ok((tls, binding))
+    }
+
+    /// Accepts a TLS session over `stream` as the engine; returns it with its
+    /// binding for the cluster-key handshake.
+    pub async fn accept(
+        stream: TcpStream,
+        identity: &Identity,
+    ) -> Result<(TlsServerStream, Binding), NetError> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(identity.config.clone());
+        let tls = acceptor.accept(stream).await?;
+        let binding = tls
+            .get_ref()
+            .1
+            .export_keying_material([0; 32], EXPORTER_LABEL, None)
+            .map_err(tls_error)?;
+        Ok((tls, binding))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_each_policy_admits() {
+        let (lo, far): (IpAddr, IpAddr) =
+            ("127.0.0.1".parse().unwrap(), "192.0.2.7".parse().unwrap());
+        let tls_everywhere = cfg!(feature = "tls");
+        for (policy, peer, tls, admitted) in [
+            (TlsPolicy::Auto, lo, false, true),
+            (TlsPolicy::Auto, lo, true, true),
+            (TlsPolicy::Auto, far, true, true),
+            (TlsPolicy::Auto, far, false, !tls_everywhere),
+            (TlsPolicy::Always, lo, false, false),
+            (TlsPolicy::Always, far, true, true),
+            (TlsPolicy::Never, far, true, false),
+            (TlsPolicy::Never, far, false, true),
+        ] {
+            assert_eq!(
+                policy.admits(peer, tls),
+                admitted,
+                "{policy:?} {peer} tls={tls}"
+            );
+        }
+        assert_eq!("always".parse::<TlsPolicy>().ok(), Some(TlsPolicy::Always));
+        assert!("sometimes".parse::<TlsPolicy>().is_err());
+    }
+}
