@@ -82,6 +82,15 @@ pub use cluster::{
     Profile, ProfileError,
 };
 pub use error::{Error, Result};
+
+/// Starting engines where they run and registering them: the
+/// [`Launcher`](launch::Launcher) seam, its backends, and the engine side of
+/// registration.
+pub mod launch {
+    pub use crate::cluster::{
+        register_with, run_engine_joining, Join, Launcher, LocalProcesses, Ssh, Unregistered,
+    };
+}
 pub use id::{CallId, NodeId, ObjectId, Ref, TypeTag};
 pub use net::wire::EngineStats;
 pub use net::wire::{MethodId, ObjectInfo};

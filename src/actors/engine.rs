@@ -7,11 +7,11 @@ use super::registry;
 use super::session::{Close, Session};
 use crate::id::NodeId;
 use crate::id::ObjectId;
-use crate::net::connection::write_frame;
 use crate::net::connection::WriteMode;
-use crate::net::tls::{Binding, Identity, PLAINTEXT, TLS_HANDSHAKE_RECORD};
-use crate::net::wire::{EngineStats, Fault, Message, Refusal};
+use crate::net::tls::{Binding, Identity, PLAINTEXT};
+use crate::net::wire::{EngineStats, Fault};
 use crate::net::AlignedBuf;
+use crate::net::{accept_tcp, AcceptAs, Dialed};
 use crate::net::{handshake, ClusterKey, FrameReader, FrameWriter, Limits, NetError, TlsPolicy};
 use actix::Actor;
 use actix::Addr;
@@ -313,6 +313,11 @@ impl Engine {
         self.tls
     }
 
+    /// The cluster key it admits.
+    pub(crate) fn key(&self) -> &ClusterKey {
+        &self.key
+    }
+
     /// Sets the frame and body size limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -502,82 +507,24 @@ impl EngineState {
     }
 }
 
-/// Whether the dialer opens with TLS (its first byte starts a TLS record);
-/// `None` when it closes or says nothing in time.
-async fn opens_with_tls(stream: &TcpStream, within: Duration) -> Option<bool> {
-    let mut first = [0u8; 1];
-    match tokio::time::timeout(within, stream.peek(&mut first)).await {
-        Ok(Ok(1)) => Some(first[0] == TLS_HANDSHAKE_RECORD),
-        _ => None,
-    }
-}
-
 async fn open_session(id: u64, stream: TcpStream, engine: Engine, state: Rc<EngineState>) {
-    // Without these the session still works, only slower to notice a dead
-    // peer (or to send small frames).
-    if let Err(e) = crate::net::Liveness::default().apply(&stream) {
-        tracing::debug!(error = %e, "cannot tune the session");
-    }
-    let Ok(from) = stream.peer_addr() else { return };
-    let Some(tls) = opens_with_tls(&stream, HANDSHAKE_TIMEOUT).await else {
-        return;
+    let how = AcceptAs {
+        key: &engine.key,
+        me: state.node,
+        policy: engine.tls,
+        limits: engine.limits,
+        frame_timeout: engine.frame_timeout,
     };
-    if !engine.tls.admits(from.ip(), tls) {
-        tracing::info!(%from, tls, policy = ?engine.tls, "connection refused by the TLS policy");
-        if !tls {
-            refuse_plaintext(stream, &engine).await;
-        }
-        return;
-    }
-    if tls {
-        let identity = match state.identity() {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot make a TLS certificate");
-                return;
-            }
-        };
-        let accepted = tokio::time::timeout(
-            HANDSHAKE_TIMEOUT,
-            crate::net::tls::accept(stream, &identity),
-        );
-        let (stream, binding) = match accepted.await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                tracing::info!(error = %e, %from, "TLS handshake failed");
-                return;
-            }
-            Err(_) => return,
-        };
-        let (read, mut write) = tokio::io::split(stream);
-        if let Some((peer, reader)) =
-            handshake_peer(read, &mut write, &engine, state.node, &binding).await
-        {
-            let writer = FrameWriter::stream(write, WriteMode::Batched);
+    match accept_tcp(stream, how, WriteMode::Batched, || state.identity()).await {
+        Ok(Dialed {
+            peer,
+            reader,
+            writer,
+            ..
+        }) => {
             Session::start(id, peer, reader, writer, state);
         }
-    } else {
-        let (read, mut write) = stream.into_split();
-        if let Some((peer, reader)) =
-            handshake_peer(read, &mut write, &engine, state.node, &PLAINTEXT).await
-        {
-            let writer = FrameWriter::tcp(write, WriteMode::Batched);
-            Session::start(id, peer, reader, writer, state);
-        }
-    }
-}
-
-/// Tells a plaintext dialer that this engine wants TLS from it: reads its
-/// first frame (so closing does not reset the connection before the answer
-/// is read) and answers with the refusal.
-async fn refuse_plaintext(stream: TcpStream, engine: &Engine) {
-    let (read, mut write) = stream.into_split();
-    let mut reader = FrameReader::new(read, engine.limits).with_frame_timeout(engine.frame_timeout);
-    if let Ok(Ok(Some(_))) = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next()).await {
-        let refusal = Message::Refused {
-            reason: Refusal::TlsRequired,
-        };
-        let _ = write_frame(&mut write, &refusal, &[]).await;
+        Err(e) => tracing::info!(error = %e, "connection refused"),
     }
 }
 

@@ -2,9 +2,11 @@
 //! processes, or a profile's engines), profiles, and the default cluster
 //! behind the free functions.
 
+mod launch;
 mod local;
 pub(crate) mod process;
 mod profile;
+mod registrar;
 
 use crate::actors::EngineError;
 use crate::error::{Error, Result};
@@ -18,8 +20,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tokio::runtime::Handle;
 
-pub use process::{engine_program, main_if_engine, run_engine, EngineProcess};
+pub use launch::{Launcher, LocalProcesses, Ssh};
+pub use process::{
+    engine_program, main_if_engine, run_engine, run_engine_joining, EngineProcess, Join,
+};
 pub use profile::{EngineEntry, Profile, ProfileError};
+pub use registrar::register_with;
 
 /// Why engines could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -61,11 +67,36 @@ pub enum LaunchError {
         /// The line.
         line: String,
     },
+    /// No hosts were given.
+    #[error("no hosts to start engines on")]
+    NoHosts,
+    /// A hosts line is not `host[:slots]` with slots ≥ 1.
+    #[error("bad host line {line:?}: expected host or host:slots")]
+    BadHost {
+        /// The line.
+        line: String,
+    },
+    /// Engines did not register in time: each one named, with where it
+    /// was started, how it ended, and what its launcher printed.
+    #[error("{} of the engines did not register:{}", missing.len(), missing.iter().map(|m| format!("\n  {m}")).collect::<String>())]
+    NotRegistered {
+        /// The engines that did not register.
+        missing: Vec<Unregistered>,
+    },
     /// A setting passed to an engine process is missing or invalid.
     #[error("engine setting {name} is missing or invalid")]
     BadEnv {
         /// Which setting.
         name: &'static str,
+    },
+    /// Registering with the client that launched this engine failed.
+    #[error("cannot register with the client at {join}")]
+    Register {
+        /// The client's registration address.
+        join: SocketAddr,
+        /// Why.
+        #[source]
+        source: crate::net::NetError,
     },
     /// The engine failed while serving.
     #[error("engine failed")]
@@ -76,6 +107,35 @@ pub enum LaunchError {
 }
 
 /// An error and its chain of causes, on one line.
+/// An engine that did not register in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unregistered {
+    /// Its node id.
+    pub node: NodeId,
+    /// Where it was started.
+    pub place: String,
+    /// How its launch command ended, if it has.
+    pub status: Option<String>,
+    /// What the launch command printed (standard output and error).
+    pub output: String,
+}
+
+impl std::fmt::Display for Unregistered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "engine {} on {}", self.node, self.place)?;
+        match &self.status {
+            Some(s) => write!(f, " (ended: {s})")?,
+            None => write!(f, " (still running)")?,
+        }
+        let out = self.output.trim();
+        if out.is_empty() {
+            write!(f, ", printed nothing")
+        } else {
+            write!(f, ": {}", out.replace('\n', "\n    "))
+        }
+    }
+}
+
 pub(crate) fn report(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
@@ -91,6 +151,12 @@ pub(crate) fn report(e: &dyn std::error::Error) -> String {
 enum Owned {
     Local(Vec<LocalEngine>),
     Processes(Vec<EngineProcess>),
+    /// Engines a launcher started, which dial back to the registrar.
+    Launched {
+        started: std::sync::Mutex<Vec<launch::Started>>,
+        registrar: registrar::Registrar,
+        launcher: Box<dyn Launcher>,
+    },
     External,
 }
 
@@ -111,7 +177,6 @@ enum Owned {
 pub struct Cluster {
     hub: ObjectHub,
     key: ClusterKey,
-    addrs: Vec<(NodeId, SocketAddr)>,
     owned: Owned,
 }
 
@@ -134,12 +199,10 @@ impl Cluster {
             engines.push(engine);
             local.push((NodeId(i as u32), addr, dialer));
         }
-        let addrs: Vec<(NodeId, SocketAddr)> = local.iter().map(|(n, a, _)| (*n, *a)).collect();
         let hub = ObjectHub::connect_local_on(runtime, local, key.clone()).await?;
         Ok(Cluster {
             hub,
             key,
-            addrs,
             owned: Owned::Local(engines),
         })
     }
@@ -166,9 +229,125 @@ impl Cluster {
         Ok(Cluster {
             hub,
             key,
-            addrs,
             owned: Owned::Processes(procs),
         })
+    }
+
+    /// Starts `n` engines with `launcher` (engine nodes 0..n) and returns at
+    /// once: each engine dials back to this client's registration listener,
+    /// proves the cluster key and its one-time token, and is added to the
+    /// cluster (and to round-robin placement) as it comes. Wait for them with
+    /// [`wait_for`](Cluster::wait_for); more can join later with
+    /// [`launch_more`](Cluster::launch_more).
+    pub async fn launch(launcher: impl Launcher + 'static, n: usize) -> Result<Cluster> {
+        let key = ClusterKey::random();
+        let tls = crate::net::TlsPolicy::Auto;
+        let hub = ObjectHub::empty(key.clone(), tls);
+        let registrar =
+            registrar::Registrar::open(launcher.join_ip()?, key.clone(), tls, hub.clone()).await?;
+        let cluster = Cluster {
+            hub,
+            key,
+            owned: Owned::Launched {
+                started: std::sync::Mutex::new(Vec::new()),
+                registrar,
+                launcher: Box::new(launcher),
+            },
+        };
+        cluster.launch_more(n).await?;
+        Ok(cluster)
+    }
+
+    /// Starts `n` more engines with this cluster's launcher (node ids after
+    /// the last one started).
+    pub async fn launch_more(&self, n: usize) -> Result<()> {
+        let Owned::Launched {
+            started,
+            registrar,
+            launcher,
+        } = &self.owned
+        else {
+            return Err(Error::Launch(LaunchError::NoHosts));
+        };
+        let program = launcher.program()?;
+        let first = started.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let key_line = format!("{}\n", self.key.to_hex());
+        let runs = (first..first + n).map(|slot| {
+            let node = NodeId(slot as u32);
+            let env = vec![
+                ("DISTOB_ENGINE".to_string(), "1".to_string()),
+                ("DISTOB_ENGINE_NODE".to_string(), node.0.to_string()),
+                (
+                    "DISTOB_ENGINE_JOIN".to_string(),
+                    registrar.addr().to_string(),
+                ),
+                (
+                    "DISTOB_ENGINE_TOKEN".to_string(),
+                    hex::encode(registrar.token_for(node)),
+                ),
+            ];
+            let cmd = launcher.command(slot, &program, &env);
+            launch::Started::run(node, launcher.place(slot), cmd, &key_line)
+        });
+        let runs = futures::future::join_all(runs).await;
+        started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(runs);
+        Ok(())
+    }
+
+    /// Waits until at least `n` engines have registered and are connected,
+    /// or `timeout` passes: then fails with
+    /// [`LaunchError::NotRegistered`], naming every launched engine that is
+    /// not there with where it was started, how its command ended and what
+    /// it printed.
+    pub async fn wait_for(&self, n: usize, timeout: std::time::Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let have = self.hub.engines().len();
+            if have >= n {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let present: std::collections::HashSet<NodeId> = self.hub.engines().into_iter().collect();
+        let missing = match &self.owned {
+            Owned::Launched { started, .. } => started
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter_mut()
+                .filter(|s| !present.contains(&s.node))
+                .map(|s| Unregistered {
+                    node: s.node,
+                    place: s.place.clone(),
+                    status: s.status(),
+                    output: s.output(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Err(Error::Launch(LaunchError::NotRegistered { missing }))
+    }
+
+    /// Registrations refused so far (forged, stale or replayed tokens).
+    pub fn refused_registrations(&self) -> usize {
+        match &self.owned {
+            Owned::Launched { registrar, .. } => registrar.refused(),
+            _ => 0,
+        }
+    }
+
+    /// Where launched engines dial back to register, for a cluster started
+    /// with [`launch`](Cluster::launch).
+    pub fn registration_addr(&self) -> Option<SocketAddr> {
+        match &self.owned {
+            Owned::Launched { registrar, .. } => Some(registrar.addr()),
+            _ => None,
+        }
     }
 
     /// Connects to the engines a profile names.
@@ -188,7 +367,6 @@ impl Cluster {
         Ok(Cluster {
             hub,
             key: profile.key.clone(),
-            addrs,
             owned: Owned::External,
         })
     }
@@ -221,16 +399,17 @@ impl Cluster {
 
     /// A profile for this cluster (addresses and key), for other clients.
     pub fn profile(&self) -> Profile {
-        let pids: Vec<Option<u32>> = match &self.owned {
-            Owned::Processes(p) => p.iter().map(EngineProcess::pid).collect(),
-            _ => vec![None; self.addrs.len()],
-        };
+        let pids: std::collections::HashMap<NodeId, u32> = self.pids().into_iter().collect();
         Profile::new(
             self.key.clone(),
-            self.addrs
-                .iter()
-                .zip(pids)
-                .map(|(&(node, addr), pid)| EngineEntry { node, addr, pid })
+            self.hub
+                .engines()
+                .into_iter()
+                .filter_map(|node| {
+                    let addr = self.hub.engine_addr(node)?;
+                    let pid = pids.get(&node).copied();
+                    Some(EngineEntry { node, addr, pid })
+                })
                 .collect(),
         )
     }
@@ -242,6 +421,10 @@ impl Cluster {
                 .iter()
                 .filter_map(|e| e.pid().map(|pid| (e.node(), pid)))
                 .collect(),
+            // Process ids on the engines' own hosts.
+            Owned::Launched { registrar, .. } => {
+                registrar.joined().iter().map(|j| (j.node, j.pid)).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -307,6 +490,25 @@ impl Cluster {
                 for p in procs.iter_mut() {
                     // Already gone is fine.
                     let _ = p.kill();
+                }
+            }
+            Owned::Launched { started, .. } => {
+                let nodes = self.hub.engines();
+                let stops: Vec<_> = nodes.iter().map(|&n| self.hub.shutdown_engine(n)).collect();
+                for stop in stops {
+                    // Gone already is fine: the launch command ends below.
+                    let _ = stop.timeout(std::time::Duration::from_secs(5)).await;
+                }
+                let mut started =
+                    std::mem::take(started.get_mut().unwrap_or_else(|p| p.into_inner()));
+                for s in started.iter_mut() {
+                    s.kill();
+                }
+                for s in started.iter_mut() {
+                    if let Some(c) = s.child.as_mut() {
+                        let _ =
+                            tokio::time::timeout(std::time::Duration::from_secs(5), c.wait()).await;
+                    }
                 }
             }
             Owned::External => {}

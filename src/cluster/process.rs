@@ -62,10 +62,27 @@ fn env_var<T: std::str::FromStr>(name: &'static str, default: Option<T>) -> Resu
 
 fn run_from_env() -> Result<(), LaunchError> {
     let node = NodeId(env_var("DISTOB_ENGINE_NODE", None)?);
-    let listen: SocketAddr = env_var(
-        "DISTOB_ENGINE_LISTEN",
-        Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-    )?;
+    let join: Option<Join> = match std::env::var("DISTOB_ENGINE_JOIN") {
+        Ok(addr) => {
+            let addr = addr.parse().map_err(|_| LaunchError::BadEnv {
+                name: "DISTOB_ENGINE_JOIN",
+            })?;
+            let mut token = [0u8; 32];
+            hex::decode_to_slice(env_var::<String>("DISTOB_ENGINE_TOKEN", None)?, &mut token)
+                .map_err(|_| LaunchError::BadEnv {
+                    name: "DISTOB_ENGINE_TOKEN",
+                })?;
+            Some(Join { addr, token })
+        }
+        Err(_) => None,
+    };
+    // A joining engine listens on the interface its route back to the
+    // client leaves from, unless told otherwise.
+    let default_ip = match &join {
+        Some(j) => super::launch::route_to(j.addr.ip())?,
+        None => std::net::Ipv4Addr::LOCALHOST.into(),
+    };
+    let listen: SocketAddr = env_var("DISTOB_ENGINE_LISTEN", Some(SocketAddr::new(default_ip, 0)))?;
     let tls: TlsPolicy = env_var("DISTOB_ENGINE_TLS", Some(TlsPolicy::Auto))?;
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
@@ -83,9 +100,10 @@ fn run_from_env() -> Result<(), LaunchError> {
             }
             let _ = gone_tx.send(());
         })?;
-    run_engine(Engine::new(node, key).with_tls(tls), listen, async move {
+    let stop = async move {
         let _ = gone_rx.await;
-    })
+    };
+    run_engine_joining(Engine::new(node, key).with_tls(tls), listen, join, stop)
 }
 
 /// Runs `engine` on this thread, listening on `listen`, until `stop`
@@ -94,6 +112,26 @@ fn run_from_env() -> Result<(), LaunchError> {
 pub fn run_engine(
     engine: Engine,
     listen: SocketAddr,
+    stop: impl std::future::Future<Output = ()> + 'static,
+) -> Result<(), LaunchError> {
+    run_engine_joining(engine, listen, None, stop)
+}
+
+/// Where a launched engine registers, and its one-time token.
+#[derive(Debug, Clone, Copy)]
+pub struct Join {
+    /// The client's registration address.
+    pub addr: SocketAddr,
+    /// The token the launcher handed over.
+    pub token: [u8; 32],
+}
+
+/// [`run_engine`], registering with the client at `join` (when given)
+/// after binding and before serving anyone.
+pub fn run_engine_joining(
+    engine: Engine,
+    listen: SocketAddr,
+    join: Option<Join>,
     stop: impl std::future::Future<Output = ()> + 'static,
 ) -> Result<(), LaunchError> {
     let node = engine.node();
@@ -108,6 +146,14 @@ pub fn run_engine(
                  traffic is authenticated but not encrypted"
             );
             tracing::warn!(%addr, "engine listens on a non-loopback address without TLS");
+        }
+        if let Some(j) = join {
+            super::registrar::register_with(j.addr, engine.key(), node, engine.tls(), j.token, addr)
+                .await
+                .map_err(|source| LaunchError::Register {
+                    join: j.addr,
+                    source,
+                })?;
         }
         println!("{READY_PREFIX} {node} {addr}");
         use std::io::Write;

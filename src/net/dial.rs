@@ -1,14 +1,18 @@
-//! Opening an authenticated TCP link: connect, tune, TLS when the policy
-//! asks for it, then the cluster-key handshake bound to the session.
+//! Opening an authenticated TCP link, either side: connect (or accept),
+//! tune, TLS when the policy asks for it, then the cluster-key handshake
+//! bound to the session.
 
 use super::codec::Limits;
+use super::connection::write_frame;
 use super::connection::{FrameReader, FrameWriter, Liveness, WriteMode};
 use super::error::NetError;
 use super::handshake::{self, HANDSHAKE_TIMEOUT};
 use super::key::ClusterKey;
-use super::tls::{self, TlsPolicy};
+use super::tls::{self, Identity, TlsPolicy, TLS_HANDSHAKE_RECORD};
+use super::wire::{Message, Refusal};
 use crate::id::NodeId;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
 
@@ -84,4 +88,95 @@ pub async fn dial_tcp(
     tokio::time::timeout(HANDSHAKE_TIMEOUT, opened)
         .await
         .map_err(|_| NetError::Timeout)?
+}
+
+/// How an acceptor takes links: its key and node id, which links must be
+/// TLS, frame limits and stall timeout, and its TLS identity (made on first
+/// use by `identity`).
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptAs<'a> {
+    /// The cluster key peers must prove.
+    pub key: &'a ClusterKey,
+    /// This side's node id.
+    pub me: NodeId,
+    /// Which links are TLS.
+    pub policy: TlsPolicy,
+    /// Frame limits.
+    pub limits: Limits,
+    /// How long a peer may stall inside a frame.
+    pub frame_timeout: Duration,
+}
+
+/// Accepts a link on `stream`: TLS if the dialer opens with it (and the
+/// policy admits that from where it is), then the handshake, all within
+/// [`HANDSHAKE_TIMEOUT`]. A plaintext dialer the policy refuses is told
+/// [`Refusal::TlsRequired`]. `identity` makes (or returns) the TLS identity.
+pub async fn accept_tcp(
+    stream: TcpStream,
+    how: AcceptAs<'_>,
+    mode: WriteMode,
+    identity: impl FnOnce() -> Result<Identity, NetError>,
+) -> Result<Dialed, NetError> {
+    // Without these the link still works, only slower to notice a dead
+    // peer (or to send small frames).
+    if let Err(e) = Liveness::default().apply(&stream) {
+        tracing::debug!(error = %e, "cannot tune the link");
+    }
+    let from = stream.peer_addr()?;
+    let opened = async {
+        let mut first = [0u8; 1];
+        if stream.peek(&mut first).await? == 0 {
+            return Err(NetError::Closed);
+        }
+        let tls = first[0] == TLS_HANDSHAKE_RECORD;
+        if !how.policy.admits(from.ip(), tls) {
+            if !tls {
+                refuse_plaintext(stream, how).await;
+            }
+            return Err(NetError::TlsRequired);
+        }
+        if tls {
+            let (stream, binding) = tls::accept(stream, &identity()?).await?;
+            let (read, mut write) = tokio::io::split(stream);
+            let mut reader = FrameReader::new(Box::new(read) as LinkRead, how.limits)
+                .with_frame_timeout(how.frame_timeout);
+            let peer =
+                handshake::accept(&mut reader, &mut write, how.key, how.me, &binding).await?;
+            Ok(Dialed {
+                peer,
+                reader,
+                writer: FrameWriter::stream(write, mode),
+                tls: true,
+            })
+        } else {
+            let (read, mut write) = stream.into_split();
+            let mut reader = FrameReader::new(Box::new(read) as LinkRead, how.limits)
+                .with_frame_timeout(how.frame_timeout);
+            let peer = handshake::accept(&mut reader, &mut write, how.key, how.me, &tls::PLAINTEXT)
+                .await?;
+            Ok(Dialed {
+                peer,
+                reader,
+                writer: FrameWriter::tcp(write, mode),
+                tls: false,
+            })
+        }
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, opened)
+        .await
+        .map_err(|_| NetError::Timeout)?
+}
+
+/// Tells a plaintext dialer that TLS is wanted from it: reads its first
+/// frame (so closing does not reset the connection before the answer is
+/// read) and answers with the refusal.
+async fn refuse_plaintext(stream: TcpStream, how: AcceptAs<'_>) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = FrameReader::new(read, how.limits).with_frame_timeout(how.frame_timeout);
+    if let Ok(Some(_)) = reader.next().await {
+        let refusal = Message::Refused {
+            reason: Refusal::TlsRequired,
+        };
+        let _ = write_frame(&mut write, &refusal, &[]).await;
+    }
 }

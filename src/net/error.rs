@@ -51,6 +51,9 @@ pub enum NetError {
         /// What was expected instead.
         expected: &'static str,
     },
+    /// A registration was refused: its token is unknown, used, or stale.
+    #[error("registration refused: the token is unknown, already used, or of another launch")]
+    Token,
     /// The engine takes only TLS from this peer and the link was plaintext.
     #[error("the engine requires TLS on this link")]
     TlsRequired,

@@ -40,7 +40,8 @@ async fn next_message<R: AsyncRead + Unpin>(
     }
 }
 
-fn refusal_error(reason: Refusal) -> NetError {
+/// The error a peer's refusal means on this side.
+pub fn refusal_error(reason: Refusal) -> NetError {
     match reason {
         Refusal::Version { ours } => NetError::VersionMismatch {
             ours: PROTOCOL_VERSION,
@@ -51,6 +52,7 @@ fn refusal_error(reason: Refusal) -> NetError {
             expected: "a handshake the peer accepts",
         },
         Refusal::TlsRequired => NetError::TlsRequired,
+        Refusal::Token => NetError::Token,
     }
 }
 

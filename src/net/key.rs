@@ -62,6 +62,19 @@ impl ClusterKey {
     }
 }
 
+impl ClusterKey {
+    /// The one-time token that lets engine `node` of launch `launch`
+    /// register: a keyed hash, so only the key's holder can make one, and
+    /// one launch's tokens mean nothing in another.
+    pub(crate) fn join_token(&self, launch: &[u8; 32], node: u32) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_keyed(&self.0);
+        h.update(b"distob-join-v1/");
+        h.update(launch);
+        h.update(&node.to_le_bytes());
+        *h.finalize().as_bytes()
+    }
+}
+
 /// 32 random bytes from the operating system.
 pub(crate) fn random_bytes() -> [u8; 32] {
     let mut out = [0u8; 32];

@@ -54,6 +54,9 @@ pub enum Refusal {
     /// The engine takes only TLS from where the peer is (see
     /// [`TlsPolicy`](super::TlsPolicy)).
     TlsRequired,
+    /// A registration's token is unknown, already used, or of another
+    /// launch.
+    Token,
 }
 
 /// One message: the CBOR head of a frame.
@@ -90,6 +93,20 @@ pub enum Message {
     },
     /// Acceptor → dialer: the handshake passed; requests may follow.
     Accepted,
+    /// A starting engine → the client that launched it, after the
+    /// handshake: the one-time token it was given, the address it listens
+    /// on, and its process id (for stopping it).
+    Register {
+        /// The launch token.
+        #[serde(with = "serde_bytes")]
+        token: Nonce,
+        /// Where the engine listens.
+        addr: std::net::SocketAddr,
+        /// The engine's process id on its host.
+        pid: u32,
+    },
+    /// Client → registering engine: registered; serve.
+    Registered,
     /// Either side: the handshake failed; the connection closes.
     Refused {
         /// Why.

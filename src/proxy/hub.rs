@@ -203,6 +203,33 @@ impl ObjectHub {
         }
     }
 
+    /// A hub with no engines yet: they join with
+    /// [`add_engine`](ObjectHub::add_engine).
+    pub(crate) fn empty(key: ClusterKey, tls: TlsPolicy) -> ObjectHub {
+        Self::from_links(Vec::new(), key, tls)
+    }
+
+    /// Connects to engine `node` at `addr` and adds it to this hub (and to
+    /// round-robin placement): an engine that joined after the others.
+    pub async fn add_engine(&self, node: NodeId, addr: SocketAddr) -> Result<()> {
+        self.open_engine(node, addr).await
+    }
+
+    /// Opens the links to `node` and puts them in its slot (closing any
+    /// links there before).
+    async fn open_engine(&self, node: NodeId, addr: SocketAddr) -> Result<()> {
+        let link = Link::open_pair(node, addr, self.inner.key.clone(), self.inner.tls).await?;
+        *lock(&link.events) = Some(self.inner.events.clone());
+        let mut links = self.inner.links.write().unwrap_or_else(|p| p.into_inner());
+        if links.len() <= node.index() {
+            links.resize(node.index() + 1, None);
+        }
+        if let Some(old) = links[node.index()].replace(link) {
+            old.shut();
+        }
+        Ok(())
+    }
+
     /// Engine losses and reconnections, from now on.
     pub fn events(&self) -> tokio::sync::broadcast::Receiver<ClusterEvent> {
         self.inner.events.subscribe()
@@ -213,16 +240,7 @@ impl ObjectHub {
     /// them fail with [`Error::ObjectLost`], never reach the new engine.
     pub async fn reconnect(&self, node: NodeId) -> Result<()> {
         let addr = self.link(node)?.addr;
-        let link = Link::open_pair(node, addr, self.inner.key.clone(), self.inner.tls).await?;
-        *lock(&link.events) = Some(self.inner.events.clone());
-        {
-            let mut links = self.inner.links.write().unwrap_or_else(|p| p.into_inner());
-            if let Some(slot) = links.get_mut(node.index()) {
-                if let Some(old) = slot.replace(link) {
-                    old.shut();
-                }
-            }
-        }
+        self.open_engine(node, addr).await?;
         let gone: Vec<Ref> = lock(&self.inner.objects)
             .keys()
             .filter(|r| r.node == node)

@@ -1,0 +1,219 @@
+//! Launchers and dial-back registration: engines started by a launcher
+//! register with one-time tokens and serve; forged, replayed and stale
+//! tokens are refused; an engine that cannot start is named, with what its
+//! launcher said; engines launched later join placement.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{distob_bin, within};
+use distob::launch::{register_with, Launcher, LocalProcesses};
+use distob::net::NetError;
+use distob::{Cluster, Error, LaunchError, NodeId, TlsPolicy};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+}
+
+async fn gone(pids: &[u32]) {
+    common::eventually("the engine processes end", || async {
+        pids.iter().all(|&p| !alive(p))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn launched_engines_dial_back_register_and_serve() {
+    let cluster = within(Cluster::launch(
+        LocalProcesses::new().program(distob_bin()),
+        3,
+    ))
+    .await
+    .unwrap();
+    within(cluster.wait_for(3, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(cluster.engines(), [NodeId(0), NodeId(1), NodeId(2)]);
+    let xs = within(cluster.scatter_each((0..6u64).collect()))
+        .await
+        .unwrap();
+    let nodes: Vec<u32> = xs.iter().map(|x| x.node().0).collect();
+    assert_eq!(nodes, [0, 1, 2, 0, 1, 2]);
+    assert_eq!(
+        within(cluster.gather(&xs)).await.unwrap(),
+        (0..6).collect::<Vec<u64>>()
+    );
+    // The profile names the addresses the engines bound, and works for
+    // another client.
+    let profile = cluster.profile();
+    assert_eq!(profile.engines.len(), 3);
+    let other = within(Cluster::connect_profile(&profile)).await.unwrap();
+    let y = within(other.scatter_to(NodeId(2), "hi".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(within(other.gather(&y)).await.unwrap(), "hi");
+    drop((y, other, xs));
+
+    // Engines launched later join the cluster and round-robin placement.
+    within(cluster.launch_more(1)).await.unwrap();
+    within(cluster.wait_for(4, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let zs = within(cluster.scatter_each((0..4u8).collect()))
+        .await
+        .unwrap();
+    let mut nodes: Vec<u32> = zs.iter().map(|z| z.node().0).collect();
+    nodes.sort();
+    assert_eq!(nodes, [0, 1, 2, 3]);
+    drop(zs);
+
+    let pids: Vec<u32> = cluster.pids().into_iter().map(|(_, p)| p).collect();
+    assert_eq!(pids.len(), 4);
+    assert!(pids.iter().all(|&p| alive(p)));
+    within(cluster.shutdown()).await.unwrap();
+    gone(&pids).await;
+}
+
+/// The environments a launcher handed to its engines.
+type Envs = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
+/// A launcher that starts local processes and keeps the environment each
+/// engine was given (its token among it).
+#[derive(Debug, Default)]
+struct Recording {
+    envs: Envs,
+}
+
+impl Launcher for Recording {
+    fn place(&self, slot: usize) -> String {
+        format!("recorded slot {slot}")
+    }
+
+    fn command(
+        &self,
+        slot: usize,
+        program: &Path,
+        env: &[(String, String)],
+    ) -> tokio::process::Command {
+        self.envs.lock().unwrap().push(env.to_vec());
+        LocalProcesses::new().command(slot, program, env)
+    }
+
+    fn program(&self) -> Result<std::path::PathBuf, LaunchError> {
+        Ok(distob_bin().to_owned())
+    }
+}
+
+fn token_of(env: &[(String, String)]) -> [u8; 32] {
+    let hex = &env
+        .iter()
+        .find(|(k, _)| k == "DISTOB_ENGINE_TOKEN")
+        .unwrap()
+        .1;
+    let mut t = [0u8; 32];
+    hex::decode_to_slice(hex, &mut t).unwrap();
+    t
+}
+
+#[tokio::test]
+async fn forged_replayed_and_stale_tokens_are_refused() {
+    let recording = Recording::default();
+    let envs = recording.envs.clone();
+    let cluster = within(Cluster::launch(recording, 1)).await.unwrap();
+    within(cluster.wait_for(1, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let join = cluster.registration_addr().unwrap();
+    let key = cluster.profile().key;
+    let somewhere = "127.0.0.1:9".parse().unwrap();
+    let used = token_of(&envs.lock().unwrap()[0]);
+
+    // Forged: the right key, a token nobody handed out.
+    let forged = within(register_with(
+        join,
+        &key,
+        NodeId(1),
+        TlsPolicy::Auto,
+        [7; 32],
+        somewhere,
+    ))
+    .await;
+    assert!(matches!(forged, Err(NetError::Token)), "{forged:?}");
+    // Replayed: engine 0's token, already used.
+    let replayed = within(register_with(
+        join,
+        &key,
+        NodeId(0),
+        TlsPolicy::Auto,
+        used,
+        somewhere,
+    ))
+    .await;
+    assert!(matches!(replayed, Err(NetError::Token)), "{replayed:?}");
+    // Stale: a token of another launch with the same key.
+    let other = Recording::default();
+    let other_envs = other.envs.clone();
+    let second = within(Cluster::launch(other, 1)).await.unwrap();
+    within(second.wait_for(1, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let stale = token_of(&other_envs.lock().unwrap()[0]);
+    let stale = within(register_with(
+        join,
+        &key,
+        NodeId(0),
+        TlsPolicy::Auto,
+        stale,
+        somewhere,
+    ))
+    .await;
+    assert!(matches!(stale, Err(NetError::Token)), "{stale:?}");
+    // Without the key there is no registration at all.
+    let stranger = within(register_with(
+        join,
+        &distob::ClusterKey::random(),
+        NodeId(0),
+        TlsPolicy::Auto,
+        used,
+        somewhere,
+    ))
+    .await;
+    assert!(matches!(stranger, Err(NetError::Auth)), "{stranger:?}");
+
+    assert_eq!(cluster.refused_registrations(), 3);
+    assert_eq!(cluster.engines(), [NodeId(0)]);
+    let x = within(cluster.scatter(5u8)).await.unwrap();
+    assert_eq!(within(cluster.gather(&x)).await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn an_engine_that_cannot_start_is_named_with_its_launchers_message() {
+    let cluster = within(Cluster::launch(
+        LocalProcesses::new().program("/nonexistent/distob-engine"),
+        2,
+    ))
+    .await
+    .unwrap();
+    let err = within(cluster.wait_for(2, Duration::from_millis(500)))
+        .await
+        .unwrap_err();
+    let Error::Launch(launch @ LaunchError::NotRegistered { missing }) = &err else {
+        panic!("{err:?}");
+    };
+    let nodes: Vec<NodeId> = missing.iter().map(|m| m.node).collect();
+    assert_eq!(nodes, [NodeId(0), NodeId(1)]);
+    for m in missing {
+        assert!(m.output.contains("/nonexistent/distob-engine"), "{m}");
+        assert!(m.output.contains("No such file"), "{m}");
+    }
+    let text = launch.to_string();
+    assert!(
+        text.contains("engine 0 on this host") && text.contains("engine 1"),
+        "{text}"
+    );
+}
