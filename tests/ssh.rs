@@ -209,4 +209,3 @@ fn distob_report(e: &dyn std::error::Error) -> String {
     }
     out
 }
-

@@ -1,79 +1,116 @@
-//! In-process engines: each its own actix system on its own thread. This
+//! In-process engines: actix systems on threads of their own, several
+//! engines to a thread when there are more engines than threads. This
 //! process reaches them through in-memory pipes with the same frames and
 //! handshake as remote ones (no socket, no system call on the call path);
-//! each also listens on loopback TCP for other clients.
+//! each also listens on loopback TCP for other clients and for its peers.
 
 use super::LaunchError;
 use crate::actors::{Engine, LocalDialer};
 use crate::id::NodeId;
 use crate::net::ClusterKey;
 use std::net::SocketAddr;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
-/// One in-process engine; dropping it stops the engine.
+/// One engine thread (an actix system) and the engines it hosts; dropping
+/// it stops them.
 #[derive(Debug)]
 pub(crate) struct LocalEngine {
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<watch::Sender<bool>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// The most threads in-process engines get: one engine per thread up to
+/// this many, then engines share them.
+pub(crate) fn engine_threads(n: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    n.min((4 * cores).max(16)).max(1)
+}
+
+type Started = (SocketAddr, LocalDialer);
+
 impl LocalEngine {
-    /// Starts engine `node` on a new thread, listening on 127.0.0.1 port 0.
+    /// Starts the engines `nodes` on one new thread, each listening on
+    /// 127.0.0.1 port 0.
     pub(crate) async fn start(
-        node: NodeId,
+        nodes: Vec<NodeId>,
         key: ClusterKey,
-    ) -> Result<(LocalEngine, SocketAddr, LocalDialer), LaunchError> {
-        let (addr_tx, addr_rx) = oneshot::channel();
-        let (dialer, incoming) = LocalDialer::new();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    ) -> Result<(LocalEngine, Vec<(NodeId, SocketAddr, LocalDialer)>), LaunchError> {
+        let (addr_tx, addr_rx) = oneshot::channel::<std::io::Result<Vec<Started>>>();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let name = match (nodes.first(), nodes.last()) {
+            (Some(a), Some(b)) if a != b => format!("distob-engine-{a}-{b}"),
+            (Some(a), _) => format!("distob-engine-{a}"),
+            _ => "distob-engine".into(),
+        };
+        let thread_nodes = nodes.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("distob-engine-{node}"))
+            .name(name)
             .spawn(move || {
                 actix_rt::System::new().block_on(async move {
-                    let bound = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await;
-                    let listener = match bound.and_then(|l| l.local_addr().map(|a| (l, a))) {
-                        Ok((listener, addr)) => {
-                            // The starter waits for this; if it gave up, stop.
-                            if addr_tx.send(Ok(addr)).is_err() {
+                    let mut listeners = Vec::with_capacity(thread_nodes.len());
+                    let mut started = Vec::with_capacity(thread_nodes.len());
+                    for _ in &thread_nodes {
+                        let bound = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await;
+                        match bound.and_then(|l| l.local_addr().map(|a| (l, a))) {
+                            Ok((listener, addr)) => {
+                                let (dialer, incoming) = LocalDialer::new();
+                                listeners.push((listener, incoming));
+                                started.push((addr, dialer));
+                            }
+                            Err(e) => {
+                                let _ = addr_tx.send(Err(e));
                                 return;
                             }
-                            listener
                         }
-                        Err(e) => {
-                            let _ = addr_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let stop = async move {
-                        let _ = stop_rx.await;
-                    };
-                    let served = Engine::new(node, key)
-                        .serve_with_local(listener, Some(incoming), stop)
-                        .await;
-                    if let Err(e) = served {
-                        tracing::error!(%node, error = %e, "in-process engine failed");
                     }
+                    // The starter waits for this; if it gave up, stop.
+                    if addr_tx.send(Ok(started)).is_err() {
+                        return;
+                    }
+                    let serving = thread_nodes.into_iter().zip(listeners).map(
+                        |(node, (listener, incoming))| {
+                            let mut stop = stop_rx.clone();
+                            let key = key.clone();
+                            async move {
+                                let stop = async move {
+                                    // A dropped sender stops the engines too.
+                                    let _ = stop.wait_for(|s| *s).await;
+                                };
+                                let served = Engine::new(node, key)
+                                    .serve_with_local(listener, Some(incoming), stop)
+                                    .await;
+                                if let Err(e) = served {
+                                    tracing::error!(%node, error = %e, "in-process engine failed");
+                                }
+                            }
+                        },
+                    );
+                    futures::future::join_all(serving).await;
                 })
             })
             .map_err(LaunchError::Io)?;
-        let addr = addr_rx
+        let started = addr_rx
             .await
             .map_err(|_| LaunchError::Io(std::io::ErrorKind::BrokenPipe.into()))??;
+        let engines = nodes
+            .into_iter()
+            .zip(started)
+            .map(|(node, (addr, dialer))| (node, addr, dialer))
+            .collect();
         Ok((
             LocalEngine {
                 stop: Some(stop_tx),
                 thread: Some(thread),
             },
-            addr,
-            dialer,
+            engines,
         ))
     }
 
-    /// Asks the engine to stop; returns its thread to join.
+    /// Asks the engines to stop; returns their thread to join.
     pub(crate) fn stop(&mut self) -> Option<std::thread::JoinHandle<()>> {
         if let Some(stop) = self.stop.take() {
-            // The engine may have stopped already.
-            let _ = stop.send(());
+            // The engines may have stopped already.
+            let _ = stop.send(true);
         }
         self.thread.take()
     }

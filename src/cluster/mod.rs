@@ -181,24 +181,31 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// `n` engines in this process, each an actix system on its own thread,
-    /// reached over loopback TCP. The embedded default.
+    /// `n` engines in this process, reached through in-memory pipes (each
+    /// also listens on loopback TCP). The embedded default. Each engine is
+    /// an actix system on a thread of its own, up to
+    /// max(16, 4 × cores) threads; more engines share those threads (so a
+    /// thousand engines need no thousand threads).
     pub async fn local(n: usize) -> Result<Cluster> {
         Self::local_on(crate::proxy::runtime::current_or_background(), n).await
     }
 
     async fn local_on(runtime: Handle, n: usize) -> Result<Cluster> {
         let key = ClusterKey::random();
-        let started = futures::future::try_join_all(
-            (0..n).map(|i| LocalEngine::start(NodeId(i as u32), key.clone())),
-        )
-        .await?;
-        let mut engines = Vec::with_capacity(n);
+        let threads = local::engine_threads(n);
+        // Engines dealt to threads in turn: node i on thread i % threads.
+        let groups = (0..threads).map(|t| {
+            let nodes: Vec<NodeId> = (t..n).step_by(threads).map(|i| NodeId(i as u32)).collect();
+            LocalEngine::start(nodes, key.clone())
+        });
+        let started = futures::future::try_join_all(groups).await?;
+        let mut engines = Vec::with_capacity(threads);
         let mut local = Vec::with_capacity(n);
-        for (i, (engine, addr, dialer)) in started.into_iter().enumerate() {
+        for (engine, hosted) in started {
             engines.push(engine);
-            local.push((NodeId(i as u32), addr, dialer));
+            local.extend(hosted);
         }
+        local.sort_by_key(|(node, ..)| *node);
         let hub = ObjectHub::connect_local_on(runtime, local, key.clone()).await?;
         Ok(Cluster {
             hub,
@@ -427,6 +434,12 @@ impl Cluster {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// One copy of `x` on every engine, relayed engine to engine (see
+    /// [`ObjectHub::broadcast`]).
+    pub async fn broadcast<T: Value>(&self, x: T) -> Result<Vec<Remote<T>>> {
+        self.hub.broadcast(x).await
     }
 
     /// Puts `x` on the next engine in round-robin order.

@@ -307,6 +307,17 @@ impl ObjectHub {
     /// Frame bytes this hub has received from all engines (what moved
     /// through this client).
     pub fn bytes_received(&self) -> u64 {
+        self.count(|l| &l.received)
+    }
+
+    /// Body bytes (the data of scatters and array operands, not message
+    /// heads) this hub has sent to all engines.
+    pub fn bytes_sent(&self) -> u64 {
+        self.count(|l| &l.sent)
+    }
+
+    /// A counter summed over every link, bulk links included.
+    fn count(&self, counter: impl Fn(&Link) -> &AtomicU64) -> u64 {
         let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
         links
             .iter()
@@ -314,8 +325,8 @@ impl ObjectHub {
             .map(|l| {
                 let bulk = lock(&l.bulk)
                     .as_ref()
-                    .map_or(0, |b| b.received.load(Ordering::Relaxed));
-                l.received.load(Ordering::Relaxed) + bulk
+                    .map_or(0, |b| counter(b).load(Ordering::Relaxed));
+                counter(l).load(Ordering::Relaxed) + bulk
             })
             .sum()
     }

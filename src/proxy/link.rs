@@ -75,6 +75,8 @@ pub(crate) struct Link {
     pub(super) events: Mutex<Option<tokio::sync::broadcast::Sender<ClusterEvent>>>,
     /// Frame bytes received from this engine.
     pub(super) received: AtomicU64,
+    /// Body bytes (the data, not the message heads) written to this engine.
+    pub(super) sent: AtomicU64,
     pub(super) addr: SocketAddr,
     pub(super) writer: FrameWriter,
     pending: Mutex<Pending>,
@@ -196,6 +198,7 @@ impl Link {
             node,
             events: Mutex::new(None),
             received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
             addr,
             writer,
             pending: Mutex::new(Pending::default()),
@@ -241,6 +244,7 @@ impl Link {
 
     /// Writes a registered call's request; on failure it leaves the map.
     fn write(&self, call: CallId, op: Op, body: Bytes) -> Result<()> {
+        self.sent.fetch_add(body.len() as u64, Ordering::Relaxed);
         self.writer
             .send(&Message::Request(call, op), body)
             .map_err(|e| {

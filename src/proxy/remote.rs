@@ -304,6 +304,14 @@ impl<T> Remote<T> {
     /// data never pass through this client). The handle comes at once;
     /// calls on it wait on `node` until the copy has arrived.
     pub fn copy_to(&self, node: NodeId) -> Result<Remote<T>> {
+        let (remote, pushed) = self.copy_to_acked(node)?;
+        drop(pushed);
+        Ok(remote)
+    }
+
+    /// [`copy_to`](Remote::copy_to), with the call that completes once the
+    /// copy has arrived on `node`.
+    pub(crate) fn copy_to_acked(&self, node: NodeId) -> Result<(Remote<T>, Call<()>)> {
         let hub = &self.handle.hub;
         let to = hub.engine_addr(node).ok_or(Error::NoSuchEngine(node))?;
         let new = hub.new_ref::<T>(node);
@@ -338,8 +346,7 @@ impl<T> Remote<T> {
             Bytes::new(),
             decode_done,
         );
-        drop(pushed);
-        Ok(remote)
+        Ok((remote, pushed))
     }
 
     /// Runs a registered function (`#[distob::function]`) with this object

@@ -4,7 +4,7 @@ use super::call::Call;
 use super::hub::{HeldObject, ObjectHub};
 use super::link::BULK_THRESHOLD;
 use super::remote::{decode_done, Remote};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::NodeId;
 use crate::net::wire::Op;
 use crate::value::{self, Value};
@@ -55,6 +55,46 @@ impl ObjectHub {
         let (remote, ack) = self.put(node, x)?;
         ack.await?;
         Ok(remote)
+    }
+
+    /// One copy of `x` on every engine, in node order; returns once every
+    /// engine holds it. This client sends `x` once, to the first engine;
+    /// the engines relay it among themselves in a binomial tree (in round
+    /// `r` each of the first 2^r holders sends to one more engine), so the
+    /// copies take log₂(engines) rounds and no engine sends more than
+    /// log₂(engines) times.
+    ///
+    /// ```
+    /// # async fn demo() -> distob::Result<()> {
+    /// let cluster = distob::Cluster::local(5).await?;
+    /// let copies = cluster.broadcast(vec![1.0_f64, 2.0]).await?;
+    /// let nodes: Vec<u32> = copies.iter().map(|c| c.node().0).collect();
+    /// assert_eq!(nodes, [0, 1, 2, 3, 4]);
+    /// assert_eq!(copies[4].fetch().await?, vec![1.0, 2.0]);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn broadcast<T: Value>(&self, x: T) -> Result<Vec<Remote<T>>> {
+        let nodes = self.engines();
+        let Some(&first) = nodes.first() else {
+            return Err(Error::HubClosed);
+        };
+        let (root, put) = self.put(first, x)?;
+        let mut copies = Vec::with_capacity(nodes.len());
+        let mut acks = Vec::with_capacity(nodes.len());
+        copies.push(root);
+        acks.push(put);
+        // Engine i gets its copy from engine i - 2^⌊log₂ i⌋, which got its
+        // own in an earlier round; every copy is issued now and waits on
+        // its source's arrival there.
+        for (i, &node) in nodes.iter().enumerate().skip(1) {
+            let source = i - (1 << i.ilog2());
+            let (copy, ack) = copies[source].copy_to_acked(node)?;
+            copies.push(copy);
+            acks.push(ack);
+        }
+        futures::future::try_join_all(acks).await?;
+        Ok(copies)
     }
 
     /// Puts `x` on the next engine in round-robin order.
