@@ -93,7 +93,8 @@ fn main() -> Result<(), BoxError> {
             let (server, raw_addr) = start_raw_server().await?;
             let result = arrays(quick, raw_addr).await;
             drop(server);
-            result
+            result?;
+            scale(quick).await
         })
 }
 
@@ -377,6 +378,64 @@ async fn run(quick: bool) -> Result<(), BoxError> {
         Some(percentile(&mut floor, 0.5)),
     );
     drop(server);
+    Ok(())
+}
+
+/// Many engines: a thousand in-process engines and 64 engine processes from
+/// start to all registered (each answering a call), and one array broadcast
+/// to 64 engines against the client sending it to each in turn.
+async fn scale(quick: bool) -> Result<(), BoxError> {
+    let t = Instant::now();
+    let cluster = Cluster::local(1000).await?;
+    let xs = cluster.scatter_each((0..1000u32).collect()).await?;
+    emit(
+        "register_1000_engines_s",
+        t.elapsed().as_secs_f64(),
+        "s",
+        None,
+    );
+    drop(xs);
+    cluster.shutdown().await?;
+
+    let t = Instant::now();
+    let procs = Cluster::launch(distob::launch::LocalProcesses::new(), 64).await?;
+    procs.wait_for(64, Duration::from_secs(120)).await?;
+    let xs = procs.scatter_each((0..64u32).collect()).await?;
+    emit(
+        "register_64_processes_s",
+        t.elapsed().as_secs_f64(),
+        "s",
+        None,
+    );
+    drop(xs);
+    procs.shutdown().await?;
+
+    let cluster = Cluster::local(64).await?;
+    let n = if quick { 1_250_000 } else { 12_500_000 }; // f64s: 100 MB
+    let a = ArrayD::from_shape_fn(IxDyn(&[n]), |i| i[0] as f64);
+    let mut each = Duration::ZERO;
+    let mut copies = Vec::with_capacity(64);
+    for node in cluster.engines() {
+        // The copy of the local array is not timed: only the sending is.
+        let copy = a.clone();
+        let t = Instant::now();
+        copies.push(cluster.scatter_to(node, copy).await?);
+        each += t.elapsed();
+    }
+    drop(copies);
+    let copy = a.clone();
+    let t = Instant::now();
+    let copies = cluster.broadcast(copy).await?;
+    let tree = t.elapsed();
+    assert_eq!(copies.len(), 64);
+    emit(
+        "broadcast_100mb_64_engines_s",
+        tree.as_secs_f64(),
+        "s",
+        Some(each.as_secs_f64()),
+    );
+    drop(copies);
+    cluster.shutdown().await?;
     Ok(())
 }
 

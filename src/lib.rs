@@ -68,8 +68,8 @@ pub mod engine {
 pub mod registry {
     pub use crate::actors::hosted::{Dispatch, Host, Hosted, Invocation, Plain, Produced};
     pub use crate::actors::registry::{
-        lookup, lookup_function, registered, FunctionEntry, FunctionFn, HostFn, ObjectSlot,
-        TypeEntry,
+        lookup, lookup_function, registered, AdoptFn, FunctionEntry, FunctionFn, HostFn,
+        ObjectSlot, TypeEntry,
     };
     pub use crate::macro_support::no_such_method;
     pub use crate::net::wire::Fault;

@@ -152,6 +152,32 @@ impl EngineState {
         Ok(addr)
     }
 
+    /// A value arrived for `object`: it fills the placeholder waiting for
+    /// it, or (when it came before its announcement) becomes a new object
+    /// owned by session `owner`.
+    pub(crate) fn fill_or_insert(
+        self: &Rc<Self>,
+        object: ObjectId,
+        held: Result<Held, Fault>,
+        type_name: &str,
+        nbytes: u64,
+        owner: u64,
+    ) -> Result<(), Fault> {
+        if let Some(addr) = self.waiting_actor(&object) {
+            if let Some(entry) = self.objects.borrow_mut().get_mut(&object) {
+                entry.nbytes = nbytes;
+            }
+            let failed = held.as_ref().err().cloned();
+            self.deliver(Keep { id: object, addr }, held);
+            return match failed {
+                None => Ok(()),
+                Some(f) => Err(f),
+            };
+        }
+        held.and_then(|held| self.insert(object, held, type_name, nbytes, owner))
+            .map(|_| ())
+    }
+
     /// A call's result as something an object actor can hold.
     pub(crate) fn held_from_produced(produced: Produced) -> Result<Held, Fault> {
         match produced {
@@ -398,6 +424,9 @@ impl Engine {
             next_session: Cell::new(0),
         });
         tracing::info!(node = %self.node, addr = ?listener.local_addr().ok(), "engine serving");
+        // In-process engines take values from each other by reference.
+        let listed = local.as_ref().and_then(|_| listener.local_addr().ok());
+        let mut handoffs = listed.map(super::exchange::enlist);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -413,6 +442,7 @@ impl Engine {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
+                Some(h) = next_handoff(&mut handoffs) => super::exchange::receive(&state, h),
                 Some(stream) = next_local(&mut local) => {
                     let id = state.next_session.get();
                     state.next_session.set(id + 1);
@@ -423,6 +453,9 @@ impl Engine {
             }
         }
         drop(listener);
+        if let Some(addr) = listed {
+            super::exchange::delist(addr);
+        }
         // Graceful: calls already in flight finish and are answered first
         // (up to a deadline), then the sessions close.
         let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
@@ -455,6 +488,15 @@ impl Engine {
         state.orphans.borrow_mut().clear();
         tracing::info!(node = %self.node, "engine stopped");
         Ok(())
+    }
+}
+
+async fn next_handoff(
+    handoffs: &mut Option<mpsc::UnboundedReceiver<super::exchange::Handoff>>,
+) -> Option<super::exchange::Handoff> {
+    match handoffs {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -15,6 +15,7 @@
 //! the engine's one thread: no thread hop between socket and method.
 
 pub(crate) mod engine;
+pub(crate) mod exchange;
 pub(crate) mod hosted;
 pub(crate) mod object;
 pub(crate) mod object_engine;

@@ -215,6 +215,40 @@ impl ObjectActor {
                 .reply
                 .fault(Fault::Refused("the engine is shutting down".into()));
         };
+        // To an engine of this process: the shared value itself, no bytes.
+        if let (Some(to), Held::Hosted(h)) = (super::exchange::find(msg.to), &self.held) {
+            let adoptable =
+                super::registry::lookup(h.type_name()).is_some_and(|e| e.adopt.is_some());
+            if let Some(value) = adoptable
+                .then(|| catch(|| h.share()).ok().flatten())
+                .flatten()
+            {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let handoff = super::exchange::Handoff {
+                    object: msg.object,
+                    type_name: h.type_name().to_owned(),
+                    value,
+                    nbytes: engine
+                        .objects
+                        .borrow()
+                        .get(&self.id)
+                        .map_or(0, |e| e.nbytes),
+                    reply: tx,
+                };
+                if to.send(handoff).is_ok() {
+                    actix_rt::spawn(async move {
+                        match rx.await {
+                            Ok(Ok(())) => msg.reply.done(),
+                            Ok(Err(f)) => msg.reply.fault(f),
+                            Err(_) => msg
+                                .reply
+                                .fault(Fault::Refused("the peer engine is gone".into())),
+                        }
+                    });
+                    return;
+                }
+            }
+        }
         let value = self
             .held
             .encode()

@@ -17,6 +17,11 @@ use std::sync::OnceLock;
 /// Builds a hosted object from a value's encoding (head, body).
 pub type HostFn = fn(&[u8], AlignedBuf) -> Result<Box<dyn Hosted>, Fault>;
 
+/// Builds a hosted object from another engine's shared value (see
+/// [`Hosted::share`]) of the same process, without copying it; `None` when
+/// the value is not of the entry's type.
+pub type AdoptFn = fn(&(dyn std::any::Any + Send + Sync)) -> Option<Box<dyn Hosted>>;
+
 /// One registered type.
 #[derive(Debug)]
 pub struct TypeEntry {
@@ -24,6 +29,9 @@ pub struct TypeEntry {
     pub name: fn() -> &'static str,
     /// Builds the hosted object from its encoding.
     pub host: HostFn,
+    /// Takes over a shared value from an engine of the same process, for
+    /// types that share (arrays); `None` for the rest.
+    pub adopt: Option<AdoptFn>,
 }
 
 impl TypeEntry {
@@ -32,6 +40,7 @@ impl TypeEntry {
         TypeEntry {
             name: std::any::type_name::<T>,
             host: host::<T>,
+            adopt: None,
         }
     }
 }

@@ -192,27 +192,16 @@ impl Session {
                 type_name,
                 head,
             } => {
+                // Expected (a push from another engine, or a large scatter
+                // over the bulk connection): it fills the placeholder; else
+                // it is a new object.
                 let nbytes = (head.len() + body.len()) as u64;
-                if let Some(addr) = self.engine.waiting_actor(&object) {
-                    // Expected (a push from another engine, or a large scatter
-                    // over the bulk connection): fill it in.
-                    if let Some(entry) = self.engine.objects.borrow_mut().get_mut(&object) {
-                        entry.nbytes = nbytes;
-                    }
-                    let held = EngineState::held_from(&type_name, head, body);
-                    let failed = held.as_ref().err().cloned();
-                    self.engine.deliver(Keep { id: object, addr }, held);
-                    return match failed {
-                        None => reply.done(),
-                        Some(f) => reply.fault(f),
-                    };
-                }
-                let stored = EngineState::held_from(&type_name, head, body).and_then(|held| {
-                    self.engine
-                        .insert(object, held, &type_name, nbytes, self.id)
-                });
-                match stored {
-                    Ok(_) => reply.done(),
+                let held = EngineState::held_from(&type_name, head, body);
+                match self
+                    .engine
+                    .fill_or_insert(object, held, &type_name, nbytes, self.id)
+                {
+                    Ok(()) => reply.done(),
                     Err(fault) => reply.fault(fault),
                 }
             }

@@ -404,10 +404,23 @@ fn host<A: Kernel + RawBytes>(head: &[u8], body: AlignedBuf) -> Result<Box<dyn H
     Ok(Box::new(HostedArray(a.into_shared())))
 }
 
+/// Another in-process engine's shared array, hosted here without a copy
+/// (copy-on-write: whichever side changes it first copies it).
+fn adopt<A: Kernel + RawBytes>(
+    shared: &(dyn std::any::Any + Send + Sync),
+) -> Option<Box<dyn Hosted>> {
+    let a = shared.downcast_ref::<ArcArray<A, IxDyn>>()?;
+    Some(Box::new(HostedArray(a.clone())))
+}
+
 macro_rules! register_arrays {
     ($($t:ty),*) => {$(
         inventory::submit! {
-            TypeEntry { name: std::any::type_name::<ArrayD<$t>>, host: host::<$t> }
+            TypeEntry {
+                name: std::any::type_name::<ArrayD<$t>>,
+                host: host::<$t>,
+                adopt: Some(adopt::<$t>),
+            }
         }
     )*};
 }

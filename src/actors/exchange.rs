@@ -1,0 +1,70 @@
+//! In-process engines hand values to each other by reference: a copy from
+//! one engine of this process to another (`copy_to`, `broadcast`) passes the
+//! shared value itself instead of its bytes. Arrays are shared
+//! copy-on-write, so each engine still holds a copy of its own as far as
+//! anyone can tell: a change made on one makes that one unique first.
+
+use super::engine::EngineState;
+use crate::id::ObjectId;
+use crate::net::wire::Fault;
+use std::any::Any;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::{mpsc, oneshot};
+
+/// A value on its way from one in-process engine to another.
+pub(crate) struct Handoff {
+    pub(crate) object: ObjectId,
+    pub(crate) type_name: String,
+    pub(crate) value: Arc<dyn Any + Send + Sync>,
+    pub(crate) nbytes: u64,
+    pub(crate) reply: oneshot::Sender<Result<(), Fault>>,
+}
+
+type Directory = Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Handoff>>>;
+
+/// The in-process engines of this process, by the address they listen on.
+fn directory() -> &'static Directory {
+    static DIRECTORY: OnceLock<Directory> = OnceLock::new();
+    DIRECTORY.get_or_init(Default::default)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, HashMap<SocketAddr, mpsc::UnboundedSender<Handoff>>> {
+    directory().lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Lists the engine listening at `addr` as in-process; it receives
+/// handoffs from the returned receiver until [`delist`] is called.
+pub(crate) fn enlist(addr: SocketAddr) -> mpsc::UnboundedReceiver<Handoff> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    lock().insert(addr, tx);
+    rx
+}
+
+/// Takes the engine at `addr` off the list.
+pub(crate) fn delist(addr: SocketAddr) {
+    lock().remove(&addr);
+}
+
+/// The in-process engine at `addr`, if there is one.
+pub(crate) fn find(addr: SocketAddr) -> Option<mpsc::UnboundedSender<Handoff>> {
+    lock().get(&addr).filter(|tx| !tx.is_closed()).cloned()
+}
+
+/// Takes a handoff in on the receiving engine: the value becomes the
+/// expected object (or a new one).
+pub(crate) fn receive(engine: &Rc<EngineState>, h: Handoff) {
+    let held = super::registry::lookup(&h.type_name)
+        .and_then(|entry| entry.adopt)
+        .and_then(|adopt| adopt(&*h.value))
+        .map(super::object::Held::Hosted)
+        .ok_or_else(|| Fault::Refused(format!("a {} cannot be handed over", h.type_name)));
+    let done = engine.fill_or_insert(h.object, held, &h.type_name, h.nbytes, NO_SESSION);
+    // The pusher may have given up; the object stands either way.
+    let _ = h.reply.send(done);
+}
+
+/// The owner of objects no session created (they live until released).
+pub(crate) const NO_SESSION: u64 = u64::MAX;
