@@ -88,7 +88,7 @@ pub use error::{Error, Result};
 /// registration.
 pub mod launch {
     pub use crate::cluster::{
-        register_with, run_engine_joining, Join, Launcher, LocalProcesses, Ssh, Unregistered,
+        register_with, run_engine_joining, Join, Launcher, LocalProcesses, Slurm, Ssh, Unregistered,
     };
 }
 pub use id::{CallId, NodeId, ObjectId, Ref, TypeTag};

@@ -209,3 +209,74 @@ fn distob_report(e: &dyn std::error::Error) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn cluster_start_over_ssh_then_cluster_stop_leaves_no_engine() {
+    let Some(sshd) = start_sshd() else { return };
+    let d = sshd.dir.path().to_owned();
+    let profile = d.join("profile.json");
+    let opts = [
+        "-p".to_string(),
+        sshd.port.to_string(),
+        "-i".into(),
+        d.join("user_key").to_string_lossy().into_owned(),
+        "-o".into(),
+        "StrictHostKeyChecking=no".into(),
+        "-o".into(),
+        format!("UserKnownHostsFile={}", d.join("known_hosts").display()),
+    ];
+    let mut start = Command::new(distob_bin());
+    start
+        .args(["cluster", "start", "-n", "2", "--ssh", "root@127.0.0.1:2"])
+        .args(opts.iter().map(|o| format!("--ssh-option={o}")))
+        .arg("--program")
+        .arg(distob_bin())
+        .arg("--profile")
+        .arg(&profile)
+        .env("HOME", &d);
+    let out = within(tokio::task::spawn_blocking(move || start.output()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The engines outlive the command that started them.
+    let p = distob::Profile::load(&profile).unwrap();
+    let pids: Vec<u32> = p.engines.iter().filter_map(|e| e.pid).collect();
+    assert_eq!(pids.len(), 2);
+    assert!(pids.iter().all(|&pid| alive(pid)));
+    for &pid in &pids {
+        // Its parents: nothing of the `distob` or the ssh that started it.
+        let chain = ancestors(pid);
+        assert!(
+            chain[1..].iter().all(|n| n != "distob" && n != "ssh"),
+            "engine {pid} is not detached: {chain:?}"
+        );
+    }
+    let cluster = within(Cluster::connect(&profile)).await.unwrap();
+    let x = within(cluster.scatter_to(NodeId(1), vec![1u8, 2, 3]))
+        .await
+        .unwrap();
+    assert_eq!(within(cluster.gather(&x)).await.unwrap(), vec![1, 2, 3]);
+    drop((x, cluster));
+    let stop = Command::new(distob_bin())
+        .args(["cluster", "stop", "--profile"])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    common::eventually(
+        "cluster stop ends every engine started over ssh",
+        || async { pids.iter().all(|&p| !alive(p)) },
+    )
+    .await;
+    assert!(!profile.exists());
+}

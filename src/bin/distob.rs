@@ -2,6 +2,7 @@
 //! engine processes, list objects.
 
 use clap::{Parser, Subcommand};
+use distob::launch::{Launcher, Slurm, Ssh};
 use distob::net::TlsPolicy;
 use distob::{ClusterKey, EngineEntry, NodeId, Profile};
 use std::net::SocketAddr;
@@ -56,18 +57,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ClusterCommand {
-    /// Start N engine processes in the background and write the profile.
-    Start {
-        /// How many engines.
-        #[arg(short = 'n', long, default_value_t = 2)]
-        engines: u32,
-        /// Where to write the profile.
-        #[arg(long)]
-        profile: Option<PathBuf>,
-        /// Interface to listen on.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: std::net::IpAddr,
-    },
+    /// Start N engines (processes here, over ssh, or through Slurm) and
+    /// write the profile.
+    Start(Box<StartArgs>),
     /// Stop the engines of a profile.
     Stop {
         /// The profile.
@@ -80,6 +72,61 @@ enum ClusterCommand {
         #[arg(long)]
         profile: Option<PathBuf>,
     },
+}
+
+/// `cluster start`'s options.
+#[derive(clap::Args)]
+struct StartArgs {
+    /// How many engines.
+    #[arg(short = 'n', long, default_value_t = 2)]
+    engines: u32,
+    /// Where to write the profile.
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Interface to listen on (engine processes on this machine).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Start the engines over ssh on these hosts (`host[:slots]`,
+    /// comma-separated); they outlive this command.
+    #[arg(long, value_delimiter = ',')]
+    ssh: Vec<String>,
+    /// Read the ssh hosts (`host[:slots]` lines) from this file.
+    #[arg(long)]
+    hosts_file: Option<PathBuf>,
+    /// One more argument for every ssh command line (repeatable), e.g.
+    /// `--ssh-option=-p --ssh-option=2222`.
+    #[arg(long = "ssh-option", allow_hyphen_values = true)]
+    ssh_options: Vec<String>,
+    /// Start the engines through Slurm: `srun` inside an allocation,
+    /// else (or with --sbatch) a job submitted with `sbatch`.
+    #[arg(long)]
+    slurm: bool,
+    /// Submit a job with `sbatch` (from a login node).
+    #[arg(long)]
+    sbatch: bool,
+    /// Slurm partition.
+    #[arg(long)]
+    partition: Option<String>,
+    /// Slurm time limit.
+    #[arg(long)]
+    time: Option<String>,
+    /// Slurm account.
+    #[arg(long)]
+    account: Option<String>,
+    /// Print the job script `sbatch` would get, and submit nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The engine program's path on the hosts (default: this `distob`).
+    #[arg(long)]
+    program: Option<PathBuf>,
+    /// The address of this machine that engines dial back to (default:
+    /// loopback for ssh to loopback, else the route to the first host,
+    /// or this host's name for Slurm).
+    #[arg(long)]
+    join_ip: Option<std::net::IpAddr>,
+    /// How long to wait for the engines to register, in seconds.
+    #[arg(long, default_value_t = 120)]
+    wait: u64,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -102,11 +149,39 @@ fn main() -> ExitCode {
             tls,
         } => engine(listen, profile, NodeId(node), tls),
         Command::Cluster { command } => match command {
-            ClusterCommand::Start {
-                engines,
-                profile,
-                host,
-            } => start(engines, profile, host),
+            ClusterCommand::Start(args) => {
+                let StartArgs {
+                    engines,
+                    profile,
+                    host,
+                    ssh,
+                    hosts_file,
+                    ssh_options,
+                    slurm,
+                    sbatch,
+                    partition,
+                    time,
+                    account,
+                    dry_run,
+                    program,
+                    join_ip,
+                    wait,
+                } = *args;
+                let how = Launch {
+                    n: engines as usize,
+                    profile,
+                    program,
+                    join_ip,
+                    wait: Duration::from_secs(wait),
+                };
+                if slurm || sbatch {
+                    start_slurm(how, sbatch, partition, time, account, dry_run)
+                } else if !ssh.is_empty() || hosts_file.is_some() {
+                    start_ssh(how, ssh, hosts_file, ssh_options)
+                } else {
+                    start(engines, how.profile, host)
+                }
+            }
             ClusterCommand::Stop { profile } => runtime(stop(profile)),
             ClusterCommand::Status { profile } => runtime(status(profile)),
         },
@@ -195,6 +270,170 @@ fn start(n: u32, profile: Option<PathBuf>, host: std::net::IpAddr) -> Result<(),
     Ok(())
 }
 
+/// What `cluster start` with a launcher needs.
+struct Launch {
+    n: usize,
+    profile: Option<PathBuf>,
+    program: Option<PathBuf>,
+    join_ip: Option<std::net::IpAddr>,
+    wait: Duration,
+}
+
+/// A launcher that dials back on `join_ip` when one is given.
+#[derive(Debug)]
+struct JoinAt<L> {
+    inner: L,
+    join_ip: Option<std::net::IpAddr>,
+}
+
+impl<L: Launcher> Launcher for JoinAt<L> {
+    fn place(&self, slot: usize) -> String {
+        self.inner.place(slot)
+    }
+    fn command(
+        &self,
+        slot: usize,
+        program: &std::path::Path,
+        env: &[(String, String)],
+    ) -> tokio::process::Command {
+        self.inner.command(slot, program, env)
+    }
+    fn program(&self) -> Result<PathBuf, distob::LaunchError> {
+        self.inner.program()
+    }
+    fn join_ip(&self) -> std::io::Result<std::net::IpAddr> {
+        match self.join_ip {
+            Some(ip) => Ok(ip),
+            None => self.inner.join_ip(),
+        }
+    }
+    fn batch(
+        &self,
+        first: usize,
+        n: usize,
+        program: &std::path::Path,
+        env: &[(String, String)],
+    ) -> Option<Result<tokio::process::Command, distob::LaunchError>> {
+        self.inner.batch(first, n, program, env)
+    }
+    fn key_on_stdin(&self) -> bool {
+        self.inner.key_on_stdin()
+    }
+    fn stop_command(
+        &self,
+        first: usize,
+        output: &str,
+        pids: &[u32],
+    ) -> Option<tokio::process::Command> {
+        self.inner.stop_command(first, output, pids)
+    }
+    fn status_command(&self, output: &str) -> Option<tokio::process::Command> {
+        self.inner.status_command(output)
+    }
+    fn detached(&self) -> bool {
+        self.inner.detached()
+    }
+}
+
+/// Starts engines with `launcher`, waits for them to register, writes the
+/// profile (with the commands that stop them), and leaves them running.
+fn launch_and_detach(launcher: impl Launcher + 'static, how: Launch) -> Result<(), BoxError> {
+    let path = profile_path(how.profile)?;
+    let launcher = JoinAt {
+        inner: launcher,
+        join_ip: how.join_ip,
+    };
+    runtime(async move {
+        let cluster = distob::Cluster::launch(launcher, how.n).await?;
+        if let Err(e) = cluster.wait_for(how.n, how.wait).await {
+            // Stop what did start; the error names what did not.
+            let stops = cluster.stop_commands();
+            let _ = cluster.shutdown().await;
+            for cmd in stops {
+                let _ = std::process::Command::new(&cmd[0]).args(&cmd[1..]).status();
+            }
+            return Err(e.into());
+        }
+        let mut profile = cluster.profile();
+        profile.stop = cluster.stop_commands();
+        for e in &profile.engines {
+            let pid = e.pid.map_or("-".into(), |p| p.to_string());
+            println!("engine {} listening on {} (pid {pid})", e.node, e.addr);
+        }
+        profile.save(&path)?;
+        println!("profile written to {}", path.display());
+        Ok(())
+    })
+}
+
+fn start_ssh(
+    how: Launch,
+    hosts: Vec<String>,
+    hosts_file: Option<PathBuf>,
+    options: Vec<String>,
+) -> Result<(), BoxError> {
+    let mut ssh = match hosts_file {
+        Some(f) => Ssh::from_hosts_file(f)?,
+        None => Ssh::new(&hosts)?,
+    };
+    for o in options {
+        ssh = ssh.option(o);
+    }
+    if let Some(p) = &how.program {
+        ssh = ssh.program(p);
+    }
+    launch_and_detach(ssh.detached(true), how)
+}
+
+fn start_slurm(
+    how: Launch,
+    sbatch: bool,
+    partition: Option<String>,
+    time: Option<String>,
+    account: Option<String>,
+    dry_run: bool,
+) -> Result<(), BoxError> {
+    let mut slurm = if sbatch {
+        Slurm::sbatch()
+    } else {
+        Slurm::auto()
+    };
+    if let Some(p) = partition {
+        slurm = slurm.partition(p);
+    }
+    if let Some(t) = time {
+        slurm = slurm.time(t);
+    }
+    if let Some(a) = account {
+        slurm = slurm.account(a);
+    }
+    if let Some(p) = &how.program {
+        slurm = slurm.program(p);
+    }
+    if dry_run {
+        let program = slurm.program_path()?;
+        let env = [
+            ("DISTOB_ENGINE".to_string(), "1".to_string()),
+            ("DISTOB_ENGINE_NODE".to_string(), "0".to_string()),
+            (
+                "DISTOB_ENGINE_JOIN".to_string(),
+                "<this host>:<port>".to_string(),
+            ),
+            (
+                "DISTOB_ENGINE_TOKENS".to_string(),
+                "<one-time tokens>".to_string(),
+            ),
+            (
+                "DISTOB_ENGINE_KEY_FILE".to_string(),
+                "<key file, mode 0600>".to_string(),
+            ),
+        ];
+        print!("{}", slurm.job_script(0, how.n, &program, &env));
+        return Ok(());
+    }
+    launch_and_detach(slurm.detached(true), how)
+}
+
 async fn stop(profile: Option<PathBuf>) -> Result<(), BoxError> {
     let path = profile_path(profile)?;
     let profile = Profile::load(&path)?;
@@ -211,6 +450,19 @@ async fn stop(profile: Option<PathBuf>) -> Result<(), BoxError> {
                 println!("engine {} stopped", e.node);
             }
             _ => println!("engine {} at {} is not reachable", e.node, e.addr),
+        }
+    }
+    // What the launcher left to stop: a Slurm job, engines over ssh.
+    for cmd in &profile.stop {
+        let Some((program, args)) = cmd.split_first() else {
+            continue;
+        };
+        let status = std::process::Command::new(program).args(args).status();
+        match status {
+            Ok(s) if s.success() => println!("ran: {}", cmd.join(" ")),
+            // An engine that stopped above is already gone: `kill` fails.
+            Ok(s) => println!("ran: {} ({s})", cmd.join(" ")),
+            Err(e) => println!("cannot run {program}: {e}"),
         }
     }
     std::fs::remove_file(&path)?;

@@ -1,8 +1,10 @@
 //! Starting engines where they run: the [`Launcher`] seam and its backends
-//! ([`LocalProcesses`], [`Ssh`]). A launcher only builds the command that
-//! starts one engine on its host; the cluster runs it, hands the engine the
-//! key on standard input and a one-time join token in its environment,
-//! keeps what it prints, and waits for it to dial back and register.
+//! ([`LocalProcesses`], [`Ssh`], [`Slurm`]). A launcher only builds the
+//! command that starts engines on their hosts (one per engine, or one for a
+//! batch, as `srun` and `sbatch` do); the cluster runs it, hands the engines
+//! the key (on standard input, or in a file of mode 0600 for batch jobs) and
+//! one-time join tokens in their environment, keeps what the command
+//! prints, and waits for the engines to dial back and register.
 
 use super::process::engine_program;
 use super::LaunchError;
@@ -39,6 +41,57 @@ pub trait Launcher: std::fmt::Debug + Send + Sync {
     /// registration listener binds it (default: loopback).
     fn join_ip(&self) -> std::io::Result<IpAddr> {
         Ok(Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// One command that starts `n` engines (slots `first..first + n`) at
+    /// once, for backends that start tasks in bulk. The engine of task `i`
+    /// (`SLURM_PROCID`) takes slot `first + i` and the `i`-th token of
+    /// `DISTOB_ENGINE_TOKENS`. `None` (the default): one
+    /// [`command`](Launcher::command) per engine.
+    fn batch(
+        &self,
+        _first: usize,
+        _n: usize,
+        _program: &Path,
+        _env: &[(String, String)],
+    ) -> Option<Result<tokio::process::Command, LaunchError>> {
+        None
+    }
+
+    /// Whether engines read the key from standard input (and exit when it
+    /// closes). Batch jobs that outlive their command read it from the file
+    /// named by `DISTOB_ENGINE_KEY_FILE` instead.
+    fn key_on_stdin(&self) -> bool {
+        true
+    }
+
+    /// A command that stops what one launch command started (slots from
+    /// `first`), given what it printed and the process ids its engines
+    /// registered with (for `sbatch`: `scancel` of its job; for detached
+    /// ssh engines: `kill` over ssh). `None` (the default): ending the launch
+    /// command ends its engines.
+    fn stop_command(
+        &self,
+        _first: usize,
+        _launch_output: &str,
+        _pids: &[u32],
+    ) -> Option<tokio::process::Command> {
+        None
+    }
+
+    /// Whether engines outlive the launch command and this client (a
+    /// detached ssh start, an `sbatch` job): then dropping the cluster
+    /// leaves them running, and only [`Cluster::shutdown`](crate::Cluster::shutdown)
+    /// or the profile's stop commands (`distob cluster stop`) end them.
+    fn detached(&self) -> bool {
+        false
+    }
+
+    /// A command whose output says how a launch is doing (for `sbatch`: the
+    /// job's state and output), added to the report of engines that did not
+    /// register.
+    fn status_command(&self, _launch_output: &str) -> Option<tokio::process::Command> {
+        None
     }
 }
 
@@ -111,6 +164,7 @@ pub struct Ssh {
     ssh: PathBuf,
     options: Vec<String>,
     program: Option<PathBuf>,
+    detached: bool,
 }
 
 impl Ssh {
@@ -128,7 +182,19 @@ impl Ssh {
             ssh: PathBuf::from("ssh"),
             options: Vec::new(),
             program: None,
+            detached: false,
         })
+    }
+
+    /// Engines that outlive the ssh session (and this client): each
+    /// remote shell keeps the key in a private file, starts the engine in a
+    /// session of its own with its output in `~/.distob/engine-N.log`, and
+    /// returns; the engines end by
+    /// [`Cluster::shutdown`](crate::Cluster::shutdown) or `distob cluster
+    /// stop` (`kill` over ssh for an engine that no longer answers).
+    pub fn detached(mut self, detached: bool) -> Self {
+        self.detached = detached;
+        self
     }
 
     /// Hosts from a file of `host[:slots]` lines (`#` starts a comment).
@@ -276,7 +342,52 @@ impl Launcher for Ssh {
         let mut words = vec!["env".to_string()];
         words.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
         words.push(program.to_string_lossy().into_owned());
-        self.over_ssh(host, &words)
+        if !self.detached {
+            return self.over_ssh(host, &words);
+        }
+        // The key line arrives on standard input: kept in a private file
+        // the engine reads (and removes), then the engine runs on in a
+        // session of its own after the shell and ssh are gone.
+        let engine = words
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let script = format!(
+            "umask 077; mkdir -p \"$HOME/.distob\"; f=\"$HOME/.distob/key-$$\"; head -n 1 > \"$f\"; \
+             DISTOB_ENGINE_KEY_FILE=\"$f\" DISTOB_ENGINE_KEY_FILE_REMOVE=1 setsid {engine} \
+             < /dev/null > \"$HOME/.distob/engine-{slot}.log\" 2>&1 &"
+        );
+        let mut cmd = tokio::process::Command::new(&self.ssh);
+        cmd.args(["-o", "BatchMode=yes"])
+            .args(&self.options)
+            .arg(host)
+            .arg(script);
+        cmd
+    }
+
+    fn stop_command(
+        &self,
+        first: usize,
+        _launch_output: &str,
+        pids: &[u32],
+    ) -> Option<tokio::process::Command> {
+        let host = self.host(first);
+        if !self.detached || pids.is_empty() {
+            return None;
+        }
+        let mut words = vec!["kill".to_string()];
+        words.extend(pids.iter().map(u32::to_string));
+        if is_this_host(host) {
+            let mut cmd = tokio::process::Command::new("kill");
+            cmd.args(&words[1..]);
+            return Some(cmd);
+        }
+        Some(self.over_ssh(host, &words))
+    }
+
+    fn detached(&self) -> bool {
+        self.detached
     }
 
     fn program(&self) -> Result<PathBuf, LaunchError> {
@@ -301,6 +412,297 @@ impl Launcher for Ssh {
     }
 }
 
+/// Engines in a Slurm allocation: inside one (`SLURM_JOB_ID` set), one
+/// `srun` whose tasks are the engines; from a login node, a job script
+/// submitted with `sbatch` whose tasks start engines that dial back, and
+/// which [`Cluster::shutdown`](crate::Cluster::shutdown) cancels with
+/// `scancel`.
+///
+/// ```
+/// use distob::launch::Slurm;
+/// let job = Slurm::sbatch().partition("debug").time("00:10:00").account("proj");
+/// let script = job.job_script(0, 4, "/opt/bin/distob".as_ref(), &[]);
+/// assert!(script.contains("#SBATCH --ntasks=4"));
+/// assert!(script.contains("#SBATCH --partition=debug"));
+/// assert!(script.contains("srun /opt/bin/distob"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Slurm {
+    submit: bool,
+    partition: Option<String>,
+    time: Option<String>,
+    account: Option<String>,
+    program: Option<PathBuf>,
+    join_ip: Option<IpAddr>,
+    job_dir: Option<PathBuf>,
+    detached: bool,
+}
+
+impl Slurm {
+    /// `srun` inside the current allocation when `SLURM_JOB_ID` is set,
+    /// else `sbatch`.
+    pub fn auto() -> Slurm {
+        if std::env::var_os("SLURM_JOB_ID").is_some() {
+            Slurm::srun()
+        } else {
+            Slurm::sbatch()
+        }
+    }
+
+    /// One `srun` step in the current allocation, a task per engine.
+    pub fn srun() -> Slurm {
+        Slurm {
+            submit: false,
+            partition: None,
+            time: None,
+            account: None,
+            program: None,
+            join_ip: None,
+            job_dir: None,
+            detached: false,
+        }
+    }
+
+    /// For `srun`: engines that outlive this client (the step runs in a
+    /// session of its own and engines read the key from a file); they end by
+    /// [`Cluster::shutdown`](crate::Cluster::shutdown) or `distob cluster
+    /// stop`. `sbatch` jobs always are.
+    pub fn detached(mut self, detached: bool) -> Self {
+        self.detached = detached;
+        self
+    }
+
+    /// A job submitted with `sbatch`, a task per engine.
+    pub fn sbatch() -> Slurm {
+        Slurm {
+            submit: true,
+            ..Slurm::srun()
+        }
+    }
+
+    /// The partition (`--partition`).
+    pub fn partition(mut self, p: impl Into<String>) -> Self {
+        self.partition = Some(p.into());
+        self
+    }
+
+    /// The time limit (`--time`).
+    pub fn time(mut self, t: impl Into<String>) -> Self {
+        self.time = Some(t.into());
+        self
+    }
+
+    /// The account (`--account`).
+    pub fn account(mut self, a: impl Into<String>) -> Self {
+        self.account = Some(a.into());
+        self
+    }
+
+    /// The engine program's path on the compute nodes (default: this
+    /// machine's).
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = Some(program.into());
+        self
+    }
+
+    /// The address of this machine the compute nodes reach it at (default:
+    /// the address this host's name resolves to).
+    pub fn join_ip(mut self, ip: IpAddr) -> Self {
+        self.join_ip = Some(ip);
+        self
+    }
+
+    /// Where job scripts, key files and job output go (default:
+    /// `$DISTOB_HOME/jobs`, which the compute nodes must see).
+    pub fn job_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.job_dir = Some(dir.into());
+        self
+    }
+
+    /// The engine program this launcher runs.
+    pub fn program_path(&self) -> Result<PathBuf, LaunchError> {
+        Launcher::program(self)
+    }
+
+    fn jobs(&self) -> Result<PathBuf, LaunchError> {
+        match &self.job_dir {
+            Some(d) => Ok(d.clone()),
+            None => Ok(super::Profile::home()
+                .map_err(|_| LaunchError::BadEnv { name: "HOME" })?
+                .join("jobs")),
+        }
+    }
+
+    /// The `#SBATCH` options this launcher adds.
+    fn options(&self) -> Vec<String> {
+        let mut o = Vec::new();
+        for (flag, v) in [
+            ("partition", &self.partition),
+            ("time", &self.time),
+            ("account", &self.account),
+        ] {
+            if let Some(v) = v {
+                o.push(format!("--{flag}={v}"));
+            }
+        }
+        o
+    }
+
+    /// The job script `sbatch` gets for engines `first..first + n`: the
+    /// environment, then `srun` of the program, one task per engine.
+    pub fn job_script(
+        &self,
+        first: usize,
+        n: usize,
+        program: &Path,
+        env: &[(String, String)],
+    ) -> String {
+        let mut s = String::from("#!/bin/sh\n#SBATCH --job-name=distob\n");
+        s.push_str(&format!("#SBATCH --ntasks={n}\n"));
+        for o in self.options() {
+            s.push_str(&format!("#SBATCH {o}\n"));
+        }
+        if let Ok(dir) = self.jobs() {
+            s.push_str(&format!(
+                "#SBATCH --output={}\n",
+                dir.join("distob-%j.out").display()
+            ));
+        }
+        s.push_str(&format!("# engines {first}..{}\n", first + n));
+        for (k, v) in env {
+            s.push_str(&format!("export {k}={}\n", shell_quote(v)));
+        }
+        s.push_str(&format!(
+            "exec srun {}\n",
+            shell_quote(&program.to_string_lossy())
+        ));
+        s
+    }
+}
+
+/// The job id `sbatch --parsable` printed.
+fn job_id(output: &str) -> Option<&str> {
+    output
+        .lines()
+        .map(|l| l.trim().split(';').next().unwrap_or(""))
+        .find(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl Launcher for Slurm {
+    fn place(&self, slot: usize) -> String {
+        if self.submit {
+            format!("sbatch task {slot}")
+        } else {
+            format!("srun task {slot}")
+        }
+    }
+
+    /// One engine per command: an `srun` of one task.
+    fn command(
+        &self,
+        _slot: usize,
+        program: &Path,
+        env: &[(String, String)],
+    ) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new("srun");
+        cmd.args(["--ntasks=1", "--input=all"])
+            .args(self.options())
+            .arg(program)
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    fn batch(
+        &self,
+        first: usize,
+        n: usize,
+        program: &Path,
+        env: &[(String, String)],
+    ) -> Option<Result<tokio::process::Command, LaunchError>> {
+        if !self.submit {
+            let mut cmd = if self.detached {
+                let mut c = tokio::process::Command::new("setsid");
+                c.arg("srun");
+                c
+            } else {
+                tokio::process::Command::new("srun")
+            };
+            cmd.arg(format!("--ntasks={n}"))
+                .arg("--input=all")
+                .args(self.options())
+                .arg(program)
+                .envs(env.iter().map(|(k, v)| (k, v)));
+            return Some(Ok(cmd));
+        }
+        let written = (|| {
+            let dir = self.jobs()?;
+            std::fs::create_dir_all(&dir)?;
+            let tag = env
+                .iter()
+                .find(|(k, _)| k == "DISTOB_ENGINE_TOKENS")
+                .map_or("job", |(_, v)| &v[..v.len().min(16)]);
+            let path = dir.join(format!("distob-{tag}.sh"));
+            std::fs::write(&path, self.job_script(first, n, program, env))?;
+            Ok::<_, LaunchError>(path)
+        })();
+        Some(written.map(|script| {
+            let mut cmd = tokio::process::Command::new("sbatch");
+            cmd.arg("--parsable").arg(script);
+            cmd
+        }))
+    }
+
+    fn key_on_stdin(&self) -> bool {
+        !self.submit && !self.detached
+    }
+
+    fn detached(&self) -> bool {
+        self.submit || self.detached
+    }
+
+    fn stop_command(
+        &self,
+        _first: usize,
+        launch_output: &str,
+        _pids: &[u32],
+    ) -> Option<tokio::process::Command> {
+        let id = job_id(launch_output).filter(|_| self.submit)?;
+        let mut cmd = tokio::process::Command::new("scancel");
+        cmd.arg(id);
+        Some(cmd)
+    }
+
+    fn status_command(&self, launch_output: &str) -> Option<tokio::process::Command> {
+        let id = job_id(launch_output).filter(|_| self.submit)?;
+        let out = self.jobs().ok()?.join(format!("distob-{id}.out"));
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c").arg(format!(
+            "squeue -h -j {id} -o 'job {id}: %T %R'; tail -n 20 {} 2>/dev/null",
+            shell_quote(&out.to_string_lossy())
+        ));
+        Some(cmd)
+    }
+
+    fn program(&self) -> Result<PathBuf, LaunchError> {
+        match &self.program {
+            Some(p) => Ok(p.clone()),
+            None => engine_program(),
+        }
+    }
+
+    fn join_ip(&self) -> std::io::Result<IpAddr> {
+        if let Some(ip) = self.join_ip {
+            return Ok(ip);
+        }
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
+        let addr = (name.trim(), 0)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::AddrNotAvailable))?;
+        Ok(addr.ip())
+    }
+}
+
 /// The most of an engine's output kept for error messages.
 const OUTPUT_KEPT: usize = 16 << 10;
 
@@ -308,7 +710,8 @@ const OUTPUT_KEPT: usize = 16 << 10;
 /// the ssh client in front of it) and what it printed.
 #[derive(Debug)]
 pub(crate) struct Started {
-    pub(crate) node: crate::id::NodeId,
+    /// The engines it starts.
+    pub(crate) nodes: Vec<crate::id::NodeId>,
     pub(crate) place: String,
     pub(crate) output: Arc<Mutex<String>>,
     pub(crate) child: Option<tokio::process::Child>,
@@ -321,23 +724,24 @@ impl Started {
     /// input, and keeps its output. A command that cannot start is kept
     /// too, with the reason as its output.
     pub(crate) async fn run(
-        node: crate::id::NodeId,
+        nodes: Vec<crate::id::NodeId>,
         place: String,
         mut cmd: tokio::process::Command,
         key_line: &str,
+        detached: bool,
     ) -> Started {
         let output = Arc::new(Mutex::new(String::new()));
         cmd.stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
+            .kill_on_drop(!detached);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
                 let program = cmd.as_std().get_program().to_string_lossy().into_owned();
                 keep(&output, &format!("cannot start {program}: {e}\n"));
                 return Started {
-                    node,
+                    nodes,
                     place,
                     output,
                     child: None,
@@ -352,13 +756,13 @@ impl Started {
             tokio::spawn(collect(err, output.clone()));
         }
         let mut stdin = child.stdin.take();
-        if let Some(s) = stdin.as_mut() {
+        if let Some(s) = stdin.as_mut().filter(|_| !key_line.is_empty()) {
             // An engine that died at once shows it in its output and status.
             let _ = s.write_all(key_line.as_bytes()).await;
             let _ = s.flush().await;
         }
         Started {
-            node,
+            nodes,
             place,
             output,
             child: Some(child),
@@ -386,6 +790,31 @@ impl Started {
             // Already gone is fine.
             let _ = c.start_kill();
         }
+    }
+}
+
+impl Started {
+    /// Waits up to `limit` for the command to end (it was told to).
+    pub(crate) async fn reap(&mut self, limit: std::time::Duration) {
+        if let Some(c) = self.child.as_mut() {
+            // Not ended in time: kill_on_drop finishes it.
+            let _ = tokio::time::timeout(limit, c.wait()).await;
+        }
+    }
+}
+
+/// Runs a helper command (`scancel`, `squeue`) to its end, within 30 s;
+/// returns what it printed, or why it could not run.
+pub(crate) async fn run_for_output(mut cmd: tokio::process::Command) -> String {
+    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
+    match tokio::time::timeout(std::time::Duration::from_secs(30), cmd.output()).await {
+        Ok(Ok(out)) => {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            text
+        }
+        Ok(Err(e)) => format!("cannot run {:?}: {e}\n", cmd.as_std().get_program()),
+        Err(_) => format!("{:?} did not finish in 30 s\n", cmd.as_std().get_program()),
     }
 }
 

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tokio::runtime::Handle;
 
-pub use launch::{Launcher, LocalProcesses, Ssh};
+pub use launch::{Launcher, LocalProcesses, Slurm, Ssh};
 pub use process::{
     engine_program, main_if_engine, run_engine, run_engine_joining, EngineProcess, Join,
 };
@@ -147,16 +147,24 @@ pub(crate) fn report(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// What a cluster started with a launcher.
+#[derive(Debug)]
+struct Launched {
+    started: std::sync::Mutex<Vec<launch::Started>>,
+    registrar: registrar::Registrar,
+    launcher: Box<dyn Launcher>,
+    /// The next engine slot (node id) to launch.
+    next: std::sync::atomic::AtomicUsize,
+    /// The key file batch jobs read (removed at shutdown).
+    key_file: std::sync::Mutex<Option<PathBuf>>,
+}
+
 #[derive(Debug)]
 enum Owned {
     Local(Vec<LocalEngine>),
     Processes(Vec<EngineProcess>),
     /// Engines a launcher started, which dial back to the registrar.
-    Launched {
-        started: std::sync::Mutex<Vec<launch::Started>>,
-        registrar: registrar::Registrar,
-        launcher: Box<dyn Launcher>,
-    },
+    Launched(Launched),
     External,
 }
 
@@ -255,11 +263,13 @@ impl Cluster {
         let cluster = Cluster {
             hub,
             key,
-            owned: Owned::Launched {
+            owned: Owned::Launched(Launched {
                 started: std::sync::Mutex::new(Vec::new()),
                 registrar,
                 launcher: Box::new(launcher),
-            },
+                next: Default::default(),
+                key_file: Default::default(),
+            }),
         };
         cluster.launch_more(n).await?;
         Ok(cluster)
@@ -268,40 +278,88 @@ impl Cluster {
     /// Starts `n` more engines with this cluster's launcher (node ids after
     /// the last one started).
     pub async fn launch_more(&self, n: usize) -> Result<()> {
-        let Owned::Launched {
-            started,
-            registrar,
-            launcher,
-        } = &self.owned
-        else {
+        let Owned::Launched(l) = &self.owned else {
             return Err(Error::Launch(LaunchError::NoHosts));
         };
-        let program = launcher.program()?;
-        let first = started.lock().unwrap_or_else(|p| p.into_inner()).len();
-        let key_line = format!("{}\n", self.key.to_hex());
-        let runs = (first..first + n).map(|slot| {
-            let node = NodeId(slot as u32);
-            let env = vec![
-                ("DISTOB_ENGINE".to_string(), "1".to_string()),
-                ("DISTOB_ENGINE_NODE".to_string(), node.0.to_string()),
-                (
-                    "DISTOB_ENGINE_JOIN".to_string(),
-                    registrar.addr().to_string(),
-                ),
-                (
-                    "DISTOB_ENGINE_TOKEN".to_string(),
-                    hex::encode(registrar.token_for(node)),
-                ),
-            ];
-            let cmd = launcher.command(slot, &program, &env);
-            launch::Started::run(node, launcher.place(slot), cmd, &key_line)
-        });
-        let runs = futures::future::join_all(runs).await;
-        started
+        let program = l.launcher.program()?;
+        let first = l.next.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        let join = l.registrar.addr().to_string();
+        let mut env = vec![
+            ("DISTOB_ENGINE".to_string(), "1".to_string()),
+            ("DISTOB_ENGINE_JOIN".to_string(), join),
+        ];
+        let key_line = if l.launcher.key_on_stdin() {
+            format!("{}\n", self.key.to_hex())
+        } else {
+            let path = self.key_file(l)?;
+            env.push((
+                "DISTOB_ENGINE_KEY_FILE".to_string(),
+                path.to_string_lossy().into_owned(),
+            ));
+            String::new()
+        };
+        let slots = first..first + n;
+        let nodes = || slots.clone().map(|i| NodeId(i as u32));
+        let token = |node: NodeId| hex::encode(l.registrar.token_for(node));
+        let mut batch_env = env.clone();
+        batch_env.push(("DISTOB_ENGINE_NODE".to_string(), first.to_string()));
+        batch_env.push((
+            "DISTOB_ENGINE_TOKENS".to_string(),
+            nodes().map(token).collect::<Vec<_>>().join(","),
+        ));
+        let runs = match l.launcher.batch(first, n, &program, &batch_env) {
+            Some(cmd) => {
+                let place = match n {
+                    1 => l.launcher.place(first),
+                    _ => format!(
+                        "{} .. {}",
+                        l.launcher.place(first),
+                        l.launcher.place(first + n - 1)
+                    ),
+                };
+                let detached = l.launcher.detached();
+                vec![
+                    launch::Started::run(nodes().collect(), place, cmd?, &key_line, detached).await,
+                ]
+            }
+            None => {
+                let runs = nodes().map(|node| {
+                    let mut env = env.clone();
+                    env.push(("DISTOB_ENGINE_NODE".to_string(), node.0.to_string()));
+                    env.push(("DISTOB_ENGINE_TOKEN".to_string(), token(node)));
+                    let slot = node.index();
+                    let cmd = l.launcher.command(slot, &program, &env);
+                    let detached = l.launcher.detached();
+                    launch::Started::run(
+                        vec![node],
+                        l.launcher.place(slot),
+                        cmd,
+                        &key_line,
+                        detached,
+                    )
+                });
+                futures::future::join_all(runs).await
+            }
+        };
+        l.started
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend(runs);
         Ok(())
+    }
+
+    /// The file batch jobs read the key from: written once, mode 0600,
+    /// beside the profile.
+    fn key_file(&self, l: &Launched) -> Result<PathBuf> {
+        let mut slot = l.key_file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = slot.as_ref() {
+            return Ok(p.clone());
+        }
+        let dir = Profile::home()?.join("jobs");
+        let path = dir.join(format!("key-{}", l.registrar.addr().port()));
+        profile::write_private(&path, &format!("{}\n", self.key.to_hex()))?;
+        *slot = Some(path.clone());
+        Ok(path)
     }
 
     /// Waits until at least `n` engines have registered and are connected,
@@ -322,28 +380,86 @@ impl Cluster {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let present: std::collections::HashSet<NodeId> = self.hub.engines().into_iter().collect();
-        let missing = match &self.owned {
-            Owned::Launched { started, .. } => started
+        let mut missing = Vec::new();
+        if let Owned::Launched(l) = &self.owned {
+            let mut started =
+                std::mem::take(&mut *l.started.lock().unwrap_or_else(|p| p.into_inner()));
+            for s in started.iter_mut() {
+                let absent: Vec<NodeId> = s
+                    .nodes
+                    .iter()
+                    .copied()
+                    .filter(|n| !present.contains(n))
+                    .collect();
+                if absent.is_empty() {
+                    continue;
+                }
+                let mut output = s.output();
+                if let Some(cmd) = l.launcher.status_command(&output) {
+                    output.push_str(&launch::run_for_output(cmd).await);
+                }
+                let status = s.status();
+                missing.extend(absent.into_iter().map(|node| Unregistered {
+                    node,
+                    place: s.place.clone(),
+                    status: status.clone(),
+                    output: output.clone(),
+                }));
+            }
+            l.started
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .iter_mut()
-                .filter(|s| !present.contains(&s.node))
-                .map(|s| Unregistered {
-                    node: s.node,
-                    place: s.place.clone(),
-                    status: s.status(),
-                    output: s.output(),
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+                .extend(started);
+        }
         Err(Error::Launch(LaunchError::NotRegistered { missing }))
+    }
+
+    /// The commands that stop what this cluster's launcher started beyond
+    /// the engines' own shutdown (`scancel` of an `sbatch` job, `kill` over
+    /// ssh of detached engines), as argument lists: `distob cluster start`
+    /// writes them into the profile for `distob cluster stop`.
+    pub fn stop_commands(&self) -> Vec<Vec<String>> {
+        let Owned::Launched(l) = &self.owned else {
+            return Vec::new();
+        };
+        let started = l.started.lock().unwrap_or_else(|p| p.into_inner());
+        Self::stop_commands_of(l, &started)
+            .iter()
+            .map(|cmd| {
+                let std = cmd.as_std();
+                std::iter::once(std.get_program())
+                    .chain(std.get_args())
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn stop_commands_of(l: &Launched, started: &[launch::Started]) -> Vec<tokio::process::Command> {
+        let pids: std::collections::HashMap<NodeId, u32> = l
+            .registrar
+            .joined()
+            .iter()
+            .map(|j| (j.node, j.pid))
+            .collect();
+        started
+            .iter()
+            .filter_map(|s| {
+                let first = s.nodes.first()?.index();
+                let mine: Vec<u32> = s
+                    .nodes
+                    .iter()
+                    .filter_map(|n| pids.get(n).copied())
+                    .collect();
+                l.launcher.stop_command(first, &s.output(), &mine)
+            })
+            .collect()
     }
 
     /// Registrations refused so far (forged, stale or replayed tokens).
     pub fn refused_registrations(&self) -> usize {
         match &self.owned {
-            Owned::Launched { registrar, .. } => registrar.refused(),
+            Owned::Launched(l) => l.registrar.refused(),
             _ => 0,
         }
     }
@@ -352,7 +468,7 @@ impl Cluster {
     /// with [`launch`](Cluster::launch).
     pub fn registration_addr(&self) -> Option<SocketAddr> {
         match &self.owned {
-            Owned::Launched { registrar, .. } => Some(registrar.addr()),
+            Owned::Launched(l) => Some(l.registrar.addr()),
             _ => None,
         }
     }
@@ -429,9 +545,12 @@ impl Cluster {
                 .filter_map(|e| e.pid().map(|pid| (e.node(), pid)))
                 .collect(),
             // Process ids on the engines' own hosts.
-            Owned::Launched { registrar, .. } => {
-                registrar.joined().iter().map(|j| (j.node, j.pid)).collect()
-            }
+            Owned::Launched(l) => l
+                .registrar
+                .joined()
+                .iter()
+                .map(|j| (j.node, j.pid))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -505,7 +624,7 @@ impl Cluster {
                     let _ = p.kill();
                 }
             }
-            Owned::Launched { started, .. } => {
+            Owned::Launched(l) => {
                 let nodes = self.hub.engines();
                 let stops: Vec<_> = nodes.iter().map(|&n| self.hub.shutdown_engine(n)).collect();
                 for stop in stops {
@@ -513,15 +632,24 @@ impl Cluster {
                     let _ = stop.timeout(std::time::Duration::from_secs(5)).await;
                 }
                 let mut started =
-                    std::mem::take(started.get_mut().unwrap_or_else(|p| p.into_inner()));
+                    std::mem::take(l.started.get_mut().unwrap_or_else(|p| p.into_inner()));
+                for cmd in Self::stop_commands_of(l, &started) {
+                    launch::run_for_output(cmd).await;
+                }
                 for s in started.iter_mut() {
                     s.kill();
                 }
                 for s in started.iter_mut() {
-                    if let Some(c) = s.child.as_mut() {
-                        let _ =
-                            tokio::time::timeout(std::time::Duration::from_secs(5), c.wait()).await;
-                    }
+                    s.reap(std::time::Duration::from_secs(5)).await;
+                }
+                if let Some(key) = l
+                    .key_file
+                    .get_mut()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                {
+                    // Already gone is fine.
+                    let _ = std::fs::remove_file(key);
                 }
             }
             Owned::External => {}

@@ -61,18 +61,27 @@ fn env_var<T: std::str::FromStr>(name: &'static str, default: Option<T>) -> Resu
 }
 
 fn run_from_env() -> Result<(), LaunchError> {
-    let node = NodeId(env_var("DISTOB_ENGINE_NODE", None)?);
+    let mut node = NodeId(env_var("DISTOB_ENGINE_NODE", None)?);
     let join: Option<Join> = match std::env::var("DISTOB_ENGINE_JOIN") {
         Ok(addr) => {
             let addr = addr.parse().map_err(|_| LaunchError::BadEnv {
                 name: "DISTOB_ENGINE_JOIN",
             })?;
-            let mut token = [0u8; 32];
-            hex::decode_to_slice(env_var::<String>("DISTOB_ENGINE_TOKEN", None)?, &mut token)
-                .map_err(|_| LaunchError::BadEnv {
-                    name: "DISTOB_ENGINE_TOKEN",
-                })?;
-            Some(Join { addr, token })
+            // One engine of a batch (srun, sbatch): its task index picks its
+            // slot after the batch's first and its token from the list.
+            let token = match std::env::var("DISTOB_ENGINE_TOKENS") {
+                Ok(list) => {
+                    let task: usize = env_var("SLURM_PROCID", Some(0))?;
+                    node = NodeId(node.0 + task as u32);
+                    list.split(',').nth(task).unwrap_or("").to_string()
+                }
+                Err(_) => env_var::<String>("DISTOB_ENGINE_TOKEN", None)?,
+            };
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(token, &mut bytes).map_err(|_| LaunchError::BadEnv {
+                name: "DISTOB_ENGINE_TOKEN",
+            })?;
+            Some(Join { addr, token: bytes })
         }
         Err(_) => None,
     };
@@ -84,25 +93,46 @@ fn run_from_env() -> Result<(), LaunchError> {
     };
     let listen: SocketAddr = env_var("DISTOB_ENGINE_LISTEN", Some(SocketAddr::new(default_ip, 0)))?;
     let tls: TlsPolicy = env_var("DISTOB_ENGINE_TLS", Some(TlsPolicy::Auto))?;
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    let key = ClusterKey::from_hex(&line).ok_or(LaunchError::BadEnv {
-        name: "the key line on standard input",
-    })?;
-    // The parent holds our stdin open while it lives; EOF means it is gone.
-    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new()
-        .name("distob-parent-watch".into())
-        .spawn(move || {
-            let mut sink = String::new();
-            while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
-                sink.clear();
+    // The key: from a file (batch jobs, which outlive whoever submitted
+    // them), else the first line of standard input, whose end then means
+    // the parent is gone.
+    let (key, stop): (_, std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) =
+        match std::env::var_os("DISTOB_ENGINE_KEY_FILE") {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)?;
+                if std::env::var_os("DISTOB_ENGINE_KEY_FILE_REMOVE").is_some() {
+                    // Read once: the copy on disk is not needed any more.
+                    let _ = std::fs::remove_file(&path);
+                }
+                let key = ClusterKey::from_hex(&text).ok_or(LaunchError::BadEnv {
+                    name: "DISTOB_ENGINE_KEY_FILE",
+                })?;
+                (key, Box::pin(std::future::pending()))
             }
-            let _ = gone_tx.send(());
-        })?;
-    let stop = async move {
-        let _ = gone_rx.await;
-    };
+            None => {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let key = ClusterKey::from_hex(&line).ok_or(LaunchError::BadEnv {
+                    name: "the key line on standard input",
+                })?;
+                let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<()>();
+                std::thread::Builder::new()
+                    .name("distob-parent-watch".into())
+                    .spawn(move || {
+                        let mut sink = String::new();
+                        while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
+                            sink.clear();
+                        }
+                        let _ = gone_tx.send(());
+                    })?;
+                (
+                    key,
+                    Box::pin(async move {
+                        let _ = gone_rx.await;
+                    }),
+                )
+            }
+        };
     run_engine_joining(Engine::new(node, key).with_tls(tls), listen, join, stop)
 }
 

@@ -83,6 +83,40 @@ pub struct Profile {
     /// non-loopback addresses).
     #[serde(default)]
     pub tls: TlsPolicy,
+    /// Commands (argument lists) that `distob cluster stop` runs after
+    /// asking each engine to stop: `scancel` of a Slurm job, `kill` over ssh.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<Vec<String>>,
+}
+
+/// Writes `text` to `path` with mode 0600 (creating its folder): for files
+/// that hold the cluster key.
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), ProfileError> {
+    use std::io::Write;
+    let io = |source| ProfileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path).map_err(io)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)?;
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = options.open(path).map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)?;
+    }
+    Ok(())
 }
 
 impl Profile {
@@ -93,6 +127,7 @@ impl Profile {
             key,
             engines,
             tls: TlsPolicy::Auto,
+            stop: Vec::new(),
         }
     }
 
@@ -138,36 +173,12 @@ impl Profile {
 
     /// Writes the profile with mode 0600 (creating its folder).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ProfileError> {
-        use std::io::Write;
         let path = path.as_ref();
-        let io = |source| ProfileError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
         let text = serde_json::to_string_pretty(self).map_err(|source| ProfileError::Json {
             path: path.to_owned(),
             source,
         })?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            options.mode(0o600);
-            let mut file = options.open(path).map_err(io)?;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(io)?;
-            file.write_all(text.as_bytes()).map_err(io)?;
-        }
-        #[cfg(not(unix))]
-        {
-            let mut file = options.open(path).map_err(io)?;
-            file.write_all(text.as_bytes()).map_err(io)?;
-        }
-        Ok(())
+        write_private(path, &text)
     }
 
     /// The `(node, address)` pairs to connect to.
