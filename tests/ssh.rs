@@ -11,7 +11,7 @@ mod common;
 use common::{distob_bin, within};
 use distob::launch::Ssh;
 use distob::{Cluster, Error, LaunchError, NodeId};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -234,6 +234,8 @@ async fn cluster_start_over_ssh_then_cluster_stop_leaves_no_engine() {
         .arg("--profile")
         .arg(&profile)
         .env("HOME", &d);
+    // Whatever happens below, the engines are stopped at the end.
+    let _stop = StopOnDrop(profile.clone());
     let out = within(tokio::task::spawn_blocking(move || start.output()))
         .await
         .unwrap()
@@ -279,4 +281,19 @@ async fn cluster_start_over_ssh_then_cluster_stop_leaves_no_engine() {
     )
     .await;
     assert!(!profile.exists());
+}
+
+/// Runs `distob cluster stop` on a profile that still exists when dropped
+/// (a failed test leaves no detached engine behind).
+struct StopOnDrop(PathBuf);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = Command::new(distob_bin())
+                .args(["cluster", "stop", "--profile"])
+                .arg(&self.0)
+                .output();
+        }
+    }
 }

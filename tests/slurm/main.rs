@@ -279,6 +279,8 @@ async fn cli_sbatch_start_and_stop(slurm: &SlurmCluster) {
             && script.contains("#SBATCH --partition=debug"),
         "{script}"
     );
+    // Whatever happens below, the job is stopped at the end.
+    let _stop = StopOnDrop(profile.clone());
     let out = Command::new(distob_bin())
         .args([
             "cluster", "start", "-n", "2", "--slurm", "--sbatch", "--time", "5",
@@ -320,4 +322,19 @@ async fn cli_sbatch_start_and_stop(slurm: &SlurmCluster) {
     })
     .await;
     println!("cli: sbatch engines {pids:?} started, served, stopped");
+}
+
+/// Runs `distob cluster stop` on a profile that still exists when dropped
+/// (a failed test leaves no job behind).
+struct StopOnDrop(PathBuf);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = Command::new(distob_bin())
+                .args(["cluster", "stop", "--profile"])
+                .arg(&self.0)
+                .output();
+        }
+    }
 }
