@@ -217,3 +217,35 @@ async fn an_engine_that_cannot_start_is_named_with_its_launchers_message() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_silent_registrant_holds_up_no_other_engine() {
+    let cluster = within(Cluster::launch(
+        LocalProcesses::new().program(distob_bin()),
+        1,
+    ))
+    .await
+    .unwrap();
+    within(cluster.wait_for(1, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    // Connections that open and say nothing (a stuck engine, a stranger)
+    // sit on the registration listener while others register.
+    let join = cluster.registration_addr().unwrap();
+    let mut silent = Vec::new();
+    for _ in 0..5 {
+        silent.push(within(tokio::net::TcpStream::connect(join)).await.unwrap());
+    }
+    let start = std::time::Instant::now();
+    within(cluster.launch_more(2)).await.unwrap();
+    within(cluster.wait_for(3, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "registration waited on the silent connections: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(cluster.engines(), [NodeId(0), NodeId(1), NodeId(2)]);
+    drop(silent);
+}

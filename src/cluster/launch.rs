@@ -860,6 +860,19 @@ mod tests {
     }
 
     #[test]
+    fn this_host_is_started_without_ssh() {
+        let ssh = Ssh::new(["localhost:2", "far"]).unwrap();
+        let env = [("DISTOB_ENGINE".to_string(), "1".to_string())];
+        let here = ssh.command(0, Path::new("/bin/distob"), &env);
+        assert_eq!(here.as_std().get_program(), "/bin/distob");
+        let there = ssh.command(2, Path::new("/bin/distob"), &env);
+        assert_eq!(there.as_std().get_program(), "ssh");
+        let args: Vec<_> = there.as_std().get_args().collect();
+        assert_eq!(args[..3], ["-o", "BatchMode=yes", "far"]);
+        assert_eq!(args[3], "env DISTOB_ENGINE=1 /bin/distob");
+    }
+
+    #[test]
     fn words_survive_the_remote_shell() {
         assert_eq!(shell_quote("/opt/distob"), "/opt/distob");
         assert_eq!(shell_quote("a b"), "'a b'");

@@ -162,7 +162,6 @@ struct Launched {
 #[derive(Debug)]
 enum Owned {
     Local(Vec<LocalEngine>),
-    Processes(Vec<EngineProcess>),
     /// Engines a launcher started, which dial back to the registrar.
     Launched(Launched),
     External,
@@ -231,21 +230,13 @@ impl Cluster {
         Self::spawn_program(&program, n).await
     }
 
-    /// `n` engine processes started from `program`.
+    /// `n` engine processes started from `program`: a
+    /// [`launch`](Cluster::launch) with [`LocalProcesses`] that waits until
+    /// every engine has registered.
     pub async fn spawn_program(program: &Path, n: usize) -> Result<Cluster> {
-        let key = ClusterKey::random();
-        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        let procs = futures::future::try_join_all(
-            (0..n).map(|i| EngineProcess::start(program, NodeId(i as u32), listen, &key)),
-        )
-        .await?;
-        let addrs: Vec<(NodeId, SocketAddr)> = procs.iter().map(|p| (p.node(), p.addr())).collect();
-        let hub = ObjectHub::connect(&addrs, key.clone()).await?;
-        Ok(Cluster {
-            hub,
-            key,
-            owned: Owned::Processes(procs),
-        })
+        let cluster = Self::launch(LocalProcesses::new().program(program), n).await?;
+        cluster.wait_for(n, process::READY_TIMEOUT).await?;
+        Ok(cluster)
     }
 
     /// Starts `n` engines with `launcher` (engine nodes 0..n) and returns at
@@ -540,10 +531,6 @@ impl Cluster {
     /// The process ids of engines this cluster started as processes.
     pub fn pids(&self) -> Vec<(NodeId, u32)> {
         match &self.owned {
-            Owned::Processes(p) => p
-                .iter()
-                .filter_map(|e| e.pid().map(|pid| (e.node(), pid)))
-                .collect(),
             // Process ids on the engines' own hosts.
             Owned::Launched(l) => l
                 .registrar
@@ -617,12 +604,6 @@ impl Cluster {
                 })
                 .await
                 .map_err(|_| Error::HubClosed)?;
-            }
-            Owned::Processes(procs) => {
-                for p in procs.iter_mut() {
-                    // Already gone is fine.
-                    let _ = p.kill();
-                }
             }
             Owned::Launched(l) => {
                 let nodes = self.hub.engines();
