@@ -78,8 +78,8 @@ pub mod registry {
 pub use actors::{Engine, EngineError};
 pub use array::{DistArray, RemoteArray, ShapeError};
 pub use cluster::{
-    default_cluster, gather, scatter, scatter_each, scatter_to, Cluster, EngineEntry, LaunchError,
-    Profile, ProfileError,
+    default_cluster, gather, scatter, scatter_each, scatter_to, Cluster, EngineEntry, JoinPoint,
+    LaunchError, Profile, ProfileError,
 };
 pub use error::{Error, Result};
 
@@ -88,7 +88,8 @@ pub use error::{Error, Result};
 /// registration.
 pub mod launch {
     pub use crate::cluster::{
-        register_with, run_engine_joining, Join, Launcher, LocalProcesses, Slurm, Ssh, Unregistered,
+        join_token, register_with, route_back, run_engine_joining, Join, Launcher, LocalProcesses,
+        Slurm, Ssh, Unregistered,
     };
 }
 pub use id::{CallId, NodeId, ObjectId, Ref, TypeTag};

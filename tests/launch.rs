@@ -249,3 +249,63 @@ async fn a_silent_registrant_holds_up_no_other_engine() {
     assert_eq!(cluster.engines(), [NodeId(0), NodeId(1), NodeId(2)]);
     drop(silent);
 }
+
+#[tokio::test]
+async fn an_engine_started_by_hand_joins_by_profile() {
+    let cluster = within(Cluster::launch(
+        LocalProcesses::new().program(distob_bin()),
+        1,
+    ))
+    .await
+    .unwrap();
+    within(cluster.wait_for(1, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("profile.json");
+    let profile = cluster.profile();
+    assert!(profile.join.is_some());
+    profile.save(&path).unwrap();
+
+    // A join point of another launch (same key) is refused: the engine
+    // says why and exits.
+    let mut stale = profile.clone();
+    stale.join.as_mut().unwrap().launch = "00".repeat(32);
+    let stale_path = dir.path().join("stale.json");
+    stale.save(&stale_path).unwrap();
+    let refused = within(
+        tokio::process::Command::new(distob_bin())
+            .args(["engine", "--join"])
+            .arg(&stale_path)
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("registration refused"), "{said}");
+
+    let mut joined = tokio::process::Command::new(distob_bin())
+        .args(["engine", "--join"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    within(cluster.wait_for(2, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(cluster.engines(), [NodeId(0), NodeId(1)]);
+    let xs = within(cluster.scatter_each(vec![1u8, 2, 3, 4]))
+        .await
+        .unwrap();
+    let mut nodes: Vec<u32> = xs.iter().map(|x| x.node().0).collect();
+    nodes.sort();
+    assert_eq!(nodes, [0, 0, 1, 1]);
+    assert_eq!(within(cluster.gather(&xs)).await.unwrap(), vec![1, 2, 3, 4]);
+    drop(xs);
+    // Stopping the cluster stops the engine that joined too.
+    within(cluster.shutdown()).await.unwrap();
+    let status = within(joined.wait()).await.unwrap();
+    assert!(status.success(), "{status}");
+}

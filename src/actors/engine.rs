@@ -339,6 +339,13 @@ impl Engine {
         self.tls
     }
 
+    /// The same engine as node `node` (given by the client it registered
+    /// with).
+    pub(crate) fn renamed(mut self, node: NodeId) -> Self {
+        self.node = node;
+        self
+    }
+
     /// The cluster key it admits.
     pub(crate) fn key(&self) -> &ClusterKey {
         &self.key

@@ -25,9 +25,15 @@ struct Cli {
 enum Command {
     /// Serve as an engine until Ctrl-C or SIGTERM.
     Engine {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: SocketAddr,
+        /// Address to listen on (default 127.0.0.1:0; with --join, port 0
+        /// on the interface that routes back to the client).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Join the running cluster of this profile (written by a program
+        /// whose `Cluster::launch` still runs): register with its client,
+        /// which gives this engine its node id.
+        #[arg(long, conflicts_with_all = ["profile", "node"])]
+        join: Option<PathBuf>,
         /// Profile holding the cluster key.
         #[arg(long)]
         profile: Option<PathBuf>,
@@ -147,7 +153,16 @@ fn main() -> ExitCode {
             profile,
             node,
             tls,
-        } => engine(listen, profile, NodeId(node), tls),
+            join,
+        } => match join {
+            Some(path) => join_engine(listen, path, tls),
+            None => engine(
+                listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+                profile,
+                NodeId(node),
+                tls,
+            ),
+        },
         Command::Cluster { command } => match command {
             ClusterCommand::Start(args) => {
                 let StartArgs {
@@ -219,6 +234,22 @@ fn engine(
     let key = Profile::load(profile_path(profile)?)?.key;
     let engine = distob::Engine::new(node, key).with_tls(tls);
     distob::engine::run_engine(engine, listen, std::future::pending())?;
+    Ok(())
+}
+
+fn join_engine(listen: Option<SocketAddr>, path: PathBuf, tls: TlsPolicy) -> Result<(), BoxError> {
+    let profile = Profile::load(path)?;
+    let (engine, join) = distob::launch::join_token(&profile)?;
+    let listen = match listen {
+        Some(l) => l,
+        None => distob::launch::route_back(join.addr)?,
+    };
+    distob::launch::run_engine_joining(
+        engine.with_tls(tls),
+        listen,
+        Some(join),
+        std::future::pending(),
+    )?;
     Ok(())
 }
 

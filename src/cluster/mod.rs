@@ -22,9 +22,10 @@ use tokio::runtime::Handle;
 
 pub use launch::{Launcher, LocalProcesses, Slurm, Ssh};
 pub use process::{
-    engine_program, main_if_engine, run_engine, run_engine_joining, EngineProcess, Join,
+    engine_program, join_token, main_if_engine, route_back, run_engine, run_engine_joining,
+    EngineProcess, Join,
 };
-pub use profile::{EngineEntry, Profile, ProfileError};
+pub use profile::{EngineEntry, JoinPoint, Profile, ProfileError};
 pub use registrar::register_with;
 
 /// Why engines could not be started.
@@ -153,8 +154,9 @@ struct Launched {
     started: std::sync::Mutex<Vec<launch::Started>>,
     registrar: registrar::Registrar,
     launcher: Box<dyn Launcher>,
-    /// The next engine slot (node id) to launch.
-    next: std::sync::atomic::AtomicUsize,
+    /// The next engine slot (node id) to launch or to give a joining
+    /// engine (shared with the registrar).
+    next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// The key file batch jobs read (removed at shutdown).
     key_file: std::sync::Mutex<Option<PathBuf>>,
 }
@@ -249,8 +251,15 @@ impl Cluster {
         let key = ClusterKey::random();
         let tls = crate::net::TlsPolicy::Auto;
         let hub = ObjectHub::empty(key.clone(), tls);
-        let registrar =
-            registrar::Registrar::open(launcher.join_ip()?, key.clone(), tls, hub.clone()).await?;
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let registrar = registrar::Registrar::open(
+            launcher.join_ip()?,
+            key.clone(),
+            tls,
+            hub.clone(),
+            next.clone(),
+        )
+        .await?;
         let cluster = Cluster {
             hub,
             key,
@@ -258,7 +267,7 @@ impl Cluster {
                 started: std::sync::Mutex::new(Vec::new()),
                 registrar,
                 launcher: Box::new(launcher),
-                next: Default::default(),
+                next,
                 key_file: Default::default(),
             }),
         };
@@ -514,7 +523,7 @@ impl Cluster {
     /// A profile for this cluster (addresses and key), for other clients.
     pub fn profile(&self) -> Profile {
         let pids: std::collections::HashMap<NodeId, u32> = self.pids().into_iter().collect();
-        Profile::new(
+        let mut profile = Profile::new(
             self.key.clone(),
             self.hub
                 .engines()
@@ -525,7 +534,11 @@ impl Cluster {
                     Some(EngineEntry { node, addr, pid })
                 })
                 .collect(),
-        )
+        );
+        if let Owned::Launched(l) = &self.owned {
+            profile.join = Some(l.registrar.join_point());
+        }
+        profile
     }
 
     /// The process ids of engines this cluster started as processes.

@@ -87,11 +87,11 @@ fn run_from_env() -> Result<(), LaunchError> {
     };
     // A joining engine listens on the interface its route back to the
     // client leaves from, unless told otherwise.
-    let default_ip = match &join {
-        Some(j) => super::launch::route_to(j.addr.ip())?,
-        None => std::net::Ipv4Addr::LOCALHOST.into(),
+    let default_listen = match &join {
+        Some(j) => route_back(j.addr)?,
+        None => SocketAddr::from(([127, 0, 0, 1], 0)),
     };
-    let listen: SocketAddr = env_var("DISTOB_ENGINE_LISTEN", Some(SocketAddr::new(default_ip, 0)))?;
+    let listen: SocketAddr = env_var("DISTOB_ENGINE_LISTEN", Some(default_listen))?;
     let tls: TlsPolicy = env_var("DISTOB_ENGINE_TLS", Some(TlsPolicy::Auto))?;
     // The key: from a file (batch jobs, which outlive whoever submitted
     // them), else the first line of standard input, whose end then means
@@ -147,6 +147,36 @@ pub fn run_engine(
     run_engine_joining(engine, listen, None, stop)
 }
 
+/// An engine started by hand that joins the running cluster of `profile`
+/// (its [`JoinPoint`](super::JoinPoint)): the engine to run (as a
+/// placeholder node until the client gives it one) and where to register.
+/// Run them with [`run_engine_joining`], listening where
+/// [`route_back`] says.
+pub fn join_token(profile: &super::Profile) -> Result<(Engine, Join), LaunchError> {
+    let point = profile.join.as_ref().ok_or(LaunchError::BadEnv {
+        name: "the profile's join point (written by a running Cluster::launch)",
+    })?;
+    let mut launch = [0u8; 32];
+    hex::decode_to_slice(&point.launch, &mut launch).map_err(|_| LaunchError::BadEnv {
+        name: "the profile's join launch",
+    })?;
+    let token = profile.key.join_token(&launch, super::registrar::JOINING.0);
+    let engine = Engine::new(super::registrar::JOINING, profile.key.clone());
+    Ok((
+        engine,
+        Join {
+            addr: point.addr,
+            token,
+        },
+    ))
+}
+
+/// Where an engine that registers at `join` listens by default: port 0 on
+/// the interface its route to the client leaves from.
+pub fn route_back(join: SocketAddr) -> std::io::Result<SocketAddr> {
+    Ok(SocketAddr::new(super::launch::route_to(join.ip())?, 0))
+}
+
 /// Where a launched engine registers, and its one-time token.
 #[derive(Debug, Clone, Copy)]
 pub struct Join {
@@ -157,15 +187,16 @@ pub struct Join {
 }
 
 /// [`run_engine`], registering with the client at `join` (when given)
-/// after binding and before serving anyone.
+/// after binding and before serving anyone. An engine that joins by
+/// profile ([`join_token`]) serves as the node id the client gives it.
 pub fn run_engine_joining(
-    engine: Engine,
+    mut engine: Engine,
     listen: SocketAddr,
     join: Option<Join>,
     stop: impl std::future::Future<Output = ()> + 'static,
 ) -> Result<(), LaunchError> {
-    let node = engine.node();
     actix_rt::System::new().block_on(async move {
+        let node = engine.node();
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() && !engine.tls().wants_tls(addr.ip()) {
@@ -178,13 +209,16 @@ pub fn run_engine_joining(
             tracing::warn!(%addr, "engine listens on a non-loopback address without TLS");
         }
         if let Some(j) = join {
-            super::registrar::register_with(j.addr, engine.key(), node, engine.tls(), j.token, addr)
-                .await
-                .map_err(|source| LaunchError::Register {
-                    join: j.addr,
-                    source,
-                })?;
+            let given =
+                super::registrar::register_with(j.addr, engine.key(), node, engine.tls(), j.token, addr)
+                    .await
+                    .map_err(|source| LaunchError::Register {
+                        join: j.addr,
+                        source,
+                    })?;
+            engine = engine.renamed(given);
         }
+        let node = engine.node();
         println!("{READY_PREFIX} {node} {addr}");
         use std::io::Write;
         std::io::stdout().flush()?;

@@ -48,6 +48,16 @@ pub enum ProfileError {
     NoHome,
 }
 
+/// Where engines started by hand (`distob engine --join PROFILE`) join a
+/// running cluster: its registration address and launch nonce (hex).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinPoint {
+    /// The client's registration address.
+    pub addr: SocketAddr,
+    /// The launch's nonce, from which (with the key) the join token is made.
+    pub launch: String,
+}
+
 /// One engine in a profile.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineEntry {
@@ -87,6 +97,10 @@ pub struct Profile {
     /// asking each engine to stop: `scancel` of a Slurm job, `kill` over ssh.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<Vec<String>>,
+    /// Where more engines can join while the client that launched these
+    /// runs (see [`JoinPoint`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<JoinPoint>,
 }
 
 /// Writes `text` to `path` with mode 0600 (creating its folder): for files
@@ -128,6 +142,7 @@ impl Profile {
             engines,
             tls: TlsPolicy::Auto,
             stop: Vec::new(),
+            join: None,
         }
     }
 

@@ -14,6 +14,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
+/// The node id an engine joining by profile dials as, before it is given
+/// its own.
+pub(crate) const JOINING: NodeId = NodeId(u32::MAX - 1);
+
 /// How long a registering engine may take to say who it is.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -35,6 +39,8 @@ struct Shared {
     refused: std::sync::atomic::AtomicUsize,
     identity: OnceLock<Identity>,
     hub: ObjectHub,
+    /// The next free slot (shared with the launcher's numbering).
+    next: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The registration listener of one cluster.
@@ -63,6 +69,7 @@ impl Registrar {
         key: ClusterKey,
         tls: TlsPolicy,
         hub: ObjectHub,
+        next: Arc<std::sync::atomic::AtomicUsize>,
     ) -> std::io::Result<Registrar> {
         let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
@@ -75,6 +82,7 @@ impl Registrar {
             refused: Default::default(),
             identity: OnceLock::new(),
             hub,
+            next,
         });
         let serving = shared.clone();
         let task = tokio::spawn(async move {
@@ -113,6 +121,16 @@ impl Registrar {
     /// The engines registered so far (and connected to by the hub).
     pub(crate) fn joined(&self) -> Vec<Joined> {
         lock(&self.shared.joined).clone()
+    }
+
+    /// Where and how engines started by hand join this cluster (for the
+    /// profile): the registration address and this launch's nonce. An engine
+    /// holding the profile (and so the key) makes the join token from them.
+    pub(crate) fn join_point(&self) -> super::profile::JoinPoint {
+        super::profile::JoinPoint {
+            addr: self.addr,
+            launch: hex::encode(self.shared.launch),
+        }
     }
 
     /// Registrations refused so far (bad, stale or replayed tokens).
@@ -159,8 +177,16 @@ async fn register(stream: TcpStream, shared: Arc<Shared>) {
         },
         _ => return,
     };
-    // A token is good once, for the node it was made for.
-    let admitted = {
+    // A handed-out token is good once, for the node it was made for; the
+    // join token of this launch admits an engine started by hand, as the
+    // next free node.
+    let joining = link.peer == JOINING && token == shared.key.join_token(&shared.launch, JOINING.0);
+    let admitted = if joining {
+        let slot = shared
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(NodeId(slot as u32))
+    } else {
         let mut pending = lock(&shared.pending);
         match pending.get(&token) {
             Some(&node) if node == link.peer => pending.remove(&token),
@@ -182,7 +208,7 @@ async fn register(stream: TcpStream, shared: Arc<Shared>) {
     };
     if link
         .writer
-        .send(&Message::Registered, Bytes::new())
+        .send(&Message::Registered { node }, Bytes::new())
         .is_err()
     {
         return;
@@ -218,8 +244,9 @@ async fn linger(writer: crate::net::FrameWriter) {
 }
 
 /// Engine side: registers with the client at `join` as engine `node`,
-/// listening at `addr`, with the `token` it was given. `Ok` once the client
-/// took it; [`NetError::Token`] when the token is refused.
+/// listening at `addr`, with the `token` it was given. Once the client took
+/// it, the node id to serve as; [`NetError::Token`] when the token is
+/// refused.
 pub async fn register_with(
     join: SocketAddr,
     key: &ClusterKey,
@@ -227,7 +254,7 @@ pub async fn register_with(
     tls: TlsPolicy,
     token: [u8; 32],
     addr: SocketAddr,
-) -> Result<(), NetError> {
+) -> Result<NodeId, NetError> {
     let mut link = crate::net::dial_tcp(
         join,
         key,
@@ -242,7 +269,7 @@ pub async fn register_with(
         .send(&Message::Register { token, addr, pid }, Bytes::new())?;
     match tokio::time::timeout(REGISTER_TIMEOUT, link.reader.next()).await {
         Ok(Ok(Some(frame))) => match frame.message {
-            Message::Registered => Ok(()),
+            Message::Registered { node } => Ok(node),
             Message::Refused { reason } => Err(crate::net::handshake::refusal_error(reason)),
             _ => Err(NetError::Protocol {
                 expected: "Registered",

@@ -227,19 +227,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             self.buf.advance(rest.len());
             return Ok(());
         }
-        // A large body is read a slice at a time, with a yield after each,
-        // so that other links served by the same thread (the small calls
-        // beside a big transfer) wait for one slice, not the whole body.
-        for slice in rest.chunks_mut(BODY_SLICE) {
-            match tokio::time::timeout(self.frame_timeout, read_exact_timed(&mut self.io, slice))
-                .await
-            {
-                Ok(result) => result?,
-                Err(_) => return Err(NetError::Timeout),
-            }
-            tokio::task::yield_now().await;
+        match tokio::time::timeout(self.frame_timeout, read_exact_timed(&mut self.io, rest)).await {
+            Ok(result) => result,
+            Err(_) => Err(NetError::Timeout),
         }
-        Ok(())
     }
 }
 
@@ -253,9 +244,6 @@ async fn read_exact_timed<R: AsyncRead + Unpin>(
         Err(e) => Err(e.into()),
     }
 }
-
-/// How much of a large body is read before the reader lets other tasks run.
-const BODY_SLICE: usize = 1 << 20;
 
 /// When a [`FrameWriter`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -105,8 +105,13 @@ pub enum Message {
         /// The engine's process id on its host.
         pid: u32,
     },
-    /// Client → registering engine: registered; serve.
-    Registered,
+    /// Client → registering engine: registered as engine `node` (the slot
+    /// its token was made for, or the next free one for an engine that
+    /// joins by profile); serve.
+    Registered {
+        /// The engine's node id in the cluster.
+        node: NodeId,
+    },
     /// Either side: the handshake failed; the connection closes.
     Refused {
         /// Why.
