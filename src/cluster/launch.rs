@@ -619,28 +619,39 @@ impl Launcher for Slurm {
         program: &Path,
         env: &[(String, String)],
     ) -> Option<Result<tokio::process::Command, LaunchError>> {
+        let tag = env
+            .iter()
+            .find(|(k, _)| k == "DISTOB_ENGINE_TOKENS")
+            .map_or("job", |(_, v)| &v[..v.len().min(16)]);
         if !self.submit {
-            let mut cmd = if self.detached {
-                let mut c = tokio::process::Command::new("setsid");
-                c.arg("srun");
-                c
-            } else {
-                tokio::process::Command::new("srun")
+            let mut srun_args = vec![format!("--ntasks={n}"), "--input=all".to_string()];
+            srun_args.extend(self.options());
+            srun_args.push(program.to_string_lossy().into_owned());
+            if !self.detached {
+                let mut cmd = tokio::process::Command::new("srun");
+                cmd.args(srun_args).envs(env.iter().map(|(k, v)| (k, v)));
+                return Some(Ok(cmd));
+            }
+            // Detached: the step runs in a session of its own and writes to
+            // a file, not to pipes that close when this client exits.
+            let log = match self.jobs().and_then(|dir| {
+                std::fs::create_dir_all(&dir)?;
+                Ok(dir.join(format!("distob-srun-{tag}.out")))
+            }) {
+                Ok(log) => log,
+                Err(e) => return Some(Err(e)),
             };
-            cmd.arg(format!("--ntasks={n}"))
-                .arg("--input=all")
-                .args(self.options())
-                .arg(program)
+            let mut cmd = tokio::process::Command::new("sh");
+            cmd.arg("-c")
+                .arg("echo \"srun output: $0\"; exec setsid srun \"$@\" > \"$0\" 2>&1 < /dev/null")
+                .arg(log)
+                .args(srun_args)
                 .envs(env.iter().map(|(k, v)| (k, v)));
             return Some(Ok(cmd));
         }
         let written = (|| {
             let dir = self.jobs()?;
             std::fs::create_dir_all(&dir)?;
-            let tag = env
-                .iter()
-                .find(|(k, _)| k == "DISTOB_ENGINE_TOKENS")
-                .map_or("job", |(_, v)| &v[..v.len().min(16)]);
             let path = dir.join(format!("distob-{tag}.sh"));
             std::fs::write(&path, self.job_script(first, n, program, env))?;
             Ok::<_, LaunchError>(path)
@@ -673,6 +684,14 @@ impl Launcher for Slurm {
     }
 
     fn status_command(&self, launch_output: &str) -> Option<tokio::process::Command> {
+        if let Some(log) = launch_output
+            .lines()
+            .find_map(|l| l.strip_prefix("srun output: "))
+        {
+            let mut cmd = tokio::process::Command::new("tail");
+            cmd.args(["-n", "20", log]);
+            return Some(cmd);
+        }
         let id = job_id(launch_output).filter(|_| self.submit)?;
         let out = self.jobs().ok()?.join(format!("distob-{id}.out"));
         let mut cmd = tokio::process::Command::new("sh");

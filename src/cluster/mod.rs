@@ -416,14 +416,15 @@ impl Cluster {
 
     /// The commands that stop what this cluster's launcher started beyond
     /// the engines' own shutdown (`scancel` of an `sbatch` job, `kill` over
-    /// ssh of detached engines), as argument lists: `distob cluster start`
-    /// writes them into the profile for `distob cluster stop`.
+    /// ssh of detached engines, removing the key file of batch jobs), as
+    /// argument lists: `distob cluster start` writes them into the profile
+    /// for `distob cluster stop`.
     pub fn stop_commands(&self) -> Vec<Vec<String>> {
         let Owned::Launched(l) = &self.owned else {
             return Vec::new();
         };
         let started = l.started.lock().unwrap_or_else(|p| p.into_inner());
-        Self::stop_commands_of(l, &started)
+        let mut commands: Vec<Vec<String>> = Self::stop_commands_of(l, &started)
             .iter()
             .map(|cmd| {
                 let std = cmd.as_std();
@@ -432,7 +433,21 @@ impl Cluster {
                     .map(|a| a.to_string_lossy().into_owned())
                     .collect()
             })
-            .collect()
+            .collect();
+        // The key file batch jobs read goes with them.
+        if let Some(key) = l
+            .key_file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            commands.push(vec![
+                "rm".into(),
+                "-f".into(),
+                key.to_string_lossy().into_owned(),
+            ]);
+        }
+        commands
     }
 
     fn stop_commands_of(l: &Launched, started: &[launch::Started]) -> Vec<tokio::process::Command> {

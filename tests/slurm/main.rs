@@ -33,8 +33,10 @@ const TOOLS: [&str; 8] = [
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("in-allocation") {
-        return runtime().block_on(in_allocation());
+    match args.get(1).map(String::as_str) {
+        Some("in-allocation") => return runtime().block_on(in_allocation()),
+        Some("cli-in-allocation") => return runtime().block_on(cli_in_allocation()),
+        _ => {}
     }
     let root = Command::new("id")
         .arg("-u")
@@ -52,7 +54,13 @@ fn main() {
     println!("test slurm::sbatch_engines_serve_and_stop_cancels_the_job ... ok");
     runtime().block_on(cli_sbatch_start_and_stop(&slurm));
     println!("test slurm::cli_cluster_start_with_sbatch_and_cluster_stop ... ok");
-    println!("3 passed, 0 failed");
+    let said = run_in_allocation(&slurm, "cli-in-allocation");
+    assert!(
+        said.contains("cli srun engines served and stopped"),
+        "{said}"
+    );
+    println!("test slurm::cli_cluster_start_with_srun_inside_an_allocation ... ok");
+    println!("4 passed, 0 failed");
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -129,10 +137,17 @@ fn environ(pid: u32) -> String {
 }
 
 fn srun_inside_an_allocation(slurm: &SlurmCluster) {
+    let said = run_in_allocation(slurm, "in-allocation");
+    assert!(said.contains("srun engines served and ended"), "{said}");
+}
+
+/// Runs this test binary as `role` inside `salloc --ntasks=2`; its output.
+fn run_in_allocation(slurm: &SlurmCluster, role: &str) -> String {
     let mut child = Command::new("salloc")
         .args(["--ntasks=2", "--time=5"])
         .arg(std::env::current_exe().unwrap())
-        .arg("in-allocation")
+        .arg(role)
+        .env("DISTOB_HOME", slurm.dir.path().join(role))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -149,7 +164,7 @@ fn srun_inside_an_allocation(slurm: &SlurmCluster) {
         std::thread::sleep(Duration::from_millis(50));
     };
     let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     print!(
         "{}",
         stdout
@@ -158,11 +173,71 @@ fn srun_inside_an_allocation(slurm: &SlurmCluster) {
             .collect::<String>()
     );
     assert!(
-        status.success() && stdout.contains("srun engines served and ended"),
+        status.success(),
         "{stdout}\n{}\n{}",
         String::from_utf8_lossy(&out.stderr),
         slurm.logs()
     );
+    stdout
+}
+
+/// Inside `salloc`: `distob cluster start --slurm` (a detached srun step),
+/// a client, then `distob cluster stop`.
+async fn cli_in_allocation() {
+    let home = PathBuf::from(std::env::var_os("DISTOB_HOME").unwrap());
+    let profile = home.join("profile.json");
+    let _stop = StopOnDrop(profile.clone());
+    let out = Command::new(distob_bin())
+        .args([
+            "cluster",
+            "start",
+            "-n",
+            "2",
+            "--slurm",
+            "--join-ip",
+            "127.0.0.1",
+        ])
+        .arg("--program")
+        .arg(distob_bin())
+        .arg("--profile")
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = distob::Profile::load(&profile).unwrap();
+    let pids: Vec<u32> = p.engines.iter().filter_map(|e| e.pid).collect();
+    assert_eq!(pids.len(), 2);
+    for &pid in &pids {
+        assert!(
+            environ(pid).contains("SLURM_STEP_ID="),
+            "engine {pid} is not an srun task"
+        );
+    }
+    // The engines outlived `cluster start`.
+    let cluster = within(Cluster::connect(&profile)).await.unwrap();
+    let x = within(cluster.scatter_to(NodeId(0), 7i64)).await.unwrap();
+    assert_eq!(within(cluster.gather(&x)).await.unwrap(), 7);
+    drop((x, cluster));
+    let stop = Command::new(distob_bin())
+        .args(["cluster", "stop", "--profile"])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    common::eventually("cluster stop ends the srun engines", || async {
+        running(&pids).is_empty()
+    })
+    .await;
+    println!("cli srun engines served and stopped: {pids:?}");
 }
 
 /// Inside `salloc`: engines by `srun`, one task each.
@@ -321,6 +396,13 @@ async fn cli_sbatch_start_and_stop(slurm: &SlurmCluster) {
         running(&pids).is_empty()
     })
     .await;
+    // The key file the job read is gone with it.
+    let keys: Vec<_> = std::fs::read_dir(home.join("jobs"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("key-"))
+        .collect();
+    assert!(keys.is_empty(), "{keys:?}");
     println!("cli: sbatch engines {pids:?} started, served, stopped");
 }
 
