@@ -70,6 +70,13 @@ pub trait Hosted: 'static {
         None
     }
 
+    /// The bytes the value holds, where that is known and large enough to
+    /// matter (arrays); 0 otherwise. A released object this large is freed
+    /// off the engine's thread.
+    fn nbytes(&self) -> usize {
+        0
+    }
+
     /// Runs one method with another object's [`share`](Hosted::share) as
     /// its operand.
     fn invoke_with(&mut self, method: MethodId, _args: &[u8], _operand: &dyn Any) -> Invocation {

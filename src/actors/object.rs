@@ -364,6 +364,23 @@ impl ObjectActor {
 
 impl Actor for ObjectActor {
     type Context = Context<Self>;
+
+    /// A large value is freed on the dropper thread: unmapping a gigabyte
+    /// would hold up every call this engine serves meanwhile.
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        let large = match &self.held {
+            Held::Hosted(h) if h.nbytes() >= crate::net::buf::DROP_ASIDE => {
+                catch(|| h.share()).ok().flatten()
+            }
+            _ => None,
+        };
+        if let Some(shared) = large {
+            // The object's own reference goes here; the shared one, now the
+            // last (or one whose holders go later), goes aside.
+            self.held = Held::Pending;
+            crate::net::buf::drop_aside(shared);
+        }
+    }
 }
 
 /// What an [`Invoke`] runs.

@@ -222,6 +222,10 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
         std::any::type_name::<ArrayD<A>>()
     }
 
+    fn nbytes(&self) -> usize {
+        self.0.len() * std::mem::size_of::<A>()
+    }
+
     fn invoke(&mut self, m: MethodId, args: &[u8]) -> Invocation {
         let view = self.0.view();
         let result = match m {

@@ -83,6 +83,44 @@ impl fmt::Debug for AlignedBuf {
     }
 }
 
+/// Allocations at least this large are freed by [`drop_aside`] on a thread
+/// of their own.
+pub const DROP_ASIDE: usize = 32 << 20;
+
+/// Drops `value` on a background thread: unmapping a gigabyte takes tens of
+/// milliseconds, which a thread that answers small calls (an engine's, a
+/// client's runtime) should not spend. Drops it here if that thread cannot
+/// be started.
+///
+/// ```
+/// distob::net::buf::drop_aside(vec![0u8; 1 << 20]);
+/// ```
+pub fn drop_aside<T: Send + 'static>(value: T) {
+    use std::sync::{mpsc, Mutex, OnceLock};
+    type Aside = Box<dyn Send>;
+    static DROPPER: OnceLock<Option<Mutex<mpsc::Sender<Aside>>>> = OnceLock::new();
+    let dropper = DROPPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Aside>();
+        std::thread::Builder::new()
+            .name("distob-dropper".into())
+            .spawn(move || {
+                for value in rx {
+                    drop(value);
+                }
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    if let Some(tx) = dropper {
+        let tx = tx.lock().unwrap_or_else(|p| p.into_inner());
+        // The dropper thread never ends while the process runs; if it did,
+        // the value comes back and is dropped here.
+        if let Err(mpsc::SendError(value)) = tx.send(Box::new(value)) {
+            drop(value);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

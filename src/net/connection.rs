@@ -227,10 +227,18 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             self.buf.advance(rest.len());
             return Ok(());
         }
-        match tokio::time::timeout(self.frame_timeout, read_exact_timed(&mut self.io, rest)).await {
-            Ok(result) => result,
-            Err(_) => Err(NetError::Timeout),
+        // A large body is read a turn at a time, letting the thread's other
+        // tasks run between turns (see WRITE_TURN).
+        for turn in rest.chunks_mut(WRITE_TURN) {
+            match tokio::time::timeout(self.frame_timeout, read_exact_timed(&mut self.io, turn))
+                .await
+            {
+                Ok(result) => result?,
+                Err(_) => return Err(NetError::Timeout),
+            }
+            tokio::task::yield_now().await;
         }
+        Ok(())
     }
 }
 
@@ -273,6 +281,13 @@ struct State {
     flushing: bool,
     closed: bool,
     next_stream: u32,
+    /// Bytes ever queued, and ever written.
+    pushed: u64,
+    written: u64,
+    /// Large bodies sent in chunks, each with the count of bytes queued up
+    /// to its last chunk: held here until written, then freed on the
+    /// dropper thread rather than by whoever writes the last chunk.
+    large: VecDeque<(u64, Bytes)>,
 }
 
 impl State {
@@ -280,16 +295,33 @@ impl State {
         if !self.staging.is_empty() {
             let seg = self.staging.split().freeze();
             self.queued += seg.len();
+            self.pushed += seg.len() as u64;
             self.queue.push_back(seg);
         }
     }
 
     fn push(&mut self, body: Bytes) {
         self.queued += body.len();
+        self.pushed += body.len() as u64;
         self.queue.push_back(body);
     }
 
+    /// `n` more bytes are written: large bodies wholly written go.
+    fn written(&mut self, n: usize) {
+        self.written += n as u64;
+        while self
+            .large
+            .front()
+            .is_some_and(|(end, _)| *end <= self.written)
+        {
+            if let Some((_, body)) = self.large.pop_front() {
+                super::buf::drop_aside(body);
+            }
+        }
+    }
+
     fn advance(&mut self, mut n: usize) {
+        self.written(n);
         self.queued -= n;
         while n > 0 {
             let Some(front) = self.queue.front_mut() else {
@@ -400,6 +432,10 @@ impl FrameWriter {
                 st.push(body.slice(offset..end));
                 offset = end;
             }
+            if body.len() >= super::buf::DROP_ASIDE {
+                let end = st.pushed;
+                st.large.push_back((end, body));
+            }
         }
         if st.flushing {
             return Ok(());
@@ -410,9 +446,11 @@ impl FrameWriter {
             WriteMode::Adaptive => tokio::runtime::Handle::try_current().is_err(),
         };
         if let (true, Sink::Tcp(half)) = (inline, &self.shared.sink) {
-            match write_now(&mut st, half) {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
+            // The caller writes at most one turn itself; the flusher does
+            // the rest.
+            match write_now(&mut st, half, WRITE_TURN) {
+                Ok(Wrote::All) => return Ok(()),
+                Ok(_) => {}
                 Err(e) => {
                     st.closed = true;
                     return Err(e.into());
@@ -444,12 +482,34 @@ impl FrameWriter {
     }
 }
 
-/// Writes as much as the socket takes without waiting; `Ok(true)` once all is written.
-fn write_now(st: &mut State, half: &OwnedWriteHalf) -> std::io::Result<bool> {
+/// How far one write of queued frames got.
+#[derive(Debug, PartialEq, Eq)]
+enum Wrote {
+    /// Everything queued is written.
+    All,
+    /// The socket takes no more now.
+    Blocked,
+    /// [`WRITE_TURN`] bytes went out and more are queued: let other tasks
+    /// run before going on.
+    Turn,
+}
+
+/// The most one turn of the flusher writes before it lets the thread's
+/// other tasks run: while the peer reads as fast as we write, the socket
+/// never says "would block", and a large body would otherwise hold the
+/// thread (and the small replies waiting on it) for the whole transfer.
+const WRITE_TURN: usize = 1 << 20;
+
+/// Writes what the socket takes without waiting, up to `limit` bytes.
+fn write_now(st: &mut State, half: &OwnedWriteHalf, limit: usize) -> std::io::Result<Wrote> {
+    let mut written = 0;
     loop {
         st.seal();
         if st.queue.is_empty() {
-            return Ok(true);
+            return Ok(Wrote::All);
+        }
+        if written >= limit {
+            return Ok(Wrote::Turn);
         }
         let slices: Vec<IoSlice<'_>> = st.queue.iter().take(64).map(|b| IoSlice::new(b)).collect();
         match half.try_write_vectored(&slices) {
@@ -457,8 +517,9 @@ fn write_now(st: &mut State, half: &OwnedWriteHalf) -> std::io::Result<bool> {
             Ok(n) => {
                 drop(slices);
                 st.advance(n);
+                written += n;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Wrote::Blocked),
             Err(e) => return Err(e),
         }
     }
@@ -496,13 +557,21 @@ async fn flusher(shared: Arc<Shared>) {
 async fn flush_tcp(shared: &Shared, half: &OwnedWriteHalf) -> std::io::Result<()> {
     loop {
         half.writable().await?;
-        let mut st = shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if write_now(&mut st, half)? {
-            st.flushing = false;
-            return Ok(());
+        let wrote = {
+            let mut st = shared
+                .state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let wrote = write_now(&mut st, half, WRITE_TURN)?;
+            if wrote == Wrote::All {
+                st.flushing = false;
+            }
+            wrote
+        };
+        match wrote {
+            Wrote::All => return Ok(()),
+            Wrote::Turn => tokio::task::yield_now().await,
+            Wrote::Blocked => {}
         }
     }
 }
@@ -526,10 +595,17 @@ async fn flush_stream(
             std::mem::take(&mut st.queue)
         };
         let mut io = io.lock().await;
+        let mut n = 0;
         for seg in segments {
             io.write_all(&seg).await?;
+            n += seg.len();
         }
         io.flush().await?;
+        shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .written(n);
     }
 }
 
@@ -550,6 +626,45 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
 mod tests {
     use super::*;
     use crate::net::wire::Message;
+
+    #[tokio::test]
+    async fn a_large_body_is_freed_on_the_dropper_thread_once_written() {
+        /// A body that tells which thread freed it.
+        struct Tattle(Vec<u8>, std::sync::mpsc::Sender<Option<String>>);
+        impl AsRef<[u8]> for Tattle {
+            fn as_ref(&self) -> &[u8] {
+                &self.0
+            }
+        }
+        impl Drop for Tattle {
+            fn drop(&mut self) {
+                let _ = self
+                    .1
+                    .send(std::thread::current().name().map(str::to_owned));
+            }
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, server) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let (_r, w) = client.unwrap().into_split();
+        let writer = FrameWriter::tcp(w, WriteMode::Batched);
+        let (freed_tx, freed) = std::sync::mpsc::channel();
+        let body = Bytes::from_owner(Tattle(
+            vec![7u8; super::super::buf::DROP_ASIDE + 5],
+            freed_tx,
+        ));
+        writer.send(&Message::Ping { seq: 9 }, body).unwrap();
+        let mut reader = FrameReader::new(server.unwrap().0, Limits::default());
+        let frame = tokio::time::timeout(Duration::from_secs(20), reader.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.body.len(), super::super::buf::DROP_ASIDE + 5);
+        let by = freed.recv_timeout(Duration::from_secs(20)).unwrap();
+        assert_eq!(by.as_deref(), Some("distob-dropper"));
+    }
 
     #[tokio::test]
     async fn chunked_bodies_arrive_whole_between_small_frames() {
