@@ -88,8 +88,8 @@ pub use error::{Error, Result};
 /// registration.
 pub mod launch {
     pub use crate::cluster::{
-        join_token, register_with, route_back, run_engine_joining, Join, Launcher, LocalProcesses,
-        Slurm, Ssh, Unregistered,
+        join_token, register_with, route_back, run_engine_joining, Join, LaunchRecord, Launcher,
+        LocalProcesses, Slurm, Ssh, Unregistered,
     };
 }
 pub use id::{CallId, NodeId, ObjectId, Ref, TypeTag};

@@ -432,8 +432,11 @@ impl Engine {
         });
         tracing::info!(node = %self.node, addr = ?listener.local_addr().ok(), "engine serving");
         // In-process engines take values from each other by reference.
-        let listed = local.as_ref().and_then(|_| listener.local_addr().ok());
-        let mut handoffs = listed.map(super::exchange::enlist);
+        let fingerprint = self.key.fingerprint();
+        let mut listed = local
+            .as_ref()
+            .and_then(|_| listener.local_addr().ok())
+            .map(|addr| super::exchange::enlist(addr, fingerprint));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -449,7 +452,7 @@ impl Engine {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                Some(h) = next_handoff(&mut handoffs) => super::exchange::receive(&state, h),
+                Some(h) = next_handoff(&mut listed) => super::exchange::receive(&state, h),
                 Some(stream) = next_local(&mut local) => {
                     let id = state.next_session.get();
                     state.next_session.set(id + 1);
@@ -460,8 +463,8 @@ impl Engine {
             }
         }
         drop(listener);
-        if let Some(addr) = listed {
-            super::exchange::delist(addr);
+        if let Some(listed) = &listed {
+            super::exchange::delist(listed);
         }
         // Graceful: calls already in flight finish and are answered first
         // (up to a deadline), then the sessions close.
@@ -499,10 +502,10 @@ impl Engine {
 }
 
 async fn next_handoff(
-    handoffs: &mut Option<mpsc::UnboundedReceiver<super::exchange::Handoff>>,
+    listed: &mut Option<super::exchange::Listed>,
 ) -> Option<super::exchange::Handoff> {
-    match handoffs {
-        Some(rx) => rx.recv().await,
+    match listed {
+        Some(l) => l.rx.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -23,7 +23,11 @@ pub(crate) struct Handoff {
     pub(crate) reply: oneshot::Sender<Result<(), Fault>>,
 }
 
-type Directory = Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Handoff>>>;
+/// An in-process engine's inbox, with the fingerprint of its cluster key:
+/// values go only between engines of the same cluster.
+type Inbox = ([u8; 32], mpsc::UnboundedSender<Handoff>);
+
+type Directory = Mutex<HashMap<SocketAddr, Inbox>>;
 
 /// The in-process engines of this process, by the address they listen on.
 fn directory() -> &'static Directory {
@@ -31,26 +35,48 @@ fn directory() -> &'static Directory {
     DIRECTORY.get_or_init(Default::default)
 }
 
-fn lock() -> std::sync::MutexGuard<'static, HashMap<SocketAddr, mpsc::UnboundedSender<Handoff>>> {
+fn lock() -> std::sync::MutexGuard<'static, HashMap<SocketAddr, Inbox>> {
     directory().lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Lists the engine listening at `addr` as in-process; it receives
-/// handoffs from the returned receiver until [`delist`] is called.
-pub(crate) fn enlist(addr: SocketAddr) -> mpsc::UnboundedReceiver<Handoff> {
+/// Lists the engine listening at `addr`, of the cluster whose key has
+/// `fingerprint`, as in-process; it receives handoffs from the returned
+/// receiver until [`delist`] is called.
+pub(crate) fn enlist(addr: SocketAddr, fingerprint: [u8; 32]) -> Listed {
     let (tx, rx) = mpsc::unbounded_channel();
-    lock().insert(addr, tx);
-    rx
+    lock().insert(addr, (fingerprint, tx.clone()));
+    Listed { addr, tx, rx }
 }
 
-/// Takes the engine at `addr` off the list.
-pub(crate) fn delist(addr: SocketAddr) {
-    lock().remove(&addr);
+/// An engine's place on the list.
+pub(crate) struct Listed {
+    addr: SocketAddr,
+    tx: mpsc::UnboundedSender<Handoff>,
+    pub(crate) rx: mpsc::UnboundedReceiver<Handoff>,
 }
 
-/// The in-process engine at `addr`, if there is one.
-pub(crate) fn find(addr: SocketAddr) -> Option<mpsc::UnboundedSender<Handoff>> {
-    lock().get(&addr).filter(|tx| !tx.is_closed()).cloned()
+/// Takes the engine off the list (unless another engine took its address
+/// since).
+pub(crate) fn delist(listed: &Listed) {
+    let mut dir = lock();
+    if dir
+        .get(&listed.addr)
+        .is_some_and(|(_, tx)| tx.same_channel(&listed.tx))
+    {
+        dir.remove(&listed.addr);
+    }
+}
+
+/// The in-process engine at `addr`, if there is one of the same cluster
+/// (key `fingerprint`).
+pub(crate) fn find(
+    addr: SocketAddr,
+    fingerprint: &[u8; 32],
+) -> Option<mpsc::UnboundedSender<Handoff>> {
+    lock()
+        .get(&addr)
+        .filter(|(f, tx)| f == fingerprint && !tx.is_closed())
+        .map(|(_, tx)| tx.clone())
 }
 
 /// Takes a handoff in on the receiving engine: the value becomes the

@@ -2,7 +2,7 @@
 //! engine processes, list objects.
 
 use clap::{Parser, Subcommand};
-use distob::launch::{Launcher, Slurm, Ssh};
+use distob::launch::{LaunchRecord, Launcher, Slurm, Ssh};
 use distob::net::TlsPolicy;
 use distob::{ClusterKey, EngineEntry, NodeId, Profile};
 use std::net::SocketAddr;
@@ -350,13 +350,8 @@ impl<L: Launcher> Launcher for JoinAt<L> {
     fn key_on_stdin(&self) -> bool {
         self.inner.key_on_stdin()
     }
-    fn stop_command(
-        &self,
-        first: usize,
-        output: &str,
-        pids: &[u32],
-    ) -> Option<tokio::process::Command> {
-        self.inner.stop_command(first, output, pids)
+    fn stop_command(&self, launched: &LaunchRecord<'_>) -> Option<tokio::process::Command> {
+        self.inner.stop_command(launched)
     }
     fn status_command(&self, output: &str) -> Option<tokio::process::Command> {
         self.inner.status_command(output)
@@ -387,6 +382,8 @@ fn launch_and_detach(launcher: impl Launcher + 'static, how: Launch) -> Result<(
         }
         let mut profile = cluster.profile();
         profile.stop = cluster.stop_commands();
+        // Nobody listens for late joiners once this command ends.
+        profile.join = None;
         for e in &profile.engines {
             let pid = e.pid.map_or("-".into(), |p| p.to_string());
             println!("engine {} listening on {} (pid {pid})", e.node, e.addr);
@@ -477,8 +474,12 @@ async fn stop(profile: Option<PathBuf>) -> Result<(), BoxError> {
         .await
         {
             Ok(Ok(cluster)) => {
-                cluster.hub().shutdown_engine(e.node).await?;
-                println!("engine {} stopped", e.node);
+                // One engine failing to stop must not leave the others
+                // (or the stop commands) undone.
+                match cluster.hub().shutdown_engine(e.node).await {
+                    Ok(()) => println!("engine {} stopped", e.node),
+                    Err(err) => println!("engine {} did not stop: {err}", e.node),
+                }
             }
             _ => println!("engine {} at {} is not reachable", e.node, e.addr),
         }

@@ -65,17 +65,11 @@ pub trait Launcher: std::fmt::Debug + Send + Sync {
         true
     }
 
-    /// A command that stops what one launch command started (slots from
-    /// `first`), given what it printed and the process ids its engines
-    /// registered with (for `sbatch`: `scancel` of its job; for detached
-    /// ssh engines: `kill` over ssh). `None` (the default): ending the launch
-    /// command ends its engines.
-    fn stop_command(
-        &self,
-        _first: usize,
-        _launch_output: &str,
-        _pids: &[u32],
-    ) -> Option<tokio::process::Command> {
+    /// A command that stops what one launch command started (for
+    /// `sbatch`: `scancel` of its job; for detached ssh engines: `kill`
+    /// over ssh of those of its processes that are still its engines).
+    /// `None` (the default): ending the launch command ends its engines.
+    fn stop_command(&self, _launched: &LaunchRecord<'_>) -> Option<tokio::process::Command> {
         None
     }
 
@@ -93,6 +87,21 @@ pub trait Launcher: std::fmt::Debug + Send + Sync {
     fn status_command(&self, _launch_output: &str) -> Option<tokio::process::Command> {
         None
     }
+}
+
+/// What one launch command started, for [`Launcher::stop_command`].
+#[derive(Debug, Clone, Copy)]
+pub struct LaunchRecord<'a> {
+    /// The first engine slot it started.
+    pub first: usize,
+    /// What the command printed.
+    pub output: &'a str,
+    /// The process ids its engines registered with (on their hosts).
+    pub pids: &'a [u32],
+    /// The registration address its engines were given (it is in their
+    /// environment as `DISTOB_ENGINE_JOIN`, which tells them from other
+    /// processes that took the same pid later).
+    pub join: SocketAddr,
 }
 
 /// Engine processes on this machine.
@@ -243,6 +252,21 @@ impl Ssh {
         &self.hosts[0].0
     }
 
+    /// Runs a shell `script` on `host`: through ssh, or here for this host.
+    fn shell_on(&self, host: &str, script: String) -> tokio::process::Command {
+        if is_this_host(host) {
+            let mut cmd = tokio::process::Command::new("sh");
+            cmd.arg("-c").arg(script);
+            return cmd;
+        }
+        let mut cmd = tokio::process::Command::new(&self.ssh);
+        cmd.args(["-o", "BatchMode=yes"])
+            .args(&self.options)
+            .arg(host)
+            .arg(script);
+        cmd
+    }
+
     /// Runs `command` on `host` through ssh, as a remote shell line.
     pub(crate) fn over_ssh(&self, host: &str, words: &[String]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.ssh);
@@ -336,7 +360,7 @@ impl Launcher for Ssh {
         env: &[(String, String)],
     ) -> tokio::process::Command {
         let host = self.host(slot);
-        if is_this_host(host) {
+        if !self.detached && is_this_host(host) {
             return LocalProcesses::new().command(slot, program, env);
         }
         let mut words = vec!["env".to_string()];
@@ -358,32 +382,23 @@ impl Launcher for Ssh {
              DISTOB_ENGINE_KEY_FILE=\"$f\" DISTOB_ENGINE_KEY_FILE_REMOVE=1 setsid {engine} \
              < /dev/null > \"$HOME/.distob/engine-{slot}.log\" 2>&1 &"
         );
-        let mut cmd = tokio::process::Command::new(&self.ssh);
-        cmd.args(["-o", "BatchMode=yes"])
-            .args(&self.options)
-            .arg(host)
-            .arg(script);
-        cmd
+        self.shell_on(host, script)
     }
 
-    fn stop_command(
-        &self,
-        first: usize,
-        _launch_output: &str,
-        pids: &[u32],
-    ) -> Option<tokio::process::Command> {
-        let host = self.host(first);
-        if !self.detached || pids.is_empty() {
+    fn stop_command(&self, launched: &LaunchRecord<'_>) -> Option<tokio::process::Command> {
+        if !self.detached || launched.pids.is_empty() {
             return None;
         }
-        let mut words = vec!["kill".to_string()];
-        words.extend(pids.iter().map(u32::to_string));
-        if is_this_host(host) {
-            let mut cmd = tokio::process::Command::new("kill");
-            cmd.args(&words[1..]);
-            return Some(cmd);
-        }
-        Some(self.over_ssh(host, &words))
+        // Only processes that are still these engines: a pid may have been
+        // taken by another process since.
+        let pids: Vec<String> = launched.pids.iter().map(u32::to_string).collect();
+        let mark = shell_quote(&format!("DISTOB_ENGINE_JOIN={}", launched.join));
+        let script = format!(
+            "for p in {}; do if tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qxF {mark}; \
+             then kill $p; fi; done",
+            pids.join(" ")
+        );
+        Some(self.shell_on(self.host(launched.first), script))
     }
 
     fn detached(&self) -> bool {
@@ -671,13 +686,8 @@ impl Launcher for Slurm {
         self.submit || self.detached
     }
 
-    fn stop_command(
-        &self,
-        _first: usize,
-        launch_output: &str,
-        _pids: &[u32],
-    ) -> Option<tokio::process::Command> {
-        let id = job_id(launch_output).filter(|_| self.submit)?;
+    fn stop_command(&self, launched: &LaunchRecord<'_>) -> Option<tokio::process::Command> {
+        let id = job_id(launched.output).filter(|_| self.submit)?;
         let mut cmd = tokio::process::Command::new("scancel");
         cmd.arg(id);
         Some(cmd)
@@ -889,6 +899,65 @@ mod tests {
         let args: Vec<_> = there.as_std().get_args().collect();
         assert_eq!(args[..3], ["-o", "BatchMode=yes", "far"]);
         assert_eq!(args[3], "env DISTOB_ENGINE=1 /bin/distob");
+    }
+
+    #[test]
+    fn detached_engines_on_this_host_start_without_ssh_too() {
+        let ssh = Ssh::new(["localhost"]).unwrap().detached(true);
+        let env = [("DISTOB_ENGINE".to_string(), "1".to_string())];
+        let here = ssh.command(0, Path::new("/bin/distob"), &env);
+        assert_eq!(here.as_std().get_program(), "sh");
+        let script = here.as_std().get_args().nth(1).unwrap().to_string_lossy();
+        assert!(
+            script.contains("setsid env DISTOB_ENGINE=1 /bin/distob"),
+            "{script}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stop_kills_only_processes_that_are_still_the_engines() {
+        let join: SocketAddr = "127.0.0.1:4999".parse().unwrap();
+        let start = |mark: Option<SocketAddr>| {
+            let mut cmd = std::process::Command::new("sleep");
+            cmd.arg("30");
+            if let Some(j) = mark {
+                cmd.env("DISTOB_ENGINE_JOIN", j.to_string());
+            }
+            cmd.spawn().unwrap()
+        };
+        // One process with the engines' mark, one that took a pid later
+        // (no mark), one of another launch.
+        let mut ours = start(Some(join));
+        let mut stranger = start(None);
+        let mut other = start(Some("127.0.0.1:5000".parse().unwrap()));
+        let pids = [ours.id(), stranger.id(), other.id()];
+        let ssh = Ssh::new(["localhost"]).unwrap().detached(true);
+        let record = LaunchRecord {
+            first: 0,
+            output: "",
+            pids: &pids,
+            join,
+        };
+        let mut stop = ssh.stop_command(&record).unwrap();
+        let status = tokio::time::timeout(std::time::Duration::from_secs(10), stop.status())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success());
+        let ended = ours.wait().unwrap();
+        assert!(!ended.success(), "the engine was killed");
+        assert!(
+            stranger.try_wait().unwrap().is_none(),
+            "a stranger was killed"
+        );
+        assert!(
+            other.try_wait().unwrap().is_none(),
+            "another launch's engine was killed"
+        );
+        let _ = stranger.kill();
+        let _ = other.kill();
+        let _ = stranger.wait();
+        let _ = other.wait();
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tokio::runtime::Handle;
 
-pub use launch::{Launcher, LocalProcesses, Slurm, Ssh};
+pub use launch::{LaunchRecord, Launcher, LocalProcesses, Slurm, Ssh};
 pub use process::{
     engine_program, join_token, main_if_engine, route_back, run_engine, run_engine_joining,
     EngineProcess, Join,
@@ -282,6 +282,9 @@ impl Cluster {
             return Err(Error::Launch(LaunchError::NoHosts));
         };
         let program = l.launcher.program()?;
+        if n == 0 {
+            return Ok(());
+        }
         let first = l.next.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         let join = l.registrar.addr().to_string();
         let mut env = vec![
@@ -356,7 +359,10 @@ impl Cluster {
             return Ok(p.clone());
         }
         let dir = Profile::home()?.join("jobs");
-        let path = dir.join(format!("key-{}", l.registrar.addr().port()));
+        // Named after the launch, which no other launch shares (ports may be
+        // the same on two machines that share this folder).
+        let launch = l.registrar.join_point().launch;
+        let path = dir.join(format!("key-{}", &launch[..launch.len().min(32)]));
         profile::write_private(&path, &format!("{}\n", self.key.to_hex()))?;
         *slot = Some(path.clone());
         Ok(path)
@@ -382,34 +388,34 @@ impl Cluster {
         let present: std::collections::HashSet<NodeId> = self.hub.engines().into_iter().collect();
         let mut missing = Vec::new();
         if let Owned::Launched(l) = &self.owned {
-            let mut started =
-                std::mem::take(&mut *l.started.lock().unwrap_or_else(|p| p.into_inner()));
-            for s in started.iter_mut() {
-                let absent: Vec<NodeId> = s
-                    .nodes
-                    .iter()
-                    .copied()
-                    .filter(|n| !present.contains(n))
-                    .collect();
-                if absent.is_empty() {
-                    continue;
-                }
-                let mut output = s.output();
+            // What each launch command that owes engines printed and how it
+            // ended, read under the lock (the commands stay where they are).
+            let owing: Vec<(Vec<NodeId>, String, Option<String>, String)> = l
+                .started
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter_mut()
+                .filter_map(|s| {
+                    let absent: Vec<NodeId> = s
+                        .nodes
+                        .iter()
+                        .copied()
+                        .filter(|n| !present.contains(n))
+                        .collect();
+                    (!absent.is_empty()).then(|| (absent, s.place.clone(), s.status(), s.output()))
+                })
+                .collect();
+            for (absent, place, status, mut output) in owing {
                 if let Some(cmd) = l.launcher.status_command(&output) {
                     output.push_str(&launch::run_for_output(cmd).await);
                 }
-                let status = s.status();
                 missing.extend(absent.into_iter().map(|node| Unregistered {
                     node,
-                    place: s.place.clone(),
+                    place: place.clone(),
                     status: status.clone(),
                     output: output.clone(),
                 }));
             }
-            l.started
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend(started);
         }
         Err(Error::Launch(LaunchError::NotRegistered { missing }))
     }
@@ -466,7 +472,13 @@ impl Cluster {
                     .iter()
                     .filter_map(|n| pids.get(n).copied())
                     .collect();
-                l.launcher.stop_command(first, &s.output(), &mine)
+                let output = s.output();
+                l.launcher.stop_command(&launch::LaunchRecord {
+                    first,
+                    output: &output,
+                    pids: &mine,
+                    join: l.registrar.addr(),
+                })
             })
             .collect()
     }

@@ -214,15 +214,15 @@ async fn register(stream: TcpStream, shared: Arc<Shared>) {
         return;
     }
     linger(link.writer).await;
+    // Known from now on (its pid among the cluster's, for stopping it),
+    // even if it turns out unreachable.
+    lock(&shared.joined).push(Joined { node, addr, pid });
     // The engine serves once it reads `Registered`: connect, retrying
     // while it gets there.
     let mut last: Option<crate::Error> = None;
     for attempt in 0..50u64 {
         match shared.hub.add_engine(node, addr).await {
-            Ok(()) => {
-                lock(&shared.joined).push(Joined { node, addr, pid });
-                return;
-            }
+            Ok(()) => return,
             Err(e) => last = Some(e),
         }
         tokio::time::sleep(Duration::from_millis(10 * (attempt + 1).min(20))).await;

@@ -63,6 +63,13 @@ impl ClusterKey {
 }
 
 impl ClusterKey {
+    /// A name for the key that does not reveal it: equal for equal keys.
+    pub(crate) fn fingerprint(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_keyed(&self.0);
+        h.update(b"distob-fingerprint-v1");
+        *h.finalize().as_bytes()
+    }
+
     /// The one-time token that lets engine `node` of launch `launch`
     /// register: a keyed hash, so only the key's holder can make one, and
     /// one launch's tokens mean nothing in another.
