@@ -12,7 +12,10 @@ use crate::net::tls::{Binding, Identity, PLAINTEXT};
 use crate::net::wire::{EngineStats, Fault};
 use crate::net::AlignedBuf;
 use crate::net::{accept_tcp, AcceptAs, Dialed};
-use crate::net::{handshake, ClusterKey, FrameReader, FrameWriter, Limits, NetError, TlsPolicy};
+use crate::net::{
+    handshake, ClusterKey, FrameReader, FrameWriter, Limits, LinkOptions, Liveness, NetError,
+    TlsPolicy,
+};
 use actix::Actor;
 use actix::Addr;
 use std::cell::{Cell, RefCell};
@@ -82,8 +85,8 @@ pub(crate) struct EngineState {
     pub(crate) max_in_flight: usize,
     /// Calls one object may have queued before new ones get `Busy`.
     pub(crate) max_queued: usize,
-    /// Which links are TLS.
-    pub(crate) tls: TlsPolicy,
+    /// Which links are TLS, and how they notice a dead peer.
+    pub(crate) links: LinkOptions,
     /// This engine's TLS certificate, made when the first TLS link comes.
     identity: RefCell<Option<Identity>>,
     pub(crate) objects: RefCell<ObjectTable>,
@@ -301,6 +304,7 @@ pub struct Engine {
     max_in_flight: usize,
     max_queued: usize,
     tls: TlsPolicy,
+    liveness: Liveness,
 }
 
 /// Calls one connection may have in flight by default: far above any
@@ -323,7 +327,15 @@ impl Engine {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_queued: DEFAULT_MAX_QUEUED,
             tls: TlsPolicy::Auto,
+            liveness: Liveness::default(),
         }
+    }
+
+    /// Sets how this engine's links notice a dead peer (default: within
+    /// about 3 s; see [`Liveness`]).
+    pub fn with_liveness(mut self, liveness: Liveness) -> Self {
+        self.liveness = liveness;
+        self
     }
 
     /// Sets which connections must be TLS, and which links to other engines
@@ -417,7 +429,10 @@ impl Engine {
             peers: Default::default(),
             max_in_flight: self.max_in_flight,
             max_queued: self.max_queued,
-            tls: self.tls,
+            links: LinkOptions {
+                tls: self.tls,
+                liveness: self.liveness,
+            },
             identity: RefCell::new(None),
             objects: RefCell::new(ObjectTable::default()),
             sessions: RefCell::new(HashMap::new()),
@@ -566,6 +581,7 @@ async fn open_session(id: u64, stream: TcpStream, engine: Engine, state: Rc<Engi
         policy: engine.tls,
         limits: engine.limits,
         frame_timeout: engine.frame_timeout,
+        liveness: engine.liveness,
     };
     match accept_tcp(stream, how, WriteMode::Batched, || state.identity()).await {
         Ok(Dialed {

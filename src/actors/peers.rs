@@ -45,7 +45,7 @@ impl Peers {
             addr,
             &engine.key,
             engine.node,
-            engine.tls,
+            engine.links,
             engine.limits,
             WriteMode::Immediate,
         )

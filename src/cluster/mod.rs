@@ -250,7 +250,7 @@ impl Cluster {
     pub async fn launch(launcher: impl Launcher + 'static, n: usize) -> Result<Cluster> {
         let key = ClusterKey::random();
         let tls = crate::net::TlsPolicy::Auto;
-        let hub = ObjectHub::empty(key.clone(), tls);
+        let hub = ObjectHub::empty(key.clone(), tls.into());
         let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let registrar = registrar::Registrar::open(
             launcher.join_ip()?,
@@ -513,7 +513,11 @@ impl Cluster {
 
     async fn connect_on(runtime: Handle, profile: &Profile) -> Result<Cluster> {
         let addrs = profile.addresses();
-        let hub = ObjectHub::connect_on(runtime, &addrs, profile.key.clone(), profile.tls).await?;
+        let links = crate::net::LinkOptions {
+            tls: profile.tls,
+            liveness: profile.liveness.unwrap_or_default(),
+        };
+        let hub = ObjectHub::connect_on(runtime, &addrs, profile.key.clone(), links).await?;
         Ok(Cluster {
             hub,
             key: profile.key.clone(),

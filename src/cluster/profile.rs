@@ -101,6 +101,10 @@ pub struct Profile {
     /// runs (see [`JoinPoint`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join: Option<JoinPoint>,
+    /// How this client's links notice a dead engine (default: within about
+    /// 3 s; see [`Liveness`](crate::net::Liveness)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<crate::net::Liveness>,
 }
 
 /// Writes `text` to `path` with mode 0600 (creating its folder): for files
@@ -143,6 +147,7 @@ impl Profile {
             tls: TlsPolicy::Auto,
             stop: Vec::new(),
             join: None,
+            liveness: None,
         }
     }
 

@@ -154,6 +154,7 @@ async fn register(stream: TcpStream, shared: Arc<Shared>) {
         policy: shared.tls,
         limits: Limits::default(),
         frame_timeout: REGISTER_TIMEOUT,
+        liveness: crate::net::Liveness::default(),
     };
     let identity = || match shared.identity.get() {
         Some(id) => Ok(id.clone()),
@@ -259,7 +260,7 @@ pub async fn register_with(
         join,
         key,
         node,
-        tls,
+        tls.into(),
         Limits::default(),
         WriteMode::Immediate,
     )

@@ -40,7 +40,7 @@ pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 /// link is gone — killed, unplugged, cut silently with no FIN — is noticed
 /// within about `idle + interval × probes` when the link is quiet, and
 /// within `unacked` when data are waiting for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Liveness {
     /// Quiet time before the first probe (whole seconds).
     pub idle: Duration,
@@ -53,13 +53,16 @@ pub struct Liveness {
 }
 
 impl Default for Liveness {
-    /// A dead peer is noticed within about 3 s.
+    /// A dead peer is noticed within about 3 s: a quiet link after 1 s
+    /// and two unanswered probes 1 s apart, a link with data waiting once
+    /// they have gone unacknowledged for 2.5 s (plus the retransmission
+    /// that notices it).
     fn default() -> Self {
         Liveness {
             idle: Duration::from_secs(1),
             interval: Duration::from_secs(1),
             probes: 2,
-            unacked: Duration::from_secs(3),
+            unacked: Duration::from_millis(2500),
         }
     }
 }

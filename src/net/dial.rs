@@ -41,14 +41,44 @@ impl std::fmt::Debug for Dialed {
     }
 }
 
-/// Connects to `addr` as node `me`: TCP with [`Liveness`], TLS if `policy`
-/// wants it for that address, then the handshake (the whole within
-/// [`HANDSHAKE_TIMEOUT`] after the TCP connect).
+/// How a side makes its TCP links: which are TLS, and how a dead peer is
+/// noticed. A [`TlsPolicy`] alone converts into one with the default
+/// [`Liveness`].
+///
+/// ```
+/// use distob::net::{LinkOptions, Liveness, TlsPolicy};
+/// use std::time::Duration;
+/// let quick = LinkOptions {
+///     liveness: Liveness { unacked: Duration::from_millis(1500), ..Liveness::default() },
+///     ..LinkOptions::from(TlsPolicy::Auto)
+/// };
+/// assert_eq!(quick.tls, TlsPolicy::Auto);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkOptions {
+    /// Which links are TLS.
+    pub tls: TlsPolicy,
+    /// How a dead peer is noticed.
+    pub liveness: Liveness,
+}
+
+impl From<TlsPolicy> for LinkOptions {
+    fn from(tls: TlsPolicy) -> Self {
+        LinkOptions {
+            tls,
+            liveness: Liveness::default(),
+        }
+    }
+}
+
+/// Connects to `addr` as node `me`: TCP with the options' [`Liveness`], TLS
+/// if their policy wants it for that address, then the handshake (the
+/// whole within [`HANDSHAKE_TIMEOUT`] after the TCP connect).
 pub async fn dial_tcp(
     addr: SocketAddr,
     key: &ClusterKey,
     me: NodeId,
-    policy: TlsPolicy,
+    options: LinkOptions,
     limits: Limits,
     mode: WriteMode,
 ) -> Result<Dialed, NetError> {
@@ -57,11 +87,11 @@ pub async fn dial_tcp(
         .map_err(|source| NetError::Connect { addr, source })?;
     // Without these the link still works, only slower to notice a dead peer
     // (or to send small frames).
-    if let Err(e) = Liveness::default().apply(&stream) {
+    if let Err(e) = options.liveness.apply(&stream) {
         tracing::debug!(error = %e, "cannot tune the link");
     }
     let opened = async {
-        if policy.wants_tls(addr.ip()) {
+        if options.tls.wants_tls(addr.ip()) {
             let (stream, binding) = tls::connect(stream).await?;
             let (read, mut write) = tokio::io::split(stream);
             let mut reader = FrameReader::new(Box::new(read) as LinkRead, limits);
@@ -105,6 +135,8 @@ pub struct AcceptAs<'a> {
     pub limits: Limits,
     /// How long a peer may stall inside a frame.
     pub frame_timeout: Duration,
+    /// How a dead peer is noticed.
+    pub liveness: Liveness,
 }
 
 /// Accepts a link on `stream`: TLS if the dialer opens with it (and the
@@ -119,7 +151,7 @@ pub async fn accept_tcp(
 ) -> Result<Dialed, NetError> {
     // Without these the link still works, only slower to notice a dead
     // peer (or to send small frames).
-    if let Err(e) = Liveness::default().apply(&stream) {
+    if let Err(e) = how.liveness.apply(&stream) {
         tracing::debug!(error = %e, "cannot tune the link");
     }
     let from = stream.peer_addr()?;

@@ -20,7 +20,7 @@ pub mod wire;
 pub use buf::AlignedBuf;
 pub use codec::{Frame, Limits};
 pub use connection::{FrameReader, FrameWriter, Liveness, WriteMode};
-pub use dial::{accept_tcp, dial_tcp, AcceptAs, Dialed, LinkRead};
+pub use dial::{accept_tcp, dial_tcp, AcceptAs, Dialed, LinkOptions, LinkRead};
 pub use error::NetError;
 pub use key::ClusterKey;
 pub use tls::TlsPolicy;

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId, ObjectId, Ref};
 use crate::net::wire::{Message, Op};
 use crate::net::ClusterKey;
-use crate::net::TlsPolicy;
+use crate::net::{LinkOptions, TlsPolicy};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -53,7 +53,7 @@ struct HubInner {
     next_call: AtomicU64,
     cursor: AtomicUsize,
     key: ClusterKey,
-    tls: TlsPolicy,
+    options: LinkOptions,
     events: tokio::sync::broadcast::Sender<ClusterEvent>,
 }
 
@@ -123,14 +123,15 @@ impl ObjectHub {
         Self::connect_with(engines, key, TlsPolicy::Auto).await
     }
 
-    /// [`connect`](ObjectHub::connect) with links made under `tls` (see
-    /// [`TlsPolicy`]; reconnections use it too).
+    /// [`connect`](ObjectHub::connect) with links made under `options`: a
+    /// [`TlsPolicy`], or [`LinkOptions`] with a [`Liveness`](crate::net::Liveness)
+    /// too (reconnections use them as well).
     pub async fn connect_with(
         engines: &[(NodeId, SocketAddr)],
         key: ClusterKey,
-        tls: TlsPolicy,
+        options: impl Into<LinkOptions>,
     ) -> Result<ObjectHub> {
-        Self::connect_on(current_or_background(), engines, key, tls).await
+        Self::connect_on(current_or_background(), engines, key, options.into()).await
     }
 
     /// Connects with the connections driven by the given runtime.
@@ -138,7 +139,7 @@ impl ObjectHub {
         runtime: Handle,
         engines: &[(NodeId, SocketAddr)],
         key: ClusterKey,
-        tls: TlsPolicy,
+        links: LinkOptions,
     ) -> Result<ObjectHub> {
         let engines = engines.to_vec();
         let task_key = key.clone();
@@ -147,13 +148,13 @@ impl ObjectHub {
                 futures::future::try_join_all(
                     engines
                         .into_iter()
-                        .map(|(node, addr)| Link::open_pair(node, addr, task_key.clone(), tls)),
+                        .map(|(node, addr)| Link::open_pair(node, addr, task_key.clone(), links)),
                 )
                 .await
             })
             .await
             .map_err(|_| Error::HubClosed)??;
-        Ok(Self::from_links(opened, key, tls))
+        Ok(Self::from_links(opened, key, links))
     }
 
     /// Connects to in-process engines through their in-memory dialers.
@@ -172,10 +173,10 @@ impl ObjectHub {
             })
             .await
             .map_err(|_| Error::HubClosed)??;
-        Ok(Self::from_links(opened, key, TlsPolicy::Auto))
+        Ok(Self::from_links(opened, key, LinkOptions::default()))
     }
 
-    fn from_links(opened: Vec<Arc<Link>>, key: ClusterKey, tls: TlsPolicy) -> ObjectHub {
+    fn from_links(opened: Vec<Arc<Link>>, key: ClusterKey, options: LinkOptions) -> ObjectHub {
         let (events, _) = tokio::sync::broadcast::channel(EVENT_BACKLOG);
         let size = opened.iter().map(|l| l.node.index() + 1).max().unwrap_or(0);
         let mut links: Vec<Option<Arc<Link>>> = vec![None; size];
@@ -197,7 +198,7 @@ impl ObjectHub {
                 next_call: AtomicU64::new(1),
                 cursor: AtomicUsize::new(0),
                 key,
-                tls,
+                options,
                 events,
             }),
         }
@@ -205,8 +206,8 @@ impl ObjectHub {
 
     /// A hub with no engines yet: they join with
     /// [`add_engine`](ObjectHub::add_engine).
-    pub(crate) fn empty(key: ClusterKey, tls: TlsPolicy) -> ObjectHub {
-        Self::from_links(Vec::new(), key, tls)
+    pub(crate) fn empty(key: ClusterKey, links: LinkOptions) -> ObjectHub {
+        Self::from_links(Vec::new(), key, links)
     }
 
     /// Connects to engine `node` at `addr` and adds it to this hub (and to
@@ -218,7 +219,7 @@ impl ObjectHub {
     /// Opens the links to `node` and puts them in its slot (closing any
     /// links there before).
     async fn open_engine(&self, node: NodeId, addr: SocketAddr) -> Result<()> {
-        let link = Link::open_pair(node, addr, self.inner.key.clone(), self.inner.tls).await?;
+        let link = Link::open_pair(node, addr, self.inner.key.clone(), self.inner.options).await?;
         *lock(&link.events) = Some(self.inner.events.clone());
         let mut links = self.inner.links.write().unwrap_or_else(|p| p.into_inner());
         if links.len() <= node.index() {

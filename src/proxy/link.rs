@@ -11,8 +11,8 @@ use crate::net::handshake::HANDSHAKE_TIMEOUT;
 use crate::net::tls::PLAINTEXT;
 use crate::net::wire::{Message, Op, Outcome};
 use crate::net::{
-    dial_tcp, handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits, NetError,
-    TlsPolicy, WriteMode,
+    dial_tcp, handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits, LinkOptions,
+    NetError, WriteMode,
 };
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -106,11 +106,11 @@ impl Link {
         node: NodeId,
         addr: SocketAddr,
         key: ClusterKey,
-        tls: TlsPolicy,
+        links: LinkOptions,
     ) -> Result<Arc<Link>> {
         let (main, bulk) = tokio::try_join!(
-            Link::open(node, addr, &key, tls),
-            Link::open(node, addr, &key, tls)
+            Link::open(node, addr, &key, links),
+            Link::open(node, addr, &key, links)
         )?;
         *lock(&main.bulk) = Some(bulk);
         Ok(main)
@@ -147,13 +147,13 @@ impl Link {
         node: NodeId,
         addr: SocketAddr,
         key: &ClusterKey,
-        tls: TlsPolicy,
+        links: LinkOptions,
     ) -> Result<Arc<Link>> {
         let dialed = dial_tcp(
             addr,
             key,
             NodeId::CLIENT,
-            tls,
+            links,
             Limits::default(),
             WriteMode::Adaptive,
         )

@@ -217,6 +217,20 @@ fn client(profile: &str) {
             .await
             .unwrap()
             .unwrap();
+        let mut quick_profile = distob::Profile::load(profile).unwrap();
+        quick_profile.liveness = Some(distob::net::Liveness {
+            unacked: Duration::from_millis(1500),
+            ..distob::net::Liveness::default()
+        });
+        let quick =
+            tokio::time::timeout(deadline, distob::Cluster::connect_profile(&quick_profile))
+                .await
+                .unwrap()
+                .unwrap();
+        let quick_x = tokio::time::timeout(deadline, quick.scatter_to(distob::NodeId(1), 5u8))
+            .await
+            .unwrap()
+            .unwrap();
         // Across a network links are TLS by default (the engines run with
         // `--tls auto`): a plaintext dialer is refused with the reason, and
         // data moving engine to engine crosses as TLS too.
@@ -258,18 +272,43 @@ fn client(profile: &str) {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "cut");
+        // Two clients wait on the cut engine: this one with the default
+        // liveness (a dead peer within about 3 s), and one whose profile
+        // asks for 1.5 s of unacknowledged data at most.
         let start = Instant::now();
         let waiting = xs[1].fetch();
-        let r = tokio::time::timeout(Duration::from_secs(10), waiting)
-            .await
-            .expect("the call on the cut engine did not resolve within 10 s");
-        let took = start.elapsed();
-        assert!(
-            matches!(r, Err(distob::Error::EngineLost(distob::NodeId(1)))),
-            "{r:?}"
+        let quick_waiting = quick_x.fetch();
+        let (r, quick_r) = tokio::join!(
+            async {
+                let r = tokio::time::timeout(Duration::from_secs(10), waiting)
+                    .await
+                    .expect("the call on the cut engine did not resolve within 10 s");
+                (r, start.elapsed())
+            },
+            async {
+                let r = tokio::time::timeout(Duration::from_secs(10), quick_waiting)
+                    .await
+                    .expect("the quick client's call did not resolve within 10 s");
+                (r, start.elapsed())
+            }
         );
-        assert!(took < Duration::from_secs(6), "took {took:?}");
-        println!("lost engine 1 after {:.1} s", took.as_secs_f64());
+        let ((r, took), (quick_r, quick_took)) = (r, quick_r);
+        for r in [&r.map(|_| ()), &quick_r.map(|_| ())] {
+            assert!(
+                matches!(r, Err(distob::Error::EngineLost(distob::NodeId(1)))),
+                "{r:?}"
+            );
+        }
+        assert!(took < Duration::from_millis(3500), "took {took:?}");
+        assert!(
+            quick_took < Duration::from_millis(2500),
+            "quick took {quick_took:?}"
+        );
+        println!(
+            "lost engine 1 after {:.1} s (default liveness), {:.1} s (unacked 1.5 s)",
+            took.as_secs_f64(),
+            quick_took.as_secs_f64()
+        );
         for i in [0, 2] {
             let v = tokio::time::timeout(deadline, xs[i].fetch())
                 .await
