@@ -21,8 +21,8 @@
 //!
 //! - `id`: [`NodeId`], [`ObjectId`], [`Ref`], [`CallId`] — small `Copy` ids.
 //! - `error`: the user-facing [`Error`].
-//! - [`net`]: the wire (CBOR frames with raw bodies), connections, handshake.
-//!   Knows nothing of actors, proxies or arrays.
+//! - [`net`]: the wire (CBOR frames with raw bodies), connections, handshake,
+//!   TLS. Knows nothing of actors, proxies or arrays.
 //! - `actors`: the engine side, the only home of actix: [`Engine`], one
 //!   session actor per peer, one actor per object, the type [`registry`].
 //! - `proxy`: the client side, plain tokio: [`ObjectHub`], [`Remote`],
@@ -30,8 +30,10 @@
 //! - [`value`]: how values become bytes (CBOR; arrays as raw bytes).
 //! - [`array`](mod@array): [`RemoteArray`] and [`DistArray`], built on the proxy and
 //!   registry seams; their kernels run on engines.
-//! - `cluster`: [`Cluster`] (in-process, child processes, profiles),
-//!   [`engine::main_if_engine`], the default cluster of the free functions.
+//! - `cluster`: [`Cluster`] (in-process, child processes, profiles, and
+//!   engines started through a [`launch::Launcher`] — local processes, ssh,
+//!   Slurm — that dial back and register), [`engine::main_if_engine`], the
+//!   default cluster of the free functions.
 //!
 //! The flow of a call, one way and back:
 //!

@@ -1,6 +1,7 @@
 //! Starting and finding engines: [`Cluster`] (in-process engines, child
-//! processes, or a profile's engines), profiles, and the default cluster
-//! behind the free functions.
+//! processes, engines started by a [`Launcher`] — local processes, ssh,
+//! Slurm — that dial back to a registration listener, or a profile's
+//! engines), profiles, and the default cluster behind the free functions.
 
 mod launch;
 mod local;
