@@ -35,12 +35,20 @@ async fn client(e: &TestEngine) -> ObjectHub {
 }
 
 async fn raw(e: &TestEngine) -> (FrameReader<OwnedReadHalf>, OwnedWriteHalf) {
-    let (r, mut w) = TcpStream::connect(e.addr).await.unwrap().into_split();
+    raw_to(e.addr, &e.key).await
+}
+
+/// A handshaken raw connection to the engine at `addr`.
+async fn raw_to(
+    addr: std::net::SocketAddr,
+    key: &distob::ClusterKey,
+) -> (FrameReader<OwnedReadHalf>, OwnedWriteHalf) {
+    let (r, mut w) = TcpStream::connect(addr).await.unwrap().into_split();
     let mut reader = FrameReader::new(r, Limits::default());
     within(handshake::dial(
         &mut reader,
         &mut w,
-        &e.key,
+        key,
         NodeId::CLIENT,
         &PLAINTEXT,
     ))
@@ -255,4 +263,34 @@ async fn a_stopping_engine_finishes_the_calls_in_flight() {
         async move { lost }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_engines_hand_values_over_only_within_their_cluster() {
+    let a = within(distob::Cluster::local(2)).await.unwrap();
+    let b = within(distob::Cluster::local(1)).await.unwrap();
+    let x: distob::RemoteArray<f64> =
+        within(a.scatter_to(NodeId(0), ndarray::ArrayD::zeros(vec![8])))
+            .await
+            .unwrap();
+    // Within a cluster the copy is handed over.
+    let copy = x.copy_to(NodeId(1)).unwrap();
+    assert_eq!(
+        within(copy.fetch()).await.unwrap(),
+        ndarray::ArrayD::<f64>::zeros(vec![8])
+    );
+    // A client of cluster A asks A's engine to push the array to cluster
+    // B's engine, in the same process: B's key was never proven, so nothing
+    // arrives there.
+    let a_addr = a.hub().engine_addr(NodeId(0)).unwrap();
+    let b_addr = b.hub().engine_addr(NodeId(0)).unwrap();
+    let (mut r, mut w) = raw_to(a_addr, &a.profile().key).await;
+    let push = Op::Push {
+        source: x.id().object,
+        object: ObjectId::new(),
+        to: b_addr,
+    };
+    let out = request(&mut r, &mut w, push).await;
+    assert!(matches!(out, Outcome::Fault(_)), "{out:?}");
+    assert_eq!(within(b.hub().engine(NodeId(0)).len()).await.unwrap(), 0);
 }
