@@ -98,6 +98,8 @@ pub struct LaunchRecord<'a> {
     pub output: &'a str,
     /// The process ids its engines registered with (on their hosts).
     pub pids: &'a [u32],
+    /// The launch command's own process id here, while it runs.
+    pub command_pid: Option<u32>,
     /// The registration address its engines were given (it is in their
     /// environment as `DISTOB_ENGINE_JOIN`, which tells them from other
     /// processes that took the same pid later).
@@ -314,6 +316,20 @@ fn is_this_host(host: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// A shell script that kills those of `pids` that are still processes of
+/// the launch whose engines register at `join` (they carry
+/// `DISTOB_ENGINE_JOIN` in their environment): a pid may have been taken by
+/// another process since.
+fn kill_marked(pids: &[u32], join: SocketAddr) -> String {
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let mark = shell_quote(&format!("DISTOB_ENGINE_JOIN={join}"));
+    format!(
+        "for p in {}; do if tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qxF {mark}; \
+         then kill $p; fi; done",
+        pids.join(" ")
+    )
+}
+
 /// Quotes one word for a POSIX shell.
 pub(crate) fn shell_quote(word: &str) -> String {
     if !word.is_empty()
@@ -389,15 +405,7 @@ impl Launcher for Ssh {
         if !self.detached || launched.pids.is_empty() {
             return None;
         }
-        // Only processes that are still these engines: a pid may have been
-        // taken by another process since.
-        let pids: Vec<String> = launched.pids.iter().map(u32::to_string).collect();
-        let mark = shell_quote(&format!("DISTOB_ENGINE_JOIN={}", launched.join));
-        let script = format!(
-            "for p in {}; do if tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qxF {mark}; \
-             then kill $p; fi; done",
-            pids.join(" ")
-        );
+        let script = kill_marked(launched.pids, launched.join);
         Some(self.shell_on(self.host(launched.first), script))
     }
 
@@ -687,7 +695,15 @@ impl Launcher for Slurm {
     }
 
     fn stop_command(&self, launched: &LaunchRecord<'_>) -> Option<tokio::process::Command> {
-        let id = job_id(launched.output).filter(|_| self.submit)?;
+        if !self.submit {
+            // A detached step: stopping its srun (here) cancels the step,
+            // engines that no longer answer included.
+            let srun = launched.command_pid.filter(|_| self.detached)?;
+            let mut cmd = tokio::process::Command::new("sh");
+            cmd.arg("-c").arg(kill_marked(&[srun], launched.join));
+            return Some(cmd);
+        }
+        let id = job_id(launched.output)?;
         let mut cmd = tokio::process::Command::new("scancel");
         cmd.arg(id);
         Some(cmd)
@@ -802,6 +818,11 @@ impl Started {
     /// What it printed so far.
     pub(crate) fn output(&self) -> String {
         self.output.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Its process id, while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
     }
 
     /// How it ended, if it has.
@@ -936,6 +957,7 @@ mod tests {
             first: 0,
             output: "",
             pids: &pids,
+            command_pid: None,
             join,
         };
         let mut stop = ssh.stop_command(&record).unwrap();

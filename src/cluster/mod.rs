@@ -478,6 +478,7 @@ impl Cluster {
                     first,
                     output: &output,
                     pids: &mine,
+                    command_pid: s.pid(),
                     join: l.registrar.addr(),
                 })
             })

@@ -218,6 +218,15 @@ async fn cli_in_allocation() {
             "engine {pid} is not an srun task"
         );
     }
+    // What `cluster stop` runs besides asking the engines: a kill of the
+    // detached srun (which cancels the step), guarded by the launch's mark.
+    assert!(
+        p.stop
+            .iter()
+            .any(|c| c.join(" ").contains("DISTOB_ENGINE_JOIN=")),
+        "{:?}",
+        p.stop
+    );
     // The engines outlived `cluster start`.
     let cluster = within(Cluster::connect(&profile)).await.unwrap();
     let x = within(cluster.scatter_to(NodeId(0), 7i64)).await.unwrap();
