@@ -227,9 +227,9 @@ async fn small_calls_are_not_held_up_behind_a_large_scatter() {
         .await
         .unwrap();
     let tiny = within(cluster.scatter_to(NodeId(0), 1u8)).await.unwrap();
-    let big = ndarray::ArrayD::<f64>::from_elem(IxDyn(&[25_000_000]), 0.5); // 200 MB
-                                                                            // The put is on its way once `put` returns; a call on the big object
-                                                                            // made now still runs after it has arrived.
+    // 200 MB. The put is on its way once `put` returns; a call on the big
+    // object made now still runs after it has arrived.
+    let big = ndarray::ArrayD::<f64>::from_elem(IxDyn(&[25_000_000]), 0.5);
     let (big, ack) = cluster.hub().put(NodeId(0), big).unwrap();
     let total = big.sum();
     let mut ack = Box::pin(ack);
@@ -245,6 +245,29 @@ async fn small_calls_are_not_held_up_behind_a_large_scatter() {
     within(ack).await.unwrap();
     assert_eq!(within(total).await.unwrap(), 12_500_000.0);
     assert_eq!(big.shape(), &[25_000_000]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_calls_are_not_held_up_behind_a_large_gather() {
+    let cluster = within(Cluster::spawn_program(distob_bin(), 1))
+        .await
+        .unwrap();
+    let tiny = within(cluster.scatter_to(NodeId(0), 1u8)).await.unwrap();
+    let big = ndarray::ArrayD::<f64>::from_elem(IxDyn(&[25_000_000]), 0.25); // 200 MB
+    let big: distob::RemoteArray<f64> = within(cluster.scatter_to(NodeId(0), big)).await.unwrap();
+    // The gather is asked for first, on the main connection; its 200 MB come
+    // back on the bulk one, so the small replies after it do not wait.
+    let mut gather = Box::pin(big.fetch());
+    for _ in 0..10 {
+        assert_eq!(within(tiny.fetch()).await.unwrap(), 1);
+    }
+    assert!(
+        futures::poll!(gather.as_mut()).is_pending(),
+        "the small calls waited for the large gather"
+    );
+    let back = within(gather).await.unwrap();
+    assert_eq!(back.len(), 25_000_000);
+    assert!(back.iter().all(|&x| x == 0.25));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

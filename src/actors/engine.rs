@@ -103,6 +103,9 @@ pub(crate) struct EngineState {
     /// until it comes, to run the calls already queued on them.
     orphans: RefCell<HashMap<ObjectId, Addr<ObjectActor>>>,
     next_session: Cell<u64>,
+    /// Clients' bulk connections, by the token that pairs each with its
+    /// main connection (large replies go back on them).
+    pub(crate) bulk_links: RefCell<HashMap<u64, FrameWriter>>,
 }
 
 impl EngineState {
@@ -444,6 +447,7 @@ impl Engine {
             snapshots: RefCell::new(Default::default()),
             orphans: RefCell::new(HashMap::new()),
             next_session: Cell::new(0),
+            bulk_links: RefCell::new(HashMap::new()),
         });
         tracing::info!(node = %self.node, addr = ?listener.local_addr().ok(), "engine serving");
         // In-process engines take values from each other by reference.

@@ -23,6 +23,10 @@ pub(crate) struct Session {
     peer: NodeId,
     writer: FrameWriter,
     engine: Rc<EngineState>,
+    /// The client's bulk connection, once this (main) one is paired with it.
+    bulk: Option<FrameWriter>,
+    /// The token this (bulk) session is listed under for its main one.
+    listed_as: Option<u64>,
 }
 
 /// Ends a session (engine shutdown).
@@ -58,6 +62,8 @@ impl Session {
                 peer,
                 writer,
                 engine,
+                bulk: None,
+                listed_as: None,
             }
         })
     }
@@ -176,7 +182,12 @@ impl Session {
         // engine's own bookkeeping does not.
         let queues = matches!(
             op,
-            Op::Get(_) | Op::Call(_) | Op::Combine(..) | Op::Apply { .. } | Op::Push { .. }
+            Op::Get(_)
+                | Op::GetBulk(_)
+                | Op::Call(_)
+                | Op::Combine(..)
+                | Op::Apply { .. }
+                | Op::Push { .. }
         );
         let reply = if queues {
             match self.counted_reply(call) {
@@ -212,6 +223,35 @@ impl Session {
                     Err(fault) => reply.fault(fault),
                 }
             }
+            Op::GetBulk(object) => {
+                let mut reply = reply;
+                // The value goes back on the paired bulk connection (this
+                // one when there is none); the call counts here either way.
+                if let Some(bulk) = &self.bulk {
+                    reply.writer = bulk.clone();
+                }
+                match self.admit(&object, &mut reply) {
+                    Ok(addr) => addr.do_send(Fetch { reply }),
+                    Err(fault) => reply.fault(fault),
+                }
+            }
+            Op::Pair { token, bulk: true } => {
+                self.engine
+                    .bulk_links
+                    .borrow_mut()
+                    .insert(token, self.writer.clone());
+                self.listed_as = Some(token);
+                reply.done()
+            }
+            Op::Pair { token, bulk: false } => match self.engine.bulk_links.borrow().get(&token) {
+                Some(bulk) => {
+                    self.bulk = Some(bulk.clone());
+                    reply.done()
+                }
+                None => reply.fault(Fault::Refused(
+                    "no bulk connection is paired under this token".into(),
+                )),
+            },
             Op::Call(CallOp(object, method, args, keep)) => {
                 self.invoke(object, Target::Method(method), args, reply, keep, None)
             }
@@ -294,6 +334,9 @@ impl Actor for Session {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.writer.close();
+        if let Some(token) = self.listed_as.take() {
+            self.engine.bulk_links.borrow_mut().remove(&token);
+        }
         self.engine.objects.borrow_mut().release_owned_by(self.id);
         self.engine.prune_snapshots();
         self.engine.sessions.borrow_mut().remove(&self.id);

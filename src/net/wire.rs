@@ -167,6 +167,19 @@ pub enum Op {
     },
     /// Send back the value of an object.
     Get(ObjectId),
+    /// `Get`, with the reply sent on the connection this one is paired with
+    /// as bulk (see `Pair`): a large value, whose reply must not hold up
+    /// the small replies on this connection. The request itself keeps its
+    /// place among this connection's calls.
+    GetBulk(ObjectId),
+    /// Pairs the client's two connections to this engine under `token`:
+    /// the bulk one says so first (`bulk: true`), then the main one.
+    Pair {
+        /// A random number the client chose for the pair.
+        token: u64,
+        /// Whether this is the bulk connection.
+        bulk: bool,
+    },
     /// Run a method of a hosted object.
     Call(CallOp),
     /// Run a registered free function with the object as its first argument.

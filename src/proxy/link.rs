@@ -112,6 +112,42 @@ impl Link {
             Link::open(node, addr, &key, links),
             Link::open(node, addr, &key, links)
         )?;
+        Link::pair(main, bulk).await
+    }
+
+    /// Tells the engine the two connections belong together (so that large
+    /// replies can come back on the bulk one) and joins them here.
+    async fn pair(main: Arc<Link>, bulk: Arc<Link>) -> Result<Arc<Link>> {
+        let token = u64::from_le_bytes(
+            *uuid::Uuid::new_v4()
+                .as_bytes()
+                .first_chunk::<8>()
+                .unwrap_or(&[0; 8]),
+        );
+        for (link, is_bulk) in [(&bulk, true), (&main, false)] {
+            // Call id 0 is never a hub's: the hub counts from 1.
+            let rx = link.request(
+                CallId(0),
+                Op::Pair {
+                    token,
+                    bulk: is_bulk,
+                },
+                Bytes::new(),
+            )?;
+            let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, rx)
+                .await
+                .map_err(|_| Error::Timeout)?
+                .map_err(|_| Error::EngineLost(link.node))??;
+            match reply.outcome {
+                Outcome::Done => {}
+                Outcome::Fault(f) => return Err(super::call::fault_error(f, link.node, None)),
+                _ => {
+                    return Err(Error::Protocol(NetError::Protocol {
+                        expected: "Done for Pair",
+                    }))
+                }
+            }
+        }
         *lock(&main.bulk) = Some(bulk);
         Ok(main)
     }
@@ -127,8 +163,7 @@ impl Link {
             Link::open_local(node, addr, dialer.clone(), key.clone()),
             Link::open_local(node, addr, dialer, key)
         )?;
-        *lock(&main.bulk) = Some(bulk);
-        Ok(main)
+        Link::pair(main, bulk).await
     }
 
     /// Closes both connections and stops their readers.
@@ -263,6 +298,20 @@ impl Link {
         op: Op,
         body: Bytes,
     ) -> Result<oneshot::Receiver<Result<Reply>>> {
+        // A large value's reply comes back on the bulk connection: it waits
+        // there, while the request keeps its place on this one.
+        if let Op::GetBulk(object) = op {
+            let (tx, rx) = oneshot::channel();
+            let Some(bulk) = lock(&self.bulk).clone() else {
+                return self.request(call, Op::Get(object), body);
+            };
+            bulk.register(call, Waiter { tx, budget: None })?;
+            if let Err(e) = self.write(call, op, body) {
+                lock(&bulk.pending).calls.remove(&call);
+                return Err(e);
+            }
+            return Ok(rx);
+        }
         // Large bodies go over the bulk connection (when the engine has one),
         // within its byte budget.
         let bulk = (body.len() > BULK_THRESHOLD)

@@ -402,14 +402,33 @@ impl<T> Remote<T> {
 
 impl<T: Value> Remote<T> {
     /// Brings a copy of the value back (the object stays where it is).
+    ///
+    /// A large value (an array of a million elements or more, or a
+    /// scattered value over 1 MiB) comes back on the engine's bulk
+    /// connection, so that small replies do not wait behind it.
     pub fn fetch(&self) -> Call<T> {
         let id = self.handle.id;
-        let op = Op::Get(id.object);
-        self.handle
-            .hub
-            .submit(id.node, Some(id), op, Bytes::new(), decode_value::<T, _>)
+        let hub = &self.handle.hub;
+        let large = self
+            .handle
+            .shape
+            .as_ref()
+            .is_some_and(|s| s.iter().product::<usize>() >= BULK_ELEMENTS)
+            || hub
+                .get(&id)
+                .is_some_and(|h| h.nbytes > super::link::BULK_THRESHOLD as u64);
+        let op = if large {
+            Op::GetBulk(id.object)
+        } else {
+            Op::Get(id.object)
+        };
+        hub.submit(id.node, Some(id), op, Bytes::new(), decode_value::<T, _>)
     }
 }
+
+/// Arrays of at least this many elements are fetched over the bulk
+/// connection (1 MiB of 8-byte elements).
+const BULK_ELEMENTS: usize = super::link::BULK_THRESHOLD / 8;
 
 /// How a generated proxy method calls: see [`Remote::invoke`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
