@@ -2,35 +2,22 @@
 //!
 //! [`FrameReader`] owns a connection's read side and reads bodies straight
 //! into their final [`AlignedBuf`], assembling chunked bodies in place.
-//! [`FrameWriter`] is a cheap, cloneable handle to the write side: callers
-//! encode their frame into a shared buffer and, when nobody is writing, write
-//! it to the socket themselves (no thread hop). What a full socket does not
-//! take is finished by one flusher task per connection, which also batches
-//! every frame queued meanwhile into one vectored write.
+//! [`FrameWriter`] (in `writer`, re-exported here) is the write side.
+//! [`Liveness`] is how a TCP link notices a dead peer.
 
 use super::buf::AlignedBuf;
 use super::codec::{self, Frame, Limits, PREFIX_LEN};
 use super::error::NetError;
 use super::wire::Message;
-use bytes::{Buf, Bytes, BytesMut};
-use std::collections::{HashMap, VecDeque};
-use std::io::IoSlice;
-use std::sync::{Arc, Mutex, MutexGuard};
+use super::writer::WRITE_TURN;
+pub use super::writer::{write_frame, FrameWriter, WriteMode, DEFAULT_CHUNK};
+use bytes::{Buf, BytesMut};
+use std::collections::HashMap;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::Notify;
-
-/// Bodies up to this size are copied into the shared write buffer; larger
-/// ones are written from their own memory.
-const INLINE_BODY: usize = 16 << 10;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// How much the reader asks the socket for at a time.
 const READ_AHEAD: usize = 64 << 10;
-
-/// Largest piece of a chunked body (kept well under the frame limit, so that
-/// other frames can be written between pieces).
-pub const DEFAULT_CHUNK: usize = 8 << 20;
 
 /// The default time a peer may stall in the middle of a frame.
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
@@ -256,379 +243,12 @@ async fn read_exact_timed<R: AsyncRead + Unpin>(
     }
 }
 
-/// When a [`FrameWriter`] writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteMode {
-    /// The sender writes to the socket itself when no write is under way:
-    /// lowest latency (clients).
-    Immediate,
-    /// Frames are queued and written by the flusher task once the current
-    /// burst of work yields: fewest system calls (engines).
-    Batched,
-    /// `Batched` for senders on an async runtime thread (the flusher runs
-    /// on that same thread as soon as the sender yields, and a burst of
-    /// calls becomes one write); `Immediate` for blocking senders (clients).
-    Adaptive,
-}
-
-enum Sink {
-    Tcp(OwnedWriteHalf),
-    Stream(tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>),
-}
-
-#[derive(Default)]
-struct State {
-    staging: BytesMut,
-    queue: VecDeque<Bytes>,
-    queued: usize,
-    flushing: bool,
-    closed: bool,
-    next_stream: u32,
-    /// Bytes ever queued, and ever written.
-    pushed: u64,
-    written: u64,
-    /// Large bodies sent in chunks, each with the count of bytes queued up
-    /// to its last chunk: held here until written, then freed on the
-    /// dropper thread rather than by whoever writes the last chunk.
-    large: VecDeque<(u64, Bytes)>,
-}
-
-impl State {
-    fn seal(&mut self) {
-        if !self.staging.is_empty() {
-            let seg = self.staging.split().freeze();
-            self.queued += seg.len();
-            self.pushed += seg.len() as u64;
-            self.queue.push_back(seg);
-        }
-    }
-
-    fn push(&mut self, body: Bytes) {
-        self.queued += body.len();
-        self.pushed += body.len() as u64;
-        self.queue.push_back(body);
-    }
-
-    /// `n` more bytes are written: large bodies wholly written go.
-    fn written(&mut self, n: usize) {
-        self.written += n as u64;
-        while self
-            .large
-            .front()
-            .is_some_and(|(end, _)| *end <= self.written)
-        {
-            if let Some((_, body)) = self.large.pop_front() {
-                super::buf::drop_aside(body);
-            }
-        }
-    }
-
-    fn advance(&mut self, mut n: usize) {
-        self.written(n);
-        self.queued -= n;
-        while n > 0 {
-            let Some(front) = self.queue.front_mut() else {
-                return;
-            };
-            if n >= front.len() {
-                n -= front.len();
-                self.queue.pop_front();
-            } else {
-                front.advance(n);
-                n = 0;
-            }
-        }
-    }
-
-    fn is_drained(&self) -> bool {
-        self.queue.is_empty() && self.staging.is_empty()
-    }
-}
-
-struct Shared {
-    sink: Sink,
-    state: Mutex<State>,
-    wake: Notify,
-    mode: WriteMode,
-    chunk: usize,
-}
-
-/// A cloneable handle to one connection's write side.
-#[derive(Clone)]
-pub struct FrameWriter {
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for FrameWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrameWriter")
-            .field("mode", &self.shared.mode)
-            .finish_non_exhaustive()
-    }
-}
-
-impl FrameWriter {
-    /// A writer over a TCP write half. Spawns its flusher task on the
-    /// current tokio runtime.
-    pub fn tcp(half: OwnedWriteHalf, mode: WriteMode) -> Self {
-        Self::start(Sink::Tcp(half), mode)
-    }
-
-    /// A writer over any byte stream (for example an in-memory duplex).
-    /// Every write goes through the flusher task.
-    pub fn stream(io: impl AsyncWrite + Send + Unpin + 'static, mode: WriteMode) -> Self {
-        Self::start(Sink::Stream(tokio::sync::Mutex::new(Box::new(io))), mode)
-    }
-
-    fn start(sink: Sink, mode: WriteMode) -> Self {
-        let shared = Arc::new(Shared {
-            sink,
-            state: Mutex::new(State::default()),
-            wake: Notify::new(),
-            mode,
-            chunk: DEFAULT_CHUNK,
-        });
-        tokio::spawn(flusher(shared.clone()));
-        FrameWriter { shared }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A poisoned lock means a panic while encoding into the buffer; the
-        // state is still a valid queue, so go on with it.
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Queues one frame and starts writing it. Frames from one caller are
-    /// written in the order of the calls. Fails once the connection closed.
-    pub fn send(&self, message: &Message, body: Bytes) -> Result<(), NetError> {
-        let mut st = self.lock();
-        if st.closed {
-            return Err(NetError::Closed);
-        }
-        if body.len() <= self.shared.chunk {
-            codec::encode_head(message, body.len(), &mut st.staging)?;
-            if body.len() <= INLINE_BODY {
-                st.staging.extend_from_slice(&body);
-            } else {
-                st.seal();
-                st.push(body);
-            }
-        } else {
-            let stream = st.next_stream;
-            st.next_stream = st.next_stream.wrapping_add(1);
-            let total = body.len() as u64;
-            let mut offset = 0;
-            while offset < body.len() {
-                let end = (offset + self.shared.chunk).min(body.len());
-                let last = (end == body.len()).then(|| Box::new(message.clone()));
-                let chunk = Message::Chunk {
-                    stream,
-                    offset: offset as u64,
-                    total,
-                    last,
-                };
-                codec::encode_head(&chunk, end - offset, &mut st.staging)?;
-                st.seal();
-                st.push(body.slice(offset..end));
-                offset = end;
-            }
-            if body.len() >= super::buf::DROP_ASIDE {
-                let end = st.pushed;
-                st.large.push_back((end, body));
-            }
-        }
-        if st.flushing {
-            return Ok(());
-        }
-        let inline = match self.shared.mode {
-            WriteMode::Immediate => true,
-            WriteMode::Batched => false,
-            WriteMode::Adaptive => tokio::runtime::Handle::try_current().is_err(),
-        };
-        if let (true, Sink::Tcp(half)) = (inline, &self.shared.sink) {
-            // The caller writes at most one turn itself; the flusher does
-            // the rest.
-            match write_now(&mut st, half, WRITE_TURN) {
-                Ok(Wrote::All) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => {
-                    st.closed = true;
-                    return Err(e.into());
-                }
-            }
-        }
-        st.flushing = true;
-        drop(st);
-        self.shared.wake.notify_one();
-        Ok(())
-    }
-
-    /// Bytes queued and not yet taken by the socket.
-    pub fn queued(&self) -> usize {
-        let st = self.lock();
-        st.queued + st.staging.len()
-    }
-
-    /// Whether the connection is closed for writing.
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
-    /// Refuses further frames; what is queued is still written, then the
-    /// flusher ends and the write side closes once every handle is dropped.
-    pub fn close(&self) {
-        self.lock().closed = true;
-        self.shared.wake.notify_one();
-    }
-}
-
-/// How far one write of queued frames got.
-#[derive(Debug, PartialEq, Eq)]
-enum Wrote {
-    /// Everything queued is written.
-    All,
-    /// The socket takes no more now.
-    Blocked,
-    /// [`WRITE_TURN`] bytes went out and more are queued: let other tasks
-    /// run before going on.
-    Turn,
-}
-
-/// The most one turn of the flusher writes before it lets the thread's
-/// other tasks run: while the peer reads as fast as we write, the socket
-/// never says "would block", and a large body would otherwise hold the
-/// thread (and the small replies waiting on it) for the whole transfer.
-const WRITE_TURN: usize = 1 << 20;
-
-/// Writes what the socket takes without waiting, up to `limit` bytes.
-fn write_now(st: &mut State, half: &OwnedWriteHalf, limit: usize) -> std::io::Result<Wrote> {
-    let mut written = 0;
-    loop {
-        st.seal();
-        if st.queue.is_empty() {
-            return Ok(Wrote::All);
-        }
-        if written >= limit {
-            return Ok(Wrote::Turn);
-        }
-        let slices: Vec<IoSlice<'_>> = st.queue.iter().take(64).map(|b| IoSlice::new(b)).collect();
-        match half.try_write_vectored(&slices) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                drop(slices);
-                st.advance(n);
-                written += n;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Wrote::Blocked),
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-async fn flusher(shared: Arc<Shared>) {
-    loop {
-        shared.wake.notified().await;
-        let done = match &shared.sink {
-            Sink::Tcp(half) => flush_tcp(&shared, half).await,
-            Sink::Stream(io) => flush_stream(&shared, io).await,
-        };
-        let closing = {
-            let mut st = shared
-                .state
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if done.is_err() {
-                st.closed = true;
-                st.queue.clear();
-                st.staging.clear();
-            }
-            st.closed && st.is_drained()
-        };
-        if closing {
-            if let Sink::Stream(io) = &shared.sink {
-                // The peer may be gone already; there is nothing to report to.
-                let _ = io.lock().await.shutdown().await;
-            }
-            return;
-        }
-    }
-}
-
-async fn flush_tcp(shared: &Shared, half: &OwnedWriteHalf) -> std::io::Result<()> {
-    loop {
-        half.writable().await?;
-        let wrote = {
-            let mut st = shared
-                .state
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let wrote = write_now(&mut st, half, WRITE_TURN)?;
-            if wrote == Wrote::All {
-                st.flushing = false;
-            }
-            wrote
-        };
-        match wrote {
-            Wrote::All => return Ok(()),
-            Wrote::Turn => tokio::task::yield_now().await,
-            Wrote::Blocked => {}
-        }
-    }
-}
-
-async fn flush_stream(
-    shared: &Shared,
-    io: &tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
-) -> std::io::Result<()> {
-    loop {
-        let segments = {
-            let mut st = shared
-                .state
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            st.seal();
-            if st.queue.is_empty() {
-                st.flushing = false;
-                return Ok(());
-            }
-            st.queued = 0;
-            std::mem::take(&mut st.queue)
-        };
-        let mut io = io.lock().await;
-        let mut n = 0;
-        for seg in segments {
-            io.write_all(&seg).await?;
-            n += seg.len();
-        }
-        io.flush().await?;
-        shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .written(n);
-    }
-}
-
-/// Writes one frame directly (used before a [`FrameWriter`] exists: the handshake).
-pub async fn write_frame<W: AsyncWrite + Unpin>(
-    io: &mut W,
-    message: &Message,
-    body: &[u8],
-) -> Result<(), NetError> {
-    let mut buf = BytesMut::new();
-    codec::encode(message, body, &mut buf)?;
-    io.write_all(&buf).await?;
-    io.flush().await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::net::wire::Message;
+    use bytes::Bytes;
+    use tokio::io::AsyncWriteExt;
 
     #[tokio::test]
     async fn a_large_body_is_freed_on_the_dropper_thread_once_written() {
@@ -653,10 +273,7 @@ mod tests {
         let (_r, w) = client.unwrap().into_split();
         let writer = FrameWriter::tcp(w, WriteMode::Batched);
         let (freed_tx, freed) = std::sync::mpsc::channel();
-        let body = Bytes::from_owner(Tattle(
-            vec![7u8; super::super::buf::DROP_ASIDE + 5],
-            freed_tx,
-        ));
+        let body = Bytes::from_owner(Tattle(vec![7u8; crate::net::buf::DROP_ASIDE + 5], freed_tx));
         writer.send(&Message::Ping { seq: 9 }, body).unwrap();
         let mut reader = FrameReader::new(server.unwrap().0, Limits::default());
         let frame = tokio::time::timeout(Duration::from_secs(20), reader.next())
@@ -664,7 +281,7 @@ mod tests {
             .unwrap()
             .unwrap()
             .unwrap();
-        assert_eq!(frame.body.len(), super::super::buf::DROP_ASIDE + 5);
+        assert_eq!(frame.body.len(), crate::net::buf::DROP_ASIDE + 5);
         let by = freed.recv_timeout(Duration::from_secs(20)).unwrap();
         assert_eq!(by.as_deref(), Some("distob-dropper"));
     }

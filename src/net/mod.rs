@@ -16,6 +16,7 @@ pub mod handshake;
 pub mod key;
 pub mod tls;
 pub mod wire;
+pub mod writer;
 
 pub use buf::AlignedBuf;
 pub use codec::{Frame, Limits};
