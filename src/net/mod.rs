@@ -2,7 +2,8 @@
 //!
 //! - [`wire`]: the protocol messages, pure data.
 //! - [`codec`]: frame = length prefix + CBOR head + raw body; partial is `Ok(None)`.
-//! - [`connection`]: framed reading and batched writing over any byte stream.
+//! - [`connection`]: framed reading over any byte stream, and TCP liveness.
+//! - [`writer`]: batched framed writing, large bodies a turn at a time.
 //! - [`dial`]: opening an authenticated TCP link (TLS when the policy says).
 //! - [`handshake`]: version check and cluster-key challenge–response.
 //! - [`tls`]: TLS for links that cross a real network, bound to the cluster key.
