@@ -8,12 +8,12 @@ use super::connection::{FrameReader, FrameWriter, Liveness, WriteMode};
 use super::error::NetError;
 use super::handshake::{self, HANDSHAKE_TIMEOUT};
 use super::key::ClusterKey;
-use super::tls::{self, Identity, TlsPolicy, TLS_HANDSHAKE_RECORD};
+use super::tls::{self, Binding, Identity, TlsPolicy, TLS_HANDSHAKE_RECORD};
 use super::wire::{Message, Refusal};
 use crate::id::NodeId;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// The read half of a link, plaintext or TLS.
@@ -90,29 +90,13 @@ pub async fn dial_tcp(
     if let Err(e) = options.liveness.apply(&stream) {
         tracing::debug!(error = %e, "cannot tune the link");
     }
+    let side = Side::Dialer(key, me);
     let opened = async {
         if options.tls.wants_tls(addr.ip()) {
             let (stream, binding) = tls::connect(stream).await?;
-            let (read, mut write) = tokio::io::split(stream);
-            let mut reader = FrameReader::new(Box::new(read) as LinkRead, limits);
-            let peer = handshake::dial(&mut reader, &mut write, key, me, &binding).await?;
-            let writer = FrameWriter::stream(write, mode);
-            Ok(Dialed {
-                peer,
-                reader,
-                writer,
-                tls: true,
-            })
+            tls_link(stream, &binding, side, limits, None, mode).await
         } else {
-            let (read, mut write) = stream.into_split();
-            let mut reader = FrameReader::new(Box::new(read) as LinkRead, limits);
-            let peer = handshake::dial(&mut reader, &mut write, key, me, &tls::PLAINTEXT).await?;
-            Ok(Dialed {
-                peer,
-                reader,
-                writer: FrameWriter::tcp(write, mode),
-                tls: false,
-            })
+            plain_link(stream, side, limits, None, mode).await
         }
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, opened)
@@ -167,36 +151,91 @@ pub async fn accept_tcp(
             }
             return Err(NetError::TlsRequired);
         }
+        let side = Side::Acceptor(how.key, how.me);
+        let stall = Some(how.frame_timeout);
         if tls {
             let (stream, binding) = tls::accept(stream, &identity()?).await?;
-            let (read, mut write) = tokio::io::split(stream);
-            let mut reader = FrameReader::new(Box::new(read) as LinkRead, how.limits)
-                .with_frame_timeout(how.frame_timeout);
-            let peer =
-                handshake::accept(&mut reader, &mut write, how.key, how.me, &binding).await?;
-            Ok(Dialed {
-                peer,
-                reader,
-                writer: FrameWriter::stream(write, mode),
-                tls: true,
-            })
+            tls_link(stream, &binding, side, how.limits, stall, mode).await
         } else {
-            let (read, mut write) = stream.into_split();
-            let mut reader = FrameReader::new(Box::new(read) as LinkRead, how.limits)
-                .with_frame_timeout(how.frame_timeout);
-            let peer = handshake::accept(&mut reader, &mut write, how.key, how.me, &tls::PLAINTEXT)
-                .await?;
-            Ok(Dialed {
-                peer,
-                reader,
-                writer: FrameWriter::tcp(write, mode),
-                tls: false,
-            })
+            plain_link(stream, side, how.limits, stall, mode).await
         }
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, opened)
         .await
         .map_err(|_| NetError::Timeout)?
+}
+
+/// Which end of the handshake this side plays, with its key and node id.
+#[derive(Clone, Copy)]
+enum Side<'a> {
+    Dialer(&'a ClusterKey, NodeId),
+    Acceptor(&'a ClusterKey, NodeId),
+}
+
+impl Side<'_> {
+    /// Runs this side's handshake, bound to `binding`; the peer's node id.
+    async fn prove<W: AsyncWrite + Unpin>(
+        self,
+        reader: &mut FrameReader<LinkRead>,
+        write: &mut W,
+        binding: &Binding,
+    ) -> Result<NodeId, NetError> {
+        match self {
+            Side::Dialer(key, me) => handshake::dial(reader, write, key, me, binding).await,
+            Side::Acceptor(key, me) => handshake::accept(reader, write, key, me, binding).await,
+        }
+    }
+}
+
+fn reader(read: LinkRead, limits: Limits, stall: Option<Duration>) -> FrameReader<LinkRead> {
+    let reader = FrameReader::new(read, limits);
+    match stall {
+        Some(t) => reader.with_frame_timeout(t),
+        None => reader,
+    }
+}
+
+/// A plaintext link once its handshake passes.
+async fn plain_link(
+    stream: TcpStream,
+    side: Side<'_>,
+    limits: Limits,
+    stall: Option<Duration>,
+    mode: WriteMode,
+) -> Result<Dialed, NetError> {
+    let (read, mut write) = stream.into_split();
+    let mut reader = reader(Box::new(read), limits, stall);
+    let peer = side.prove(&mut reader, &mut write, &tls::PLAINTEXT).await?;
+    Ok(Dialed {
+        peer,
+        reader,
+        writer: FrameWriter::tcp(write, mode),
+        tls: false,
+    })
+}
+
+/// A link over a TLS session once its handshake, bound to the session,
+/// passes.
+async fn tls_link<S>(
+    stream: S,
+    binding: &Binding,
+    side: Side<'_>,
+    limits: Limits,
+    stall: Option<Duration>,
+    mode: WriteMode,
+) -> Result<Dialed, NetError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (read, mut write) = tokio::io::split(stream);
+    let mut reader = reader(Box::new(read), limits, stall);
+    let peer = side.prove(&mut reader, &mut write, binding).await?;
+    Ok(Dialed {
+        peer,
+        reader,
+        writer: FrameWriter::stream(write, mode),
+        tls: true,
+    })
 }
 
 /// Tells a plaintext dialer that TLS is wanted from it: reads its first
