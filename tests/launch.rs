@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{distob_bin, within};
+use common::{alive, all_gone, distob_bin, within};
 use distob::launch::{register_with, Launcher, LocalProcesses};
 use distob::net::NetError;
 use distob::{Cluster, Error, LaunchError, NodeId, TlsPolicy};
@@ -14,30 +14,23 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
-}
-
-async fn gone(pids: &[u32]) {
-    common::eventually("the engine processes end", || async {
-        pids.iter().all(|&p| !alive(p))
-    })
-    .await;
+/// A cluster of `n` engine processes of the `distob` binary, all registered.
+async fn launched(n: usize) -> Cluster {
+    let cluster = within(Cluster::launch(
+        LocalProcesses::new().program(distob_bin()),
+        n,
+    ))
+    .await
+    .unwrap();
+    within(cluster.wait_for(n, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    cluster
 }
 
 #[tokio::test]
 async fn launched_engines_dial_back_register_and_serve() {
-    let cluster = within(Cluster::launch(
-        LocalProcesses::new().program(distob_bin()),
-        3,
-    ))
-    .await
-    .unwrap();
-    within(cluster.wait_for(3, Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let cluster = launched(3).await;
     assert_eq!(cluster.engines(), [NodeId(0), NodeId(1), NodeId(2)]);
     let xs = within(cluster.scatter_each((0..6u64).collect()))
         .await
@@ -76,7 +69,7 @@ async fn launched_engines_dial_back_register_and_serve() {
     assert_eq!(pids.len(), 4);
     assert!(pids.iter().all(|&p| alive(p)));
     within(cluster.shutdown()).await.unwrap();
-    gone(&pids).await;
+    all_gone("the engine processes end", &pids).await;
 }
 
 /// The environments a launcher handed to its engines.
@@ -220,15 +213,7 @@ async fn an_engine_that_cannot_start_is_named_with_its_launchers_message() {
 
 #[tokio::test]
 async fn a_silent_registrant_holds_up_no_other_engine() {
-    let cluster = within(Cluster::launch(
-        LocalProcesses::new().program(distob_bin()),
-        1,
-    ))
-    .await
-    .unwrap();
-    within(cluster.wait_for(1, Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let cluster = launched(1).await;
     // Connections that open and say nothing (a stuck engine, a stranger)
     // sit on the registration listener while others register.
     let join = cluster.registration_addr().unwrap();
@@ -252,15 +237,7 @@ async fn a_silent_registrant_holds_up_no_other_engine() {
 
 #[tokio::test]
 async fn an_engine_started_by_hand_joins_by_profile() {
-    let cluster = within(Cluster::launch(
-        LocalProcesses::new().program(distob_bin()),
-        1,
-    ))
-    .await
-    .unwrap();
-    within(cluster.wait_for(1, Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let cluster = launched(1).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("profile.json");
     let profile = cluster.profile();

@@ -70,11 +70,7 @@ async fn sixty_four_engine_processes_register_and_each_serve_a_call() {
     let pids: Vec<u32> = cluster.pids().into_iter().map(|(_, p)| p).collect();
     assert_eq!(pids.len(), 64);
     within(cluster.shutdown()).await.unwrap();
-    common::eventually("every engine process ends", || async {
-        pids.iter()
-            .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
-    })
-    .await;
+    common::all_gone("every engine process ends", &pids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

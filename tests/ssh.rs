@@ -8,10 +8,10 @@
 
 mod common;
 
-use common::{distob_bin, within};
+use common::{alive, all_gone, cluster_stop, distob_bin, within, StopOnDrop};
 use distob::launch::Ssh;
 use distob::{Cluster, Error, LaunchError, NodeId};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -108,11 +108,6 @@ fn launcher(sshd: &Sshd, hosts: &[&str]) -> Ssh {
             "UserKnownHostsFile={}",
             d.join("known_hosts").display()
         ))
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
 }
 
 /// The names of a process's ancestors.
@@ -265,35 +260,12 @@ async fn cluster_start_over_ssh_then_cluster_stop_leaves_no_engine() {
         .unwrap();
     assert_eq!(within(cluster.gather(&x)).await.unwrap(), vec![1, 2, 3]);
     drop((x, cluster));
-    let stop = Command::new(distob_bin())
-        .args(["cluster", "stop", "--profile"])
-        .arg(&profile)
-        .output()
-        .unwrap();
+    let stop = cluster_stop(&profile);
     assert!(
         stop.status.success(),
         "{}",
         String::from_utf8_lossy(&stop.stderr)
     );
-    common::eventually(
-        "cluster stop ends every engine started over ssh",
-        || async { pids.iter().all(|&p| !alive(p)) },
-    )
-    .await;
+    all_gone("cluster stop ends every engine started over ssh", &pids).await;
     assert!(!profile.exists());
-}
-
-/// Runs `distob cluster stop` on a profile that still exists when dropped
-/// (a failed test leaves no detached engine behind).
-struct StopOnDrop(PathBuf);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            let _ = Command::new(distob_bin())
-                .args(["cluster", "stop", "--profile"])
-                .arg(&self.0)
-                .output();
-        }
-    }
 }

@@ -95,3 +95,35 @@ pub fn start_engine_as(
         stop: Some(stop_tx),
     }
 }
+
+/// Whether process `pid` runs (exists and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
+}
+
+/// Waits (within [`TIMEOUT`]) until none of `pids` runs.
+pub async fn all_gone(what: &str, pids: &[u32]) {
+    eventually(what, || async { pids.iter().all(|&p| !alive(p)) }).await;
+}
+
+/// Runs `distob cluster stop --profile PROFILE`; what it printed.
+pub fn cluster_stop(profile: &Path) -> std::process::Output {
+    std::process::Command::new(distob_bin())
+        .args(["cluster", "stop", "--profile"])
+        .arg(profile)
+        .output()
+        .unwrap()
+}
+
+/// Runs `distob cluster stop` on a profile that still exists when dropped,
+/// so that a failed test leaves no detached engine (or job) behind.
+pub struct StopOnDrop(pub std::path::PathBuf);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = cluster_stop(&self.0);
+        }
+    }
+}

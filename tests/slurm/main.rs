@@ -13,7 +13,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use common::{distob_bin, within};
+use common::{alive, cluster_stop, distob_bin, within, StopOnDrop};
 use distob::launch::Slurm;
 use distob::{Cluster, NodeId};
 use std::path::{Path, PathBuf};
@@ -121,13 +121,7 @@ impl Drop for SlurmCluster {
 
 /// The engine processes of `pids` that still run.
 fn running(pids: &[u32]) -> Vec<u32> {
-    pids.iter()
-        .copied()
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
-        })
-        .collect()
+    pids.iter().copied().filter(|&p| alive(p)).collect()
 }
 
 fn environ(pid: u32) -> String {
@@ -232,11 +226,7 @@ async fn cli_in_allocation() {
     let x = within(cluster.scatter_to(NodeId(0), 7i64)).await.unwrap();
     assert_eq!(within(cluster.gather(&x)).await.unwrap(), 7);
     drop((x, cluster));
-    let stop = Command::new(distob_bin())
-        .args(["cluster", "stop", "--profile"])
-        .arg(&profile)
-        .output()
-        .unwrap();
+    let stop = cluster_stop(&profile);
     assert!(
         stop.status.success(),
         "{}",
@@ -391,11 +381,7 @@ async fn cli_sbatch_start_and_stop(slurm: &SlurmCluster) {
     let x = within(cluster.scatter_to(NodeId(1), 99u32)).await.unwrap();
     assert_eq!(within(cluster.gather(&x)).await.unwrap(), 99);
     drop((x, cluster));
-    let stop = Command::new(distob_bin())
-        .args(["cluster", "stop", "--profile"])
-        .arg(&profile)
-        .output()
-        .unwrap();
+    let stop = cluster_stop(&profile);
     let said = String::from_utf8_lossy(&stop.stdout);
     assert!(
         stop.status.success() && said.contains("ran: scancel"),
@@ -413,19 +399,4 @@ async fn cli_sbatch_start_and_stop(slurm: &SlurmCluster) {
         .collect();
     assert!(keys.is_empty(), "{keys:?}");
     println!("cli: sbatch engines {pids:?} started, served, stopped");
-}
-
-/// Runs `distob cluster stop` on a profile that still exists when dropped
-/// (a failed test leaves no job behind).
-struct StopOnDrop(PathBuf);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            let _ = Command::new(distob_bin())
-                .args(["cluster", "stop", "--profile"])
-                .arg(&self.0)
-                .output();
-        }
-    }
 }
