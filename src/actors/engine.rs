@@ -87,6 +87,9 @@ pub(crate) struct EngineState {
     pub(crate) max_queued: usize,
     /// Which links are TLS, and how they notice a dead peer.
     pub(crate) links: LinkOptions,
+    /// The cluster key's fingerprint: in-process handoffs go only between
+    /// engines with the same one.
+    pub(crate) fingerprint: [u8; 32],
     /// This engine's TLS certificate, made when the first TLS link comes.
     identity: RefCell<Option<Identity>>,
     pub(crate) objects: RefCell<ObjectTable>,
@@ -436,6 +439,7 @@ impl Engine {
                 tls: self.tls,
                 liveness: self.liveness,
             },
+            fingerprint: self.key.fingerprint(),
             identity: RefCell::new(None),
             objects: RefCell::new(ObjectTable::default()),
             sessions: RefCell::new(HashMap::new()),
@@ -451,11 +455,10 @@ impl Engine {
         });
         tracing::info!(node = %self.node, addr = ?listener.local_addr().ok(), "engine serving");
         // In-process engines take values from each other by reference.
-        let fingerprint = self.key.fingerprint();
         let mut listed = local
             .as_ref()
             .and_then(|_| listener.local_addr().ok())
-            .map(|addr| super::exchange::enlist(addr, fingerprint));
+            .map(|addr| super::exchange::enlist(addr, state.fingerprint));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

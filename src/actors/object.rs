@@ -216,7 +216,7 @@ impl ObjectActor {
                 .fault(Fault::Refused("the engine is shutting down".into()));
         };
         // To an engine of this process: the shared value itself, no bytes.
-        let inbox = super::exchange::find(msg.to, &engine.key.fingerprint());
+        let inbox = super::exchange::find(msg.to, &engine.fingerprint);
         if let (Some(to), Held::Hosted(h)) = (inbox, &self.held) {
             let adoptable =
                 super::registry::lookup(h.type_name()).is_some_and(|e| e.adopt.is_some());

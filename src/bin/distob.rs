@@ -2,7 +2,7 @@
 //! engine processes, list objects.
 
 use clap::{Parser, Subcommand};
-use distob::launch::{LaunchRecord, Launcher, Slurm, Ssh};
+use distob::launch::{Launcher, Slurm, Ssh};
 use distob::net::TlsPolicy;
 use distob::{ClusterKey, EngineEntry, NodeId, Profile};
 use std::net::SocketAddr;
@@ -310,74 +310,16 @@ struct Launch {
     wait: Duration,
 }
 
-/// A launcher that dials back on `join_ip` when one is given.
-#[derive(Debug)]
-struct JoinAt<L> {
-    inner: L,
-    join_ip: Option<std::net::IpAddr>,
-}
-
-impl<L: Launcher> Launcher for JoinAt<L> {
-    fn place(&self, slot: usize) -> String {
-        self.inner.place(slot)
-    }
-    fn command(
-        &self,
-        slot: usize,
-        program: &std::path::Path,
-        env: &[(String, String)],
-    ) -> tokio::process::Command {
-        self.inner.command(slot, program, env)
-    }
-    fn program(&self) -> Result<PathBuf, distob::LaunchError> {
-        self.inner.program()
-    }
-    fn join_ip(&self) -> std::io::Result<std::net::IpAddr> {
-        match self.join_ip {
-            Some(ip) => Ok(ip),
-            None => self.inner.join_ip(),
-        }
-    }
-    fn batch(
-        &self,
-        first: usize,
-        n: usize,
-        program: &std::path::Path,
-        env: &[(String, String)],
-    ) -> Option<Result<tokio::process::Command, distob::LaunchError>> {
-        self.inner.batch(first, n, program, env)
-    }
-    fn key_on_stdin(&self) -> bool {
-        self.inner.key_on_stdin()
-    }
-    fn stop_command(&self, launched: &LaunchRecord<'_>) -> Option<tokio::process::Command> {
-        self.inner.stop_command(launched)
-    }
-    fn status_command(&self, output: &str) -> Option<tokio::process::Command> {
-        self.inner.status_command(output)
-    }
-    fn detached(&self) -> bool {
-        self.inner.detached()
-    }
-}
-
 /// Starts engines with `launcher`, waits for them to register, writes the
 /// profile (with the commands that stop them), and leaves them running.
 fn launch_and_detach(launcher: impl Launcher + 'static, how: Launch) -> Result<(), BoxError> {
     let path = profile_path(how.profile)?;
-    let launcher = JoinAt {
-        inner: launcher,
-        join_ip: how.join_ip,
-    };
     runtime(async move {
         let cluster = distob::Cluster::launch(launcher, how.n).await?;
         if let Err(e) = cluster.wait_for(how.n, how.wait).await {
-            // Stop what did start; the error names what did not.
-            let stops = cluster.stop_commands();
+            // Stop what did start (the launcher's stop commands included);
+            // the error names what did not.
             let _ = cluster.shutdown().await;
-            for cmd in stops {
-                let _ = std::process::Command::new(&cmd[0]).args(&cmd[1..]).status();
-            }
             return Err(e.into());
         }
         let mut profile = cluster.profile();
@@ -410,6 +352,9 @@ fn start_ssh(
     if let Some(p) = &how.program {
         ssh = ssh.program(p);
     }
+    if let Some(ip) = how.join_ip {
+        ssh = ssh.join_ip(ip);
+    }
     launch_and_detach(ssh.detached(true), how)
 }
 
@@ -437,6 +382,9 @@ fn start_slurm(
     }
     if let Some(p) = &how.program {
         slurm = slurm.program(p);
+    }
+    if let Some(ip) = how.join_ip {
+        slurm = slurm.join_ip(ip);
     }
     if dry_run {
         let program = slurm.program_path()?;

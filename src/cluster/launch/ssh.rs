@@ -24,6 +24,7 @@ pub struct Ssh {
     options: Vec<String>,
     program: Option<PathBuf>,
     detached: bool,
+    join_ip: Option<IpAddr>,
 }
 
 impl Ssh {
@@ -42,7 +43,15 @@ impl Ssh {
             options: Vec::new(),
             program: None,
             detached: false,
+            join_ip: None,
         })
+    }
+
+    /// The address of this machine the hosts reach it at (default: the
+    /// interface on the route to the first host that is not this one).
+    pub fn join_ip(mut self, ip: IpAddr) -> Self {
+        self.join_ip = Some(ip);
+        self
     }
 
     /// Engines that outlive the ssh session (and this client): each
@@ -226,6 +235,9 @@ impl Launcher for Ssh {
     }
 
     fn join_ip(&self) -> std::io::Result<IpAddr> {
+        if let Some(ip) = self.join_ip {
+            return Ok(ip);
+        }
         for (host, _) in &self.hosts {
             if is_this_host(host) {
                 continue;
