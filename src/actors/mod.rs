@@ -1,8 +1,9 @@
 //! The engine side: the only home of actix.
 //!
 //! ```text
-//! actix System (one thread per engine)
-//! └── Engine::serve            accept loop; handshake per connection
+//! actix System (one thread per engine, or per group of in-process engines)
+//! └── Engine::serve            accept loop; handshake per connection;
+//!     │                        EngineState (state.rs) shared by all below
 //!     ├── Session actor        one per peer: reads its frames, routes requests
 //!     │     replies ──────────────────────────────┐ (FrameWriter, batched)
 //!     └── ObjectTable          id → object actor   │
@@ -13,6 +14,8 @@
 //! table → `do_send` to the object actor → the actor runs the method (panics
 //! caught) → writes the reply frame to the peer's writer. All of it runs on
 //! the engine's one thread: no thread hop between socket and method.
+//! In-process engines hand values to each other by reference (`exchange`);
+//! other engines are reached over authenticated links (`peers`).
 
 pub(crate) mod engine;
 pub(crate) mod exchange;
@@ -23,6 +26,7 @@ pub(crate) mod peers;
 pub(crate) mod registry;
 pub(crate) mod session;
 pub(crate) mod snapshots;
+pub(crate) mod state;
 
 pub(crate) use engine::LocalDialer;
 pub use engine::{
