@@ -115,6 +115,10 @@ pub enum Error<E = Infallible> {
     /// The object's engine restarted since it was made: the object is gone.
     #[error("object {0} was lost when its engine restarted")]
     ObjectLost(Ref),
+    /// The operating system's random source failed, so no key, nonce or
+    /// token could be made (distob never falls back on a weaker one).
+    #[error("the operating system's random source failed")]
+    Rng(#[source] getrandom::Error),
     /// Two remote operands live on different engines where they must share one.
     #[error("{a} and {b} live on different engines")]
     NotColocated {
@@ -132,6 +136,7 @@ impl<E> From<NetError> for Error<E> {
             NetError::VersionMismatch { ours, theirs } => Error::VersionMismatch { ours, theirs },
             NetError::Io(io) => Error::Io(io),
             NetError::Connect { addr, source } => Error::Connect { addr, source },
+            NetError::Rng(e) => Error::Rng(e),
             other => Error::Protocol(other),
         }
     }
@@ -164,6 +169,7 @@ impl Error {
             Error::Shape(e) => Error::Shape(e),
             Error::ObjectLost(r) => Error::ObjectLost(r),
             Error::Busy => Error::Busy,
+            Error::Rng(e) => Error::Rng(e),
         }
     }
 }

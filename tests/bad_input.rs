@@ -55,7 +55,7 @@ async fn a_client_with_the_wrong_key_is_refused_and_the_engine_goes_on() {
     let addr = cluster.hub().engine_addr(NodeId(0)).unwrap();
     let wrong = within(ObjectHub::connect(
         &[(NodeId(0), addr)],
-        ClusterKey::random(),
+        ClusterKey::random().unwrap(),
     ))
     .await;
     assert!(matches!(wrong, Err(Error::Auth)), "{wrong:?}");

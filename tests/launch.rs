@@ -169,7 +169,7 @@ async fn forged_replayed_and_stale_tokens_are_refused() {
     // Without the key there is no registration at all.
     let stranger = within(register_with(
         join,
-        &distob::ClusterKey::random(),
+        &distob::ClusterKey::random().unwrap(),
         NodeId(0),
         TlsPolicy::Auto,
         used,

@@ -74,7 +74,7 @@ fn bytes_of(a: &ArrayD<f64>) -> Vec<u8> {
 /// moves engine to engine, through the relays too). Returns what the
 /// relays saw, and the bytes of the arrays.
 async fn session_through_relays(policy: TlsPolicy) -> (Vec<u8>, Vec<Vec<u8>>) {
-    let key = ClusterKey::random();
+    let key = ClusterKey::random().unwrap();
     let e0 = start_engine_as(NodeId(0), key.clone(), move |e| e.with_tls(policy));
     let e1 = start_engine_as(NodeId(1), key.clone(), move |e| e.with_tls(policy));
     let (r0, seen0) = recording_relay(e0.addr).await;

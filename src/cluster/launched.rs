@@ -131,7 +131,7 @@ impl Cluster {
     /// [`wait_for`](Cluster::wait_for); more can join later with
     /// [`launch_more`](Cluster::launch_more).
     pub async fn launch(launcher: impl Launcher + 'static, n: usize) -> Result<Cluster> {
-        let key = ClusterKey::random();
+        let key = ClusterKey::random()?;
         let tls = crate::net::TlsPolicy::Auto;
         let hub = ObjectHub::empty(key.clone(), tls.into());
         let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

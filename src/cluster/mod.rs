@@ -167,7 +167,7 @@ impl Cluster {
     }
 
     async fn local_on(runtime: Handle, n: usize) -> Result<Cluster> {
-        let key = ClusterKey::random();
+        let key = ClusterKey::random()?;
         let threads = local::engine_threads(n);
         // Engines dealt to threads in turn: node i on thread i % threads.
         let groups = (0..threads).map(|t| {
@@ -234,7 +234,7 @@ impl Cluster {
     }
 
     /// Engine losses and reconnections, from now on (see [`ClusterEvent`](crate::ClusterEvent)).
-    pub fn events(&self) -> tokio::sync::broadcast::Receiver<crate::ClusterEvent> {
+    pub fn events(&self) -> crate::ClusterEvents {
         self.hub.events()
     }
 

@@ -76,7 +76,7 @@ pub struct EngineEntry {
 /// use distob::{ClusterKey, NodeId, Profile, EngineEntry};
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("profile.json");
-/// let p = Profile::new(ClusterKey::random(), vec![EngineEntry {
+/// let p = Profile::new(ClusterKey::random().unwrap(), vec![EngineEntry {
 ///     node: NodeId(0), addr: "127.0.0.1:4000".parse().unwrap(), pid: None }]);
 /// p.save(&path).unwrap();
 /// assert_eq!(Profile::load(&path).unwrap(), p);
@@ -216,7 +216,7 @@ mod tests {
     fn world_readable_profiles_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.json");
-        Profile::new(ClusterKey::random(), vec![])
+        Profile::new(ClusterKey::random().unwrap(), vec![])
             .save(&path)
             .unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();

@@ -3,6 +3,7 @@
 //! listen; the hub then connects to them.
 
 use crate::id::NodeId;
+use crate::net::key::same_secret;
 use crate::net::tls::Identity;
 use crate::net::wire::{Message, Refusal};
 use crate::net::{accept_tcp, AcceptAs, ClusterKey, Limits, NetError, TlsPolicy, WriteMode};
@@ -33,8 +34,10 @@ struct Shared {
     key: ClusterKey,
     tls: TlsPolicy,
     launch: [u8; 32],
-    /// Tokens handed out and not yet used, by the node they admit.
-    pending: Mutex<HashMap<[u8; 32], NodeId>>,
+    /// Tokens handed out and not yet used, by the node each admits (the
+    /// node a registrant claims picks the token its own is compared with,
+    /// in constant time).
+    pending: Mutex<HashMap<NodeId, [u8; 32]>>,
     joined: Mutex<Vec<Joined>>,
     refused: std::sync::atomic::AtomicUsize,
     identity: OnceLock<Identity>,
@@ -70,13 +73,13 @@ impl Registrar {
         tls: TlsPolicy,
         hub: ObjectHub,
         next: Arc<std::sync::atomic::AtomicUsize>,
-    ) -> std::io::Result<Registrar> {
+    ) -> crate::Result<Registrar> {
         let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             key,
             tls,
-            launch: crate::net::key::random_bytes(),
+            launch: crate::net::key::random_bytes()?,
             pending: Mutex::new(HashMap::new()),
             joined: Mutex::new(Vec::new()),
             refused: Default::default(),
@@ -114,7 +117,7 @@ impl Registrar {
     /// A one-time token for engine `node` of this launch.
     pub(crate) fn token_for(&self, node: NodeId) -> [u8; 32] {
         let token = self.shared.key.join_token(&self.shared.launch, node.0);
-        lock(&self.shared.pending).insert(token, node);
+        lock(&self.shared.pending).insert(node, token);
         token
     }
 
@@ -181,7 +184,8 @@ async fn register(stream: TcpStream, shared: Arc<Shared>) {
     // A handed-out token is good once, for the node it was made for; the
     // join token of this launch admits an engine started by hand, as the
     // next free node.
-    let joining = link.peer == JOINING && token == shared.key.join_token(&shared.launch, JOINING.0);
+    let joining = link.peer == JOINING
+        && same_secret(&token, &shared.key.join_token(&shared.launch, JOINING.0));
     let admitted = if joining {
         let slot = shared
             .next
@@ -189,8 +193,11 @@ async fn register(stream: TcpStream, shared: Arc<Shared>) {
         Some(NodeId(slot as u32))
     } else {
         let mut pending = lock(&shared.pending);
-        match pending.get(&token) {
-            Some(&node) if node == link.peer => pending.remove(&token),
+        match pending.get(&link.peer) {
+            Some(expected) if same_secret(expected, &token) => {
+                pending.remove(&link.peer);
+                Some(link.peer)
+            }
             _ => None,
         }
     };

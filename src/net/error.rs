@@ -57,6 +57,10 @@ pub enum NetError {
     /// The engine takes only TLS from this peer and the link was plaintext.
     #[error("the engine requires TLS on this link")]
     TlsRequired,
+    /// The operating system's random source failed: no key, nonce or
+    /// token can be made safely.
+    #[error("the operating system's random source failed")]
+    Rng(#[source] getrandom::Error),
     /// The TLS layer failed (bad record, failed TLS handshake), or TLS was
     /// asked for in a build without the `tls` feature.
     #[error("TLS failed")]

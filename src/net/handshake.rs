@@ -68,7 +68,7 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let nonce_d = random_bytes();
+    let nonce_d = random_bytes()?;
     let hello = Message::Hello {
         protocol: PROTOCOL_VERSION,
         node: me,
@@ -163,7 +163,7 @@ where
             return Err(NetError::Protocol { expected: "Hello" });
         }
     };
-    let nonce_a = random_bytes();
+    let nonce_a = random_bytes()?;
     let challenge = Message::Challenge {
         protocol: PROTOCOL_VERSION,
         node: me,
@@ -228,7 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn same_key_passes_and_names_both_sides() {
-        let key = ClusterKey::random();
+        let key = ClusterKey::random().unwrap();
         let (d, a) = pair(key.clone(), key).await;
         assert_eq!(d.unwrap(), NodeId(7));
         assert_eq!(a.unwrap(), NodeId::CLIENT);
@@ -236,14 +236,14 @@ mod tests {
 
     #[tokio::test]
     async fn different_keys_fail_with_auth_on_both_sides() {
-        let (d, a) = pair(ClusterKey::random(), ClusterKey::random()).await;
+        let (d, a) = pair(ClusterKey::random().unwrap(), ClusterKey::random().unwrap()).await;
         assert!(matches!(d, Err(NetError::Auth)), "{d:?}");
         assert!(matches!(a, Err(NetError::Auth)), "{a:?}");
     }
 
     #[tokio::test]
     async fn the_same_key_over_two_different_sessions_fails() {
-        let key = ClusterKey::random();
+        let key = ClusterKey::random().unwrap();
         let (d, a) = bound_pair(key.clone(), key.clone(), [1; 32], [1; 32]).await;
         assert_eq!(d.unwrap(), NodeId(7));
         assert_eq!(a.unwrap(), NodeId::CLIENT);

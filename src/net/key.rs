@@ -1,5 +1,6 @@
 //! [`ClusterKey`]: the shared secret every link proves it holds.
 
+use super::error::NetError;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -11,18 +12,21 @@ use std::fmt;
 ///
 /// ```
 /// use distob::ClusterKey;
-/// let key = ClusterKey::random();
+/// let key = ClusterKey::random()?;
 /// let hex = key.to_hex();
 /// assert_eq!(ClusterKey::from_hex(&hex), Some(key.clone()));
 /// assert_eq!(format!("{key:?}"), "ClusterKey(..)");
+/// # Ok::<(), distob::net::NetError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClusterKey([u8; 32]);
 
 impl ClusterKey {
-    /// A fresh random key from the operating system's generator.
-    pub fn random() -> Self {
-        ClusterKey(random_bytes())
+    /// A fresh random key from the operating system's generator, or
+    /// [`NetError::Rng`] where the OS has no working random source (a key
+    /// is never made from anything else).
+    pub fn random() -> Result<Self, NetError> {
+        Ok(ClusterKey(random_bytes()?))
     }
 
     /// A key from its bytes.
@@ -82,24 +86,28 @@ impl ClusterKey {
     }
 }
 
-/// 32 random bytes from the operating system.
-pub(crate) fn random_bytes() -> [u8; 32] {
+/// 32 random bytes from the operating system: for keys, nonces and
+/// tokens. Where the OS random source fails there is no fallback — a
+/// guessable secret is worse than none — and the caller gets
+/// [`NetError::Rng`].
+pub(crate) fn random_bytes() -> Result<[u8; 32], NetError> {
+    random_bytes_from(getrandom::fill)
+}
+
+/// [`random_bytes`] from the given source (the seam the failure test uses).
+fn random_bytes_from(
+    fill: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>,
+) -> Result<[u8; 32], NetError> {
     let mut out = [0u8; 32];
-    // getrandom fails only where the OS has no random source at all; a
-    // process there cannot run a cluster safely, and uuid v4 ids would fail too.
-    if getrandom::fill(&mut out).is_err() {
-        // Fall back on a hash of time and address-space entropy: still unique
-        // per call, never all zeros.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let mut h = blake3::Hasher::new();
-        h.update(&t.to_le_bytes());
-        h.update(uuid::Uuid::new_v4().as_bytes());
-        out = *h.finalize().as_bytes();
-    }
-    out
+    fill(&mut out).map_err(NetError::Rng)?;
+    Ok(out)
+}
+
+/// Whether two secrets (tokens, proofs) are equal, in constant time:
+/// how long the comparison takes says nothing of where they differ.
+pub(crate) fn same_secret(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    // blake3's `Hash` compares in constant time.
+    blake3::Hash::from_bytes(*a) == blake3::Hash::from_bytes(*b)
 }
 
 impl fmt::Debug for ClusterKey {
@@ -119,5 +127,30 @@ impl<'de> Deserialize<'de> for ClusterKey {
         let s = String::deserialize(d)?;
         ClusterKey::from_hex(&s)
             .ok_or_else(|| serde::de::Error::custom("a cluster key is 64 hex digits"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_random_source_gives_an_error_never_a_key() {
+        let failing = |_: &mut [u8]| Err(getrandom::Error::UNSUPPORTED);
+        assert!(matches!(random_bytes_from(failing), Err(NetError::Rng(_))));
+        let zeros = |b: &mut [u8]| {
+            b.fill(7);
+            Ok(())
+        };
+        assert_eq!(random_bytes_from(zeros).unwrap(), [7; 32]);
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        let a = [1u8; 32];
+        let mut b = a;
+        assert!(same_secret(&a, &b));
+        b[31] ^= 1;
+        assert!(!same_secret(&a, &b));
     }
 }

@@ -63,7 +63,7 @@ impl Drop for TestEngine {
 /// Starts an engine (node 0, fresh key) set up by `configure` on 127.0.0.1
 /// port 0.
 pub fn start_engine(configure: impl FnOnce(Engine) -> Engine + Send + 'static) -> TestEngine {
-    start_engine_as(NodeId(0), ClusterKey::random(), configure)
+    start_engine_as(NodeId(0), ClusterKey::random().unwrap(), configure)
 }
 
 /// Starts engine `node` holding `key`, set up by `configure`, on 127.0.0.1

@@ -108,7 +108,7 @@ fn orchestrate() {
     // Engines, each in its namespace, reading the key from a profile.
     let dir = tempfile::tempdir().unwrap();
     let keyfile = dir.path().join("key.json");
-    let key = distob::ClusterKey::random();
+    let key = distob::ClusterKey::random().unwrap();
     distob::Profile::new(key.clone(), vec![])
         .save(&keyfile)
         .unwrap();
