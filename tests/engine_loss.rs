@@ -64,7 +64,7 @@ async fn a_restarted_engine_rejoins_and_its_old_objects_are_reported_lost() {
     assert_eq!(event, ClusterEvent::EngineLost(NodeId(0)));
 
     // The same engine comes back at the same address with the same key.
-    let restarted = Restarted::start(&profile, addr);
+    let restarted = Restarted::start(&profile, NodeId(0), addr);
     let start = Instant::now();
     loop {
         match cluster.reconnect(NodeId(0)).await {
@@ -94,7 +94,7 @@ async fn a_restarted_engine_rejoins_and_its_old_objects_are_reported_lost() {
     restarted.stop();
 }
 
-/// Engine 0 of `profile` started again at `addr`, as a new process;
+/// Engine `node` of `profile` started again at `addr`, as a new process;
 /// stopped when dropped (also when the test fails).
 struct Restarted {
     child: std::process::Child,
@@ -102,7 +102,7 @@ struct Restarted {
 }
 
 impl Restarted {
-    fn start(profile: &distob::Profile, addr: std::net::SocketAddr) -> Restarted {
+    fn start(profile: &distob::Profile, node: NodeId, addr: std::net::SocketAddr) -> Restarted {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("profile.json");
         profile.save(&file).unwrap();
@@ -112,7 +112,7 @@ impl Restarted {
                 "--listen",
                 &addr.to_string(),
                 "--node",
-                "0",
+                &node.0.to_string(),
                 "--profile",
             ])
             .arg(&file)
@@ -154,7 +154,7 @@ async fn a_lost_engine_is_rejoined_automatically_once_it_is_back() {
     // Down for a while: the attempts fail and back off, nothing else happens.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(cluster.hub().is_lost(NodeId(0)));
-    let restarted = Restarted::start(&profile, addr);
+    let restarted = Restarted::start(&profile, NodeId(0), addr);
     // Back: the hub joins it without being asked.
     assert_eq!(
         within(events.recv()).await.unwrap(),
@@ -167,6 +167,71 @@ async fn a_lost_engine_is_rejoined_automatically_once_it_is_back() {
     assert_eq!(within(fresh.fetch()).await.unwrap(), 8);
     drop((old, fresh));
     restarted.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lost_engine_is_retried_on_its_own_and_a_lagging_subscriber_is_told() {
+    use distob::ClusterEvent;
+    let cluster = within(Cluster::spawn_program(distob_bin(), 4))
+        .await
+        .unwrap();
+    cluster.reconnect_automatically(Duration::from_millis(100), Duration::from_millis(400));
+    // Subscribed, and never read until the end: it falls behind.
+    let mut lagging = cluster.events();
+    let profile = cluster.profile();
+    let pid = |n: u32| {
+        cluster
+            .pids()
+            .into_iter()
+            .find(|(node, _)| *node == NodeId(n))
+            .unwrap()
+            .1
+    };
+    // Engine 0 goes first and never comes back.
+    signal(pid(0), "KILL");
+    common::eventually("engine 0 lost", || {
+        let lost = cluster.hub().is_lost(NodeId(0));
+        async move { lost }
+    })
+    .await;
+    // Engines 1 and 2 go too and come back at their addresses, while a
+    // flood of events (reconnections of the live engine 3) overflows the
+    // subscriber.
+    signal(pid(1), "KILL");
+    signal(pid(2), "KILL");
+    common::eventually("engines 1 and 2 lost", || {
+        let lost = cluster.hub().is_lost(NodeId(1)) && cluster.hub().is_lost(NodeId(2));
+        async move { lost }
+    })
+    .await;
+    let _back: Vec<Restarted> = [1u32, 2]
+        .iter()
+        .map(|&n| Restarted::start(&profile, NodeId(n), profile.engines[n as usize].addr))
+        .collect();
+    for _ in 0..(distob::EVENT_BACKLOG + 16) {
+        within(cluster.reconnect(NodeId(3))).await.unwrap();
+    }
+    let start = Instant::now();
+    common::eventually("engines 1 and 2 rejoined", || {
+        let back = !cluster.hub().is_lost(NodeId(1)) && !cluster.hub().is_lost(NodeId(2));
+        async move { back }
+    })
+    .await;
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    for n in [1, 2, 3] {
+        let x = within(cluster.scatter_to(NodeId(n), n as u64)).await.unwrap();
+        assert_eq!(within(x.fetch()).await.unwrap(), n as u64);
+    }
+    assert!(cluster.hub().is_lost(NodeId(0)));
+    assert_eq!(cluster.hub().lost_engines(), vec![NodeId(0)]);
+    // The subscriber is told it missed events, and what is lost now.
+    match within(lagging.recv()).await {
+        Some(ClusterEvent::Missed { missed, lost }) => {
+            assert!(missed > 0);
+            assert!(lost.contains(&NodeId(0)), "{lost:?}");
+        }
+        other => panic!("expected Missed, got {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

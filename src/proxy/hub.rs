@@ -25,15 +25,12 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 use tokio::runtime::Handle;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 pub(crate) use super::link::Reply;
 use super::link::{lock, Link};
-
-/// How long one automatic reconnection attempt may take.
-const RECONNECT_ATTEMPT: Duration = Duration::from_secs(5);
+use super::reconnect::{ClusterEvents, Reconnecting, Watch};
 
 /// What the hub knows of one object it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +41,7 @@ pub struct HeldObject {
     pub nbytes: u64,
 }
 
-struct HubInner {
+pub(crate) struct HubInner {
     links: RwLock<Vec<Option<Arc<Link>>>>,
     objects: Mutex<HashMap<Ref, HeldObject>>,
     /// Objects of engines that restarted since: gone for good.
@@ -54,11 +51,16 @@ struct HubInner {
     cursor: AtomicUsize,
     key: ClusterKey,
     options: LinkOptions,
-    events: tokio::sync::broadcast::Sender<ClusterEvent>,
+    /// Where the links report losses (events, and the reconnection supervisor).
+    pub(super) watch: Arc<Watch>,
+    /// The byte bound of each object's method cache.
+    cache_limit: AtomicUsize,
+    /// Automatic reconnection, once asked for.
+    pub(super) reconnecting: Mutex<Option<Arc<Reconnecting>>>,
 }
 
 /// Something that happened to the cluster's engines, as the hub saw it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClusterEvent {
     /// The connection to the engine is lost; calls on it fail with
@@ -67,13 +69,20 @@ pub enum ClusterEvent {
     /// The engine is reachable again (after [`ObjectHub::reconnect`]); the
     /// objects it held before are gone ([`Error::ObjectLost`]).
     EngineReconnected(NodeId),
+    /// This subscriber fell more than
+    /// [`EVENT_BACKLOG`](super::reconnect::EVENT_BACKLOG) events behind and
+    /// missed `missed` of them; `lost` are the engines lost when it was told.
+    Missed {
+        /// How many events it missed.
+        missed: u64,
+        /// The engines lost at that moment.
+        lost: Vec<NodeId>,
+    },
 }
-
-/// How many events a slow listener may fall behind before it misses some.
-const EVENT_BACKLOG: usize = 64;
 
 impl Drop for HubInner {
     fn drop(&mut self) {
+        self.watch.close();
         let links = self.links.get_mut().unwrap_or_else(|p| p.into_inner());
         for link in links.iter().flatten() {
             link.shut();
@@ -102,7 +111,7 @@ impl Drop for HubInner {
 /// ```
 #[derive(Clone)]
 pub struct ObjectHub {
-    inner: Arc<HubInner>,
+    pub(super) inner: Arc<HubInner>,
 }
 
 impl std::fmt::Debug for ObjectHub {
@@ -177,14 +186,14 @@ impl ObjectHub {
     }
 
     fn from_links(opened: Vec<Arc<Link>>, key: ClusterKey, options: LinkOptions) -> ObjectHub {
-        let (events, _) = tokio::sync::broadcast::channel(EVENT_BACKLOG);
+        let watch = Watch::new();
         let size = opened.iter().map(|l| l.node.index() + 1).max().unwrap_or(0);
         let mut links: Vec<Option<Arc<Link>>> = vec![None; size];
         for link in opened {
-            *lock(&link.events) = Some(events.clone());
+            *lock(&link.watch) = Some(watch.clone());
             if link.is_lost() {
                 // Lost before the hub existed: announce it now.
-                let _ = events.send(ClusterEvent::EngineLost(link.node));
+                watch.lost(link.node);
             }
             let i = link.node.index();
             links[i] = Some(link);
@@ -199,9 +208,15 @@ impl ObjectHub {
                 cursor: AtomicUsize::new(0),
                 key,
                 options,
-                events,
+                watch,
+                reconnecting: Mutex::new(None),
+                cache_limit: AtomicUsize::new(super::cache::DEFAULT_METHOD_CACHE_BYTES),
             }),
         }
+    }
+
+    pub(crate) fn from_inner(inner: Arc<HubInner>) -> ObjectHub {
+        ObjectHub { inner }
     }
 
     /// A hub with no engines yet: they join with
@@ -220,7 +235,7 @@ impl ObjectHub {
     /// links there before).
     async fn open_engine(&self, node: NodeId, addr: SocketAddr) -> Result<()> {
         let link = Link::open_pair(node, addr, self.inner.key.clone(), self.inner.options).await?;
-        *lock(&link.events) = Some(self.inner.events.clone());
+        *lock(&link.watch) = Some(self.inner.watch.clone());
         let mut links = self.inner.links.write().unwrap_or_else(|p| p.into_inner());
         if links.len() <= node.index() {
             links.resize(node.index() + 1, None);
@@ -231,9 +246,26 @@ impl ObjectHub {
         Ok(())
     }
 
-    /// Engine losses and reconnections, from now on.
-    pub fn events(&self) -> tokio::sync::broadcast::Receiver<ClusterEvent> {
-        self.inner.events.subscribe()
+    /// Bounds each object's cache of `#[distob(cached)]` replies on this
+    /// client to `bytes` (keys, replies and a small overhead per entry;
+    /// default [`DEFAULT_METHOD_CACHE_BYTES`](crate::DEFAULT_METHOD_CACHE_BYTES)):
+    /// beyond it the least recently used replies go. A reply larger than
+    /// the bound alone is not cached. See [`Remote::method_cache_stats`].
+    pub fn set_method_cache_limit(&self, bytes: usize) {
+        self.inner.cache_limit.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The byte bound of each object's method cache.
+    pub fn method_cache_limit(&self) -> usize {
+        self.inner.cache_limit.load(Ordering::Relaxed)
+    }
+
+    /// Engine losses and reconnections, from now on (see [`ClusterEvents`]).
+    pub fn events(&self) -> ClusterEvents {
+        ClusterEvents::new(
+            self.inner.watch.subscribe(),
+            Arc::downgrade(&self.inner),
+        )
     }
 
     /// Connects again to engine `node` at its address (a restarted engine
@@ -252,42 +284,10 @@ impl ObjectHub {
             lost.extend(gone);
             self.inner.has_lost.store(true, Ordering::Relaxed);
         }
-        // Nobody listening is fine.
-        let _ = self
-            .inner
-            .events
+        self.inner
+            .watch
             .send(ClusterEvent::EngineReconnected(node));
         Ok(())
-    }
-
-    /// From now on, reconnects to every engine this hub loses, on its own:
-    /// tries after `first`, then after twice as long each time up to `max`,
-    /// until the engine answers at its address again (then
-    /// [`ClusterEvent::EngineReconnected`] is sent, as with
-    /// [`reconnect`](ObjectHub::reconnect)). Stops when the hub is dropped.
-    pub fn reconnect_automatically(&self, first: Duration, max: Duration) {
-        let weak = Arc::downgrade(&self.inner);
-        let mut events = self.events();
-        current_or_background().spawn(async move {
-            loop {
-                let node = match events.recv().await {
-                    Ok(ClusterEvent::EngineLost(node)) => node,
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return,
-                };
-                let mut wait = first;
-                loop {
-                    tokio::time::sleep(wait).await;
-                    let Some(inner) = weak.upgrade() else { return };
-                    let hub = ObjectHub { inner };
-                    let attempt = tokio::time::timeout(RECONNECT_ATTEMPT, hub.reconnect(node));
-                    if let Ok(Ok(())) = attempt.await {
-                        break;
-                    }
-                    wait = (wait * 2).min(max);
-                }
-            }
-        });
     }
 
     fn is_object_lost(&self, r: &Ref) -> bool {
@@ -296,6 +296,11 @@ impl ObjectHub {
 
     /// The engines this hub is connected to, in node order.
     pub fn engines(&self) -> Vec<NodeId> {
+        self.engines_with_links()
+    }
+
+    /// Every engine that has a link (lost or not), in node order.
+    pub(super) fn engines_with_links(&self) -> Vec<NodeId> {
         let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
         links.iter().flatten().map(|l| l.node).collect()
     }

@@ -2,7 +2,7 @@
 //! reader task that completes pending calls from a map keyed by call id,
 //! and (on the main link) the bulk link beside it with its byte budget.
 
-use super::hub::ClusterEvent;
+use super::reconnect::Watch;
 use super::runtime::current_or_background;
 use crate::actors::LocalDialer;
 use crate::error::{Error, Result};
@@ -71,8 +71,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// One engine's connection.
 pub(crate) struct Link {
     pub(super) node: NodeId,
-    /// Where to announce this link's loss (set once the hub exists).
-    pub(super) events: Mutex<Option<tokio::sync::broadcast::Sender<ClusterEvent>>>,
+    /// Where to report this link's loss (set once the hub exists).
+    pub(super) watch: Mutex<Option<Arc<Watch>>>,
     /// Frame bytes received from this engine.
     pub(super) received: AtomicU64,
     /// Body bytes (the data, not the message heads) written to this engine.
@@ -231,7 +231,7 @@ impl Link {
     {
         let link = Arc::new(Link {
             node,
-            events: Mutex::new(None),
+            watch: Mutex::new(None),
             received: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             addr,
@@ -257,9 +257,8 @@ impl Link {
             w.send(Err(Error::EngineLost(self.node)));
         }
         self.writer.close();
-        if let Some(events) = lock(&self.events).as_ref() {
-            // Nobody listening is fine.
-            let _ = events.send(ClusterEvent::EngineLost(self.node));
+        if let Some(watch) = lock(&self.watch).as_ref() {
+            watch.lost(self.node);
         }
     }
 
