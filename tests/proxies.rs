@@ -191,6 +191,29 @@ async fn cached_calls_skip_the_engine_until_a_mutation(c: &Cluster) {
     assert_eq!(calls().await, before + 4);
 }
 
+async fn the_method_cache_stays_within_its_byte_bound(c: &Cluster) {
+    let x: RemoteCounter = c.scatter_to(NodeId(0), Counter { n: 3 }).await.unwrap();
+    let limit = c.hub().method_cache_limit();
+    let prefixes: Vec<String> = (0..10_000).map(|i| format!("p{i}")).collect();
+    let answers = call_all(&prefixes, |p| x.describe(p)).await.unwrap();
+    for (p, a) in prefixes.iter().zip(&answers) {
+        assert_eq!(a, &format!("{p} 3"));
+    }
+    let stats = x.method_cache_stats();
+    assert!(stats.bytes <= limit, "{stats:?} over {limit}");
+    assert!(stats.entries > 100, "{stats:?}: the bound keeps many small replies");
+    // The newest are hits (no message), and equal to what the engine said.
+    let engine = c.hub().engine(NodeId(0));
+    let before = engine.stats().await.unwrap().calls;
+    assert_eq!(x.describe("p9999").await.unwrap(), "p9999 3");
+    assert_eq!(engine.stats().await.unwrap().calls, before);
+    // A smaller bound evicts down to it at the next store.
+    c.hub().set_method_cache_limit(2_000);
+    assert_eq!(x.describe("fresh").await.unwrap(), "fresh 3");
+    assert!(x.method_cache_stats().bytes <= 2_000);
+    c.hub().set_method_cache_limit(limit);
+}
+
 async fn async_methods_keep_the_object_in_order(c: &Cluster) {
     let x: RemoteCounter = c.scatter(Counter { n: 0 }).await.unwrap();
     let slow = x.slow_incr(10, 100);
@@ -260,6 +283,7 @@ fn main() {
         a_panic_fails_only_that_call,
         a_method_error_reaches_the_caller_typed,
         cached_calls_skip_the_engine_until_a_mutation,
+        the_method_cache_stays_within_its_byte_bound,
         async_methods_keep_the_object_in_order,
         remote_results_stay_on_the_engine,
         reference_arguments_and_functions,

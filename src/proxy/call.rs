@@ -1,6 +1,6 @@
 //! [`Call`]: a request already sent, and the reply it waits for.
 
-use super::cache::CacheFill;
+use super::cache::{CacheFill, Cached};
 use super::hub::Reply;
 use super::runtime::background;
 use crate::error::{Error, Result};
@@ -53,8 +53,10 @@ pub struct Call<T, E = Infallible> {
     deadline: Option<Duration>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     on_done: Option<T>,
-    cache: Option<CacheFill>,
+    cache: Option<(CacheFill, CachedDecode<T, E>)>,
 }
+
+type CachedDecode<T, E> = fn(&Cached) -> Result<T, Error<E>>;
 
 // `T` is only ever moved out of the call, never pinned.
 impl<T, E> Unpin for Call<T, E> {}
@@ -142,9 +144,9 @@ impl<T, E> Call<T, E> {
         self.on_done.take()
     }
 
-    /// Fills a method cache with the reply.
-    pub(crate) fn fill_cache(mut self, fill: CacheFill) -> Self {
-        self.cache = Some(fill);
+    /// Fills a method cache with the reply, and decodes it from there.
+    pub(crate) fn fill_cache(mut self, fill: CacheFill, decode: CachedDecode<T, E>) -> Self {
+        self.cache = Some((fill, decode));
         self
     }
 
@@ -184,12 +186,11 @@ impl<T, E> Call<T, E> {
             Outcome::Fault(Fault::User(bytes)) => Err((self.user)(bytes)),
             Outcome::Fault(fault) => Err(fault_error(fault, self.node, self.target).widen()),
             Outcome::Done if self.on_done.is_some() => self.on_done.take().ok_or(Error::HubClosed),
-            _ => {
-                if let Some(fill) = self.cache.take() {
-                    fill.store(&reply);
-                }
-                (self.decode)(reply)
-            }
+            Outcome::Value(head) if self.cache.is_some() => match self.cache.take() {
+                Some((fill, decode)) => decode(&fill.store(head, reply.body)),
+                None => Err(Error::HubClosed),
+            },
+            _ => (self.decode)(reply),
         }
     }
 }

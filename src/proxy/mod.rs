@@ -11,13 +11,16 @@ pub(crate) mod call;
 pub(crate) mod hub;
 pub(crate) mod link;
 pub(crate) mod object_engine;
+pub(crate) mod reconnect;
 pub(crate) mod remote;
 pub(crate) mod runtime;
 pub(crate) mod scatter;
 
+pub use cache::{CacheStats, DEFAULT_METHOD_CACHE_BYTES};
 pub use call::{call_all, Call};
 pub use hub::{ClusterEvent, HeldObject, ObjectHub};
 pub use link::MAX_BULK_IN_FLIGHT;
 pub use object_engine::ObjectEngine;
+pub use reconnect::{ClusterEvents, EVENT_BACKLOG};
 pub use remote::{Invoke, Remote, RemoteFn};
 pub use scatter::Gather;

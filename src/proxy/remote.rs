@@ -1,6 +1,6 @@
 //! [`Remote<T>`]: a live handle to one remote `T`.
 
-use super::cache::{CacheFill, MethodCache};
+use super::cache::{self, CacheFill, CacheStats, MethodCache};
 use super::call::Call;
 use super::hub::{HeldObject, ObjectHub, Reply};
 use crate::error::{Error, Result};
@@ -125,6 +125,15 @@ impl<T> Remote<T> {
         self.handle.cache.get_or_init(Default::default)
     }
 
+    /// How full this object's cache of `#[distob(cached)]` replies is (on
+    /// this client; shared by every clone of the handle).
+    pub fn method_cache_stats(&self) -> CacheStats {
+        self.handle
+            .cache
+            .get()
+            .map_or(CacheStats { entries: 0, bytes: 0 }, |c| c.stats())
+    }
+
     /// Sends a method call (generated proxies go through here).
     ///
     /// `mutating` (a `&mut self` method) empties this object's method cache
@@ -142,14 +151,15 @@ impl<T> Remote<T> {
         };
         let fill = if how.cached {
             let cache = self.cache();
-            if let Some(reply) = cache.get(method, &args) {
-                return Call::ready(decode_value::<R, E>(reply), id.node, Some(id));
+            let key = cache::key(method, &args);
+            if let Some(hit) = cache.get(&key) {
+                return Call::ready(hit.decode::<R, E>(), id.node, Some(id));
             }
             Some(CacheFill {
                 cache: cache.clone(),
                 generation: cache.generation(),
-                method,
-                args: args.clone(),
+                key,
+                limit: self.handle.hub.method_cache_limit(),
             })
         } else {
             None
@@ -160,7 +170,7 @@ impl<T> Remote<T> {
                 .hub
                 .submit(id.node, Some(id), op, Bytes::new(), decode_value::<R, E>);
         match fill {
-            Some(fill) => call.fill_cache(fill),
+            Some(fill) => call.fill_cache(fill, cache::Cached::decode::<R, E>),
             None => call,
         }
     }
