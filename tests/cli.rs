@@ -8,7 +8,17 @@ use distob::{Cluster, NodeId, Profile};
 use std::path::Path;
 
 async fn distob(args: &[&str], profile: &Path) -> std::process::Output {
-    let out = within(
+    let out = distob_may_fail(args, profile).await;
+    assert!(
+        out.status.success(),
+        "distob {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+async fn distob_may_fail(args: &[&str], profile: &Path) -> std::process::Output {
+    within(
         tokio::process::Command::new(distob_bin())
             .args(args)
             .arg("--profile")
@@ -17,13 +27,7 @@ async fn distob(args: &[&str], profile: &Path) -> std::process::Output {
             .output(),
     )
     .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "distob {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    .unwrap()
 }
 
 fn is_alive(pid: u32) -> bool {
@@ -95,4 +99,60 @@ async fn cluster_start_status_ls_and_stop() {
     })
     .await;
     assert!(!path.exists(), "cluster stop removes the profile");
+}
+
+/// The engine pids of a profile, by node.
+fn engine_pids(path: &Path) -> Vec<u32> {
+    Profile::load(path)
+        .unwrap()
+        .engines
+        .iter()
+        .map(|e| e.pid.unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_stop_keeps_the_profile_of_an_engine_it_could_not_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("profile.json");
+    distob(&["cluster", "start", "-n", "2"], &path).await;
+    let pids = engine_pids(&path);
+    let _reaper = Reaper(pids.clone());
+    // Engine 1 is alive but answers nobody.
+    common::signal(pids[1], "STOP");
+    let out = distob_may_fail(&["cluster", "stop"], &path).await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{said}");
+    let kept = Profile::load(&path).expect("the profile is kept");
+    assert_eq!(kept.engines.len(), 1, "{said}");
+    assert_eq!(kept.engines[0].node, NodeId(1));
+    assert_eq!(kept.engines[0].pid, Some(pids[1]));
+    assert!(is_alive(pids[1]));
+    eventually("engine 0 to exit", || {
+        let gone = !is_alive(pids[0]);
+        async move { gone }
+    })
+    .await;
+    // Awake again: a second stop finishes the job and removes the profile.
+    common::signal(pids[1], "CONT");
+    distob(&["cluster", "stop"], &path).await;
+    eventually("engine 1 to exit", || {
+        let gone = !is_alive(pids[1]);
+        async move { gone }
+    })
+    .await;
+    assert!(!path.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_stop_force_removes_the_profile_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("profile.json");
+    distob(&["cluster", "start", "-n", "1"], &path).await;
+    let pids = engine_pids(&path);
+    let _reaper = Reaper(pids.clone());
+    common::signal(pids[0], "STOP");
+    distob(&["cluster", "stop", "--force"], &path).await;
+    assert!(!path.exists());
+    common::signal(pids[0], "CONT");
 }

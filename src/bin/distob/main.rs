@@ -1,6 +1,8 @@
 //! The `distob` command line: run an engine, start/stop/inspect a cluster of
 //! engine processes, list objects.
 
+mod stop;
+
 use clap::{Parser, Subcommand};
 use distob::launch::{Launcher, Slurm, Ssh};
 use distob::net::TlsPolicy;
@@ -66,11 +68,16 @@ enum ClusterCommand {
     /// Start N engines (processes here, over ssh, or through Slurm) and
     /// write the profile.
     Start(Box<StartArgs>),
-    /// Stop the engines of a profile.
+    /// Stop the engines of a profile. The profile is removed once every
+    /// engine is stopped or known gone; else it keeps the engines still
+    /// unaccounted for, for another try.
     Stop {
         /// The profile.
         #[arg(long)]
         profile: Option<PathBuf>,
+        /// Remove the profile even if some engines could not be stopped.
+        #[arg(long)]
+        force: bool,
     },
     /// Show each engine's state.
     Status {
@@ -197,7 +204,9 @@ fn main() -> ExitCode {
                     start(engines, how.profile, host)
                 }
             }
-            ClusterCommand::Stop { profile } => runtime(stop(profile)),
+            ClusterCommand::Stop { profile, force } => {
+                profile_path(profile).and_then(|p| runtime(stop::stop(p, force)))
+            }
             ClusterCommand::Status { profile } => runtime(status(profile)),
         },
         Command::Ls { profile, json } => runtime(ls(profile, json)),
@@ -256,9 +265,12 @@ fn join_engine(listen: Option<SocketAddr>, path: PathBuf, tls: TlsPolicy) -> Res
 fn start(n: u32, profile: Option<PathBuf>, host: std::net::IpAddr) -> Result<(), BoxError> {
     use std::io::BufRead;
     let path = profile_path(profile)?;
-    let key = ClusterKey::random();
+    let key = ClusterKey::random()?;
     // Engines read the key from the profile: write it first, without engines.
     Profile::new(key.clone(), vec![]).save(&path)?;
+    // Engines are told its absolute path, which `cluster stop` recognises
+    // them by.
+    let path = std::fs::canonicalize(&path)?;
     let exe = std::env::current_exe()?;
     let mut engines = Vec::new();
     for i in 0..n {
@@ -408,45 +420,6 @@ fn start_slurm(
         return Ok(());
     }
     launch_and_detach(slurm.detached(true), how)
-}
-
-async fn stop(profile: Option<PathBuf>) -> Result<(), BoxError> {
-    let path = profile_path(profile)?;
-    let profile = Profile::load(&path)?;
-    for e in &profile.engines {
-        let one = Profile::new(profile.key.clone(), vec![e.clone()]);
-        match tokio::time::timeout(
-            Duration::from_secs(5),
-            distob::Cluster::connect_profile(&one),
-        )
-        .await
-        {
-            Ok(Ok(cluster)) => {
-                // One engine failing to stop must not leave the others
-                // (or the stop commands) undone.
-                match cluster.hub().shutdown_engine(e.node).await {
-                    Ok(()) => println!("engine {} stopped", e.node),
-                    Err(err) => println!("engine {} did not stop: {err}", e.node),
-                }
-            }
-            _ => println!("engine {} at {} is not reachable", e.node, e.addr),
-        }
-    }
-    // What the launcher left to stop: a Slurm job, engines over ssh.
-    for cmd in &profile.stop {
-        let Some((program, args)) = cmd.split_first() else {
-            continue;
-        };
-        let status = std::process::Command::new(program).args(args).status();
-        match status {
-            Ok(s) if s.success() => println!("ran: {}", cmd.join(" ")),
-            // An engine that stopped above is already gone: `kill` fails.
-            Ok(s) => println!("ran: {} ({s})", cmd.join(" ")),
-            Err(e) => println!("cannot run {program}: {e}"),
-        }
-    }
-    std::fs::remove_file(&path)?;
-    Ok(())
 }
 
 async fn status(profile: Option<PathBuf>) -> Result<(), BoxError> {
