@@ -99,8 +99,9 @@ pub use net::wire::EngineStats;
 pub use net::wire::{MethodId, ObjectInfo};
 pub use net::{ClusterKey, TlsPolicy};
 pub use proxy::{
-    call_all, CacheStats, Call, ClusterEvent, ClusterEvents, Gather, HeldObject, Invoke, ObjectEngine, ObjectHub, Remote,
-    RemoteFn, DEFAULT_METHOD_CACHE_BYTES, EVENT_BACKLOG, MAX_BULK_IN_FLIGHT,
+    call_all, CacheStats, Call, ClusterEvent, ClusterEvents, Gather, HeldObject, Invoke,
+    ObjectEngine, ObjectHub, Remote, RemoteFn, DEFAULT_METHOD_CACHE_BYTES, EVENT_BACKLOG,
+    MAX_BULK_IN_FLIGHT,
 };
 pub use value::{DType, Value};
 

@@ -217,9 +217,15 @@ async fn every_lost_engine_is_retried_on_its_own_and_a_lagging_subscriber_is_tol
         async move { back }
     })
     .await;
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
     for n in [1, 2, 3] {
-        let x = within(cluster.scatter_to(NodeId(n), n as u64)).await.unwrap();
+        let x = within(cluster.scatter_to(NodeId(n), n as u64))
+            .await
+            .unwrap();
         assert_eq!(within(x.fetch()).await.unwrap(), n as u64);
     }
     assert!(cluster.hub().is_lost(NodeId(0)));

@@ -201,7 +201,10 @@ async fn the_method_cache_stays_within_its_byte_bound(c: &Cluster) {
     }
     let stats = x.method_cache_stats();
     assert!(stats.bytes <= limit, "{stats:?} over {limit}");
-    assert!(stats.entries > 100, "{stats:?}: the bound keeps many small replies");
+    assert!(
+        stats.entries > 100,
+        "{stats:?}: the bound keeps many small replies"
+    );
     // The newest are hits (no message), and equal to what the engine said.
     let engine = c.hub().engine(NodeId(0));
     let before = engine.stats().await.unwrap().calls;

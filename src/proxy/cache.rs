@@ -189,6 +189,12 @@ mod tests {
         assert_eq!(last.unwrap().decode::<u64, ()>().unwrap(), 9_999);
         assert!(cache.get(&key(MethodId(1), &0u64.to_le_bytes())).is_none());
         cache.invalidate();
-        assert_eq!(cache.stats(), CacheStats { entries: 0, bytes: 0 });
+        assert_eq!(
+            cache.stats(),
+            CacheStats {
+                entries: 0,
+                bytes: 0
+            }
+        );
     }
 }

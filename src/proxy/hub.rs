@@ -262,10 +262,7 @@ impl ObjectHub {
 
     /// Engine losses and reconnections, from now on (see [`ClusterEvents`]).
     pub fn events(&self) -> ClusterEvents {
-        ClusterEvents::new(
-            self.inner.watch.subscribe(),
-            Arc::downgrade(&self.inner),
-        )
+        ClusterEvents::new(self.inner.watch.subscribe(), Arc::downgrade(&self.inner))
     }
 
     /// Connects again to engine `node` at its address (a restarted engine
@@ -284,9 +281,7 @@ impl ObjectHub {
             lost.extend(gone);
             self.inner.has_lost.store(true, Ordering::Relaxed);
         }
-        self.inner
-            .watch
-            .send(ClusterEvent::EngineReconnected(node));
+        self.inner.watch.send(ClusterEvent::EngineReconnected(node));
         Ok(())
     }
 

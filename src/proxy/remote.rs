@@ -128,10 +128,13 @@ impl<T> Remote<T> {
     /// How full this object's cache of `#[distob(cached)]` replies is (on
     /// this client; shared by every clone of the handle).
     pub fn method_cache_stats(&self) -> CacheStats {
-        self.handle
-            .cache
-            .get()
-            .map_or(CacheStats { entries: 0, bytes: 0 }, |c| c.stats())
+        self.handle.cache.get().map_or(
+            CacheStats {
+                entries: 0,
+                bytes: 0,
+            },
+            |c| c.stats(),
+        )
     }
 
     /// Sends a method call (generated proxies go through here).

@@ -51,7 +51,10 @@ pub(crate) async fn stop(path: PathBuf, force: bool) -> Result<(), BoxError> {
     if left.is_empty() || force {
         remove(&path)?;
         if !left.is_empty() {
-            println!("profile removed (--force): {} engine(s) may still run", left.len());
+            println!(
+                "profile removed (--force): {} engine(s) may still run",
+                left.len()
+            );
         }
         return Ok(());
     }
@@ -138,11 +141,17 @@ fn stop_by_pid(profile: &Path, e: &EngineEntry) -> Fate {
     };
     match identify(pid, profile, e) {
         Process::Gone => {
-            println!("engine {}: no process has its pid {pid}: it is gone", e.node);
+            println!(
+                "engine {}: no process has its pid {pid}: it is gone",
+                e.node
+            );
             return Fate::Accounted;
         }
         Process::Other => {
-            println!("engine {}: pid {pid} is another program now: it is gone", e.node);
+            println!(
+                "engine {}: pid {pid} is another program now: it is gone",
+                e.node
+            );
             return Fate::Accounted;
         }
         Process::SomeEngine => {
