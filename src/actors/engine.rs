@@ -67,9 +67,9 @@ pub enum EngineError {
 ///
 /// ```no_run
 /// use distob::{ClusterKey, Engine, NodeId};
+/// let engine = Engine::new(NodeId(0), ClusterKey::random()?);
 /// actix_rt::System::new().block_on(async {
 ///     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-///     let engine = Engine::new(NodeId(0), ClusterKey::random()?);
 ///     engine.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
