@@ -7,7 +7,7 @@
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion};
 use distob::net::codec::{self, Limits};
-use distob::net::wire::{CallOp, Message, MethodId, Op};
+use distob::net::wire::{CallOp, Message, Meta, MethodId, Op};
 use distob::{CallId, Cluster, NodeId, ObjectId};
 use std::hint::black_box;
 
@@ -20,6 +20,7 @@ fn frames(c: &mut Criterion) {
             vec![0x81, 0x05],
             None,
         )),
+        Meta::default(),
     );
     c.bench_function("encode_call_frame", |b| {
         let mut buf = BytesMut::with_capacity(256);

@@ -26,8 +26,11 @@ pub struct Tally {
 }
 
 impl distob::registry::Dispatch for Tally {
+    const NAME: &'static str = "bench::Tally";
+
     fn dispatch(
         cell: &std::rc::Rc<std::cell::RefCell<Self>>,
+        _ctx: &distob::Ctx,
         method: distob::MethodId,
         args: &[u8],
     ) -> distob::registry::Invocation {

@@ -115,6 +115,24 @@ pub enum Error<E = Infallible> {
     /// The object's engine restarted since it was made: the object is gone.
     #[error("object {0} was lost when its engine restarted")]
     ObjectLost(Ref),
+    /// The object is not of the type the handle asks for.
+    #[error("the object is a {found}, not a {expected}")]
+    WrongType {
+        /// The type asked for (its registered name).
+        expected: String,
+        /// The object's type.
+        found: String,
+    },
+    /// The call chain came back to an object whose mailbox an `async`
+    /// method up the same chain holds: serving it would deadlock.
+    #[error("call chain came back to {0}, held by an async method up the chain")]
+    Reentrant(Ref),
+    /// The name is held by another object.
+    #[error("the name {0:?} is taken")]
+    NameTaken(String),
+    /// The name cannot be used (nothing was sent).
+    #[error("bad object name")]
+    BadName(#[from] NameError),
     /// The operating system's random source failed, so no key, nonce or
     /// token could be made (distob never falls back on a weaker one).
     #[error("the operating system's random source failed")]
@@ -170,6 +188,10 @@ impl Error {
             Error::ObjectLost(r) => Error::ObjectLost(r),
             Error::Busy => Error::Busy,
             Error::Rng(e) => Error::Rng(e),
+            Error::WrongType { expected, found } => Error::WrongType { expected, found },
+            Error::Reentrant(r) => Error::Reentrant(r),
+            Error::NameTaken(n) => Error::NameTaken(n),
+            Error::BadName(e) => Error::BadName(e),
         }
     }
 }
@@ -182,4 +204,22 @@ impl<E> Error<E> {
             _ => None,
         }
     }
+}
+
+/// Why a name cannot name an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// The name is empty.
+    #[error("a name cannot be empty")]
+    Empty,
+    /// The name is longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+    #[error("a name is at most {} bytes; this one is {len}", crate::MAX_NAME_LEN)]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The name has control characters.
+    #[error("a name cannot contain control characters")]
+    Control,
 }

@@ -70,20 +70,22 @@ pub mod engine {
 pub mod registry {
     pub use crate::actors::hosted::{Dispatch, Host, Hosted, Invocation, Plain, Produced};
     pub use crate::actors::registry::{
-        lookup, lookup_function, registered, AdoptFn, FunctionEntry, FunctionFn, HostFn,
-        ObjectSlot, TypeEntry,
+        lookup, lookup_function, registered, stable_name, AdoptFn, FunctionEntry, FunctionFn,
+        HostFn, ObjectSlot, TypeEntry,
     };
     pub use crate::macro_support::no_such_method;
     pub use crate::net::wire::Fault;
 }
 
+pub use actors::ctx::Ctx;
 pub use actors::{Engine, EngineError};
 pub use array::{DistArray, RemoteArray, ShapeError};
 pub use cluster::{
     default_cluster, gather, scatter, scatter_each, scatter_to, Cluster, EngineEntry, JoinPoint,
     LaunchError, Profile, ProfileError,
 };
-pub use error::{Error, Result};
+pub use error::{Error, NameError, Result};
+pub use proxy::MAX_NAME_LEN;
 
 /// Starting engines where they run and registering them: the
 /// [`Launcher`](launch::Launcher) seam, its backends, and the engine side of
@@ -239,7 +241,8 @@ pub use distob_macros::main;
 /// struct Tally(u64);
 ///
 /// impl Dispatch for Tally {
-///     fn dispatch(cell: &Rc<RefCell<Self>>, method: MethodId, _args: &[u8]) -> Invocation {
+///     const NAME: &'static str = "docs::Tally";
+///     fn dispatch(cell: &Rc<RefCell<Self>>, _: &distob::Ctx, method: MethodId, _: &[u8]) -> Invocation {
 ///         if method == MethodId::of_name("Tally::bump") {
 ///             cell.borrow_mut().0 += 1;
 ///             let n = cell.borrow().0;
@@ -250,7 +253,8 @@ pub use distob_macros::main;
 ///     }
 /// }
 /// distob::register!(Tally);
-/// assert!(distob::registry::registered().contains(&std::any::type_name::<Tally>()));
+/// assert!(distob::registry::registered().contains(&"docs::Tally"));
+/// assert_eq!(distob::registry::stable_name::<Tally>(), "docs::Tally");
 /// ```
 #[macro_export]
 macro_rules! register {

@@ -1,6 +1,7 @@
 //! What macro-generated code calls, re-exported as `distob::__private`.
 //! Not a stable API: generated code and this module change together.
 
+pub use crate::actors::ctx::Ctx;
 pub use crate::actors::hosted::{Dispatch, Invocation, Produced};
 pub use crate::actors::registry::{FunctionEntry, ObjectSlot, TypeEntry};
 pub use crate::net::wire::Fault;
@@ -34,7 +35,10 @@ pub fn decode_args<A: DeserializeOwned>(bytes: &[u8]) -> Result<A, Fault> {
 /// A method's return value, encoded.
 pub fn ok_value<T: Value>(v: T) -> Result<Produced, Fault> {
     match value::encode(v) {
-        Ok(enc) => Ok(Produced::Value(enc, std::any::type_name::<T>())),
+        Ok(enc) => Ok(Produced::Value(
+            enc,
+            crate::actors::registry::stable_name::<T>(),
+        )),
         Err(e) => Err(Fault::Decode(crate::cluster::report(&e))),
     }
 }
@@ -52,9 +56,9 @@ pub fn user_result<T: Value, E: Serialize>(r: Result<T, E>) -> Result<Produced, 
 }
 
 /// The answer to a method id the type does not have.
-pub fn no_such_method<T>(method: MethodId) -> Invocation {
+pub fn no_such_method<T: 'static>(method: MethodId) -> Invocation {
     Invocation::Ready(Err(Fault::NoSuchMethod {
-        type_name: std::any::type_name::<T>().to_owned(),
+        type_name: crate::actors::registry::stable_name::<T>().to_owned(),
         method,
     }))
 }

@@ -168,13 +168,92 @@ pub struct ArrayHeader {
 /// The raw array format's version.
 pub const ARRAY_FORMAT_VERSION: u8 = 1;
 
-/// A value's encoding: a small head and a bulk body.
+/// A value's encoding: a small head and a bulk body, and a hold on every
+/// remote handle the value contains.
 #[derive(Clone, Debug, Default)]
 pub struct Encoded {
     /// CBOR: the value, or an [`ArrayHeader`].
     pub head: Vec<u8>,
     /// Raw bytes (array data), often empty.
     pub body: Bytes,
+    /// The handles inside the value, each kept alive by its lease until the
+    /// encoding has been sent (and the handle lent) or decoded again.
+    pub leases: Vec<Lease>,
+}
+
+/// A hold on one remote handle that a payload carries: while the lease
+/// lives, so does the handle, and the object stays held by this process.
+/// Payloads keep their leases until each handle has been lent to its
+/// object's engine (see the wire's `Lent`) or decoded again here, so that
+/// dropping the original handle right after sending it is safe.
+#[derive(Clone)]
+pub struct Lease {
+    pub(crate) handle: crate::net::wire::HandleRef,
+    /// Held for what it keeps alive; never read.
+    #[allow(dead_code)]
+    pub(crate) keep: std::sync::Arc<dyn Any + Send + Sync>,
+}
+
+impl fmt::Debug for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Lease({}/{})", self.handle.0, self.handle.1)
+    }
+}
+
+impl Lease {
+    /// The handle it holds.
+    pub fn handle(&self) -> crate::net::wire::HandleRef {
+        self.handle
+    }
+}
+
+thread_local! {
+    /// The leases of the handles serialized by each encoding under way on
+    /// this thread, innermost last.
+    static LEASES: std::cell::RefCell<Vec<Vec<Lease>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Pops the innermost collection when an encoding ends (or unwinds).
+struct Collection;
+
+impl Drop for Collection {
+    fn drop(&mut self) {
+        LEASES.with(|l| {
+            l.borrow_mut().pop();
+        });
+    }
+}
+
+/// Runs `f` (an encoding) and returns what it gave and the leases of every
+/// handle serialized by it on this thread.
+pub(crate) fn collecting<R>(f: impl FnOnce() -> R) -> (R, Vec<Lease>) {
+    LEASES.with(|l| l.borrow_mut().push(Vec::new()));
+    let guard = Collection;
+    let out = f();
+    let leases = LEASES.with(|l| l.borrow_mut().last_mut().map(std::mem::take));
+    drop(guard);
+    (out, leases.unwrap_or_default())
+}
+
+/// Records the lease of a handle being serialized, in the innermost
+/// encoding under way; false when there is none (the handle is then a bare
+/// reference that keeps nothing alive).
+pub(crate) fn lease(lease: Lease) -> bool {
+    LEASES.with(|l| match l.borrow_mut().last_mut() {
+        Some(top) => {
+            top.push(lease);
+            true
+        }
+        None => false,
+    })
+}
+
+/// [`to_cbor`], with the leases of the handles inside `x`.
+pub(crate) fn to_cbor_leased<T: Serialize + ?Sized>(
+    x: &T,
+) -> Result<(Vec<u8>, Vec<Lease>), ValueError> {
+    let (bytes, leases) = collecting(|| to_cbor(x));
+    Ok((bytes?, leases))
 }
 
 impl Encoded {
@@ -223,6 +302,7 @@ pub fn encode_array<A: Element, D: Dimension>(a: Array<A, D>) -> Result<Encoded,
     Ok(Encoded {
         head,
         body: bytes.slice(start * size..(start + n) * size),
+        leases: Vec::new(),
     })
 }
 
@@ -314,7 +394,14 @@ pub fn is_raw_array<T: 'static>() -> bool {
 /// Encodes an owned value: raw bytes for built-in arrays, CBOR otherwise.
 pub fn encode<T: Value>(x: T) -> Result<Encoded, ValueError> {
     if is_raw_array::<T>() {
-        let mut slot = Some(x);
+        return encode_array_value(x);
+    }
+    encode_ref(&x)
+}
+
+fn encode_array_value<T: Value>(x: T) -> Result<Encoded, ValueError> {
+    let mut slot = Some(x);
+    {
         let slot: &mut dyn Any = &mut slot;
         macro_rules! attempt {
             ($a:ty, $slot:ident) => {
@@ -332,19 +419,21 @@ pub fn encode<T: Value>(x: T) -> Result<Encoded, ValueError> {
             };
         }
         for_each_array_type!(attempt, slot);
-        return match slot.downcast_mut::<Option<T>>().and_then(Option::take) {
-            Some(x) => encode_ref(&x),
-            None => Ok(Encoded::default()),
-        };
     }
-    encode_ref(&x)
+    match slot.take() {
+        Some(x) => encode_ref(&x),
+        None => Ok(Encoded::default()),
+    }
 }
 
-/// Encodes a borrowed value as CBOR (arrays too, when not owned).
+/// Encodes a borrowed value as CBOR (arrays too, when not owned), with the
+/// leases of the handles inside it.
 pub fn encode_ref<T: Serialize + ?Sized>(x: &T) -> Result<Encoded, ValueError> {
+    let (head, leases) = to_cbor_leased(x)?;
     Ok(Encoded {
-        head: to_cbor(x)?,
+        head,
         body: Bytes::new(),
+        leases,
     })
 }
 

@@ -11,7 +11,7 @@ use distob::net::codec::{self, Limits};
 use distob::net::connection::{write_frame, FrameReader};
 use distob::net::handshake;
 use distob::net::tls::PLAINTEXT;
-use distob::net::wire::{Fault, Message, MethodId, Op, Outcome};
+use distob::net::wire::{Fault, Message, Meta, MethodId, Op, Outcome};
 use distob::{CallId, Engine, Error, Invoke, NodeId, ObjectHub, ObjectId};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -58,12 +58,26 @@ async fn raw_to(
 }
 
 async fn request(r: &mut FrameReader<OwnedReadHalf>, w: &mut OwnedWriteHalf, op: Op) -> Outcome {
-    write_frame(w, &Message::Request(CallId(7), op), &[])
+    request_with(r, w, op, Meta::default()).await
+}
+
+async fn request_with(
+    r: &mut FrameReader<OwnedReadHalf>,
+    w: &mut OwnedWriteHalf,
+    op: Op,
+    meta: Meta,
+) -> Outcome {
+    write_frame(w, &Message::Request(CallId(7), op, meta), &[])
         .await
         .unwrap();
-    match within(r.next()).await.unwrap().unwrap().message {
-        Message::Reply(CallId(7), outcome) => outcome,
-        other => panic!("unexpected {other:?}"),
+    loop {
+        match within(r.next()).await.unwrap().unwrap().message {
+            Message::Reply(CallId(7), outcome, _) => return outcome,
+            // The engine's own messages (holds and lends of its hub) are
+            // not answers.
+            Message::Hold { .. } | Message::Lent { .. } | Message::Arrived { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
     }
 }
 
@@ -288,7 +302,8 @@ async fn in_process_engines_hand_values_over_only_within_their_cluster() {
     let push = Op::Push {
         source: x.id().object,
         object: ObjectId::new(),
-        to: b_addr,
+        to: NodeId(0),
+        addr: b_addr,
     };
     let out = request(&mut r, &mut w, push).await;
     assert!(matches!(out, Outcome::Fault(_)), "{out:?}");

@@ -10,6 +10,8 @@ pub(crate) struct RemoteImpl {
     pub(crate) ty: Type,
     /// Its last path segment (for names and method ids).
     pub(crate) name: Ident,
+    /// The name it registers under, if fixed by `name = "..."`.
+    pub(crate) registered: Option<syn::LitStr>,
     /// The methods to proxy.
     pub(crate) methods: Vec<RemoteMethod>,
 }
@@ -52,6 +54,8 @@ pub(crate) struct RemoteMethod {
     pub(crate) name: Ident,
     pub(crate) receiver: Receiver,
     pub(crate) is_async: bool,
+    /// Whether it takes `ctx: &distob::Ctx` first (kept off the wire).
+    pub(crate) ctx: bool,
     pub(crate) args: Vec<Arg>,
     pub(crate) ret: Ret,
     pub(crate) cached: bool,

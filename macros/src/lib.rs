@@ -12,16 +12,9 @@ use proc_macro::TokenStream;
 /// Turns an `impl` block's public methods into remote calls. See `distob::remote`.
 #[proc_macro_attribute]
 pub fn remote(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        return syn::Error::new(
-            proc_macro2::Span::call_site(),
-            "#[distob::remote] takes no arguments",
-        )
-        .into_compile_error()
-        .into();
-    }
+    let attr = proc_macro2::TokenStream::from(attr);
     syn::parse::<syn::ItemImpl>(item)
-        .and_then(parse::remote_impl)
+        .and_then(|item| parse::remote_impl(attr, item))
         .map(|ir| codegen::remote_impl(&ir))
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()

@@ -51,8 +51,42 @@ fn take_options(attrs: &mut Vec<Attribute>) -> syn::Result<Options> {
     }
 }
 
+/// The options of `#[distob::remote(..)]` itself.
+#[derive(Default)]
+struct ImplOptions {
+    name: Option<syn::LitStr>,
+}
+
+fn impl_options(attr: proc_macro2::TokenStream) -> syn::Result<ImplOptions> {
+    let mut opts = ImplOptions::default();
+    if attr.is_empty() {
+        return Ok(opts);
+    }
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            let lit: syn::LitStr = meta.value()?.parse()?;
+            if lit.value().is_empty() {
+                return Err(syn::Error::new_spanned(
+                    &lit,
+                    "the registered name cannot be empty",
+                ));
+            }
+            opts.name = Some(lit);
+            Ok(())
+        } else {
+            Err(meta.error("unknown #[distob::remote] option; expected `name = \"...\"`"))
+        }
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(opts)
+}
+
 /// Parses the `impl` block of `#[distob::remote]`.
-pub(crate) fn remote_impl(mut item: ItemImpl) -> syn::Result<RemoteImpl> {
+pub(crate) fn remote_impl(
+    attr: proc_macro2::TokenStream,
+    mut item: ItemImpl,
+) -> syn::Result<RemoteImpl> {
+    let options = impl_options(attr)?;
     if let Some((_, path, _)) = &item.trait_ {
         return Err(syn::Error::new_spanned(
             path,
@@ -103,6 +137,7 @@ pub(crate) fn remote_impl(mut item: ItemImpl) -> syn::Result<RemoteImpl> {
         item,
         ty,
         name,
+        registered: options.name,
         methods,
     })
 }
@@ -148,12 +183,19 @@ fn method(f: &mut ImplItemFn) -> syn::Result<Option<RemoteMethod>> {
             "`cached` and `remote_result` do not combine",
         ));
     }
+    let ctx = sig.inputs.iter().nth(1).is_some_and(is_ctx);
     let args = sig
         .inputs
         .iter()
-        .skip(1)
+        .skip(if ctx { 2 } else { 1 })
         .map(arg)
         .collect::<syn::Result<Vec<_>>>()?;
+    if let Some(extra) = sig.inputs.iter().skip(2).find(|a| is_ctx(a)) {
+        return Err(syn::Error::new_spanned(
+            extra,
+            "`&Ctx` must be the first argument after the receiver",
+        ));
+    }
     let ret = ret(&sig.output)?;
     let docs = f
         .attrs
@@ -165,6 +207,7 @@ fn method(f: &mut ImplItemFn) -> syn::Result<Option<RemoteMethod>> {
         name: sig.ident.clone(),
         receiver,
         is_async: sig.asyncness.is_some(),
+        ctx,
         args,
         ret,
         cached: opts.cached,
@@ -195,6 +238,23 @@ fn receiver(sig: &Signature) -> syn::Result<Option<Receiver>> {
             }))
         }
         _ => Ok(None),
+    }
+}
+
+/// Whether an argument is `&Ctx` (any path ending in `Ctx`, by shared
+/// reference): engine code's context, kept off the wire.
+fn is_ctx(input: &FnArg) -> bool {
+    let FnArg::Typed(pt) = input else {
+        return false;
+    };
+    let Type::Reference(r) = &*pt.ty else {
+        return false;
+    };
+    match &*r.elem {
+        Type::Path(p) if p.qself.is_none() && r.mutability.is_none() => {
+            p.path.segments.last().is_some_and(|s| s.ident == "Ctx")
+        }
+        _ => false,
     }
 }
 

@@ -1,8 +1,8 @@
 //! [`Engine`]: an actor host serving objects over TCP.
 
-use super::object_engine::ObjectTable;
 use super::session::{Close, Session};
 pub(crate) use super::state::EngineState;
+use super::table::ObjectTable;
 use crate::id::NodeId;
 use crate::net::connection::WriteMode;
 use crate::net::tls::{Binding, PLAINTEXT};
@@ -191,27 +191,78 @@ impl Engine {
         self.serve_with_local(listener, None, shutdown).await
     }
 
-    /// [`serve`](Engine::serve), also taking in-process connections.
+    /// [`serve`](Engine::serve), also taking in-process connections (and
+    /// handing values to the engines of this process by reference).
     pub(crate) async fn serve_with_local(
         self,
         listener: TcpListener,
-        mut local: Option<mpsc::UnboundedReceiver<DuplexStream>>,
+        local: Option<(LocalDialer, mpsc::UnboundedReceiver<DuplexStream>)>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), EngineError> {
         if actix_rt::Arbiter::try_current().is_none() {
             return Err(EngineError::NoActixSystem);
         }
+        let state = self.state(listener.local_addr().ok());
+        tracing::info!(node = %self.node, addr = ?listener.local_addr().ok(), "engine serving");
+        let (dialer, mut local) = match local {
+            Some((d, rx)) => (Some(d), Some(rx)),
+            None => (None, None),
+        };
+        // In-process engines take values from each other by reference, and
+        // reach each other through in-memory pipes.
+        let mut listed = dialer.and_then(|d| {
+            let addr = listener.local_addr().ok()?;
+            Some(super::exchange::enlist(addr, state.fingerprint, d))
+        });
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let id = state.new_session_id();
+                        actix_rt::spawn(open_session(id, stream, self.clone(), state.clone()));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, go on.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(h) = next_handoff(&mut listed) => super::exchange::receive(&state, h),
+                Some(stream) = next_local(&mut local) => {
+                    let id = state.new_session_id();
+                    actix_rt::spawn(open_local_session(id, stream, self.clone(), state.clone()));
+                }
+                _ = &mut shutdown => break,
+                _ = state.stop.notified() => break,
+            }
+        }
+        drop(listener);
+        if let Some(listed) = &listed {
+            super::exchange::delist(listed);
+        }
+        drain(&state).await;
+        tracing::info!(node = %self.node, "engine stopped");
+        Ok(())
+    }
+
+    /// The state every session and object of this engine shares, with the
+    /// local session of its own hub started.
+    fn state(&self, addr: Option<std::net::SocketAddr>) -> Rc<EngineState> {
+        let links = LinkOptions {
+            tls: self.tls,
+            liveness: self.liveness,
+        };
+        let (port, items) = crate::proxy::local::LocalPort::new(self.node);
+        let hub = crate::proxy::ObjectHub::for_engine(self.node, self.key.clone(), links, port);
+        let killed = std::num::NonZeroUsize::new(super::state::KILLED_REMEMBERED)
+            .map_or_else(lru::LruCache::unbounded, lru::LruCache::new);
         let state = Rc::new(EngineState {
             node: self.node,
-            key: self.key.clone(),
-            limits: self.limits,
-            peers: Default::default(),
+            addr,
+            hub,
             max_in_flight: self.max_in_flight,
             max_queued: self.max_queued,
-            links: LinkOptions {
-                tls: self.tls,
-                liveness: self.liveness,
-            },
             fingerprint: self.key.fingerprint(),
             identity: RefCell::new(None),
             objects: RefCell::new(ObjectTable::default()),
@@ -225,75 +276,47 @@ impl Engine {
             orphans: RefCell::new(HashMap::new()),
             next_session: Cell::new(0),
             bulk_links: RefCell::new(HashMap::new()),
+            holder_of: RefCell::new(HashMap::new()),
+            names: RefCell::new(HashMap::new()),
+            killed: RefCell::new(killed),
         });
-        tracing::info!(node = %self.node, addr = ?listener.local_addr().ok(), "engine serving");
-        // In-process engines take values from each other by reference.
-        let mut listed = local
-            .as_ref()
-            .and_then(|_| listener.local_addr().ok())
-            .map(|addr| super::exchange::enlist(addr, state.fingerprint));
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        let id = state.next_session.get();
-                        state.next_session.set(id + 1);
-                        actix_rt::spawn(open_session(id, stream, self.clone(), state.clone()));
-                    }
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off, go on.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-                Some(h) = next_handoff(&mut listed) => super::exchange::receive(&state, h),
-                Some(stream) = next_local(&mut local) => {
-                    let id = state.next_session.get();
-                    state.next_session.set(id + 1);
-                    actix_rt::spawn(open_local_session(id, stream, self.clone(), state.clone()));
-                }
-                _ = &mut shutdown => break,
-                _ = state.stop.notified() => break,
-            }
-        }
-        drop(listener);
-        if let Some(listed) = &listed {
-            super::exchange::delist(listed);
-        }
-        // Graceful: calls already in flight finish and are answered first
-        // (up to a deadline), then the sessions close.
-        let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
-        let busy = |state: &EngineState| {
-            state
-                .sessions
-                .borrow()
-                .values()
-                .any(|(_, n)| n.load(std::sync::atomic::Ordering::Relaxed) > 0)
-        };
-        while busy(&state) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let sessions: Vec<_> = state
+        let id = state.new_session_id();
+        Session::start_local(id, items, state.clone());
+        state
+    }
+}
+
+/// Graceful stop: calls already in flight finish and are answered first
+/// (up to a deadline), then the sessions close and the objects go.
+async fn drain(state: &Rc<EngineState>) {
+    let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
+    let busy = |state: &EngineState| {
+        state
             .sessions
             .borrow()
             .values()
-            .map(|(a, _)| a.clone())
-            .collect();
-        for s in sessions {
-            s.do_send(Close);
-        }
-        // Let sessions finish their stop and flush their last replies.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while !state.sessions.borrow().is_empty() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        state.objects.borrow_mut().clear();
-        state.snapshots.borrow_mut().clear();
-        state.orphans.borrow_mut().clear();
-        tracing::info!(node = %self.node, "engine stopped");
-        Ok(())
+            .any(|(_, n)| n.load(std::sync::atomic::Ordering::Relaxed) > 0)
+    };
+    while busy(state) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let sessions: Vec<_> = state
+        .sessions
+        .borrow()
+        .values()
+        .map(|(a, _)| a.clone())
+        .collect();
+    for s in sessions {
+        s.do_send(Close);
+    }
+    // Let sessions finish their stop and flush their last replies.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !state.sessions.borrow().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    state.objects.borrow_mut().clear();
+    state.snapshots.borrow_mut().clear();
+    state.orphans.borrow_mut().clear();
 }
 
 async fn next_handoff(

@@ -4,9 +4,10 @@
 //! copy-on-write, so each engine still holds a copy of its own as far as
 //! anyone can tell: a change made on one makes that one unique first.
 
-use super::engine::EngineState;
+use super::engine::{EngineState, LocalDialer};
 use crate::id::ObjectId;
 use crate::net::wire::Fault;
+use crate::net::ClusterKey;
 use std::any::Any;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,9 +24,10 @@ pub(crate) struct Handoff {
     pub(crate) reply: oneshot::Sender<Result<(), Fault>>,
 }
 
-/// An in-process engine's inbox, with the fingerprint of its cluster key:
-/// values go only between engines of the same cluster.
-type Inbox = ([u8; 32], mpsc::UnboundedSender<Handoff>);
+/// An in-process engine's inbox, with the fingerprint of its cluster key
+/// (values go only between engines of the same cluster), and the dialer
+/// that reaches it through an in-memory pipe.
+type Inbox = ([u8; 32], mpsc::UnboundedSender<Handoff>, LocalDialer);
 
 type Directory = Mutex<HashMap<SocketAddr, Inbox>>;
 
@@ -42,9 +44,9 @@ fn lock() -> std::sync::MutexGuard<'static, HashMap<SocketAddr, Inbox>> {
 /// Lists the engine listening at `addr`, of the cluster whose key has
 /// `fingerprint`, as in-process; it receives handoffs from the returned
 /// receiver until [`delist`] is called.
-pub(crate) fn enlist(addr: SocketAddr, fingerprint: [u8; 32]) -> Listed {
+pub(crate) fn enlist(addr: SocketAddr, fingerprint: [u8; 32], dialer: LocalDialer) -> Listed {
     let (tx, rx) = mpsc::unbounded_channel();
-    lock().insert(addr, (fingerprint, tx.clone()));
+    lock().insert(addr, (fingerprint, tx.clone(), dialer));
     Listed { addr, tx, rx }
 }
 
@@ -61,7 +63,7 @@ pub(crate) fn delist(listed: &Listed) {
     let mut dir = lock();
     if dir
         .get(&listed.addr)
-        .is_some_and(|(_, tx)| tx.same_channel(&listed.tx))
+        .is_some_and(|(_, tx, _)| tx.same_channel(&listed.tx))
     {
         dir.remove(&listed.addr);
     }
@@ -75,8 +77,18 @@ pub(crate) fn find(
 ) -> Option<mpsc::UnboundedSender<Handoff>> {
     lock()
         .get(&addr)
-        .filter(|(f, tx)| f == fingerprint && !tx.is_closed())
-        .map(|(_, tx)| tx.clone())
+        .filter(|(f, tx, _)| f == fingerprint && !tx.is_closed())
+        .map(|(_, tx, _)| tx.clone())
+}
+
+/// The in-memory dialer of the in-process engine at `addr`, if there is
+/// one of the cluster of `key` (links to it then need no socket).
+pub(crate) fn in_process_dialer(addr: SocketAddr, key: &ClusterKey) -> Option<LocalDialer> {
+    let fingerprint = key.fingerprint();
+    lock()
+        .get(&addr)
+        .filter(|(f, tx, _)| *f == fingerprint && !tx.is_closed())
+        .map(|(_, _, dialer)| dialer.clone())
 }
 
 /// Takes a handoff in on the receiving engine: the value becomes the
@@ -87,10 +99,8 @@ pub(crate) fn receive(engine: &Rc<EngineState>, h: Handoff) {
         .and_then(|adopt| adopt(&*h.value))
         .map(super::object::Held::Hosted)
         .ok_or_else(|| Fault::Refused(format!("a {} cannot be handed over", h.type_name)));
-    let done = engine.fill_or_insert(h.object, held, &h.type_name, h.nbytes, NO_SESSION);
+    // A copy adds no holder: the client that expects it holds it.
+    let done = engine.fill_or_insert(h.object, held, &h.type_name, h.nbytes, None);
     // The pusher may have given up; the object stands either way.
     let _ = h.reply.send(done);
 }
-
-/// The owner of objects no session created (they live until released).
-pub(crate) const NO_SESSION: u64 = u64::MAX;

@@ -3,6 +3,7 @@
 //! (`#[distob::remote]` implements [`Dispatch`] for them) and [`Plain<T>`]
 //! for any other value a function or method produced.
 
+use super::ctx::Ctx;
 use crate::net::wire::{Fault, MethodId};
 use crate::value::{self, Encoded, Value};
 use futures::future::LocalBoxFuture;
@@ -50,7 +51,7 @@ pub trait Hosted: 'static {
     /// The Rust type name of the value.
     fn type_name(&self) -> &'static str;
     /// Runs one method. Panics are caught by the caller.
-    fn invoke(&mut self, method: MethodId, args: &[u8]) -> Invocation;
+    fn invoke(&mut self, ctx: &Ctx, method: MethodId, args: &[u8]) -> Invocation;
     /// Encodes the current value (for `gather`).
     fn encode(&self) -> Result<Encoded, Fault>;
     /// The object, for typed access by registered functions.
@@ -94,8 +95,11 @@ pub trait Hosted: 'static {
 /// one call at a time (and waits out async ones), so the cell is never
 /// borrowed twice.
 pub trait Dispatch: Value {
-    /// Runs one method.
-    fn dispatch(cell: &Rc<RefCell<Self>>, method: MethodId, args: &[u8]) -> Invocation;
+    /// The name the type is registered and travels under (see
+    /// [`TypeEntry::name`](super::registry::TypeEntry::name)).
+    const NAME: &'static str;
+    /// Runs one method; engine code gets `ctx` to act in the cluster.
+    fn dispatch(cell: &Rc<RefCell<Self>>, ctx: &Ctx, method: MethodId, args: &[u8]) -> Invocation;
 }
 
 /// A value of a [`Dispatch`] type, hosted with its methods.
@@ -116,11 +120,11 @@ impl<T> Host<T> {
 
 impl<T: Dispatch> Hosted for Host<T> {
     fn type_name(&self) -> &'static str {
-        std::any::type_name::<T>()
+        T::NAME
     }
 
-    fn invoke(&mut self, method: MethodId, args: &[u8]) -> Invocation {
-        T::dispatch(&self.0, method, args)
+    fn invoke(&mut self, ctx: &Ctx, method: MethodId, args: &[u8]) -> Invocation {
+        T::dispatch(&self.0, ctx, method, args)
     }
 
     fn encode(&self) -> Result<Encoded, Fault> {
@@ -139,12 +143,12 @@ pub struct Plain<T>(pub T);
 
 impl<T: Value> Hosted for Plain<T> {
     fn type_name(&self) -> &'static str {
-        std::any::type_name::<T>()
+        super::registry::stable_name::<T>()
     }
 
-    fn invoke(&mut self, method: MethodId, _args: &[u8]) -> Invocation {
+    fn invoke(&mut self, _ctx: &Ctx, method: MethodId, _args: &[u8]) -> Invocation {
         Invocation::Ready(Err(Fault::NoSuchMethod {
-            type_name: std::any::type_name::<T>().to_owned(),
+            type_name: self.type_name().to_owned(),
             method,
         }))
     }

@@ -17,19 +17,22 @@
 //! In-process engines hand values to each other by reference (`exchange`);
 //! other engines are reached over authenticated links (`peers`).
 
+pub(crate) mod ctx;
 pub(crate) mod engine;
 pub(crate) mod exchange;
 pub(crate) mod hosted;
+pub(crate) mod names;
 pub(crate) mod object;
-pub(crate) mod object_engine;
-pub(crate) mod peers;
+pub(crate) mod push;
 pub(crate) mod registry;
 pub(crate) mod session;
 pub(crate) mod snapshots;
 pub(crate) mod state;
+pub(crate) mod table;
 
 pub(crate) use engine::LocalDialer;
 pub use engine::{
     Engine, EngineError, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DRAIN_DEADLINE,
     HANDSHAKE_TIMEOUT,
 };
+pub(crate) use exchange::in_process_dialer;

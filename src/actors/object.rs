@@ -1,13 +1,17 @@
 //! The object actor: owns one value and runs its calls one at a time, in
 //! arrival order.
 
+use super::ctx::Ctx;
 use super::engine::EngineState;
 use super::hosted::{Hosted, Invocation, Produced};
 use super::registry::{FunctionEntry, ObjectSlot};
-use crate::id::{CallId, ObjectId};
+use crate::id::{CallId, ObjectId, Ref, TypeTag};
 use crate::net::wire::{Fault, Message, MethodId, Outcome};
-use crate::net::FrameWriter;
-use crate::value::Encoded;
+use crate::net::{AlignedBuf, FrameWriter};
+use crate::proxy::handles::{self, Flight, Landing};
+use crate::proxy::link::Reply;
+use crate::proxy::ObjectHub;
+use crate::value::{Encoded, Lease};
 use actix::prelude::*;
 use bytes::Bytes;
 use futures::FutureExt;
@@ -15,10 +19,27 @@ use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::rc::Weak;
 
-/// Where a call's reply goes: the connection it came on and its id.
+/// Where a reply goes.
+#[derive(Debug)]
+pub(crate) enum Sink {
+    /// Back over the peer's connection; handles in the reply are lent
+    /// through this engine's hub first.
+    Wire { writer: FrameWriter, hub: ObjectHub },
+    /// To engine code of this engine, which waits on the oneshot; handles
+    /// travel as their leases.
+    Local {
+        tx: tokio::sync::oneshot::Sender<crate::Result<Reply>>,
+        hub: ObjectHub,
+    },
+    /// Already answered.
+    Gone,
+}
+
+/// Where a call's reply goes: the connection it came on (or the local
+/// caller) and its id.
 #[derive(Debug)]
 pub(crate) struct ReplyTo {
-    pub(crate) writer: FrameWriter,
+    pub(crate) sink: Sink,
     pub(crate) call: CallId,
     /// The connection's count of calls in flight; this one leaves it when
     /// its reply is sent (or dropped).
@@ -46,17 +67,41 @@ impl ReplyTo {
     }
 
     /// Sends an outcome with its body.
-    pub(crate) fn outcome(mut self, outcome: Outcome, body: Bytes) {
+    pub(crate) fn outcome(self, outcome: Outcome, body: Bytes) {
+        self.send(outcome, body, Vec::new())
+    }
+
+    /// Sends an outcome whose value carries the handles of `leases`.
+    fn send(mut self, outcome: Outcome, body: Bytes, leases: Vec<Lease>) {
         self.leave_counts();
-        let reply = Message::Reply(self.call, outcome);
-        // The client may have gone already; then there is nobody to tell.
-        let _ = self.writer.send(&reply, body);
+        let call = self.call;
+        match std::mem::replace(&mut self.sink, Sink::Gone) {
+            Sink::Wire { writer, hub } => {
+                let refs = hub.lend(&leases);
+                let reply = Message::Reply(call, outcome, refs.clone());
+                // The client may have gone already; then there is nobody to
+                // tell, and the lends are taken back.
+                if writer.send(&reply, body).is_err() {
+                    hub.arrived(&refs);
+                }
+            }
+            Sink::Local { tx, hub } => {
+                let reply = Reply {
+                    outcome,
+                    body: AlignedBuf::from_slice(&body),
+                    landing: Landing::new(&hub, Flight::Leases(leases)),
+                };
+                // The caller may have dropped its call: the reply goes.
+                let _ = tx.send(Ok(reply));
+            }
+            Sink::Gone => {}
+        }
     }
 
     /// Sends a value or a fault.
     pub(crate) fn result(self, result: Result<Encoded, Fault>) {
         match result {
-            Ok(enc) => self.outcome(Outcome::Value(enc.head), enc.body),
+            Ok(enc) => self.send(Outcome::Value(enc.head), enc.body, enc.leases),
             Err(fault) => self.fault(fault),
         }
     }
@@ -95,6 +140,9 @@ pub(crate) struct Stored {
     pub(crate) type_name: String,
     pub(crate) head: Vec<u8>,
     pub(crate) body: Bytes,
+    /// This engine's holds on the handles inside the value (it cannot
+    /// decode it to find them: they came listed with it).
+    pub(crate) leases: Vec<Lease>,
 }
 
 /// What an object actor holds.
@@ -136,6 +184,7 @@ impl Held {
             Held::Stored(s) => Ok(Encoded {
                 head: s.head.clone(),
                 body: s.body.clone(),
+                leases: s.leases.clone(),
             }),
             Held::Hosted(h) => catch(|| h.encode()).and_then(|r| r),
             Held::Failed(fault) => Err(fault.clone()),
@@ -157,7 +206,7 @@ enum Queued {
 #[rtype(result = "()")]
 pub(crate) struct PushTo {
     pub(crate) object: ObjectId,
-    pub(crate) to: std::net::SocketAddr,
+    pub(crate) to: crate::id::NodeId,
     pub(crate) reply: ReplyTo,
 }
 
@@ -167,6 +216,9 @@ pub(crate) struct ObjectActor {
     held: Held,
     engine: Weak<EngineState>,
     backlog: VecDeque<Queued>,
+    /// The call chain of the async method holding the mailbox, if any: a
+    /// call of the same chain cannot be served until it returns.
+    busy: Option<u64>,
 }
 
 impl ObjectActor {
@@ -176,7 +228,18 @@ impl ObjectActor {
             held,
             engine,
             backlog: VecDeque::new(),
+            busy: None,
         }
+    }
+
+    /// What engine code running on this object gets.
+    fn ctx(&self, engine: &EngineState, chain: u64) -> Ctx {
+        let tag = TypeTag::of_name(self.held.type_name());
+        Ctx::new(
+            engine.hub.clone(),
+            Ref::new(engine.node, self.id, tag),
+            chain,
+        )
     }
 
     /// Whether messages must queue rather than run now.
@@ -216,50 +279,63 @@ impl ObjectActor {
                 .fault(Fault::Refused("the engine is shutting down".into()));
         };
         // To an engine of this process: the shared value itself, no bytes.
-        let inbox = super::exchange::find(msg.to, &engine.fingerprint);
-        if let (Some(to), Held::Hosted(h)) = (inbox, &self.held) {
-            let adoptable =
-                super::registry::lookup(h.type_name()).is_some_and(|e| e.adopt.is_some());
-            if let Some(value) = adoptable
-                .then(|| catch(|| h.share()).ok().flatten())
-                .flatten()
-            {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let handoff = super::exchange::Handoff {
-                    object: msg.object,
-                    type_name: h.type_name().to_owned(),
-                    value,
-                    nbytes: engine
-                        .objects
-                        .borrow()
-                        .get(&self.id)
-                        .map_or(0, |e| e.nbytes),
-                    reply: tx,
-                };
-                if to.send(handoff).is_ok() {
-                    actix_rt::spawn(async move {
-                        match rx.await {
-                            Ok(Ok(())) => msg.reply.done(),
-                            Ok(Err(f)) => msg.reply.fault(f),
-                            Err(_) => msg
-                                .reply
-                                .fault(Fault::Refused("the peer engine is gone".into())),
-                        }
-                    });
-                    return;
+        if let Some(msg) = self.hand_over(&engine, msg) {
+            let value = self
+                .held
+                .encode()
+                .map(|enc| (self.held.type_name().to_owned(), enc));
+            actix_rt::spawn(async move {
+                match super::push::deliver(&engine.hub, msg.to, msg.object, value).await {
+                    Ok(()) => msg.reply.done(),
+                    Err(f) => msg.reply.fault(f),
                 }
-            }
+            });
         }
-        let value = self
-            .held
-            .encode()
-            .map(|enc| (self.held.type_name().to_owned(), enc));
+    }
+
+    /// Hands the shared value to an in-process engine, when the target is
+    /// one and the value shares; else gives the message back.
+    fn hand_over(&self, engine: &EngineState, msg: PushTo) -> Option<PushTo> {
+        let Some(addr) = engine.hub.engine_addr(msg.to) else {
+            return Some(msg);
+        };
+        let (Some(to), Held::Hosted(h)) =
+            (super::exchange::find(addr, &engine.fingerprint), &self.held)
+        else {
+            return Some(msg);
+        };
+        let adoptable = super::registry::lookup(h.type_name()).is_some_and(|e| e.adopt.is_some());
+        let Some(value) = adoptable
+            .then(|| catch(|| h.share()).ok().flatten())
+            .flatten()
+        else {
+            return Some(msg);
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let handoff = super::exchange::Handoff {
+            object: msg.object,
+            type_name: h.type_name().to_owned(),
+            value,
+            nbytes: engine
+                .objects
+                .borrow()
+                .get(&self.id)
+                .map_or(0, |e| e.nbytes),
+            reply: tx,
+        };
+        if to.send(handoff).is_err() {
+            return Some(msg);
+        }
         actix_rt::spawn(async move {
-            match super::peers::push(engine, msg.to, msg.object, value).await {
-                Ok(()) => msg.reply.done(),
-                Err(f) => msg.reply.fault(f),
+            match rx.await {
+                Ok(Ok(())) => msg.reply.done(),
+                Ok(Err(f)) => msg.reply.fault(f),
+                Err(_) => msg
+                    .reply
+                    .fault(Fault::Refused("the peer engine is gone".into())),
             }
         });
+        None
     }
 
     /// An announced change has run: the value it left is published for
@@ -302,28 +378,22 @@ impl ObjectActor {
             keep,
             operand: _,
             announced,
+            chain,
+            landing,
         } = msg;
-        let invocation = match (target, &mut self.held) {
-            (_, Held::Failed(fault)) => Err(fault.clone()),
-            (Target::Method(method), Held::Hosted(h)) if operand.is_some() => {
-                match operand.unwrap_or_else(|| Err(Fault::Refused("no operand".into()))) {
-                    Ok(value) => catch(|| h.invoke_with(method, &args, &*value)),
-                    Err(fault) => Err(fault),
-                }
-            }
-            (Target::Function(entry), held) => {
-                let slot = ObjectSlot { held };
-                catch(|| (entry.call)(slot, &args)).map(Invocation::Ready)
-            }
-            (Target::Method(method), Held::Hosted(h)) => catch(|| h.invoke(method, &args)),
-            (Target::Method(method), Held::Stored(s)) => Err(Fault::NoSuchMethod {
-                type_name: s.type_name.clone(),
-                method,
-            }),
-            (Target::Method(_), Held::Pending) => {
-                Err(Fault::Refused("the object is not computed yet".into()))
-            }
+        let Some(engine) = self.engine.upgrade() else {
+            reply.fault(Fault::Refused("the engine is shutting down".into()));
+            return false;
         };
+        let cx = self.ctx(&engine, chain.id);
+        // Handles among the arguments bind to this engine's hub, and count
+        // as arrived once decoded (the landing goes right after).
+        let invocation = handles::in_chain(&chain, || {
+            handles::decode_landed(landing.as_ref(), || {
+                self.dispatch(target, &args, operand, &cx)
+            })
+        });
+        drop(landing);
         if announced {
             // The change (if any) is done once the method returns; an async
             // method's publishes when it finishes, below.
@@ -337,19 +407,7 @@ impl ObjectActor {
                 false
             }
             Ok(Invocation::Deferred(fut)) => {
-                let fut = AssertUnwindSafe(fut)
-                    .catch_unwind()
-                    .map(|r| r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p)))));
-                // `wait` holds back the mailbox until the method is done, so
-                // calls on one object stay in order even across awaits; what
-                // queued meanwhile runs next.
-                ctx.wait(fut.into_actor(self).map(move |result, act, ctx| {
-                    if announced {
-                        act.change_done();
-                    }
-                    finish(result, reply, keep, &act.engine);
-                    act.drain(ctx);
-                }));
+                self.await_method(fut, chain, reply, keep, announced, ctx);
                 true
             }
             Err(fault) => {
@@ -360,6 +418,95 @@ impl ObjectActor {
                 false
             }
         }
+    }
+
+    /// Calls into the object: its method, a function on it, or the fault
+    /// that says why neither can run.
+    fn dispatch(
+        &mut self,
+        target: Target,
+        args: &[u8],
+        operand: Option<Shared>,
+        cx: &Ctx,
+    ) -> Result<Invocation, Fault> {
+        match (target, &mut self.held) {
+            (_, Held::Failed(fault)) => Err(fault.clone()),
+            (Target::Method(method), Held::Hosted(h)) if operand.is_some() => {
+                match operand.unwrap_or_else(|| Err(Fault::Refused("no operand".into()))) {
+                    Ok(value) => catch(|| h.invoke_with(method, args, &*value)),
+                    Err(fault) => Err(fault),
+                }
+            }
+            (Target::Function(entry), held) => {
+                let slot = ObjectSlot { held };
+                catch(|| (entry.call)(slot, args)).map(Invocation::Ready)
+            }
+            (Target::Method(method), Held::Hosted(h)) => catch(|| h.invoke(cx, method, args)),
+            (Target::Method(method), Held::Stored(s)) => Err(Fault::NoSuchMethod {
+                type_name: s.type_name.clone(),
+                method,
+            }),
+            (Target::Method(_), Held::Pending) => {
+                Err(Fault::Refused("the object is not computed yet".into()))
+            }
+        }
+    }
+
+    /// Holds the mailbox while an async method runs: calls on one object
+    /// stay in order even across awaits, and what queued meanwhile runs
+    /// next. Calls it makes carry this object in their chain's path, so that
+    /// one that comes back here fails at once instead of waiting on it.
+    fn await_method(
+        &mut self,
+        fut: futures::future::LocalBoxFuture<'static, Result<Produced, Fault>>,
+        chain: handles::Chain,
+        reply: ReplyTo,
+        keep: Option<Keep>,
+        announced: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let mut inner = chain;
+        inner.path.push(self.id);
+        self.busy = Some(inner.id);
+        let fut = InChain {
+            chain: inner,
+            fut: AssertUnwindSafe(fut).catch_unwind(),
+        }
+        .map(|r| r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p)))));
+        ctx.wait(fut.into_actor(self).map(move |result, act, ctx| {
+            act.busy = None;
+            if announced {
+                act.change_done();
+            }
+            finish(result, reply, keep, &act.engine);
+            act.drain(ctx);
+        }));
+    }
+
+    /// The fault of a message that would deadlock on this object's mailbox,
+    /// given back to its caller at once; `None` for one that may wait.
+    fn refuse_reentrant(&self, chain: &handles::Chain) -> Option<Fault> {
+        (self.busy == Some(chain.id) && chain.path.contains(&self.id))
+            .then_some(Fault::Reentrant(self.id))
+    }
+}
+
+/// A method's future, polled as part of its call chain (calls it makes
+/// belong to the chain).
+struct InChain<F> {
+    chain: handles::Chain,
+    fut: F,
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for InChain<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = &mut *self;
+        handles::in_chain(&this.chain, || std::pin::Pin::new(&mut this.fut).poll(cx))
     }
 }
 
@@ -411,6 +558,10 @@ pub(crate) struct Invoke {
     pub(crate) operand: Option<Operand>,
     /// The session announced this call as one that may change the object.
     pub(crate) announced: bool,
+    /// The call chain it belongs to.
+    pub(crate) chain: handles::Chain,
+    /// What keeps the handles among its arguments alive until decoded.
+    pub(crate) landing: Option<Landing>,
 }
 
 /// A shareable snapshot of an object's value (see `Hosted::share`),
@@ -431,6 +582,8 @@ pub(crate) enum Operand {
 #[rtype(result = "()")]
 pub(crate) struct Fetch {
     pub(crate) reply: ReplyTo,
+    /// The call chain it belongs to.
+    pub(crate) chain: handles::Chain,
 }
 
 /// Hands a kept result to its waiting object.
@@ -457,7 +610,10 @@ fn finish(
         (Ok(Produced::Value(enc, _)), None) => reply.result(Ok(enc)),
         (Ok(Produced::Object(obj)), None) => reply.result(catch(|| obj.encode()).and_then(|r| r)),
         (Ok(produced), Some(keep)) => {
-            let held = EngineState::held_from_produced(produced);
+            let held = match engine.upgrade() {
+                Some(engine) => engine.held_from_produced(produced),
+                None => Err(Fault::Refused("the engine is shutting down".into())),
+            };
             match held {
                 Ok(held) => {
                     deliver(engine, keep, Ok(held));
@@ -476,6 +632,12 @@ impl Handler<Invoke> for ObjectActor {
     type Result = ();
 
     fn handle(&mut self, msg: Invoke, ctx: &mut Context<Self>) {
+        if let Some(fault) = self.refuse_reentrant(&msg.chain) {
+            if let Some(keep) = msg.keep {
+                deliver(&self.engine, keep, Err(fault.clone()));
+            }
+            return msg.reply.fault(fault);
+        }
         if self.blocked() {
             self.backlog.push_back(Queued::Invoke(msg));
         } else {
@@ -488,6 +650,9 @@ impl Handler<Fetch> for ObjectActor {
     type Result = ();
 
     fn handle(&mut self, msg: Fetch, _: &mut Context<Self>) {
+        if let Some(fault) = self.refuse_reentrant(&msg.chain) {
+            return msg.reply.fault(fault);
+        }
         if self.blocked() {
             self.backlog.push_back(Queued::Fetch(msg));
         } else {

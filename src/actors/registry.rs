@@ -25,8 +25,13 @@ pub type AdoptFn = fn(&(dyn std::any::Any + Send + Sync)) -> Option<Box<dyn Host
 /// One registered type.
 #[derive(Debug)]
 pub struct TypeEntry {
-    /// The type's name, as `std::any::type_name` gives it.
-    pub name: fn() -> &'static str,
+    /// The type's registered name: stable across builds and compiler
+    /// versions (`module_path!()` and the type's name for
+    /// `#[distob::remote]` types unless `name = "..."` fixes it; a fixed
+    /// name for built-in types). Objects travel and are listed by it.
+    pub name: &'static str,
+    /// The type's id in this build (to find the name of a `T`).
+    pub type_id: fn() -> std::any::TypeId,
     /// Builds the hosted object from its encoding.
     pub host: HostFn,
     /// Takes over a shared value from an engine of the same process, for
@@ -35,10 +40,11 @@ pub struct TypeEntry {
 }
 
 impl TypeEntry {
-    /// The entry of a [`Dispatch`] type.
+    /// The entry of a [`Dispatch`] type, under its [`Dispatch::NAME`].
     pub const fn of<T: Dispatch>() -> TypeEntry {
         TypeEntry {
-            name: std::any::type_name::<T>,
+            name: T::NAME,
+            type_id: std::any::TypeId::of::<T>,
             host: host::<T>,
             adopt: None,
         }
@@ -105,7 +111,7 @@ impl ObjectSlot<'_> {
         }
         Err(Fault::Decode(format!(
             "the object is a {found}, not a {}",
-            std::any::type_name::<T>()
+            stable_name::<T>()
         )))
     }
 }
@@ -115,9 +121,28 @@ fn types() -> &'static HashMap<&'static str, &'static TypeEntry> {
     TABLE.get_or_init(|| {
         inventory::iter::<TypeEntry>
             .into_iter()
-            .map(|e| ((e.name)(), e))
+            .map(|e| (e.name, e))
             .collect()
     })
+}
+
+fn names() -> &'static HashMap<std::any::TypeId, &'static str> {
+    static TABLE: OnceLock<HashMap<std::any::TypeId, &'static str>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        inventory::iter::<TypeEntry>
+            .into_iter()
+            .map(|e| ((e.type_id)(), e.name))
+            .collect()
+    })
+}
+
+/// The name `T` travels by: its registered name, or (for a type no engine
+/// hosts with methods, stored as its encoding) `std::any::type_name`.
+pub fn stable_name<T: 'static>() -> &'static str {
+    names()
+        .get(&std::any::TypeId::of::<T>())
+        .copied()
+        .unwrap_or_else(std::any::type_name::<T>)
 }
 
 fn functions() -> &'static HashMap<MethodId, &'static FunctionEntry> {

@@ -1,13 +1,21 @@
-//! The session actor: one per authenticated peer. Reads that peer's frames
-//! (as an actix stream) and routes each request to the object actor it
-//! names; replies go straight from the object actor to the peer's writer.
+//! The session actor: one per authenticated peer (a client's hub, another
+//! engine's hub), plus one local session for this engine's own hub. Reads
+//! that peer's frames (as an actix stream) and routes each request to the
+//! object actor it names; replies go straight from the object actor to the
+//! peer's writer (or, locally, to the caller's oneshot).
+//!
+//! A session is a holder: the objects its peer creates, holds or attaches
+//! to count it among their holders, and when it ends its holds go.
 
 use super::engine::EngineState;
-use super::object::{Fetch, Held, Invoke, Keep, ObjectActor, PushTo, ReplyTo, Target};
+use super::object::{Fetch, Held, Invoke, Keep, ObjectActor, PushTo, ReplyTo, Sink, Target};
 use super::registry;
+use super::table::{Holder, NAMED};
 use crate::id::{CallId, NodeId, ObjectId};
-use crate::net::wire::{CallOp, Fault, Message, Op, Outcome};
+use crate::net::wire::{CallOp, Fault, HandleRef, Message, Meta, Op, Outcome};
 use crate::net::{AlignedBuf, Frame, FrameReader, FrameWriter, NetError};
+use crate::proxy::handles::{Chain, Flight, Landing};
+use crate::proxy::local::LocalItem;
 use actix::prelude::*;
 use bytes::Bytes;
 use std::rc::Rc;
@@ -21,7 +29,9 @@ pub(crate) struct Session {
     /// Calls from this peer not answered yet.
     in_flight: Arc<AtomicUsize>,
     peer: NodeId,
-    writer: FrameWriter,
+    /// The peer's connection (`None` for the local session, whose replies
+    /// go to each request's own oneshot).
+    writer: Option<FrameWriter>,
     engine: Rc<EngineState>,
     /// The client's bulk connection, once this (main) one is paired with it.
     bulk: Option<FrameWriter>,
@@ -33,6 +43,18 @@ pub(crate) struct Session {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Close;
+
+/// A request as the session routes it: its op, where the reply goes, and
+/// what keeps the handles in its payload alive.
+struct Incoming {
+    op: Op,
+    body: AlignedBuf,
+    reply: ReplyTo,
+    chain: Chain,
+    landing: Option<Landing>,
+    /// The handles the payload carries (for values stored undecoded).
+    handles: Vec<HandleRef>,
+}
 
 impl Session {
     /// Starts a session actor over an authenticated connection.
@@ -56,21 +78,44 @@ impl Session {
         });
         Session::create(move |ctx| {
             ctx.add_stream(frames);
-            Session {
-                id,
-                in_flight: Arc::new(AtomicUsize::new(0)),
-                peer,
-                writer,
-                engine,
-                bulk: None,
-                listed_as: None,
-            }
+            Session::new(id, peer, Some(writer), engine)
         })
     }
 
-    fn reply(&self, call: CallId) -> ReplyTo {
+    /// Starts the local session: requests of this engine's own hub.
+    pub(crate) fn start_local(
+        id: u64,
+        items: tokio::sync::mpsc::UnboundedReceiver<LocalItem>,
+        engine: Rc<EngineState>,
+    ) -> Addr<Session> {
+        let node = engine.node;
+        Session::create(move |ctx| {
+            ctx.add_stream(tokio_stream_of(items));
+            Session::new(id, node, None, engine)
+        })
+    }
+
+    fn new(id: u64, peer: NodeId, writer: Option<FrameWriter>, engine: Rc<EngineState>) -> Self {
+        Session {
+            id,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            peer,
+            writer,
+            engine,
+            bulk: None,
+            listed_as: None,
+        }
+    }
+
+    /// This session's holder id (a bulk connection's objects are its main
+    /// connection's).
+    fn holder(&self) -> Holder {
+        self.engine.holder_of(self.id)
+    }
+
+    fn reply_to(&self, call: CallId, sink: Sink) -> ReplyTo {
         ReplyTo {
-            writer: self.writer.clone(),
+            sink,
             call,
             in_flight: None,
             queued: None,
@@ -81,7 +126,9 @@ impl Session {
     /// when the object is unknown or its queue is full.
     fn admit(&self, object: &ObjectId, reply: &mut ReplyTo) -> Result<Addr<ObjectActor>, Fault> {
         let objects = self.engine.objects.borrow();
-        let entry = objects.get(object).ok_or(Fault::NoSuchObject(*object))?;
+        let entry = objects
+            .get(object)
+            .ok_or_else(|| self.engine.missing(object))?;
         if entry.queued.fetch_add(1, Ordering::Relaxed) >= self.engine.max_queued {
             entry.queued.fetch_sub(1, Ordering::Relaxed);
             return Err(Fault::Busy);
@@ -90,11 +137,10 @@ impl Session {
         Ok(entry.addr.clone())
     }
 
-    /// A reply slot counted against the connection's bound on calls in
-    /// flight; `None` (after answering `Busy`) when the bound is reached.
-    fn counted_reply(&self, call: CallId) -> Option<ReplyTo> {
+    /// Counts a reply against the connection's bound on calls in flight;
+    /// `None` (after answering `Busy`) when the bound is reached.
+    fn counted(&self, mut reply: ReplyTo) -> Option<ReplyTo> {
         let n = self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let mut reply = self.reply(call);
         if n >= self.engine.max_in_flight {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
             reply.fault(Fault::Busy);
@@ -109,75 +155,88 @@ impl Session {
         e.bytes_received
             .set(e.bytes_received.get() + frame.wire_len);
         match frame.message {
-            Message::Request(call, op) => {
-                e.requests.set(e.requests.get() + 1);
-                self.on_request(call, op, frame.body)
-            }
-            Message::Release { objects } => {
-                for id in objects {
-                    self.engine.release(&id);
-                }
+            Message::Request(call, op, meta) => {
+                let Some(writer) = self.writer.clone() else {
+                    return;
+                };
+                let hub = self.engine.hub.clone();
+                let reply = self.reply_to(call, Sink::Wire { writer, hub });
+                let Meta(chain, handles, path) = meta;
+                let landing = Landing::new(&self.engine.hub, Flight::Lent(handles.clone()));
+                let chain = Chain { id: chain, path };
+                self.request(op, frame.body, reply, chain, landing, handles);
             }
             Message::Ping { seq } => {
-                // A closed writer means the session is ending anyway.
-                let _ = self.writer.send(&Message::Pong { seq }, Bytes::new());
+                if let Some(w) = &self.writer {
+                    // A closed writer means the session is ending anyway.
+                    let _ = w.send(&Message::Pong { seq }, Bytes::new());
+                }
             }
             Message::Pong { .. } => {}
             other => {
-                tracing::warn!(peer = %self.peer, message = ?std::mem::discriminant(&other), "unexpected message; closing session");
-                ctx.stop();
+                if !self.on_message(other) {
+                    tracing::warn!(peer = %self.peer, "unexpected message; closing session");
+                    ctx.stop();
+                }
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn invoke(
-        &self,
-        object: ObjectId,
-        target: Target,
-        args: Vec<u8>,
-        reply: ReplyTo,
-        keep: Option<ObjectId>,
-        other: Option<ObjectId>,
-    ) {
+    /// A one-way message about holds; false for one a session never gets.
+    fn on_message(&mut self, message: Message) -> bool {
+        let holder = self.holder();
         let e = &self.engine;
-        e.calls.set(e.calls.get() + 1);
-        let mut reply = reply;
-        let addr = match self.admit(&object, &mut reply) {
-            Ok(addr) => addr,
-            Err(fault) => return reply.fault(fault),
-        };
-        let operand = match other {
-            None => None,
-            Some(o) => match e.operand(&o) {
-                Some(operand) => Some(operand),
-                None => return reply.fault(Fault::NoSuchObject(o)),
-            },
-        };
-        // A method call that keeps nothing may change its object (in place):
-        // operands read from now on wait for the value it leaves.
-        let announced =
-            keep.is_none() && matches!(target, Target::Method(_)) && e.announce_change(&object);
-        // The result's object exists from now on, so that calls on it may
-        // follow at once: they wait in its mailbox until the result comes.
-        let keep = match keep {
-            Some(id) => match e.insert(id, Held::Pending, "(pending)", 0, self.id) {
-                Ok(addr) => Some(Keep { id, addr }),
-                Err(fault) => return reply.fault(fault),
-            },
-            None => None,
-        };
-        addr.do_send(Invoke {
-            target,
-            args,
-            reply,
-            keep,
-            operand,
-            announced,
-        });
+        match message {
+            Message::Release { objects } => objects.iter().for_each(|id| e.let_go(id, holder)),
+            Message::Hold { objects } => objects.iter().for_each(|id| {
+                // A hold on an object already gone holds nothing: the
+                // handle's calls fail with NoSuchObject.
+                e.hold(id, holder);
+            }),
+            Message::Lent { objects } => objects.iter().for_each(|id| e.fly(id, 1)),
+            Message::Arrived { objects } => objects.iter().for_each(|id| e.fly(id, -1)),
+            Message::Directory { engines } => e.hub.learn(&engines),
+            _ => return false,
+        }
+        true
     }
 
-    fn on_request(&mut self, call: CallId, op: Op, body: AlignedBuf) {
+    fn on_local(&mut self, item: LocalItem) {
+        match item {
+            LocalItem::Request {
+                op,
+                meta: Meta(chain, _, path),
+                body,
+                leases,
+                reply,
+            } => {
+                let hub = self.engine.hub.clone();
+                let handles = leases.iter().map(crate::value::Lease::handle).collect();
+                let landing = Landing::new(&hub, Flight::Leases(leases));
+                let reply = self.reply_to(CallId(0), Sink::Local { tx: reply, hub });
+                let body = AlignedBuf::from_slice(&body);
+                let chain = Chain { id: chain, path };
+                self.request(op, body, reply, chain, landing, handles);
+            }
+            LocalItem::Message(m) => {
+                if !self.on_message(m) {
+                    tracing::warn!("unexpected local message");
+                }
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        op: Op,
+        body: AlignedBuf,
+        reply: ReplyTo,
+        chain: Chain,
+        landing: Option<Landing>,
+        handles: Vec<HandleRef>,
+    ) {
+        let e = &self.engine;
+        e.requests.set(e.requests.get() + 1);
         // Work that queues on objects counts against the bound; the
         // engine's own bookkeeping does not.
         let queues = matches!(
@@ -190,125 +249,93 @@ impl Session {
                 | Op::Push { .. }
         );
         let reply = if queues {
-            match self.counted_reply(call) {
+            match self.counted(reply) {
                 Some(r) => r,
                 None => return,
             }
         } else {
-            self.reply(call)
+            reply
         };
+        let incoming = Incoming {
+            op,
+            body,
+            reply,
+            chain,
+            landing,
+            handles,
+        };
+        self.route(incoming);
+    }
+
+    /// One arm per op, each a function of its own.
+    fn route(&mut self, r: Incoming) {
+        let Incoming {
+            op,
+            body,
+            reply,
+            chain,
+            landing,
+            handles,
+        } = r;
         match op {
             Op::Put {
                 object,
                 type_name,
                 head,
-            } => {
-                // Expected (a push from another engine, or a large scatter
-                // over the bulk connection): it fills the placeholder; else
-                // it is a new object.
-                let nbytes = (head.len() + body.len()) as u64;
-                let held = EngineState::held_from(&type_name, head, body);
-                match self
-                    .engine
-                    .fill_or_insert(object, held, &type_name, nbytes, self.id)
-                {
-                    Ok(()) => reply.done(),
-                    Err(fault) => reply.fault(fault),
-                }
-            }
-            Op::Get(object) => {
-                let mut reply = reply;
-                match self.admit(&object, &mut reply) {
-                    Ok(addr) => addr.do_send(Fetch { reply }),
-                    Err(fault) => reply.fault(fault),
-                }
-            }
-            Op::GetBulk(object) => {
-                let mut reply = reply;
-                // The value goes back on the paired bulk connection (this
-                // one when there is none); the call counts here either way.
-                if let Some(bulk) = &self.bulk {
-                    reply.writer = bulk.clone();
-                }
-                match self.admit(&object, &mut reply) {
-                    Ok(addr) => addr.do_send(Fetch { reply }),
-                    Err(fault) => reply.fault(fault),
-                }
-            }
-            Op::Pair { token, bulk: true } => {
-                self.engine
-                    .bulk_links
-                    .borrow_mut()
-                    .insert(token, self.writer.clone());
-                self.listed_as = Some(token);
-                reply.done()
-            }
-            Op::Pair { token, bulk: false } => match self.engine.bulk_links.borrow().get(&token) {
-                Some(bulk) => {
-                    self.bulk = Some(bulk.clone());
-                    reply.done()
-                }
-                None => reply.fault(Fault::Refused(
-                    "no bulk connection is paired under this token".into(),
-                )),
-            },
-            Op::Call(CallOp(object, method, args, keep)) => {
-                self.invoke(object, Target::Method(method), args, reply, keep, None)
-            }
-            Op::Combine(CallOp(object, method, args, keep), other) => self.invoke(
+            } => self.put(
                 object,
-                Target::Method(method),
-                args,
+                &type_name,
+                head,
+                body,
+                &handles,
+                Some(self.holder()),
                 reply,
-                keep,
-                Some(other),
             ),
+            Op::Deliver {
+                object,
+                type_name,
+                head,
+            } => self.put(object, &type_name, head, body, &handles, None, reply),
+            Op::Get(object) => self.fetch(object, reply, chain, false),
+            Op::GetBulk(object) => self.fetch(object, reply, chain, true),
+            Op::Pair { token, bulk } => self.pair(token, bulk, reply),
+            Op::Call(CallOp(object, method, args, keep)) => {
+                let call = (Target::Method(method), args, keep, None);
+                self.invoke(object, call, reply, chain, landing)
+            }
+            Op::Combine(CallOp(object, method, args, keep), other) => {
+                let call = (Target::Method(method), args, keep, Some(other));
+                self.invoke(object, call, reply, chain, landing)
+            }
             Op::Apply {
                 object,
                 function,
                 args,
                 keep,
-            } => match registry::lookup_function(function) {
-                Some(entry) => {
-                    self.invoke(object, Target::Function(entry), args, reply, keep, None)
-                }
-                None => reply.fault(Fault::NoSuchMethod {
-                    type_name: "(registered functions)".into(),
-                    method: function,
-                }),
-            },
-            Op::Expect { object, type_name } => {
-                match self
-                    .engine
-                    .insert(object, Held::Pending, &type_name, 0, self.id)
-                {
-                    Ok(_) => reply.done(),
-                    Err(fault) => reply.fault(fault),
-                }
-            }
-            Op::Push { source, object, to } => {
-                let mut reply = reply;
-                match self.admit(&source, &mut reply) {
-                    Ok(addr) => addr.do_send(PushTo { object, to, reply }),
-                    Err(fault) => {
-                        // The target waits for the object: tell it why it
-                        // will not come.
-                        let engine = self.engine.clone();
-                        actix_rt::spawn(async move {
-                            let pushed = super::peers::push(engine, to, object, Err(fault)).await;
-                            if let Err(f) = pushed {
-                                reply.fault(f);
-                            }
-                        });
-                    }
-                }
-            }
+            } => self.apply(object, function, args, keep, reply, chain, landing),
+            Op::Expect { object, type_name } => self.expect(object, &type_name, reply),
+            Op::Push {
+                source,
+                object,
+                to,
+                addr,
+            } => self.push(source, object, to, addr, reply),
             Op::Fail { object, fault } => {
                 if let Some(addr) = self.engine.waiting_actor(&object) {
                     self.engine.deliver(Keep { id: object, addr }, Err(fault));
                 }
                 reply.done();
             }
+            Op::Attach(object) => self.attach(object, reply),
+            Op::Claim {
+                name,
+                object,
+                type_name,
+            } => super::names::claim(self.engine.clone(), name, object, type_name, reply),
+            Op::Lookup(name) => super::names::lookup(&self.engine, &name, reply),
+            Op::Pin { object, name } => super::names::pin(&self.engine, object, name, reply),
+            Op::Unname { name, object } => super::names::unname(&self.engine, &name, object, reply),
+            Op::Kill(object) => super::names::kill(&self.engine, object, reply),
             Op::List => {
                 let listing = self.engine.objects.borrow().listing();
                 reply.outcome(Outcome::Listing(listing), Bytes::new());
@@ -320,6 +347,215 @@ impl Session {
             }
         }
     }
+
+    /// A value put here: expected (a copy from another engine, a large
+    /// scatter over the bulk connection) it fills its placeholder; else it
+    /// is a new object held by `holder`.
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &self,
+        object: ObjectId,
+        type_name: &str,
+        head: Vec<u8>,
+        body: AlignedBuf,
+        handles: &[HandleRef],
+        holder: Option<Holder>,
+        reply: ReplyTo,
+    ) {
+        let nbytes = (head.len() + body.len()) as u64;
+        let held = self.engine.held_from(type_name, head, body, handles);
+        match self
+            .engine
+            .fill_or_insert(object, held, type_name, nbytes, holder)
+        {
+            Ok(()) => reply.done(),
+            Err(fault) => reply.fault(fault),
+        }
+    }
+
+    /// The value of an object; a large one goes back on the paired bulk
+    /// connection (this one when there is none; the call counts here).
+    fn fetch(&self, object: ObjectId, mut reply: ReplyTo, chain: Chain, bulk: bool) {
+        if let (true, Some(writer), Sink::Wire { hub, .. }) = (bulk, &self.bulk, &reply.sink) {
+            let hub = hub.clone();
+            reply.sink = Sink::Wire {
+                writer: writer.clone(),
+                hub,
+            };
+        }
+        match self.admit(&object, &mut reply) {
+            Ok(addr) => addr.do_send(Fetch { reply, chain }),
+            Err(fault) => reply.fault(fault),
+        }
+    }
+
+    /// Pairs a client's two connections: the bulk one says so first, then
+    /// the main one.
+    fn pair(&mut self, token: u64, bulk: bool, reply: ReplyTo) {
+        if bulk {
+            if let Some(w) = &self.writer {
+                self.engine
+                    .bulk_links
+                    .borrow_mut()
+                    .insert(token, (w.clone(), self.id));
+            }
+            self.listed_as = Some(token);
+            return reply.done();
+        }
+        let found = self.engine.bulk_links.borrow().get(&token).cloned();
+        match found {
+            Some((writer, session)) => {
+                self.bulk = Some(writer);
+                self.engine.holder_of.borrow_mut().insert(session, self.id);
+                reply.done()
+            }
+            None => reply.fault(Fault::Refused(
+                "no bulk connection is paired under this token".into(),
+            )),
+        }
+    }
+
+    /// A method call (with an operand object of this engine, or a result
+    /// kept as a new object).
+    fn invoke(
+        &self,
+        object: ObjectId,
+        (target, args, keep, other): (Target, Vec<u8>, Option<ObjectId>, Option<ObjectId>),
+        reply: ReplyTo,
+        chain: Chain,
+        landing: Option<Landing>,
+    ) {
+        let e = &self.engine;
+        e.calls.set(e.calls.get() + 1);
+        let mut reply = reply;
+        let addr = match self.admit(&object, &mut reply) {
+            Ok(addr) => addr,
+            Err(fault) => return reply.fault(fault),
+        };
+        let operand = match other {
+            None => None,
+            Some(o) => match e.operand(&o) {
+                Some(operand) => Some(operand),
+                None => return reply.fault(e.missing(&o)),
+            },
+        };
+        // A method call that keeps nothing may change its object (in place):
+        // operands read from now on wait for the value it leaves.
+        let announced =
+            keep.is_none() && matches!(target, Target::Method(_)) && e.announce_change(&object);
+        // The result's object exists from now on, so that calls on it may
+        // follow at once: they wait in its mailbox until the result comes.
+        let keep = match keep {
+            Some(id) => match e.insert(id, Held::Pending, "(pending)", 0, Some(self.holder())) {
+                Ok(addr) => Some(Keep { id, addr }),
+                Err(fault) => return reply.fault(fault),
+            },
+            None => None,
+        };
+        addr.do_send(Invoke {
+            target,
+            args,
+            reply,
+            keep,
+            operand,
+            announced,
+            chain,
+            landing,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &self,
+        object: ObjectId,
+        function: crate::net::wire::MethodId,
+        args: Vec<u8>,
+        keep: Option<ObjectId>,
+        reply: ReplyTo,
+        chain: Chain,
+        landing: Option<Landing>,
+    ) {
+        match registry::lookup_function(function) {
+            Some(entry) => {
+                let call = (Target::Function(entry), args, keep, None);
+                self.invoke(object, call, reply, chain, landing)
+            }
+            None => reply.fault(Fault::NoSuchMethod {
+                type_name: "(registered functions)".into(),
+                method: function,
+            }),
+        }
+    }
+
+    /// A copy is on its way here: it exists (and this peer holds it) from
+    /// now on; calls on it wait until it arrives. If it came first, this
+    /// peer just becomes its holder.
+    fn expect(&self, object: ObjectId, type_name: &str, reply: ReplyTo) {
+        let holder = self.holder();
+        if self.engine.hold(&object, holder) {
+            return reply.done();
+        }
+        match self
+            .engine
+            .insert(object, Held::Pending, type_name, 0, Some(holder))
+        {
+            Ok(_) => reply.done(),
+            Err(fault) => reply.fault(fault),
+        }
+    }
+
+    /// Sends a copy of `source` to engine `to`, in order with its calls.
+    fn push(
+        &self,
+        source: ObjectId,
+        object: ObjectId,
+        to: NodeId,
+        addr: std::net::SocketAddr,
+        reply: ReplyTo,
+    ) {
+        if to == self.engine.node && self.engine.addr != Some(addr) {
+            return reply.fault(Fault::Refused(format!(
+                "engine {to} (this one) does not listen at {addr}"
+            )));
+        }
+        self.engine.hub.learn(&[(to, addr)]);
+        let mut reply = reply;
+        match self.admit(&source, &mut reply) {
+            Ok(actor) => actor.do_send(PushTo { object, to, reply }),
+            Err(fault) => {
+                // The target waits for the object: tell it why it will not
+                // come.
+                let hub = self.engine.hub.clone();
+                actix_rt::spawn(async move {
+                    let pushed = super::push::deliver(&hub, to, object, Err(fault)).await;
+                    if let Err(f) = pushed {
+                        reply.fault(f);
+                    }
+                });
+            }
+        }
+    }
+
+    /// This peer attaches to an object: it becomes a holder.
+    fn attach(&self, object: ObjectId, reply: ReplyTo) {
+        let type_name = {
+            let objects = self.engine.objects.borrow();
+            objects.get(&object).map(|e| e.type_name.to_string())
+        };
+        match type_name {
+            Some(t) if self.engine.hold(&object, self.holder()) => {
+                reply.outcome(Outcome::Attached(t), Bytes::new())
+            }
+            _ => reply.fault(self.engine.missing(&object)),
+        }
+    }
+}
+
+/// The local session's items as a stream.
+fn tokio_stream_of(
+    mut items: tokio::sync::mpsc::UnboundedReceiver<LocalItem>,
+) -> impl futures::Stream<Item = LocalItem> {
+    futures::stream::poll_fn(move |cx| items.poll_recv(cx))
 }
 
 impl Actor for Session {
@@ -333,11 +569,16 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        self.writer.close();
+        if let Some(w) = &self.writer {
+            w.close();
+        }
         if let Some(token) = self.listed_as.take() {
             self.engine.bulk_links.borrow_mut().remove(&token);
         }
-        self.engine.objects.borrow_mut().release_owned_by(self.id);
+        self.engine.holder_of.borrow_mut().remove(&self.id);
+        // Its peer is gone: so are its holds (a name is not a session's).
+        debug_assert_ne!(self.id, NAMED);
+        self.engine.let_go_everywhere(self.id);
         self.engine.prune_snapshots();
         self.engine.sessions.borrow_mut().remove(&self.id);
         tracing::debug!(peer = %self.peer, "session ended");
@@ -353,6 +594,12 @@ impl StreamHandler<Result<Frame, NetError>> for Session {
                 ctx.stop();
             }
         }
+    }
+}
+
+impl StreamHandler<LocalItem> for Session {
+    fn handle(&mut self, item: LocalItem, _: &mut Context<Self>) {
+        self.on_local(item);
     }
 }
 

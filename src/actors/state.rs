@@ -3,13 +3,14 @@
 
 use super::hosted::Produced;
 use super::object::{catch, Filled, Held, Keep, ObjectActor, Operand, Shared, Stored};
-use super::object_engine::{Entry, ObjectTable};
 use super::registry;
 use super::session::Session;
+use super::table::{Entry, Holder, ObjectTable};
 use crate::id::{NodeId, ObjectId};
 use crate::net::tls::Identity;
-use crate::net::wire::{EngineStats, Fault};
-use crate::net::{AlignedBuf, ClusterKey, FrameWriter, Limits, LinkOptions, NetError};
+use crate::net::wire::{EngineStats, Fault, HandleRef};
+use crate::net::{AlignedBuf, FrameWriter, NetError};
+use crate::proxy::ObjectHub;
 use actix::{Actor, Addr};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -24,15 +25,15 @@ pub(crate) type SessionEntry = (Addr<Session>, Arc<AtomicUsize>);
 /// What every session of one engine shares (all on the engine's one thread).
 pub(crate) struct EngineState {
     pub(crate) node: NodeId,
-    pub(crate) key: ClusterKey,
-    pub(crate) limits: Limits,
-    pub(crate) peers: super::peers::Peers,
+    /// Where this engine listens.
+    pub(crate) addr: Option<std::net::SocketAddr>,
+    /// The hub of this engine's own code: its handles, its calls to this
+    /// engine (through the local session) and to others.
+    pub(crate) hub: ObjectHub,
     /// Calls one connection may have in flight before new ones get `Busy`.
     pub(crate) max_in_flight: usize,
     /// Calls one object may have queued before new ones get `Busy`.
     pub(crate) max_queued: usize,
-    /// Which links are TLS, and how they notice a dead peer.
-    pub(crate) links: LinkOptions,
     /// The cluster key's fingerprint: in-process handoffs go only between
     /// engines with the same one.
     pub(crate) fingerprint: [u8; 32],
@@ -52,39 +53,55 @@ pub(crate) struct EngineState {
     /// until it comes, to run the calls already queued on them.
     pub(super) orphans: RefCell<HashMap<ObjectId, Addr<ObjectActor>>>,
     pub(super) next_session: Cell<u64>,
-    /// Clients' bulk connections, by the token that pairs each with its
-    /// main connection (large replies go back on them).
-    pub(crate) bulk_links: RefCell<HashMap<u64, FrameWriter>>,
+    /// Clients' bulk connections (writer and session), by the token that
+    /// pairs each with its main connection (large replies go back on them).
+    pub(crate) bulk_links: RefCell<HashMap<u64, (FrameWriter, u64)>>,
+    /// The holder a bulk session's objects belong to: its main session.
+    pub(crate) holder_of: RefCell<HashMap<u64, Holder>>,
+    /// The names whose directory entries this engine keeps.
+    pub(crate) names: RefCell<HashMap<String, (HandleRef, String)>>,
+    /// Objects killed here, so that calls on them say so.
+    pub(crate) killed: RefCell<lru::LruCache<ObjectId, ()>>,
 }
 
+/// How many killed objects an engine remembers as killed (older ones are
+/// reported as unknown).
+pub(crate) const KILLED_REMEMBERED: usize = 1 << 16;
+
 impl EngineState {
-    /// A value from its encoding: hosted when its type is registered here,
-    /// else stored as it is.
+    /// A value from its encoding: hosted when its type is registered here
+    /// (handles inside it bound to this engine's hub), else stored as it
+    /// is (with this engine's holds on the handles it came listed with).
     pub(crate) fn held_from(
+        &self,
         type_name: &str,
         head: Vec<u8>,
         body: AlignedBuf,
+        handles: &[HandleRef],
     ) -> Result<Held, Fault> {
         match registry::lookup(type_name) {
-            Some(entry) => catch(|| (entry.host)(&head, body))
-                .and_then(|r| r)
-                .map(Held::Hosted),
+            Some(entry) => crate::proxy::handles::binding(&self.hub, || {
+                catch(|| (entry.host)(&head, body)).and_then(|r| r)
+            })
+            .map(Held::Hosted),
             None => Ok(Held::Stored(Stored {
                 type_name: type_name.to_owned(),
                 head,
                 body: body.into_bytes(),
+                leases: self.hub.lease_all(handles),
             })),
         }
     }
 
-    /// Starts an object's actor and enters it in the table.
+    /// Starts an object's actor and enters it in the table, held by
+    /// `holder` (or by nobody yet).
     pub(crate) fn insert(
         self: &Rc<Self>,
         id: ObjectId,
         held: Held,
         type_name: &str,
         nbytes: u64,
-        owner: u64,
+        holder: Option<Holder>,
     ) -> Result<Addr<ObjectActor>, Fault> {
         let mut table = self.objects.borrow_mut();
         if table.contains(&id) {
@@ -96,27 +113,21 @@ impl EngineState {
         };
         self.snapshots.borrow_mut().insert(id, snapshot);
         let addr = ObjectActor::new(id, held, Rc::downgrade(self)).start();
-        let entry = Entry {
-            addr: addr.clone(),
-            queued: Default::default(),
-            type_name: Rc::from(type_name),
-            nbytes,
-            owner,
-        };
-        table.insert(id, entry);
+        table.insert(id, Entry::new(addr.clone(), type_name, nbytes, holder));
         Ok(addr)
     }
 
     /// A value arrived for `object`: it fills the placeholder waiting for
     /// it, or (when it came before its announcement) becomes a new object
-    /// owned by session `owner`.
+    /// held by `holder` (or by nobody yet, for a copy whose client says so
+    /// with its `Expect`).
     pub(crate) fn fill_or_insert(
         self: &Rc<Self>,
         object: ObjectId,
         held: Result<Held, Fault>,
         type_name: &str,
         nbytes: u64,
-        owner: u64,
+        holder: Option<Holder>,
     ) -> Result<(), Fault> {
         if let Some(addr) = self.waiting_actor(&object) {
             if let Some(entry) = self.objects.borrow_mut().get_mut(&object) {
@@ -129,22 +140,25 @@ impl EngineState {
                 Some(f) => Err(f),
             };
         }
-        held.and_then(|held| self.insert(object, held, type_name, nbytes, owner))
+        held.and_then(|held| self.insert(object, held, type_name, nbytes, holder))
             .map(|_| ())
     }
 
-    /// A call's result as something an object actor can hold.
-    pub(crate) fn held_from_produced(produced: Produced) -> Result<Held, Fault> {
+    /// A call's result as something an object actor can hold (the
+    /// encoding's leases keep its handles until it is decoded here).
+    pub(crate) fn held_from_produced(&self, produced: Produced) -> Result<Held, Fault> {
         match produced {
             Produced::Object(obj) => Ok(Held::Hosted(obj)),
             Produced::Value(enc, type_name) => {
                 if registry::lookup(type_name).is_some() {
-                    Self::held_from(type_name, enc.head, AlignedBuf::from_slice(&enc.body))
+                    let body = AlignedBuf::from_slice(&enc.body);
+                    self.held_from(type_name, enc.head, body, &[])
                 } else {
                     Ok(Held::Stored(Stored {
                         type_name: type_name.to_owned(),
                         head: enc.head,
                         body: enc.body,
+                        leases: enc.leases,
                     }))
                 }
             }
@@ -183,7 +197,71 @@ impl EngineState {
         self.snapshots.borrow_mut().publish(&id, value);
     }
 
-    /// Releases an object for its client. One still waiting for its value
+    /// `holder` lets go of the object; it goes if nothing keeps it now.
+    pub(crate) fn let_go(&self, id: &ObjectId, holder: Holder) {
+        let unheld = self.objects.borrow_mut().let_go(id, holder);
+        if unheld {
+            self.release(id);
+        }
+    }
+
+    /// `holder` holds the object (once more); false if there is none.
+    pub(crate) fn hold(&self, id: &ObjectId, holder: Holder) -> bool {
+        self.objects.borrow_mut().hold(id, holder)
+    }
+
+    /// `n` handles to the object went into flight (`n < 0`: arrived); it
+    /// goes if nothing keeps it now.
+    pub(crate) fn fly(&self, id: &ObjectId, n: i64) {
+        let unheld = self.objects.borrow_mut().fly(id, n);
+        if unheld {
+            self.release(id);
+        }
+    }
+
+    /// A holder went away (its session ended): its holds go, and the
+    /// objects nothing keeps now.
+    pub(crate) fn let_go_everywhere(&self, holder: Holder) {
+        let unheld = self.objects.borrow_mut().let_go_everywhere(holder);
+        for id in unheld {
+            self.release(&id);
+        }
+    }
+
+    /// The holder id of session `session`: its own, or (a client's bulk
+    /// connection) its main connection's.
+    pub(crate) fn holder_of(&self, session: u64) -> Holder {
+        self.holder_of
+            .borrow()
+            .get(&session)
+            .copied()
+            .unwrap_or(session)
+    }
+
+    /// Ends an object for every holder; calls on it say it was killed.
+    /// Its name, if any, is unnamed on the name's directory engine.
+    pub(crate) fn kill(&self, id: &ObjectId) -> Option<Entry> {
+        let entry = self.objects.borrow_mut().get(id).cloned()?;
+        self.killed.borrow_mut().put(*id, ());
+        self.release(id);
+        Some(entry)
+    }
+
+    /// Whether the object was killed here.
+    pub(crate) fn is_killed(&self, id: &ObjectId) -> bool {
+        self.killed.borrow().contains(id)
+    }
+
+    /// The fault for a call on an object that is not in the table.
+    pub(crate) fn missing(&self, id: &ObjectId) -> Fault {
+        if self.is_killed(id) {
+            Fault::Killed(*id)
+        } else {
+            Fault::NoSuchObject(*id)
+        }
+    }
+
+    /// Drops the object from the table. One still waiting for its value
     /// lives on as an orphan until the value comes.
     pub(crate) fn release(&self, id: &ObjectId) {
         let removed = self.objects.borrow_mut().remove(id);
@@ -222,6 +300,13 @@ impl EngineState {
     /// Takes a delivered result (the waiting object's actor calls this).
     pub(crate) fn take_delivery(&self, id: &ObjectId) -> Option<Result<Held, Fault>> {
         self.deliveries.borrow_mut().remove(id)
+    }
+
+    /// A fresh session id.
+    pub(crate) fn new_session_id(&self) -> u64 {
+        let id = self.next_session.get();
+        self.next_session.set(id + 1);
+        id
     }
 
     /// The counters.

@@ -202,6 +202,7 @@ fn encode_shared<A: RawBytes>(a: &ArcArray<A, IxDyn>) -> Result<Encoded, Fault> 
     Ok(Encoded {
         head,
         body: A::raw(a),
+        leases: Vec::new(),
     })
 }
 
@@ -219,14 +220,14 @@ impl<A: Kernel + RawBytes> HostedArray<A> {
 
 impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
     fn type_name(&self) -> &'static str {
-        std::any::type_name::<ArrayD<A>>()
+        crate::actors::registry::stable_name::<ArrayD<A>>()
     }
 
     fn nbytes(&self) -> usize {
         self.0.len() * std::mem::size_of::<A>()
     }
 
-    fn invoke(&mut self, m: MethodId, args: &[u8]) -> Invocation {
+    fn invoke(&mut self, _ctx: &crate::actors::ctx::Ctx, m: MethodId, args: &[u8]) -> Invocation {
         let view = self.0.view();
         let result = match m {
             method::MAP => decode_args::<(Vec<ElemOp>,)>(args)
@@ -421,7 +422,8 @@ macro_rules! register_arrays {
     ($($t:ty),*) => {$(
         inventory::submit! {
             TypeEntry {
-                name: std::any::type_name::<ArrayD<$t>>,
+                name: concat!("ndarray::ArrayD<", stringify!($t), ">"),
+                type_id: std::any::TypeId::of::<ArrayD<$t>>,
                 host: host::<$t>,
                 adopt: Some(adopt::<$t>),
             }

@@ -54,7 +54,7 @@ impl LocalEngine {
                         match bound.and_then(|l| l.local_addr().map(|a| (l, a))) {
                             Ok((listener, addr)) => {
                                 let (dialer, incoming) = LocalDialer::new();
-                                listeners.push((listener, incoming));
+                                listeners.push((listener, (dialer.clone(), incoming)));
                                 started.push((addr, dialer));
                             }
                             Err(e) => {

@@ -162,7 +162,7 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, Deco
 mod tests {
     use super::*;
     use crate::id::{CallId, NodeId, ObjectId};
-    use crate::net::wire::{CallOp, Fault, MethodId, Op, Outcome, Refusal};
+    use crate::net::wire::{CallOp, Fault, HandleRef, Meta, MethodId, Op, Outcome, Refusal};
     use proptest::prelude::*;
 
     fn arb_message() -> impl Strategy<Value = Message> {
@@ -197,15 +197,28 @@ mod tests {
                         type_name: t,
                         head: h,
                     },
+                    Meta(c, vec![HandleRef(NodeId(1), o)], vec![o]),
                 )
             }),
             (any::<u64>(), id.clone(), any::<u64>(), bytes.clone()).prop_map(|(c, o, m, a)| {
-                Message::Request(CallId(c), Op::Call(CallOp(o, MethodId(m), a, None)))
+                Message::Request(
+                    CallId(c),
+                    Op::Call(CallOp(o, MethodId(m), a, None)),
+                    Meta::default(),
+                )
             }),
-            (any::<u64>(), bytes.clone())
-                .prop_map(|(c, h)| Message::Reply(CallId(c), Outcome::Value(h))),
-            (any::<u64>(), ".{0,30}")
-                .prop_map(|(c, s)| Message::Reply(CallId(c), Outcome::Fault(Fault::Panic(s)))),
+            (any::<u64>(), bytes.clone(), id.clone()).prop_map(|(c, h, o)| Message::Reply(
+                CallId(c),
+                Outcome::Value(h),
+                vec![HandleRef(NodeId(c as u32), o)]
+            )),
+            (any::<u64>(), ".{0,30}").prop_map(|(c, s)| Message::Reply(
+                CallId(c),
+                Outcome::Fault(Fault::Panic(s)),
+                Vec::new()
+            )),
+            proptest::collection::vec(id.clone(), 0..5)
+                .prop_map(|objects| Message::Lent { objects }),
             proptest::collection::vec(id, 0..5).prop_map(|objects| Message::Release { objects }),
             (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(s, o, t)| Message::Chunk {
                 stream: s,

@@ -82,6 +82,51 @@ pub async fn dial_tcp(
     limits: Limits,
     mode: WriteMode,
 ) -> Result<Dialed, NetError> {
+    dial_tcp_into(addr, key, me, options, limits, Writer::New(mode)).await
+}
+
+/// The writer a link's frames go to: a new one, or one made before the
+/// connection ([`FrameWriter::deferred`]) whose queued frames go first.
+#[derive(Debug, Clone)]
+pub enum Writer {
+    /// A new writer in this mode.
+    New(WriteMode),
+    /// This deferred writer, attached to the link.
+    Into(FrameWriter),
+}
+
+impl Writer {
+    fn tcp(self, half: tokio::net::tcp::OwnedWriteHalf) -> FrameWriter {
+        match self {
+            Writer::New(mode) => FrameWriter::tcp(half, mode),
+            Writer::Into(w) => {
+                w.attach_tcp(half);
+                w
+            }
+        }
+    }
+
+    /// The writer over any byte stream.
+    pub fn stream(self, io: impl AsyncWrite + Send + Unpin + 'static) -> FrameWriter {
+        match self {
+            Writer::New(mode) => FrameWriter::stream(io, mode),
+            Writer::Into(w) => {
+                w.attach_stream(io);
+                w
+            }
+        }
+    }
+}
+
+/// [`dial_tcp`], with the link's frames going to `writer`.
+pub async fn dial_tcp_into(
+    addr: SocketAddr,
+    key: &ClusterKey,
+    me: NodeId,
+    options: LinkOptions,
+    limits: Limits,
+    writer: Writer,
+) -> Result<Dialed, NetError> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|source| NetError::Connect { addr, source })?;
@@ -94,9 +139,9 @@ pub async fn dial_tcp(
     let opened = async {
         if options.tls.wants_tls(addr.ip()) {
             let (stream, binding) = tls::connect(stream).await?;
-            tls_link(stream, &binding, side, limits, None, mode).await
+            tls_link(stream, &binding, side, limits, None, writer).await
         } else {
-            plain_link(stream, side, limits, None, mode).await
+            plain_link(stream, side, limits, None, writer).await
         }
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, opened)
@@ -155,9 +200,9 @@ pub async fn accept_tcp(
         let stall = Some(how.frame_timeout);
         if tls {
             let (stream, binding) = tls::accept(stream, &identity()?).await?;
-            tls_link(stream, &binding, side, how.limits, stall, mode).await
+            tls_link(stream, &binding, side, how.limits, stall, Writer::New(mode)).await
         } else {
-            plain_link(stream, side, how.limits, stall, mode).await
+            plain_link(stream, side, how.limits, stall, Writer::New(mode)).await
         }
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, opened)
@@ -201,7 +246,7 @@ async fn plain_link(
     side: Side<'_>,
     limits: Limits,
     stall: Option<Duration>,
-    mode: WriteMode,
+    writer: Writer,
 ) -> Result<Dialed, NetError> {
     let (read, mut write) = stream.into_split();
     let mut reader = reader(Box::new(read), limits, stall);
@@ -209,7 +254,7 @@ async fn plain_link(
     Ok(Dialed {
         peer,
         reader,
-        writer: FrameWriter::tcp(write, mode),
+        writer: writer.tcp(write),
         tls: false,
     })
 }
@@ -222,7 +267,7 @@ async fn tls_link<S>(
     side: Side<'_>,
     limits: Limits,
     stall: Option<Duration>,
-    mode: WriteMode,
+    writer: Writer,
 ) -> Result<Dialed, NetError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -233,7 +278,7 @@ where
     Ok(Dialed {
         peer,
         reader,
-        writer: FrameWriter::stream(write, mode),
+        writer: writer.stream(write),
         tls: true,
     })
 }

@@ -22,7 +22,9 @@ pub mod writer;
 pub use buf::AlignedBuf;
 pub use codec::{Frame, Limits};
 pub use connection::{FrameReader, FrameWriter, Liveness, WriteMode};
-pub use dial::{accept_tcp, dial_tcp, AcceptAs, Dialed, LinkOptions, LinkRead};
+pub use dial::{
+    accept_tcp, dial_tcp, dial_tcp_into, AcceptAs, Dialed, LinkOptions, LinkRead, Writer,
+};
 pub use error::NetError;
 pub use key::ClusterKey;
 pub use tls::TlsPolicy;

@@ -16,7 +16,7 @@ use crate::id::{CallId, NodeId, ObjectId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version both sides must speak; checked in the handshake.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// A 32-byte random challenge or proof in the handshake.
 pub type Nonce = [u8; 32];
@@ -38,6 +38,20 @@ impl std::fmt::Display for MethodId {
         write!(f, "method {:016x}", self.0)
     }
 }
+
+/// An object named by a handle in flight (inside a request's arguments, a
+/// value put on an engine, or a reply): its engine and its id there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HandleRef(pub NodeId, pub ObjectId);
+
+/// What travels with every request beside its op: the id of the call
+/// chain it belongs to (the calls one client call causes, engine to
+/// engine); the handles its payload carries (each lent by the sender to the
+/// object's engine before it was sent, and returned by the receiver once
+/// decoded, with [`Message::Arrived`]); and the objects whose `async`
+/// methods up the chain wait for this call (holding their mailboxes).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Meta(pub u64, pub Vec<HandleRef>, pub Vec<ObjectId>);
 
 /// Why a handshake was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,17 +131,44 @@ pub enum Message {
         /// Why.
         reason: Refusal,
     },
-    /// A request (its id, echoed in the reply, and what to do); the frame
-    /// body is the op's bulk data, if any. Hot messages are tuple variants:
-    /// CBOR arrays decode faster than maps with named fields.
-    Request(CallId, Op),
-    /// The reply to a request (its id, and what came of it); the frame body
-    /// is the outcome's bulk data, if any.
-    Reply(CallId, Outcome),
-    /// Client → engine: the client dropped its last handles to these objects.
+    /// A request (its id, echoed in the reply, what to do, and its
+    /// [`Meta`]); the frame body is the op's bulk data, if any. Hot messages
+    /// are tuple variants: CBOR arrays decode faster than maps with named
+    /// fields.
+    Request(CallId, Op, Meta),
+    /// The reply to a request (its id, what came of it, and the handles the
+    /// outcome's value carries); the frame body is the outcome's bulk data,
+    /// if any.
+    Reply(CallId, Outcome, Vec<HandleRef>),
+    /// Holder → an object's engine: it dropped its last handles to these
+    /// objects.
     Release {
         /// The objects to drop.
         objects: Vec<ObjectId>,
+    },
+    /// Holder → an object's engine: it holds handles to these objects now
+    /// (it decoded one it did not hold yet).
+    Hold {
+        /// The objects.
+        objects: Vec<ObjectId>,
+    },
+    /// Sender → an object's engine, before a payload with handles to these
+    /// objects leaves it: they are in flight, and live until they arrive.
+    Lent {
+        /// The objects, once per handle sent.
+        objects: Vec<ObjectId>,
+    },
+    /// Receiver → an object's engine: handles to these objects that were in
+    /// flight have arrived (and are held, or dropped, by the receiver).
+    Arrived {
+        /// The objects, once per handle received.
+        objects: Vec<ObjectId>,
+    },
+    /// Client → engine: where the cluster's engines listen, so that engine
+    /// code can reach them.
+    Directory {
+        /// Node ids and addresses.
+        engines: Vec<(NodeId, std::net::SocketAddr)>,
     },
     /// One piece of a body too large for one frame; the frame body is the piece.
     Chunk {
@@ -205,17 +246,66 @@ pub enum Op {
         /// Its Rust type name.
         type_name: String,
     },
-    /// Send a copy of object `source` to the engine at `to` (engine to
-    /// engine), where it is expected as `object`. In order with the other
-    /// calls on `source`.
+    /// Send a copy of object `source` to engine `to` (engine to engine),
+    /// where it is expected as `object`. In order with the other calls on
+    /// `source`.
     Push {
         /// The object here.
         source: ObjectId,
         /// Its id there.
         object: ObjectId,
+        /// The engine it goes to.
+        to: NodeId,
         /// Where that engine listens.
-        to: std::net::SocketAddr,
+        addr: std::net::SocketAddr,
     },
+    /// Engine → engine: the copy of a value a `Push` asked for, to fill the
+    /// expected object `object` (it adds no holder: the client that expects
+    /// it holds it).
+    Deliver {
+        /// The expected object.
+        object: ObjectId,
+        /// Its type's registered name.
+        type_name: String,
+        /// The value's small encoded part.
+        #[serde(with = "serde_bytes")]
+        head: Vec<u8>,
+    },
+    /// Attach to an existing object: the sender becomes one of its holders;
+    /// answered with [`Outcome::Attached`] (its type name).
+    Attach(ObjectId),
+    /// Ask the name's directory engine to record `name` for `object`
+    /// (`Done`, or [`Fault::NameTaken`]); it pins the object first.
+    Claim {
+        /// The name.
+        name: String,
+        /// The object.
+        object: HandleRef,
+        /// Its type's registered name.
+        type_name: String,
+    },
+    /// Ask the name's directory engine what `name` names
+    /// ([`Outcome::Found`]).
+    Lookup(String),
+    /// Directory engine → an object's engine: the object is named `name`;
+    /// it lives until killed.
+    Pin {
+        /// The object.
+        object: ObjectId,
+        /// Its name.
+        name: String,
+    },
+    /// An object's engine → the directory engine: the object named `name`
+    /// is gone.
+    Unname {
+        /// The name.
+        name: String,
+        /// The object it named.
+        object: HandleRef,
+    },
+    /// End an object for every holder; later calls on it fail with
+    /// [`Fault::Killed`].
+    Kill(ObjectId),
     /// An expected object will not come: the push failed.
     Fail {
         /// The expected object.
@@ -255,6 +345,10 @@ pub enum Outcome {
     Stats(EngineStats),
     /// The request failed on the engine.
     Fault(Fault),
+    /// Attached: the object's type name.
+    Attached(String),
+    /// What a name names: the object and its type name, if anything.
+    Found(Option<(HandleRef, String)>),
 }
 
 /// One object in a listing.
@@ -266,6 +360,13 @@ pub struct ObjectInfo {
     pub type_name: String,
     /// Its encoded size in bytes.
     pub nbytes: u64,
+    /// How many holders it has (clients and engines holding handles to it;
+    /// a name counts as one).
+    #[serde(default)]
+    pub holders: u32,
+    /// Its name, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// An engine's counters since it started.
@@ -304,4 +405,11 @@ pub enum Fault {
     Refused(String),
     /// Too many calls from this connection are in flight: try again later.
     Busy,
+    /// The object was killed.
+    Killed(ObjectId),
+    /// The call chain came back to an object whose mailbox an async method
+    /// up the same chain holds: serving it would deadlock.
+    Reentrant(ObjectId),
+    /// The name is taken.
+    NameTaken(String),
 }

@@ -115,7 +115,9 @@ impl State {
 }
 
 struct Shared {
-    sink: Sink,
+    /// Set at creation, or later for a writer made before its connection
+    /// (frames sent meanwhile wait in the queue).
+    sink: std::sync::OnceLock<Sink>,
     state: Mutex<State>,
     wake: Notify,
     mode: WriteMode,
@@ -149,7 +151,39 @@ impl FrameWriter {
         Self::start(Sink::Stream(tokio::sync::Mutex::new(Box::new(io))), mode)
     }
 
+    /// A writer whose connection comes later ([`attach_tcp`](FrameWriter::attach_tcp),
+    /// [`attach_stream`](FrameWriter::attach_stream)): frames sent before
+    /// then are queued, in order, and written once it is attached. Spawns
+    /// its flusher task on the current tokio runtime.
+    pub fn deferred(mode: WriteMode) -> Self {
+        Self::spawn(std::sync::OnceLock::new(), mode)
+    }
+
+    /// Gives a [`deferred`](FrameWriter::deferred) writer its TCP write
+    /// half; false (and the half dropped) if it has one already.
+    pub fn attach_tcp(&self, half: OwnedWriteHalf) -> bool {
+        self.attach(Sink::Tcp(half))
+    }
+
+    /// Gives a [`deferred`](FrameWriter::deferred) writer its byte stream;
+    /// false if it has one already.
+    pub fn attach_stream(&self, io: impl AsyncWrite + Send + Unpin + 'static) -> bool {
+        self.attach(Sink::Stream(tokio::sync::Mutex::new(Box::new(io))))
+    }
+
+    fn attach(&self, sink: Sink) -> bool {
+        let attached = self.shared.sink.set(sink).is_ok();
+        // What was queued meanwhile goes now.
+        self.lock().flushing = true;
+        self.shared.wake.notify_one();
+        attached
+    }
+
     fn start(sink: Sink, mode: WriteMode) -> Self {
+        Self::spawn(std::sync::OnceLock::from(sink), mode)
+    }
+
+    fn spawn(sink: std::sync::OnceLock<Sink>, mode: WriteMode) -> Self {
         let shared = Arc::new(Shared {
             sink,
             state: Mutex::new(State::default()),
@@ -217,7 +251,7 @@ impl FrameWriter {
             WriteMode::Batched => false,
             WriteMode::Adaptive => tokio::runtime::Handle::try_current().is_err(),
         };
-        if let (true, Sink::Tcp(half)) = (inline, &self.shared.sink) {
+        if let (true, Some(Sink::Tcp(half))) = (inline, self.shared.sink.get()) {
             // The caller writes at most one turn itself; the flusher does
             // the rest.
             match write_now(&mut st, half, WRITE_TURN) {
@@ -300,9 +334,13 @@ fn write_now(st: &mut State, half: &OwnedWriteHalf, limit: usize) -> std::io::Re
 async fn flusher(shared: Arc<Shared>) {
     loop {
         shared.wake.notified().await;
-        let done = match &shared.sink {
-            Sink::Tcp(half) => flush_tcp(&shared, half).await,
-            Sink::Stream(io) => flush_stream(&shared, io).await,
+        let done = match shared.sink.get() {
+            Some(Sink::Tcp(half)) => flush_tcp(&shared, half).await,
+            Some(Sink::Stream(io)) => flush_stream(&shared, io).await,
+            // Not attached yet: what is queued waits for the connection,
+            // unless the writer is closed first.
+            None if shared.state.lock().is_ok_and(|st| !st.closed) => continue,
+            None => return,
         };
         let closing = {
             let mut st = shared
@@ -317,7 +355,7 @@ async fn flusher(shared: Arc<Shared>) {
             st.closed && st.is_drained()
         };
         if closing {
-            if let Sink::Stream(io) = &shared.sink {
+            if let Some(Sink::Stream(io)) = shared.sink.get() {
                 // The peer may be gone already; there is nothing to report to.
                 let _ = io.lock().await.shutdown().await;
             }

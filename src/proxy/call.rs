@@ -186,10 +186,12 @@ impl<T, E> Call<T, E> {
             Outcome::Fault(Fault::User(bytes)) => Err((self.user)(bytes)),
             Outcome::Fault(fault) => Err(fault_error(fault, self.node, self.target).widen()),
             Outcome::Done if self.on_done.is_some() => self.on_done.take().ok_or(Error::HubClosed),
-            Outcome::Value(head) if self.cache.is_some() => match self.cache.take() {
-                Some((fill, decode)) => decode(&fill.store(head, reply.body)),
-                None => Err(Error::HubClosed),
-            },
+            Outcome::Value(head) if self.cache.is_some() && reply.landing.is_none() => {
+                match self.cache.take() {
+                    Some((fill, decode)) => decode(&fill.store(head, reply.body)),
+                    None => Err(Error::HubClosed),
+                }
+            }
             _ => (self.decode)(reply),
         }
     }
@@ -197,10 +199,14 @@ impl<T, E> Call<T, E> {
 
 /// The user-facing error for an engine's fault.
 pub(crate) fn fault_error(fault: Fault, node: NodeId, target: Option<Ref>) -> Error {
+    // The call's target when the fault is about it; else the object on the
+    // engine that answered.
+    let target_or = |object| match target {
+        Some(r) if r.object == object => r,
+        _ => Ref::new(node, object, crate::id::TypeTag(0)),
+    };
     match fault {
-        Fault::NoSuchObject(object) => {
-            Error::NoSuchObject(target.unwrap_or(Ref::new(node, object, crate::id::TypeTag(0))))
-        }
+        Fault::NoSuchObject(object) => Error::NoSuchObject(target_or(object)),
         Fault::NoSuchMethod { type_name, method } => Error::NoSuchMethod { type_name, method },
         Fault::Decode(message) => Error::RemoteDecode { message },
         Fault::Panic(message) => Error::RemotePanic { message },
@@ -209,6 +215,9 @@ pub(crate) fn fault_error(fault: Fault, node: NodeId, target: Option<Ref>) -> Er
         },
         Fault::Refused(message) => Error::Refused { message },
         Fault::Busy => Error::Busy,
+        Fault::Killed(object) => Error::ObjectLost(target_or(object)),
+        Fault::Reentrant(object) => Error::Reentrant(target_or(object)),
+        Fault::NameTaken(name) => Error::NameTaken(name),
     }
 }
 

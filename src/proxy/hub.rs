@@ -1,5 +1,7 @@
-//! [`ObjectHub`]: the client's connections to every engine, its pending
-//! calls, and its view of every object it holds.
+//! [`ObjectHub`]: a holder's connections to the engines, its pending calls,
+//! and its view of every object it holds. A client has one; so does every
+//! engine, for the calls its own code makes (to its own objects through a
+//! [`LocalPort`], to other engines over links opened when first used).
 //!
 //! Shape: a cheap `Clone` handle; per engine one [`Link`](super::link::Link) (in `link.rs`) = a shared writer
 //! that callers write their frames to directly (no worker in the middle of a
@@ -13,18 +15,21 @@
 //! a large send beyond it waits, in a task, until earlier ones are answered.
 
 use super::call::{Call, Decode};
+use super::local::LocalPort;
+use super::remote::Handle as HandleCell;
 use super::runtime::current_or_background;
 use crate::actors::LocalDialer;
 use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId, ObjectId, Ref};
-use crate::net::wire::{Message, Op};
+use crate::net::wire::{HandleRef, Message, Meta, Op};
 use crate::net::ClusterKey;
 use crate::net::{LinkOptions, TlsPolicy};
+use crate::value::Lease;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -41,12 +46,34 @@ pub struct HeldObject {
     pub nbytes: u64,
 }
 
+/// One object this hub holds: its live handle (shared by every proxy of
+/// it here) and what the hub knows of it.
+pub(super) struct Held {
+    pub(super) r: Ref,
+    pub(super) handle: Weak<HandleCell>,
+    pub(super) info: HeldObject,
+}
+
+/// The key of an object in a hub's tables: its engine and id (its type tag
+/// is a label, not part of its identity).
+pub(super) fn key(r: &Ref) -> HandleRef {
+    HandleRef(r.node, r.object)
+}
+
 pub(crate) struct HubInner {
+    /// Who this hub dials as: [`NodeId::CLIENT`], or the engine whose own
+    /// hub it is.
+    pub(super) me: NodeId,
+    /// An engine's own hub reaches that engine through this.
+    pub(super) local: Option<LocalPort>,
     links: RwLock<Vec<Option<Arc<Link>>>>,
-    objects: Mutex<HashMap<Ref, HeldObject>>,
+    /// Where the engines listen: an engine's hub opens its links from here
+    /// when first used.
+    directory: RwLock<HashMap<NodeId, SocketAddr>>,
+    pub(super) objects: Mutex<HashMap<HandleRef, Held>>,
     /// Objects of engines that restarted since: gone for good.
-    lost: Mutex<std::collections::HashSet<Ref>>,
-    has_lost: std::sync::atomic::AtomicBool,
+    pub(super) lost: Mutex<std::collections::HashSet<HandleRef>>,
+    pub(super) has_lost: std::sync::atomic::AtomicBool,
     next_call: AtomicU64,
     cursor: AtomicUsize,
     key: ClusterKey,
@@ -154,16 +181,16 @@ impl ObjectHub {
         let task_key = key.clone();
         let opened = runtime
             .spawn(async move {
-                futures::future::try_join_all(
-                    engines
-                        .into_iter()
-                        .map(|(node, addr)| Link::open_pair(node, addr, task_key.clone(), links)),
-                )
+                futures::future::try_join_all(engines.into_iter().map(|(node, addr)| {
+                    Link::open_pair(NodeId::CLIENT, node, addr, task_key.clone(), links)
+                }))
                 .await
             })
             .await
             .map_err(|_| Error::HubClosed)??;
-        Ok(Self::from_links(opened, key, links))
+        let hub = Self::from_links(opened, key, links, NodeId::CLIENT, None);
+        hub.share_directory();
+        Ok(hub)
     }
 
     /// Connects to in-process engines through their in-memory dialers.
@@ -182,25 +209,43 @@ impl ObjectHub {
             })
             .await
             .map_err(|_| Error::HubClosed)??;
-        Ok(Self::from_links(opened, key, LinkOptions::default()))
+        let hub = Self::from_links(opened, key, LinkOptions::default(), NodeId::CLIENT, None);
+        hub.share_directory();
+        Ok(hub)
     }
 
-    fn from_links(opened: Vec<Arc<Link>>, key: ClusterKey, options: LinkOptions) -> ObjectHub {
+    /// The hub of engine `me`'s own code: its own objects through `local`,
+    /// other engines over links opened from the directory when first used.
+    pub(crate) fn for_engine(
+        me: NodeId,
+        key: ClusterKey,
+        options: LinkOptions,
+        local: LocalPort,
+    ) -> ObjectHub {
+        Self::from_links(Vec::new(), key, options, me, Some(local))
+    }
+
+    fn from_links(
+        opened: Vec<Arc<Link>>,
+        key: ClusterKey,
+        options: LinkOptions,
+        me: NodeId,
+        local: Option<LocalPort>,
+    ) -> ObjectHub {
         let watch = Watch::new();
         let size = opened.iter().map(|l| l.node.index() + 1).max().unwrap_or(0);
         let mut links: Vec<Option<Arc<Link>>> = vec![None; size];
+        let directory = opened.iter().map(|l| (l.node, l.addr)).collect();
         for link in opened {
-            *lock(&link.watch) = Some(watch.clone());
-            if link.is_lost() {
-                // Lost before the hub existed: announce it now.
-                watch.lost(link.node);
-            }
             let i = link.node.index();
             links[i] = Some(link);
         }
-        ObjectHub {
+        let hub = ObjectHub {
             inner: Arc::new(HubInner {
+                me,
+                local,
                 links: RwLock::new(links),
+                directory: RwLock::new(directory),
                 objects: Mutex::new(HashMap::new()),
                 lost: Mutex::new(Default::default()),
                 has_lost: Default::default(),
@@ -212,6 +257,52 @@ impl ObjectHub {
                 reconnecting: Mutex::new(None),
                 cache_limit: AtomicUsize::new(super::cache::DEFAULT_METHOD_CACHE_BYTES),
             }),
+        };
+        let links = hub.inner.links.read().unwrap_or_else(|p| p.into_inner());
+        for link in links.iter().flatten() {
+            link.join(&hub.inner.watch, &hub.inner);
+            if link.is_lost() {
+                // Lost before the hub existed: announce it now.
+                hub.inner.watch.lost(link.node);
+            }
+        }
+        drop(links);
+        hub
+    }
+
+    /// Whether this is an engine's own hub (which opens links when first
+    /// used, and dials as that engine).
+    fn is_engine_hub(&self) -> bool {
+        self.inner.me != NodeId::CLIENT
+    }
+
+    /// Tells every engine where the others listen (so that engine code can
+    /// reach them): a client hub does this when its engines change.
+    fn share_directory(&self) {
+        let links: Vec<Arc<Link>> = {
+            let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
+            links.iter().flatten().cloned().collect()
+        };
+        let engines: Vec<(NodeId, SocketAddr)> = links.iter().map(|l| (l.node, l.addr)).collect();
+        let msg = Message::Directory { engines };
+        for link in links.iter().filter(|l| !l.is_lost()) {
+            // A link that closes meanwhile is lost: its engine needs nothing.
+            let _ = link.writer.send(&msg, Bytes::new());
+        }
+    }
+
+    /// An engine's hub learns where engines listen (from a client's
+    /// `Directory`, or a `Push`).
+    pub(crate) fn learn(&self, engines: &[(NodeId, SocketAddr)]) {
+        let mut dir = self
+            .inner
+            .directory
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        for &(node, addr) in engines {
+            if node != self.inner.me {
+                dir.insert(node, addr);
+            }
         }
     }
 
@@ -222,7 +313,7 @@ impl ObjectHub {
     /// A hub with no engines yet: they join with
     /// [`add_engine`](ObjectHub::add_engine).
     pub(crate) fn empty(key: ClusterKey, links: LinkOptions) -> ObjectHub {
-        Self::from_links(Vec::new(), key, links)
+        Self::from_links(Vec::new(), key, links, NodeId::CLIENT, None)
     }
 
     /// Connects to engine `node` at `addr` and adds it to this hub (and to
@@ -234,8 +325,17 @@ impl ObjectHub {
     /// Opens the links to `node` and puts them in its slot (closing any
     /// links there before).
     async fn open_engine(&self, node: NodeId, addr: SocketAddr) -> Result<()> {
-        let link = Link::open_pair(node, addr, self.inner.key.clone(), self.inner.options).await?;
-        *lock(&link.watch) = Some(self.inner.watch.clone());
+        let me = self.inner.me;
+        let link =
+            Link::open_pair(me, node, addr, self.inner.key.clone(), self.inner.options).await?;
+        link.join(&self.inner.watch, &self.inner);
+        self.put_link(node, addr, link);
+        self.share_directory();
+        Ok(())
+    }
+
+    /// Puts `link` in `node`'s slot (closing the one there before).
+    fn put_link(&self, node: NodeId, addr: SocketAddr, link: Arc<Link>) {
         let mut links = self.inner.links.write().unwrap_or_else(|p| p.into_inner());
         if links.len() <= node.index() {
             links.resize(node.index() + 1, None);
@@ -243,7 +343,12 @@ impl ObjectHub {
         if let Some(old) = links[node.index()].replace(link) {
             old.shut();
         }
-        Ok(())
+        drop(links);
+        self.inner
+            .directory
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node, addr);
     }
 
     /// Bounds each object's cache of `#[distob(cached)]` replies on this
@@ -271,9 +376,17 @@ impl ObjectHub {
     pub async fn reconnect(&self, node: NodeId) -> Result<()> {
         let addr = self.link(node)?.addr;
         self.open_engine(node, addr).await?;
-        let gone: Vec<Ref> = lock(&self.inner.objects)
+        self.lose_objects_of(node);
+        self.inner.watch.send(ClusterEvent::EngineReconnected(node));
+        Ok(())
+    }
+
+    /// The objects this hub held on `node` are gone (its link was lost and
+    /// is made anew): calls on them fail with [`Error::ObjectLost`].
+    fn lose_objects_of(&self, node: NodeId) {
+        let gone: Vec<HandleRef> = lock(&self.inner.objects)
             .keys()
-            .filter(|r| r.node == node)
+            .filter(|r| r.0 == node)
             .copied()
             .collect();
         if !gone.is_empty() {
@@ -281,17 +394,27 @@ impl ObjectHub {
             lost.extend(gone);
             self.inner.has_lost.store(true, Ordering::Relaxed);
         }
-        self.inner.watch.send(ClusterEvent::EngineReconnected(node));
-        Ok(())
     }
 
-    fn is_object_lost(&self, r: &Ref) -> bool {
-        self.inner.has_lost.load(Ordering::Relaxed) && lock(&self.inner.lost).contains(r)
+    pub(super) fn is_object_lost(&self, r: &Ref) -> bool {
+        self.inner.has_lost.load(Ordering::Relaxed) && lock(&self.inner.lost).contains(&key(r))
     }
 
-    /// The engines this hub is connected to, in node order.
+    /// The engines this hub is connected to (an engine's own hub: every
+    /// engine it knows of, itself included), in node order.
     pub fn engines(&self) -> Vec<NodeId> {
-        self.engines_with_links()
+        if !self.is_engine_hub() {
+            return self.engines_with_links();
+        }
+        let dir = self
+            .inner
+            .directory
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut nodes: Vec<NodeId> = dir.keys().copied().collect();
+        nodes.push(self.inner.me);
+        nodes.sort();
+        nodes
     }
 
     /// Every engine that has a link (lost or not), in node order.
@@ -302,7 +425,12 @@ impl ObjectHub {
 
     /// The address of an engine.
     pub fn engine_addr(&self, node: NodeId) -> Option<SocketAddr> {
-        self.link(node).ok().map(|l| l.addr)
+        let dir = self
+            .inner
+            .directory
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        dir.get(&node).copied()
     }
 
     /// Frame bytes this hub has received from all engines (what moved
@@ -315,6 +443,18 @@ impl ObjectHub {
     /// heads) this hub has sent to all engines.
     pub fn bytes_sent(&self) -> u64 {
         self.count(|l| &l.sent)
+    }
+
+    /// Requests this hub has sent to engines over the wire (calls made
+    /// through it, by a client or by engine code; not its holds and
+    /// releases).
+    pub fn requests_sent(&self) -> u64 {
+        self.count(|l| &l.requests)
+    }
+
+    /// Replies this hub has received from engines over the wire.
+    pub fn replies_received(&self) -> u64 {
+        self.count(|l| &l.replies)
     }
 
     /// A counter summed over every link, bulk links included.
@@ -347,6 +487,12 @@ impl ObjectHub {
         lock(&self.inner.objects).len()
     }
 
+    /// This hub's node: [`NodeId::CLIENT`] for a client, the engine's own id
+    /// for the hub of engine code.
+    pub fn node(&self) -> NodeId {
+        self.inner.me
+    }
+
     /// Whether this hub holds no objects.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -354,19 +500,21 @@ impl ObjectHub {
 
     /// The refs of every object this hub holds, sorted.
     pub fn refs(&self) -> Vec<Ref> {
-        let mut refs: Vec<Ref> = lock(&self.inner.objects).keys().copied().collect();
+        let mut refs: Vec<Ref> = lock(&self.inner.objects).values().map(|h| h.r).collect();
         refs.sort();
         refs
     }
 
     /// Whether this hub holds the object.
     pub fn contains(&self, r: &Ref) -> bool {
-        lock(&self.inner.objects).contains_key(r)
+        lock(&self.inner.objects).contains_key(&key(r))
     }
 
     /// What the hub knows of an object it holds.
     pub fn get(&self, r: &Ref) -> Option<HeldObject> {
-        lock(&self.inner.objects).get(r).cloned()
+        lock(&self.inner.objects)
+            .get(&key(r))
+            .map(|h| h.info.clone())
     }
 
     /// The next engine in round-robin order (shared by every scatter).
@@ -379,23 +527,85 @@ impl ObjectHub {
         Ok(engines[i % engines.len()])
     }
 
-    fn link(&self, node: NodeId) -> Result<Arc<Link>> {
-        let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
-        links
-            .get(node.index())
-            .and_then(Option::clone)
-            .ok_or(Error::NoSuchEngine(node))
+    /// The link to `node`. An engine's hub opens one when it has none (or
+    /// only a lost one) and knows where `node` listens; objects it held
+    /// over a lost link are gone then.
+    pub(super) fn link(&self, node: NodeId) -> Result<Arc<Link>> {
+        let found = {
+            let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
+            links.get(node.index()).and_then(Option::clone)
+        };
+        match found {
+            Some(link) if !(self.is_engine_hub() && link.is_lost()) => Ok(link),
+            Some(link) if self.engine_addr(node).is_none() => Ok(link),
+            None if !self.is_engine_hub() => Err(Error::NoSuchEngine(node)),
+            old => self.open_lazily(node, old.is_some()),
+        }
     }
 
-    /// Sends a request; the receiver gets its reply.
-    pub(crate) fn send(
+    fn open_lazily(&self, node: NodeId, was_lost: bool) -> Result<Arc<Link>> {
+        let addr = self.engine_addr(node).ok_or(Error::NoSuchEngine(node))?;
+        let mut links = self.inner.links.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(link) = links.get(node.index()).and_then(Option::clone) {
+            if !link.is_lost() {
+                // Another caller opened it meanwhile.
+                return Ok(link);
+            }
+        }
+        let link = Link::connecting(
+            self.inner.me,
+            node,
+            addr,
+            self.inner.key.clone(),
+            self.inner.options,
+        );
+        link.join(&self.inner.watch, &self.inner);
+        if links.len() <= node.index() {
+            links.resize(node.index() + 1, None);
+        }
+        if let Some(old) = links[node.index()].replace(link.clone()) {
+            old.shut();
+        }
+        drop(links);
+        if was_lost {
+            // Not here: a caller may hold the object table (it tells an
+            // engine what it holds while holding it).
+            let hub = self.clone();
+            current_or_background().spawn(async move { hub.lose_objects_of(node) });
+        }
+        Ok(link)
+    }
+
+    /// This engine's own port, when `node` is the engine whose hub this is.
+    pub(super) fn local_for(&self, node: NodeId) -> Option<&LocalPort> {
+        self.inner.local.as_ref().filter(|l| l.node() == node)
+    }
+
+    /// Sends a request whose payload carries the handles of `leases`: each
+    /// is lent to its object's engine first (or, to this engine itself,
+    /// travels as its lease), and the request names them.
+    pub(crate) fn send_leased(
         &self,
         node: NodeId,
         op: Op,
         body: Bytes,
+        leases: Vec<Lease>,
     ) -> Result<oneshot::Receiver<Result<Reply>>> {
+        let chain = super::handles::chain_for_call();
+        if let Some(local) = self.local_for(node) {
+            return local.request(op, Meta(chain.id, Vec::new(), chain.path), body, leases);
+        }
+        let link = self.link(node)?;
+        let refs = self.lend(&leases);
         let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
-        self.link(node)?.request(call, op, body)
+        let sent = link.request(call, op, Meta(chain.id, refs.clone(), chain.path), body);
+        if sent.is_err() {
+            // Never left: take the lends back.
+            self.arrived(&refs);
+        }
+        // The leases go only now: every lend is queued before any release.
+        drop(leases);
+        sent
     }
 
     /// The bytes of large bodies sent to `node` (or waiting to be sent) and
@@ -414,34 +624,38 @@ impl ObjectHub {
         body: Bytes,
         decode: Decode<T, E>,
     ) -> Call<T, E> {
+        self.submit_leased(node, target, op, body, Vec::new(), decode)
+    }
+
+    /// [`submit`](ObjectHub::submit) of a request whose payload carries the
+    /// handles of `leases`.
+    pub(crate) fn submit_leased<T, E>(
+        &self,
+        node: NodeId,
+        target: Option<Ref>,
+        op: Op,
+        body: Bytes,
+        leases: Vec<Lease>,
+        decode: Decode<T, E>,
+    ) -> Call<T, E> {
         if let Some(r) = target.filter(|r| self.is_object_lost(r)) {
             return Call::ready(Err(Error::ObjectLost(r)), node, target);
         }
-        match self.send(node, op, body) {
+        match self.send_leased(node, op, body, leases) {
             Ok(rx) => Call::pending(rx, decode, node, target),
             Err(e) => Call::ready(Err(e.widen()), node, target),
         }
     }
 
-    /// Records an object this hub now holds.
-    pub(crate) fn hold(&self, r: Ref, held: HeldObject) {
-        lock(&self.inner.objects).insert(r, held);
-    }
-
-    /// The last proxy of `r` is gone: forget it and release it on its engine.
-    pub(crate) fn release(&self, r: Ref) {
-        lock(&self.inner.objects).remove(&r);
-        if self.inner.has_lost.load(Ordering::Relaxed) && lock(&self.inner.lost).remove(&r) {
-            // Its engine restarted: nothing to release there.
-            return;
-        }
-        if let Ok(link) = self.link(r.node) {
-            let msg = Message::Release {
-                objects: vec![r.object],
-            };
-            // A closed link's engine has dropped the object already.
-            let _ = link.writer.send(&msg, Bytes::new());
-        }
+    /// Sends a request answered by `Done`.
+    pub(crate) fn submit_done(
+        &self,
+        node: NodeId,
+        op: Op,
+        body: Bytes,
+        leases: Vec<Lease>,
+    ) -> Call<()> {
+        self.submit_leased(node, None, op, body, leases, super::remote::decode_done)
     }
 
     /// Asks engine `node` to stop (it replies first, then shuts down).
@@ -457,7 +671,8 @@ impl ObjectHub {
 
     /// A fresh object id for a new object on `node` (named by the client, so
     /// the handle exists before the engine answers).
-    pub(crate) fn new_ref<T: ?Sized>(&self, node: NodeId) -> Ref {
-        Ref::new(node, ObjectId::new(), crate::id::TypeTag::of::<T>())
+    pub(crate) fn new_ref<T: 'static>(&self, node: NodeId) -> Ref {
+        let name = crate::actors::registry::stable_name::<T>();
+        Ref::new(node, ObjectId::new(), crate::id::TypeTag::of_name(name))
     }
 }

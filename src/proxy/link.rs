@@ -1,7 +1,12 @@
-//! [`Link`]: one connection from the client to an engine — its writer, the
-//! reader task that completes pending calls from a map keyed by call id,
-//! and (on the main link) the bulk link beside it with its byte budget.
+//! [`Link`]: one connection from a hub (a client's, or an engine's own) to
+//! an engine — its writer, the reader task that completes pending calls
+//! from a map keyed by call id, and (on the main link) the bulk link beside
+//! it with its byte budget. The same link serves clients and engines: an
+//! engine's calls to other engines go over links of its own hub, opened
+//! when first used.
 
+use super::handles::{Flight, Landing};
+use super::hub::{HubInner, ObjectHub};
 use super::reconnect::Watch;
 use super::runtime::current_or_background;
 use crate::actors::LocalDialer;
@@ -9,10 +14,10 @@ use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId};
 use crate::net::handshake::HANDSHAKE_TIMEOUT;
 use crate::net::tls::PLAINTEXT;
-use crate::net::wire::{Message, Op, Outcome};
+use crate::net::wire::{Message, Meta, Op, Outcome};
 use crate::net::{
-    dial_tcp, handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits, LinkOptions,
-    NetError, WriteMode,
+    dial_tcp_into, handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits,
+    LinkOptions, NetError, WriteMode, Writer,
 };
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -33,11 +38,13 @@ fn check_peer(node: NodeId, peer: NodeId) -> Result<()> {
     }
 }
 
-/// A reply as it came off the wire: outcome and body.
+/// A reply as it came off the wire: outcome and body, and (when its value
+/// carries handles) what keeps them alive until it is decoded.
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) outcome: Outcome,
     pub(crate) body: AlignedBuf,
+    pub(crate) landing: Option<Landing>,
 }
 
 /// A call waiting for its reply, with its share of the link's byte budget
@@ -73,10 +80,16 @@ pub(crate) struct Link {
     pub(super) node: NodeId,
     /// Where to report this link's loss (set once the hub exists).
     pub(super) watch: Mutex<Option<Arc<Watch>>>,
+    /// The hub the link belongs to (set once it exists): handles in replies
+    /// bind to it.
+    pub(super) hub: Mutex<Option<std::sync::Weak<HubInner>>>,
     /// Frame bytes received from this engine.
     pub(super) received: AtomicU64,
     /// Body bytes (the data, not the message heads) written to this engine.
     pub(super) sent: AtomicU64,
+    /// Requests written, and replies read.
+    pub(super) requests: AtomicU64,
+    pub(super) replies: AtomicU64,
     pub(super) addr: SocketAddr,
     pub(super) writer: FrameWriter,
     pending: Mutex<Pending>,
@@ -101,18 +114,75 @@ pub const MAX_BULK_IN_FLIGHT: usize = 256 << 20;
 const BUDGET_UNIT: usize = 1 << 10;
 
 impl Link {
-    /// The main and the bulk connection to one engine, over TCP.
+    /// The main and the bulk connection to one engine, over TCP, dialed as
+    /// node `me`.
     pub(super) async fn open_pair(
+        me: NodeId,
         node: NodeId,
         addr: SocketAddr,
         key: ClusterKey,
         links: LinkOptions,
     ) -> Result<Arc<Link>> {
         let (main, bulk) = tokio::try_join!(
-            Link::open(node, addr, &key, links),
-            Link::open(node, addr, &key, links)
+            Link::open(me, node, addr, &key, links),
+            Link::open(me, node, addr, &key, links)
         )?;
         Link::pair(main, bulk).await
+    }
+
+    /// A link to engine `node` that connects in the background (an engine's
+    /// link to a peer, opened when first used): requests made meanwhile wait
+    /// in its writer, in order, and fail with [`Error::EngineLost`] if it
+    /// cannot connect.
+    pub(super) fn connecting(
+        me: NodeId,
+        node: NodeId,
+        addr: SocketAddr,
+        key: ClusterKey,
+        links: LinkOptions,
+    ) -> Arc<Link> {
+        let link = Link::new(node, addr, FrameWriter::deferred(WriteMode::Adaptive));
+        let opening = link.clone();
+        current_or_background().spawn(async move {
+            match opening.connect(me, &key, links).await {
+                Ok(()) => {
+                    // The bulk connection is an optimisation: without it,
+                    // large bodies share the main one.
+                    match Link::open(me, node, addr, &key, links).await {
+                        Ok(bulk) => {
+                            if let Err(e) = Link::pair(opening.clone(), bulk).await {
+                                tracing::debug!(%node, error = %e, "no bulk link to peer");
+                            }
+                        }
+                        Err(e) => tracing::debug!(%node, error = %e, "no bulk link to peer"),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%node, %addr, error = %e, "cannot reach peer engine");
+                    opening.lose();
+                }
+            }
+        });
+        link
+    }
+
+    /// Dials this link's engine into its deferred writer and starts reading.
+    async fn connect(
+        self: &Arc<Self>,
+        me: NodeId,
+        key: &ClusterKey,
+        links: LinkOptions,
+    ) -> Result<()> {
+        let into = Writer::Into(self.writer.clone());
+        if let Some(dialer) = crate::actors::in_process_dialer(self.addr, key) {
+            let reader = local_handshake(me, self.node, dialer, key, into).await?;
+            self.read_from(reader);
+            return Ok(());
+        }
+        let dialed = dial_tcp_into(self.addr, key, me, links, Limits::default(), into).await?;
+        check_peer(self.node, dialed.peer)?;
+        self.read_from(dialed.reader);
+        Ok(())
     }
 
     /// Tells the engine the two connections belong together (so that large
@@ -132,6 +202,7 @@ impl Link {
                     token,
                     bulk: is_bulk,
                 },
+                Meta::default(),
                 Bytes::new(),
             )?;
             let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, rx)
@@ -179,22 +250,18 @@ impl Link {
         }
     }
     async fn open(
+        me: NodeId,
         node: NodeId,
         addr: SocketAddr,
         key: &ClusterKey,
         links: LinkOptions,
     ) -> Result<Arc<Link>> {
-        let dialed = dial_tcp(
-            addr,
-            key,
-            NodeId::CLIENT,
-            links,
-            Limits::default(),
-            WriteMode::Adaptive,
-        )
-        .await?;
+        let into = Writer::New(WriteMode::Adaptive);
+        let dialed = dial_tcp_into(addr, key, me, links, Limits::default(), into).await?;
         check_peer(node, dialed.peer)?;
-        Ok(Self::start(node, addr, dialed.reader, dialed.writer))
+        let link = Link::new(node, addr, dialed.writer);
+        link.read_from(dialed.reader);
+        Ok(link)
     }
 
     /// Opens an in-process link to a local engine.
@@ -204,46 +271,57 @@ impl Link {
         dialer: LocalDialer,
         key: ClusterKey,
     ) -> Result<Arc<Link>> {
-        let stream = dialer.dial().ok_or(Error::EngineLost(node))?;
-        let (read, mut write) = tokio::io::split(stream);
-        let mut reader = FrameReader::new(read, Limits::default());
-        let dial = handshake::dial(&mut reader, &mut write, &key, NodeId::CLIENT, &PLAINTEXT);
-        let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial)
-            .await
-            .map_err(|_| Error::Timeout)??;
-        check_peer(node, peer)?;
-        Ok(Self::start(
-            node,
-            addr,
-            reader,
-            FrameWriter::stream(write, WriteMode::Adaptive),
-        ))
+        let writer = FrameWriter::deferred(WriteMode::Adaptive);
+        let into = Writer::Into(writer.clone());
+        let reader = local_handshake(NodeId::CLIENT, node, dialer, &key, into).await?;
+        let link = Link::new(node, addr, writer);
+        link.read_from(reader);
+        Ok(link)
     }
 
-    pub(super) fn start<R>(
-        node: NodeId,
-        addr: SocketAddr,
-        reader: FrameReader<R>,
-        writer: FrameWriter,
-    ) -> Arc<Link>
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-    {
-        let link = Arc::new(Link {
+    fn new(node: NodeId, addr: SocketAddr, writer: FrameWriter) -> Arc<Link> {
+        Arc::new(Link {
             node,
             watch: Mutex::new(None),
+            hub: Mutex::new(None),
             received: AtomicU64::new(0),
             sent: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            replies: AtomicU64::new(0),
             addr,
             writer,
             pending: Mutex::new(Pending::default()),
             reader: Mutex::new(None),
             bulk: Mutex::new(None),
             budget: Arc::new(Semaphore::new(MAX_BULK_IN_FLIGHT / BUDGET_UNIT)),
-        });
-        let task = tokio::spawn(read_replies(link.clone(), reader));
-        *lock(&link.reader) = Some(task.abort_handle());
-        link
+        })
+    }
+
+    /// Starts the task that reads this link's replies.
+    fn read_from<R>(self: &Arc<Self>, reader: FrameReader<R>)
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+    {
+        let task = tokio::spawn(read_replies(self.clone(), reader));
+        *lock(&self.reader) = Some(task.abort_handle());
+    }
+
+    /// Joins the link to its hub: losses are reported to `watch`, handles
+    /// in replies bind to `hub`; the bulk link beside it too.
+    pub(super) fn join(&self, watch: &Arc<Watch>, hub: &Arc<HubInner>) {
+        *lock(&self.watch) = Some(watch.clone());
+        *lock(&self.hub) = Some(Arc::downgrade(hub));
+        if let Some(bulk) = lock(&self.bulk).as_ref() {
+            *lock(&bulk.hub) = Some(Arc::downgrade(hub));
+        }
+    }
+
+    /// The hub this link belongs to, while it lives.
+    fn hub(&self) -> Option<ObjectHub> {
+        lock(&self.hub)
+            .as_ref()
+            .and_then(std::sync::Weak::upgrade)
+            .map(ObjectHub::from_inner)
     }
 
     /// Fails every waiting call: the engine is gone.
@@ -277,10 +355,11 @@ impl Link {
     }
 
     /// Writes a registered call's request; on failure it leaves the map.
-    fn write(&self, call: CallId, op: Op, body: Bytes) -> Result<()> {
+    fn write(&self, call: CallId, op: Op, meta: Meta, body: Bytes) -> Result<()> {
         self.sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
         self.writer
-            .send(&Message::Request(call, op), body)
+            .send(&Message::Request(call, op, meta), body)
             .map_err(|e| {
                 lock(&self.pending).calls.remove(&call);
                 match e {
@@ -295,6 +374,7 @@ impl Link {
         self: &Arc<Self>,
         call: CallId,
         op: Op,
+        meta: Meta,
         body: Bytes,
     ) -> Result<oneshot::Receiver<Result<Reply>>> {
         // A large value's reply comes back on the bulk connection: it waits
@@ -302,10 +382,10 @@ impl Link {
         if let Op::GetBulk(object) = op {
             let (tx, rx) = oneshot::channel();
             let Some(bulk) = lock(&self.bulk).clone() else {
-                return self.request(call, Op::Get(object), body);
+                return self.request(call, Op::Get(object), meta, body);
             };
             bulk.register(call, Waiter { tx, budget: None })?;
-            if let Err(e) = self.write(call, op, body) {
+            if let Err(e) = self.write(call, op, meta, body) {
                 lock(&bulk.pending).calls.remove(&call);
                 return Err(e);
             }
@@ -319,7 +399,7 @@ impl Link {
         let (tx, rx) = oneshot::channel();
         let Some(bulk) = bulk else {
             self.register(call, Waiter { tx, budget: None })?;
-            self.write(call, op, body)?;
+            self.write(call, op, meta, body)?;
             return Ok(rx);
         };
         let permits = budget_permits(body.len());
@@ -332,7 +412,7 @@ impl Link {
                         budget: Some(permit),
                     },
                 )?;
-                bulk.write(call, op, body)?;
+                bulk.write(call, op, meta, body)?;
             }
             Err(_) => {
                 // Over budget: the request waits (off the caller's thread)
@@ -347,7 +427,7 @@ impl Link {
                         // Lost meanwhile (and already told so).
                         None => return,
                     }
-                    if let Err(e) = bulk.write(call, op, body) {
+                    if let Err(e) = bulk.write(call, op, meta, body) {
                         if let Some(w) = lock(&bulk.pending).calls.remove(&call) {
                             w.send(Err(e));
                         }
@@ -366,6 +446,27 @@ impl Link {
         };
         (MAX_BULK_IN_FLIGHT / BUDGET_UNIT - bulk.budget.available_permits()) * BUDGET_UNIT
     }
+}
+
+/// The dialer's handshake over an in-process pipe to engine `node`, its
+/// frames going to `writer`; the link's reader.
+async fn local_handshake(
+    me: NodeId,
+    node: NodeId,
+    dialer: LocalDialer,
+    key: &ClusterKey,
+    writer: Writer,
+) -> Result<FrameReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>> {
+    let stream = dialer.dial().ok_or(Error::EngineLost(node))?;
+    let (read, mut write) = tokio::io::split(stream);
+    let mut reader = FrameReader::new(read, Limits::default());
+    let dial = handshake::dial(&mut reader, &mut write, key, me, &PLAINTEXT);
+    let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial)
+        .await
+        .map_err(|_| Error::Timeout)??;
+    check_peer(node, peer)?;
+    writer.stream(write);
+    Ok(reader)
 }
 
 /// The budget permits a body of `len` bytes takes: its size in units, at
@@ -387,13 +488,22 @@ async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameRe
         };
         link.received.fetch_add(frame.wire_len, Ordering::Relaxed);
         match frame.message {
-            Message::Reply(call, outcome) => {
+            Message::Reply(call, outcome, handles) => {
+                link.replies.fetch_add(1, Ordering::Relaxed);
+                // The handles land even if nobody waits for the reply.
+                let landing = match handles.is_empty() {
+                    true => None,
+                    false => link
+                        .hub()
+                        .and_then(|hub| Landing::new(&hub, Flight::Lent(handles))),
+                };
                 let waiter = lock(&link.pending).calls.remove(&call);
                 if let Some(w) = waiter {
                     // (If the caller dropped its Call, the reply is discarded.)
                     w.send(Ok(Reply {
                         outcome,
                         body: frame.body,
+                        landing,
                     }));
                 }
             }

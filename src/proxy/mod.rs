@@ -8,8 +8,12 @@
 
 pub(crate) mod cache;
 pub(crate) mod call;
+pub(crate) mod handles;
+pub(crate) mod holds;
 pub(crate) mod hub;
 pub(crate) mod link;
+pub(crate) mod local;
+pub(crate) mod names;
 pub(crate) mod object_engine;
 pub(crate) mod reconnect;
 pub(crate) mod remote;
@@ -20,6 +24,7 @@ pub use cache::{CacheStats, DEFAULT_METHOD_CACHE_BYTES};
 pub use call::{call_all, Call};
 pub use hub::{ClusterEvent, HeldObject, ObjectHub};
 pub use link::MAX_BULK_IN_FLIGHT;
+pub use names::MAX_NAME_LEN;
 pub use object_engine::ObjectEngine;
 pub use reconnect::{ClusterEvents, EVENT_BACKLOG};
 pub use remote::{Invoke, Remote, RemoteFn};

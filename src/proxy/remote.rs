@@ -1,11 +1,12 @@
 //! [`Remote<T>`]: a live handle to one remote `T`.
 
 use super::cache::{self, CacheFill, CacheStats, MethodCache};
-use super::call::Call;
+use super::call::{Call, Decode};
 use super::hub::{HeldObject, ObjectHub, Reply};
 use crate::error::{Error, Result};
-use crate::id::{NodeId, Ref};
+use crate::id::{NodeId, ObjectId, Ref};
 use crate::net::wire::{CallOp, MethodId, Op, Outcome};
+use crate::value::Lease;
 use crate::value::{self, Value};
 use bytes::Bytes;
 use serde::Serialize;
@@ -13,7 +14,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
-struct Handle {
+/// What every clone of one `Remote` shares; its hub keeps a weak pointer
+/// to it, so that a handle decoded again finds the live one.
+pub(crate) struct Handle {
     id: Ref,
     hub: ObjectHub,
     cache: OnceLock<Arc<MethodCache>>,
@@ -21,9 +24,20 @@ struct Handle {
     shape: Option<Vec<usize>>,
 }
 
+impl Handle {
+    pub(crate) fn new(id: Ref, hub: ObjectHub, shape: Option<Vec<usize>>) -> Arc<Handle> {
+        Arc::new(Handle {
+            id,
+            hub,
+            cache: OnceLock::new(),
+            shape,
+        })
+    }
+}
+
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.hub.release(self.id);
+        self.hub.release(self.id, self);
     }
 }
 
@@ -82,23 +96,30 @@ impl<T> std::hash::Hash for Remote<T> {
 }
 
 impl<T> Remote<T> {
-    /// Takes over a reference the hub already holds (the engine has, or is
-    /// about to have, the object).
-    pub(crate) fn adopt(id: Ref, hub: ObjectHub) -> Self {
-        Self::adopt_shaped(id, hub, None)
-    }
-
-    /// As [`adopt`](Remote::adopt), for an array of a known shape.
-    pub(crate) fn adopt_shaped(id: Ref, hub: ObjectHub, shape: Option<Vec<usize>>) -> Self {
+    /// The proxy of a shared handle.
+    pub(crate) fn from_handle(handle: Arc<Handle>) -> Self {
         Remote {
-            handle: Arc::new(Handle {
-                id,
-                hub,
-                cache: OnceLock::new(),
-                shape,
-            }),
+            handle,
             _type: PhantomData,
         }
+    }
+
+    /// The handle of an object this hub creates now (its holder from the
+    /// start: the engine counts it when it creates the object).
+    pub(crate) fn created(hub: &ObjectHub, id: Ref, nbytes: u64, shape: Option<Vec<usize>>) -> Self
+    where
+        T: 'static,
+    {
+        let info = HeldObject {
+            type_name: crate::actors::registry::stable_name::<T>(),
+            nbytes,
+        };
+        Remote::from_handle(hub.new_handle(id, info, shape))
+    }
+
+    /// What keeps this handle alive while a payload carries it.
+    pub(crate) fn keepalive(&self) -> Arc<dyn std::any::Any + Send + Sync> {
+        self.handle.clone()
     }
 
     /// The array shape recorded with the handle, if any.
@@ -140,7 +161,9 @@ impl<T> Remote<T> {
     /// Sends a method call (generated proxies go through here).
     ///
     /// `mutating` (a `&mut self` method) empties this object's method cache
-    /// first; `cached` answers from it, or fills it with the reply.
+    /// first; `cached` answers from it, or fills it with the reply (replies
+    /// that carry handles are never cached: a cached copy would not hold
+    /// their objects).
     pub fn invoke<R: Value, E>(
         &self,
         method: MethodId,
@@ -148,7 +171,7 @@ impl<T> Remote<T> {
         how: Invoke,
     ) -> Call<R, E> {
         let id = self.handle.id;
-        let args = match self.prepare(args, how) {
+        let (args, leases) = match self.prepare(args, how) {
             Ok(a) => a,
             Err(e) => return Call::ready(Err(e), id.node, Some(id)),
         };
@@ -168,10 +191,7 @@ impl<T> Remote<T> {
             None
         };
         let op = Op::Call(CallOp(id.object, method, args, None));
-        let call =
-            self.handle
-                .hub
-                .submit(id.node, Some(id), op, Bytes::new(), decode_value::<R, E>);
+        let call = self.send(op, leases, decode_value::<R, E>);
         match fill {
             Some(fill) => call.fill_cache(fill, cache::Cached::decode::<R, E>),
             None => call,
@@ -180,7 +200,7 @@ impl<T> Remote<T> {
 
     /// Sends a method call whose result stays on the engine as a new object;
     /// the call resolves to its proxy once the engine holds it.
-    pub fn invoke_kept<U, E>(
+    pub fn invoke_kept<U: 'static, E>(
         &self,
         method: MethodId,
         args: &impl Serialize,
@@ -188,27 +208,45 @@ impl<T> Remote<T> {
     ) -> Call<Remote<U>, E> {
         let id = self.handle.id;
         match self.prepare(args, how) {
-            Ok(args) => self.kept(Op::Call(CallOp(id.object, method, args, None)), None),
+            Ok((args, leases)) => self.kept(
+                Op::Call(CallOp(id.object, method, args, None)),
+                leases,
+                None,
+            ),
             Err(e) => Call::ready(Err(e), id.node, Some(id)),
         }
     }
 
-    /// Encodes a call's arguments; a mutating call empties the method cache.
-    fn prepare<E>(&self, args: &impl Serialize, how: Invoke) -> Result<Vec<u8>, Error<E>> {
-        let args = value::to_cbor(args).map_err(Error::Codec)?;
+    /// Encodes a call's arguments (with the leases of the handles among
+    /// them); a mutating call empties the method cache.
+    fn prepare<E>(
+        &self,
+        args: &impl Serialize,
+        how: Invoke,
+    ) -> Result<(Vec<u8>, Vec<Lease>), Error<E>> {
+        let encoded = value::to_cbor_leased(args).map_err(Error::Codec)?;
         if how.mutating {
             if let Some(cache) = self.handle.cache.get() {
                 cache.invalidate();
             }
         }
-        Ok(args)
+        Ok(encoded)
+    }
+
+    /// Sends `op` (aimed at this object) with the leases of the handles it
+    /// carries.
+    fn send<R, E>(&self, op: Op, leases: Vec<Lease>, decode: Decode<R, E>) -> Call<R, E> {
+        let id = self.handle.id;
+        self.handle
+            .hub
+            .submit_leased(id.node, Some(id), op, Bytes::new(), leases, decode)
     }
 
     /// Sends a method call whose result stays on the engine as a new object,
     /// and returns that object's proxy at once: calls on it may follow
     /// straight away (they wait on the engine for the result). A failure
     /// surfaces when the result is used or gathered.
-    pub fn invoke_into<U>(
+    pub fn invoke_into<U: 'static>(
         &self,
         method: MethodId,
         args: &impl Serialize,
@@ -220,35 +258,47 @@ impl<T> Remote<T> {
 
     /// Sends a call whose result, of a known shape, stays on the engine;
     /// returns its proxy at once (array operations go through here).
-    pub(crate) fn op_into<U>(
+    pub(crate) fn op_into<U: 'static>(
         &self,
         method: MethodId,
         args: &impl Serialize,
         shape: Vec<usize>,
     ) -> Remote<U> {
-        let id = self.handle.id;
-        let call: Call<Remote<U>> = match value::to_cbor(args) {
-            Ok(args) => self.kept(Op::Call(CallOp(id.object, method, args, None)), Some(shape)),
-            Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
-        };
-        self.detach(call)
+        self.kept_at_once(
+            |object, args| Op::Call(CallOp(object, method, args, None)),
+            args,
+            shape,
+        )
     }
 
     /// As [`op_into`](Remote::op_into), with a second object of the same
     /// engine as the method's operand.
-    pub(crate) fn combine_into<U, V>(
+    pub(crate) fn combine_into<U: 'static, V>(
         &self,
         method: MethodId,
         args: &impl Serialize,
         other: &Remote<V>,
         shape: Vec<usize>,
     ) -> Remote<U> {
+        let other = other.id().object;
+        self.kept_at_once(
+            |object, args| Op::Combine(CallOp(object, method, args, None), other),
+            args,
+            shape,
+        )
+    }
+
+    /// Encodes `args`, makes the op, keeps its result (of `shape`) on the
+    /// engine and returns the result's proxy at once.
+    fn kept_at_once<U: 'static>(
+        &self,
+        op: impl FnOnce(ObjectId, Vec<u8>) -> Op,
+        args: &impl Serialize,
+        shape: Vec<usize>,
+    ) -> Remote<U> {
         let id = self.handle.id;
-        let call: Call<Remote<U>> = match value::to_cbor(args) {
-            Ok(args) => self.kept(
-                Op::Combine(CallOp(id.object, method, args, None), other.id().object),
-                Some(shape),
-            ),
+        let call: Call<Remote<U>> = match value::to_cbor_leased(args) {
+            Ok((args, leases)) => self.kept(op(id.object, args), leases, Some(shape)),
             Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
         };
         self.detach(call)
@@ -263,12 +313,10 @@ impl<T> Remote<T> {
         other: &Remote<V>,
     ) -> Call<R> {
         let id = self.handle.id;
-        match value::to_cbor(args) {
-            Ok(args) => self.handle.hub.submit(
-                id.node,
-                Some(id),
+        match value::to_cbor_leased(args) {
+            Ok((args, leases)) => self.send(
                 Op::Combine(CallOp(id.object, method, args, None), other.id().object),
-                Bytes::new(),
+                leases,
                 decode_value::<R, _>,
             ),
             Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
@@ -277,21 +325,28 @@ impl<T> Remote<T> {
 
     /// The kept object's proxy of a call that is not awaited: the engine's
     /// acknowledgement is dropped, its failure recorded on the object.
-    pub(crate) fn detach<U, E>(&self, call: Call<Remote<U>, E>) -> Remote<U> {
+    pub(crate) fn detach<U: 'static, E>(&self, call: Call<Remote<U>, E>) -> Remote<U> {
         match call.take_on_done() {
             Some(remote) => remote,
             // Encoding the arguments failed before anything was sent: the
             // handle names an object the engine never heard of, so using it
             // fails with `NoSuchObject`.
-            None => Remote::adopt(
+            None => Remote::created(
+                &self.handle.hub,
                 self.handle.hub.new_ref::<U>(self.node()),
-                self.handle.hub.clone(),
+                0,
+                None,
             ),
         }
     }
 
     /// Sends `op` with a fresh `keep` id; resolves to the kept object's proxy.
-    pub(crate) fn kept<U, E>(&self, mut op: Op, shape: Option<Vec<usize>>) -> Call<Remote<U>, E> {
+    pub(crate) fn kept<U: 'static, E>(
+        &self,
+        mut op: Op,
+        leases: Vec<Lease>,
+        shape: Option<Vec<usize>>,
+    ) -> Call<Remote<U>, E> {
         let hub = &self.handle.hub;
         let node = self.handle.id.node;
         let new = hub.new_ref::<U>(node);
@@ -301,22 +356,17 @@ impl<T> Remote<T> {
             | Op::Apply { keep, .. } => *keep = Some(new.object),
             _ => {}
         }
-        hub.hold(
-            new,
-            HeldObject {
-                type_name: std::any::type_name::<U>(),
-                nbytes: 0,
-            },
-        );
-        let remote = Remote::adopt_shaped(new, hub.clone(), shape);
-        hub.submit(node, Some(self.handle.id), op, Bytes::new(), expect_done)
-            .on_done(remote)
+        let remote = Remote::created(hub, new, 0, shape);
+        self.send(op, leases, expect_done).on_done(remote)
     }
 
     /// A copy of the object on engine `node`, made engine to engine (the
     /// data never pass through this client). The handle comes at once;
     /// calls on it wait on `node` until the copy has arrived.
-    pub fn copy_to(&self, node: NodeId) -> Result<Remote<T>> {
+    pub fn copy_to(&self, node: NodeId) -> Result<Remote<T>>
+    where
+        T: 'static,
+    {
         let (remote, pushed) = self.copy_to_acked(node)?;
         drop(pushed);
         Ok(remote)
@@ -324,42 +374,40 @@ impl<T> Remote<T> {
 
     /// [`copy_to`](Remote::copy_to), with the call that completes once the
     /// copy has arrived on `node`.
-    pub(crate) fn copy_to_acked(&self, node: NodeId) -> Result<(Remote<T>, Call<()>)> {
+    pub(crate) fn copy_to_acked(&self, node: NodeId) -> Result<(Remote<T>, Call<()>)>
+    where
+        T: 'static,
+    {
         let hub = &self.handle.hub;
-        let to = hub.engine_addr(node).ok_or(Error::NoSuchEngine(node))?;
+        let addr = hub.engine_addr(node).ok_or(Error::NoSuchEngine(node))?;
         let new = hub.new_ref::<T>(node);
-        let type_name = std::any::type_name::<T>();
-        hub.hold(
-            new,
-            HeldObject {
-                type_name,
-                nbytes: 0,
-            },
-        );
-        let remote = Remote::adopt_shaped(new, hub.clone(), self.handle.shape.clone());
+        let remote = Remote::created(hub, new, 0, self.handle.shape.clone());
         // The copy is expected on `node` first, so that calls on it queue
-        // there; the push goes to the source engine, in order with this
-        // client's other calls and releases there. Neither reply is awaited:
-        // a failed push marks the copy failed, and using it reports why.
+        // there (and this hub holds it there); the push goes to the source
+        // engine, in order with this client's other calls and releases
+        // there. Neither reply is awaited: a failed push marks the copy
+        // failed, and using it reports why.
         let expect = Op::Expect {
             object: new.object,
-            type_name: type_name.to_owned(),
+            type_name: remote.type_name().to_owned(),
         };
         let expected: Call<()> = hub.submit(node, Some(new), expect, Bytes::new(), decode_done);
         drop(expected);
         let push = Op::Push {
             source: self.handle.id.object,
             object: new.object,
-            to,
+            to: node,
+            addr,
         };
-        let pushed: Call<()> = hub.submit(
-            self.node(),
-            Some(self.handle.id),
-            push,
-            Bytes::new(),
-            decode_done,
-        );
-        Ok((remote, pushed))
+        Ok((remote, self.send(push, Vec::new(), decode_done)))
+    }
+
+    /// The registered name of the object's type, as this hub knows it.
+    fn type_name(&self) -> &'static str {
+        self.handle
+            .hub
+            .get(&self.handle.id)
+            .map_or("(unknown)", |h| h.type_name)
     }
 
     /// Runs a registered function (`#[distob::function]`) with this object
@@ -371,20 +419,11 @@ impl<T> Remote<T> {
         R: Value,
     {
         let id = self.handle.id;
-        let args = match value::to_cbor(&args) {
-            Ok(a) => a,
-            Err(e) => return Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
-        };
         drop(f);
-        let op = Op::Apply {
-            object: id.object,
-            function: MethodId::of_name(std::any::type_name::<F>()),
-            args,
-            keep: None,
-        };
-        self.handle
-            .hub
-            .submit(id.node, Some(id), op, Bytes::new(), decode_value::<R, _>)
+        match apply_op::<F>(id.object, &args) {
+            Ok((op, leases)) => self.send(op, leases, decode_value::<R, _>),
+            Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
+        }
     }
 
     /// As [`apply`](Remote::apply), keeping the result on the engine as a
@@ -394,23 +433,31 @@ impl<T> Remote<T> {
     where
         F: RemoteFn<T, A, R>,
         A: Serialize,
+        R: 'static,
     {
         let id = self.handle.id;
         drop(f);
-        let call: Call<Remote<R>> = match value::to_cbor(&args) {
-            Ok(args) => self.kept(
-                Op::Apply {
-                    object: id.object,
-                    function: MethodId::of_name(std::any::type_name::<F>()),
-                    args,
-                    keep: None,
-                },
-                shape,
-            ),
+        let call: Call<Remote<R>> = match apply_op::<F>(id.object, &args) {
+            Ok((op, leases)) => self.kept(op, leases, shape),
             Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
         };
         self.detach(call)
     }
+}
+
+/// The op that runs registered function `F` on `object` with `args`.
+fn apply_op<F>(
+    object: ObjectId,
+    args: &impl Serialize,
+) -> Result<(Op, Vec<Lease>), crate::value::ValueError> {
+    let (args, leases) = value::to_cbor_leased(args)?;
+    let op = Op::Apply {
+        object,
+        function: MethodId::of_name(std::any::type_name::<F>()),
+        args,
+        keep: None,
+    };
+    Ok((op, leases))
 }
 
 impl<T: Value> Remote<T> {
@@ -465,10 +512,18 @@ impl<F, T, A1, A2, A3, A4, R> RemoteFn<T, (A1, A2, A3, A4), R> for F where
 {
 }
 
-/// Decodes a `Value` reply.
+/// Decodes a `Value` reply (its handles bound to the hub that received
+/// it; they count as arrived once it is decoded).
 pub(crate) fn decode_value<T: Value, E>(reply: Reply) -> Result<T, Error<E>> {
-    match reply.outcome {
-        Outcome::Value(head) => Ok(value::decode(&head, reply.body)?),
+    let Reply {
+        outcome,
+        body,
+        landing,
+    } = reply;
+    match outcome {
+        Outcome::Value(head) => Ok(super::handles::decode_landed(landing.as_ref(), || {
+            value::decode(&head, body)
+        })?),
         _ => Err(unexpected().widen()),
     }
 }

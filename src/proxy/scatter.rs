@@ -1,7 +1,7 @@
 //! Scatter and gather: values onto engines and back.
 
 use super::call::Call;
-use super::hub::{HeldObject, ObjectHub};
+use super::hub::ObjectHub;
 use super::link::BULK_THRESHOLD;
 use super::remote::{decode_done, Remote};
 use crate::error::{Error, Result};
@@ -18,18 +18,11 @@ impl ObjectHub {
     pub fn put<T: Value>(&self, node: NodeId, x: T) -> Result<(Remote<T>, Call<()>)> {
         let enc = value::encode(x)?;
         let id = self.new_ref::<T>(node);
-        let type_name = std::any::type_name::<T>();
+        let type_name = crate::actors::registry::stable_name::<T>();
         let shape = value::is_raw_array::<T>()
             .then(|| value::array_header(&enc.head).ok().map(|h| h.shape))
             .flatten();
-        self.hold(
-            id,
-            HeldObject {
-                type_name,
-                nbytes: enc.len() as u64,
-            },
-        );
-        let remote = Remote::adopt_shaped(id, self.clone(), shape);
+        let remote = Remote::created(self, id, enc.len() as u64, shape);
         if enc.body.len() > BULK_THRESHOLD {
             // The bytes take the bulk connection, so that calls behind them
             // are not held up; the object is expected on the main one first,
@@ -46,7 +39,7 @@ impl ObjectHub {
             type_name: type_name.to_owned(),
             head: enc.head,
         };
-        let ack = self.submit(node, Some(id), op, enc.body, decode_done);
+        let ack = self.submit_leased(node, Some(id), op, enc.body, enc.leases, decode_done);
         Ok((remote, ack))
     }
 

@@ -1,0 +1,129 @@
+//! [`Ctx`]: what engine code gets to act in the cluster.
+
+use crate::error::Result;
+use crate::id::{NodeId, Ref};
+use crate::proxy::{ObjectHub, Remote};
+use crate::value::Value;
+
+/// What a method of a hosted object gets to act in the cluster: its
+/// engine, a handle to its own object, new objects, and every object it can
+/// name. A `#[distob::remote]` method takes it as its first argument after
+/// the receiver (`ctx: &distob::Ctx`); the macro keeps it off the wire and
+/// out of the proxy's signature.
+///
+/// Handles an object holds are called from its methods exactly as from a
+/// client: a call is sent at once and returns a [`Call`](crate::Call); an
+/// `async fn` method awaits it, a sync method that drops it has sent a
+/// one-way message. Calls to objects on the same engine go straight to
+/// them; calls to other engines go over this engine's own authenticated
+/// links. Calls made while a method runs belong to its call chain: one that
+/// comes back to an object whose mailbox an `async` method up the chain
+/// holds fails at once with [`Error::Reentrant`](crate::Error::Reentrant).
+///
+/// ```
+/// use distob::{Ctx, Remote};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Node { next: Option<Remote<Node>> }
+///
+/// #[distob::remote]
+/// impl Node {
+///     pub fn link(&mut self, next: Remote<Node>) { self.next = Some(next); }
+///     /// How many nodes from here to the end, counted engine to engine.
+///     pub async fn depth(&self, ctx: &Ctx) -> u32 {
+///         let _here = ctx.node();
+///         match &self.next {
+///             Some(next) => next.depth().await.map_or(0, |d| d + 1),
+///             None => 1,
+///         }
+///     }
+/// }
+///
+/// # async fn demo() -> distob::Result<()> {
+/// let cluster = distob::Cluster::local(2).await?;
+/// let tail: RemoteNode = cluster.scatter(Node { next: None }).await?;
+/// let head: RemoteNode = cluster.scatter(Node { next: None }).await?;
+/// head.link(tail.clone()).await?;
+/// drop(tail);                      // the head holds it now
+/// assert_eq!(head.depth().await?, 2);
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    hub: ObjectHub,
+    this: Ref,
+    chain: u64,
+}
+
+impl Ctx {
+    pub(crate) fn new(hub: ObjectHub, this: Ref, chain: u64) -> Ctx {
+        Ctx { hub, this, chain }
+    }
+
+    /// The engine this code runs on.
+    pub fn node(&self) -> NodeId {
+        self.this.node
+    }
+
+    /// Every engine of the cluster this engine knows of, itself included.
+    pub fn engines(&self) -> Vec<NodeId> {
+        self.hub.engines()
+    }
+
+    /// The address of the object this method runs on.
+    pub fn this_ref(&self) -> Ref {
+        self.this
+    }
+
+    /// A handle to the object this method runs on, to give to others. (An
+    /// object that keeps a handle to itself holds itself: it lives until
+    /// killed.)
+    pub fn this<T: 'static>(&self) -> Remote<T> {
+        let name = super::registry::stable_name::<T>();
+        let r = Ref::new(
+            self.this.node,
+            self.this.object,
+            crate::TypeTag::of_name(name),
+        );
+        Remote::from_handle(self.hub.handle_for(r, name, None))
+    }
+
+    /// A new object made by engine code, on this engine; the handle comes
+    /// at once (calls on it wait for it).
+    pub fn scatter<T: Value>(&self, x: T) -> Result<Remote<T>> {
+        self.scatter_to(self.node(), x)
+    }
+
+    /// A new object made by engine code on engine `node`; the handle comes
+    /// at once (calls on it wait for it, a failure surfaces at the first).
+    pub fn scatter_to<T: Value>(&self, node: NodeId, x: T) -> Result<Remote<T>> {
+        let (remote, ack) = self.hub.put(node, x)?;
+        // Not awaited: the put keeps its place before the calls that follow.
+        drop(ack);
+        Ok(remote)
+    }
+
+    /// A handle to the object `r` names, checked to be a `T` (see
+    /// [`Cluster::attach`](crate::Cluster::attach)).
+    pub async fn attach<T: 'static>(&self, r: Ref) -> Result<Remote<T>> {
+        self.hub.attach(r).await
+    }
+
+    /// The object named `name`, if there is one (see
+    /// [`Cluster::lookup`](crate::Cluster::lookup)).
+    pub async fn lookup<T: 'static>(&self, name: &str) -> Result<Option<Remote<T>>> {
+        self.hub.lookup(name).await
+    }
+
+    /// This engine's own hub: what engine code holds, and its links.
+    pub fn hub(&self) -> &ObjectHub {
+        &self.hub
+    }
+
+    /// The call chain this method runs in.
+    pub fn chain(&self) -> u64 {
+        self.chain
+    }
+}

@@ -1,0 +1,173 @@
+//! [`ObjectTable`]: the engine's table of its objects, keyed by id (the
+//! engine side of [`ObjectEngine`](crate::ObjectEngine)), with each
+//! object's holders and handles in flight.
+//!
+//! An object lives while it has a holder — a session (a client's hub, or
+//! another engine's, or this engine's own local session) that holds
+//! handles to it, or a name — or handles to it are in flight. Counts of
+//! handles in flight may go below zero for a moment: a receiver's
+//! `Arrived` can overtake the sender's `Lent` (they travel on different
+//! links), and the sender, who still holds the object then, keeps it alive
+//! meanwhile.
+
+use super::object::ObjectActor;
+use crate::id::ObjectId;
+use crate::net::wire::ObjectInfo;
+use actix::Addr;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Who holds an object: a session's holder id (see `Session`), or a name.
+pub(crate) type Holder = u64;
+
+/// The holder that a name is: a named object lives until killed.
+pub(crate) const NAMED: Holder = u64::MAX - 1;
+
+/// One object: its actor, what a listing says of it, and who keeps it.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) addr: Addr<ObjectActor>,
+    /// Calls queued on (or running in) the object's actor.
+    pub(crate) queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) type_name: Rc<str>,
+    pub(crate) nbytes: u64,
+    /// Its holders, each with how many holds it registered.
+    holders: Vec<(Holder, u32)>,
+    /// Handles to it lent and not yet arrived.
+    in_flight: i64,
+    /// Its name, when it has one.
+    pub(crate) name: Option<String>,
+}
+
+impl Entry {
+    /// A new object held by `holder` (`None`: nobody yet — a copy that came
+    /// before the client that expects it said so).
+    pub(crate) fn new(
+        addr: Addr<ObjectActor>,
+        type_name: &str,
+        nbytes: u64,
+        holder: Option<Holder>,
+    ) -> Entry {
+        Entry {
+            addr,
+            queued: Default::default(),
+            type_name: Rc::from(type_name),
+            nbytes,
+            holders: holder.map(|h| (h, 1)).into_iter().collect(),
+            in_flight: 0,
+            name: None,
+        }
+    }
+
+    fn unheld(&self) -> bool {
+        self.holders.is_empty() && self.in_flight <= 0
+    }
+
+    fn hold(&mut self, holder: Holder) {
+        match self.holders.iter_mut().find(|(h, _)| *h == holder) {
+            Some((_, n)) => *n += 1,
+            None => self.holders.push((holder, 1)),
+        }
+    }
+
+    fn let_go(&mut self, holder: Holder) {
+        if let Some(i) = self.holders.iter().position(|(h, _)| *h == holder) {
+            self.holders[i].1 -= 1;
+            if self.holders[i].1 == 0 {
+                self.holders.swap_remove(i);
+            }
+        }
+    }
+}
+
+/// All objects of one engine.
+#[derive(Debug, Default)]
+pub(crate) struct ObjectTable {
+    map: HashMap<ObjectId, Entry>,
+}
+
+impl ObjectTable {
+    pub(crate) fn get(&self, id: &ObjectId) -> Option<&Entry> {
+        self.map.get(id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &ObjectId) -> Option<&mut Entry> {
+        self.map.get_mut(id)
+    }
+
+    pub(crate) fn contains(&self, id: &ObjectId) -> bool {
+        self.map.contains_key(id)
+    }
+
+    pub(crate) fn insert(&mut self, id: ObjectId, entry: Entry) {
+        self.map.insert(id, entry);
+    }
+
+    /// Drops the table's address of the object; its actor stops once the
+    /// calls already in its mailbox are done.
+    pub(crate) fn remove(&mut self, id: &ObjectId) -> Option<Entry> {
+        self.map.remove(id)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// `holder` holds the object once more; false when there is no such
+    /// object.
+    pub(crate) fn hold(&mut self, id: &ObjectId, holder: Holder) -> bool {
+        self.map.get_mut(id).map(|e| e.hold(holder)).is_some()
+    }
+
+    /// `holder` holds the object once less; true when nothing keeps it now.
+    pub(crate) fn let_go(&mut self, id: &ObjectId, holder: Holder) -> bool {
+        self.map.get_mut(id).is_some_and(|e| {
+            e.let_go(holder);
+            e.unheld()
+        })
+    }
+
+    /// `n` handles to the object went into flight (`n < 0`: arrived); true
+    /// when nothing keeps it now.
+    pub(crate) fn fly(&mut self, id: &ObjectId, n: i64) -> bool {
+        self.map.get_mut(id).is_some_and(|e| {
+            e.in_flight += n;
+            e.unheld()
+        })
+    }
+
+    /// Drops every hold of `holder` (its session ended); the objects that
+    /// nothing keeps now.
+    pub(crate) fn let_go_everywhere(&mut self, holder: Holder) -> Vec<ObjectId> {
+        let mut unheld = Vec::new();
+        for (id, e) in self.map.iter_mut() {
+            if let Some(i) = e.holders.iter().position(|(h, _)| *h == holder) {
+                e.holders.swap_remove(i);
+                if e.unheld() {
+                    unheld.push(*id);
+                }
+            }
+        }
+        unheld
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    pub(crate) fn listing(&self) -> Vec<ObjectInfo> {
+        let mut out: Vec<ObjectInfo> = self
+            .map
+            .iter()
+            .map(|(id, e)| ObjectInfo {
+                object: *id,
+                type_name: e.type_name.to_string(),
+                nbytes: e.nbytes,
+                holders: e.holders.len() as u32,
+                name: e.name.clone(),
+            })
+            .collect();
+        out.sort_by_key(|o| o.object);
+        out
+    }
+}

@@ -1,0 +1,79 @@
+//! [`LocalPort`]: an engine's hub reaching that engine itself — calls from
+//! engine code to objects of the same engine go straight to the engine's
+//! local session, with no socket, no frame and no handshake in between.
+//!
+//! Requests carry their handles' [`Lease`]s (which keep them alive until
+//! the engine has decoded them) instead of lending them over the wire, and
+//! replies come back through a oneshot each.
+
+use super::link::Reply;
+use crate::error::{Error, Result};
+use crate::id::NodeId;
+use crate::net::wire::{Message, Meta, Op};
+use crate::value::Lease;
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+/// One item for the engine's local session.
+#[derive(Debug)]
+pub(crate) enum LocalItem {
+    /// A request and where its reply goes.
+    Request {
+        op: Op,
+        meta: Meta,
+        body: Bytes,
+        leases: Vec<Lease>,
+        reply: oneshot::Sender<Result<Reply>>,
+    },
+    /// A one-way message (holds and releases of this engine's own hub).
+    Message(Message),
+}
+
+/// The sending side of an engine's local session.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalPort {
+    node: NodeId,
+    tx: mpsc::UnboundedSender<LocalItem>,
+}
+
+impl LocalPort {
+    /// A port for engine `node` and the receiver its local session serves.
+    pub(crate) fn new(node: NodeId) -> (LocalPort, mpsc::UnboundedReceiver<LocalItem>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (LocalPort { node, tx }, rx)
+    }
+
+    /// The engine this port reaches.
+    pub(crate) fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// Sends a request; the receiver gets its reply.
+    pub(crate) fn request(
+        &self,
+        op: Op,
+        meta: Meta,
+        body: Bytes,
+        leases: Vec<Lease>,
+    ) -> Result<oneshot::Receiver<Result<Reply>>> {
+        let (reply, rx) = oneshot::channel();
+        let item = LocalItem::Request {
+            op,
+            meta,
+            body,
+            leases,
+            reply,
+        };
+        self.tx
+            .send(item)
+            .map_err(|_| Error::EngineLost(self.node))?;
+        Ok(rx)
+    }
+
+    /// Sends a one-way message.
+    pub(crate) fn send(&self, message: Message) -> Result<()> {
+        self.tx
+            .send(LocalItem::Message(message))
+            .map_err(|_| Error::EngineLost(self.node))
+    }
+}
