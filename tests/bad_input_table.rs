@@ -309,3 +309,144 @@ async fn in_process_engines_hand_values_over_only_within_their_cluster() {
     assert!(matches!(out, Outcome::Fault(_)), "{out:?}");
     assert_eq!(within(b.hub().engine(NodeId(0)).len()).await.unwrap(), 0);
 }
+
+/// Holds the handles it is given and reports on them.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Holder {
+    held: Vec<distob::Remote<Vec<u32>>>,
+}
+
+#[distob::remote]
+impl Holder {
+    /// Keeps `h`.
+    pub fn hold(&mut self, h: distob::Remote<Vec<u32>>) {
+        self.held.push(h);
+    }
+
+    /// What fetching each held value gave.
+    pub async fn fetch_all(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for h in &self.held {
+            out.push(match h.fetch().await {
+                Ok(v) => format!("{v:?}"),
+                Err(e) => e.to_string(),
+            });
+        }
+        out
+    }
+}
+
+/// A handle on the wire, as `Remote` writes it: node, id, type tag, shape.
+fn handle_args(node: NodeId, object: ObjectId) -> Vec<u8> {
+    let tag = distob::TypeTag::of_name(distob::registry::stable_name::<Vec<u32>>());
+    let repr = (node, object, tag, None::<Vec<usize>>);
+    distob::value::to_cbor(&(repr,)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_handles_holds_and_names_get_clear_errors() {
+    let e = start_engine();
+    let hub = client(&e).await;
+    let survivor = within(hub.scatter(vec![1u32, 2, 3])).await.unwrap();
+    let holder: RemoteHolder = within(hub.scatter(Holder::default())).await.unwrap();
+    let (mut r, mut w) = raw(&e).await;
+    let hold = MethodId::of_name("Holder::hold");
+    let call = |object, args| Op::Call(distob::net::wire::CallOp(object, hold, args, None));
+
+    // Handles naming no object: one that never existed, one released, one
+    // killed. Each is taken (its hold holds nothing) and fails at the call
+    // that uses it, saying so.
+    let never = ObjectId::new();
+    let released = within(hub.scatter(vec![9u32])).await.unwrap();
+    let released_id = released.id().object;
+    drop(released);
+    common::eventually("the released object to go", || async {
+        within(hub.engine(NodeId(0)).len()).await.unwrap() == 2
+    })
+    .await;
+    let killed = within(hub.scatter(vec![8u32])).await.unwrap();
+    within(killed.kill()).await.unwrap();
+    for id in [never, released_id, killed.id().object] {
+        let meta = Meta(1, vec![distob::net::wire::HandleRef(NodeId(0), id)], vec![]);
+        let out = request_with(
+            &mut r,
+            &mut w,
+            call(holder.id().object, handle_args(NodeId(0), id)),
+            meta,
+        )
+        .await;
+        assert!(matches!(out, Outcome::Value(_)), "{out:?}");
+    }
+    let said = within(holder.fetch_all()).await.unwrap();
+    assert_eq!(said.len(), 3, "{said:?}");
+    assert!(said[0].contains("no object"), "{said:?}");
+    assert!(said[1].contains("no object"), "{said:?}");
+    assert!(said[2].contains("lost"), "{said:?}");
+
+    // A malformed handle among the arguments: a decode fault.
+    let garbage = distob::value::to_cbor(&(("not", "a", "handle"),)).unwrap();
+    let out = request(&mut r, &mut w, call(holder.id().object, garbage)).await;
+    assert!(matches!(out, Outcome::Fault(Fault::Decode(_))), "{out:?}");
+    // A handle of the wrong type: a decode fault naming the expected type.
+    let tag = distob::TypeTag::of_name("someone::Else");
+    let wrong =
+        distob::value::to_cbor(&((NodeId(0), survivor.id().object, tag, None::<Vec<usize>>),))
+            .unwrap();
+    match request(&mut r, &mut w, call(holder.id().object, wrong)).await {
+        Outcome::Fault(Fault::Decode(text)) => assert!(text.contains("Vec<u32>"), "{text}"),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Holds, lends and arrivals for objects that are gone or never were.
+    for msg in [
+        Message::Hold {
+            objects: vec![never, released_id],
+        },
+        Message::Lent {
+            objects: vec![never],
+        },
+        Message::Arrived {
+            objects: vec![never, never],
+        },
+    ] {
+        write_frame(&mut w, &msg, &[]).await.unwrap();
+    }
+    // An arrival that never was lent does not free a held object.
+    let arrived = Message::Arrived {
+        objects: vec![survivor.id().object; 3],
+    };
+    write_frame(&mut w, &arrived, &[]).await.unwrap();
+    still_serves(&hub, &survivor).await;
+
+    // Names: 1 MiB long, with control bytes, empty — refused by the engine.
+    let object = distob::net::wire::HandleRef(NodeId(0), survivor.id().object);
+    for name in ["x".repeat(1 << 20), "a\u{0}b".into(), String::new()] {
+        let claim = Op::Claim {
+            name: name.clone(),
+            object,
+            type_name: "t".into(),
+        };
+        let out = request(&mut r, &mut w, claim).await;
+        assert!(matches!(out, Outcome::Fault(Fault::Refused(_))), "{out:?}");
+        let out = request(&mut r, &mut w, Op::Lookup(name)).await;
+        assert!(matches!(out, Outcome::Fault(Fault::Refused(_))), "{out:?}");
+    }
+    // A pin of an object that is not there.
+    let pin = Op::Pin {
+        object: never,
+        name: "ghost".into(),
+    };
+    assert!(matches!(
+        request(&mut r, &mut w, pin).await,
+        Outcome::Fault(Fault::NoSuchObject(_))
+    ));
+    still_serves(&hub, &survivor).await;
+
+    // Nothing leaked: the survivor, the holder, and the probe of
+    // `still_serves` (gone once its handle went).
+    drop(holder);
+    common::eventually("only the survivor to be left", || async {
+        within(hub.engine(NodeId(0)).len()).await.unwrap() == 1
+    })
+    .await;
+}

@@ -54,6 +54,9 @@ pub(super) fn claim(
 
 /// What `name` names here.
 pub(super) fn lookup(engine: &EngineState, name: &str, reply: ReplyTo) {
+    if let Err(e) = check_name(name) {
+        return reply.fault(Fault::Refused(format!("bad name: {e}")));
+    }
     let found = engine.names.borrow().get(name).cloned();
     reply.outcome(Outcome::Found(found), Bytes::new());
 }
@@ -78,25 +81,30 @@ pub(super) fn unname(engine: &EngineState, name: &str, object: HandleRef, reply:
     reply.done();
 }
 
-/// Ends the object for every holder, and its name on its directory engine.
+/// Ends the object for every holder, and its name on its directory engine
+/// (answered once the name is gone, so that a lookup after the kill finds
+/// nothing).
 pub(super) fn kill(engine: &EngineState, object: ObjectId, reply: ReplyTo) {
     let Some(entry) = engine.kill(&object) else {
         return reply.fault(engine.missing(&object));
     };
-    if let Some(name) = entry.name {
-        if let Some(dir) = directory_node(&name, &engine.hub.engines()) {
-            let unname = Op::Unname {
-                name,
-                object: HandleRef(engine.node, object),
-            };
-            // Not awaited: the kill stands whether the directory hears of it
-            // now or finds the name's object gone when asked.
-            drop(
-                engine
-                    .hub
-                    .submit_done(dir, unname, Bytes::new(), Vec::new()),
-            );
-        }
-    }
-    reply.done();
+    let dir = entry
+        .name
+        .and_then(|name| Some((directory_node(&name, &engine.hub.engines())?, name)));
+    let Some((dir, name)) = dir else {
+        return reply.done();
+    };
+    let unname = Op::Unname {
+        name,
+        object: HandleRef(engine.node, object),
+    };
+    let unnamed = engine
+        .hub
+        .submit_done(dir, unname, Bytes::new(), Vec::new());
+    actix_rt::spawn(async move {
+        // The kill stands even if the directory engine is gone: its names
+        // went with it.
+        let _ = unnamed.await;
+        reply.done();
+    });
 }

@@ -5,12 +5,10 @@ use super::ctx::Ctx;
 use super::engine::EngineState;
 use super::hosted::{Hosted, Invocation, Produced};
 use super::registry::{FunctionEntry, ObjectSlot};
-use crate::id::{CallId, ObjectId, Ref, TypeTag};
-use crate::net::wire::{Fault, Message, MethodId, Outcome};
-use crate::net::{AlignedBuf, FrameWriter};
-use crate::proxy::handles::{self, Flight, Landing};
-use crate::proxy::link::Reply;
-use crate::proxy::ObjectHub;
+pub(crate) use super::reply::{ReplyTo, Sink};
+use crate::id::{ObjectId, Ref, TypeTag};
+use crate::net::wire::{Fault, MethodId};
+use crate::proxy::handles::{self, Landing};
 use crate::value::{Encoded, Lease};
 use actix::prelude::*;
 use bytes::Bytes;
@@ -18,104 +16,6 @@ use futures::FutureExt;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::rc::Weak;
-
-/// Where a reply goes.
-#[derive(Debug)]
-pub(crate) enum Sink {
-    /// Back over the peer's connection; handles in the reply are lent
-    /// through this engine's hub first.
-    Wire { writer: FrameWriter, hub: ObjectHub },
-    /// To engine code of this engine, which waits on the oneshot; handles
-    /// travel as their leases.
-    Local {
-        tx: tokio::sync::oneshot::Sender<crate::Result<Reply>>,
-        hub: ObjectHub,
-    },
-    /// Already answered.
-    Gone,
-}
-
-/// Where a call's reply goes: the connection it came on (or the local
-/// caller) and its id.
-#[derive(Debug)]
-pub(crate) struct ReplyTo {
-    pub(crate) sink: Sink,
-    pub(crate) call: CallId,
-    /// The connection's count of calls in flight; this one leaves it when
-    /// its reply is sent (or dropped).
-    pub(crate) in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
-    /// The target object's count of calls queued or running on it; this
-    /// one leaves it the same way.
-    pub(crate) queued: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
-}
-
-impl Drop for ReplyTo {
-    fn drop(&mut self) {
-        self.leave_counts();
-    }
-}
-
-impl ReplyTo {
-    /// Takes this call out of the counts it is in.
-    fn leave_counts(&mut self) {
-        for n in [self.in_flight.take(), self.queued.take()]
-            .into_iter()
-            .flatten()
-        {
-            n.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    /// Sends an outcome with its body.
-    pub(crate) fn outcome(self, outcome: Outcome, body: Bytes) {
-        self.send(outcome, body, Vec::new())
-    }
-
-    /// Sends an outcome whose value carries the handles of `leases`.
-    fn send(mut self, outcome: Outcome, body: Bytes, leases: Vec<Lease>) {
-        self.leave_counts();
-        let call = self.call;
-        match std::mem::replace(&mut self.sink, Sink::Gone) {
-            Sink::Wire { writer, hub } => {
-                let refs = hub.lend(&leases);
-                let reply = Message::Reply(call, outcome, refs.clone());
-                // The client may have gone already; then there is nobody to
-                // tell, and the lends are taken back.
-                if writer.send(&reply, body).is_err() {
-                    hub.arrived(&refs);
-                }
-            }
-            Sink::Local { tx, hub } => {
-                let reply = Reply {
-                    outcome,
-                    body: AlignedBuf::from_slice(&body),
-                    landing: Landing::new(&hub, Flight::Leases(leases)),
-                };
-                // The caller may have dropped its call: the reply goes.
-                let _ = tx.send(Ok(reply));
-            }
-            Sink::Gone => {}
-        }
-    }
-
-    /// Sends a value or a fault.
-    pub(crate) fn result(self, result: Result<Encoded, Fault>) {
-        match result {
-            Ok(enc) => self.send(Outcome::Value(enc.head), enc.body, enc.leases),
-            Err(fault) => self.fault(fault),
-        }
-    }
-
-    /// Sends a fault.
-    pub(crate) fn fault(self, fault: Fault) {
-        self.outcome(Outcome::Fault(fault), Bytes::new())
-    }
-
-    /// Sends `Done`.
-    pub(crate) fn done(self) {
-        self.outcome(Outcome::Done, Bytes::new())
-    }
-}
 
 /// The text of a caught panic.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -216,19 +116,35 @@ pub(crate) struct ObjectActor {
     held: Held,
     engine: Weak<EngineState>,
     backlog: VecDeque<Queued>,
-    /// The call chain of the async method holding the mailbox, if any: a
-    /// call of the same chain cannot be served until it returns.
-    busy: Option<u64>,
+    /// The call chain of the async method holding the mailbox, if any
+    /// (shared with the object's table entry: sessions refuse a call that
+    /// comes back to it along its own chain, which would wait forever).
+    busy: Busy,
+}
+
+/// Which chain an object's async method runs in, while one holds its
+/// mailbox.
+pub(crate) type Busy = std::rc::Rc<std::cell::Cell<Option<u64>>>;
+
+/// The fault of a call (of `chain`) that would wait on `object`'s mailbox,
+/// held by an async method up its own chain: given back at once.
+pub(crate) fn refuse_reentrant(
+    object: ObjectId,
+    busy: &Busy,
+    chain: &handles::Chain,
+) -> Option<Fault> {
+    (busy.get() == Some(chain.id) && chain.path.contains(&object))
+        .then_some(Fault::Reentrant(object))
 }
 
 impl ObjectActor {
-    pub(crate) fn new(id: ObjectId, held: Held, engine: Weak<EngineState>) -> Self {
+    pub(crate) fn new(id: ObjectId, held: Held, engine: Weak<EngineState>, busy: Busy) -> Self {
         ObjectActor {
             id,
             held,
             engine,
             backlog: VecDeque::new(),
-            busy: None,
+            busy,
         }
     }
 
@@ -467,27 +383,20 @@ impl ObjectActor {
     ) {
         let mut inner = chain;
         inner.path.push(self.id);
-        self.busy = Some(inner.id);
+        self.busy.set(Some(inner.id));
         let fut = InChain {
             chain: inner,
             fut: AssertUnwindSafe(fut).catch_unwind(),
         }
         .map(|r| r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p)))));
         ctx.wait(fut.into_actor(self).map(move |result, act, ctx| {
-            act.busy = None;
+            act.busy.set(None);
             if announced {
                 act.change_done();
             }
             finish(result, reply, keep, &act.engine);
             act.drain(ctx);
         }));
-    }
-
-    /// The fault of a message that would deadlock on this object's mailbox,
-    /// given back to its caller at once; `None` for one that may wait.
-    fn refuse_reentrant(&self, chain: &handles::Chain) -> Option<Fault> {
-        (self.busy == Some(chain.id) && chain.path.contains(&self.id))
-            .then_some(Fault::Reentrant(self.id))
     }
 }
 
@@ -582,8 +491,6 @@ pub(crate) enum Operand {
 #[rtype(result = "()")]
 pub(crate) struct Fetch {
     pub(crate) reply: ReplyTo,
-    /// The call chain it belongs to.
-    pub(crate) chain: handles::Chain,
 }
 
 /// Hands a kept result to its waiting object.
@@ -632,12 +539,6 @@ impl Handler<Invoke> for ObjectActor {
     type Result = ();
 
     fn handle(&mut self, msg: Invoke, ctx: &mut Context<Self>) {
-        if let Some(fault) = self.refuse_reentrant(&msg.chain) {
-            if let Some(keep) = msg.keep {
-                deliver(&self.engine, keep, Err(fault.clone()));
-            }
-            return msg.reply.fault(fault);
-        }
         if self.blocked() {
             self.backlog.push_back(Queued::Invoke(msg));
         } else {
@@ -650,9 +551,6 @@ impl Handler<Fetch> for ObjectActor {
     type Result = ();
 
     fn handle(&mut self, msg: Fetch, _: &mut Context<Self>) {
-        if let Some(fault) = self.refuse_reentrant(&msg.chain) {
-            return msg.reply.fault(fault);
-        }
         if self.blocked() {
             self.backlog.push_back(Queued::Fetch(msg));
         } else {

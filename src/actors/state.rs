@@ -112,8 +112,12 @@ impl EngineState {
             ref other => Some(other.snapshot()),
         };
         self.snapshots.borrow_mut().insert(id, snapshot);
-        let addr = ObjectActor::new(id, held, Rc::downgrade(self)).start();
-        table.insert(id, Entry::new(addr.clone(), type_name, nbytes, holder));
+        let busy = super::object::Busy::default();
+        let addr = ObjectActor::new(id, held, Rc::downgrade(self), busy.clone()).start();
+        table.insert(
+            id,
+            Entry::new(addr.clone(), busy, type_name, nbytes, holder),
+        );
         Ok(addr)
     }
 

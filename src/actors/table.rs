@@ -27,6 +27,8 @@ pub(crate) const NAMED: Holder = u64::MAX - 1;
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub(crate) addr: Addr<ObjectActor>,
+    /// The chain of the async method holding its mailbox, if any.
+    pub(crate) busy: super::object::Busy,
     /// Calls queued on (or running in) the object's actor.
     pub(crate) queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     pub(crate) type_name: Rc<str>,
@@ -44,12 +46,14 @@ impl Entry {
     /// before the client that expects it said so).
     pub(crate) fn new(
         addr: Addr<ObjectActor>,
+        busy: super::object::Busy,
         type_name: &str,
         nbytes: u64,
         holder: Option<Holder>,
     ) -> Entry {
         Entry {
             addr,
+            busy,
             queued: Default::default(),
             type_name: Rc::from(type_name),
             nbytes,

@@ -321,6 +321,54 @@ impl Cluster {
         self.hub.scatter_axis(a, axis).await
     }
 
+    /// A handle to the object `r` names, checked to be a `T`
+    /// ([`Error::WrongType`] if not); this client becomes one of its
+    /// holders (see [`ObjectHub::attach`]).
+    pub async fn attach<T: 'static>(&self, r: crate::Ref) -> Result<Remote<T>> {
+        self.hub.attach(r).await
+    }
+
+    /// The object named `name`, if there is one (see
+    /// [`ObjectHub::lookup`]).
+    pub async fn lookup<T: 'static>(&self, name: &str) -> Result<Option<Remote<T>>> {
+        self.hub.lookup(name).await
+    }
+
+    /// Puts `x` on the next engine under the cluster-wide `name`, detached:
+    /// it lives until killed, whatever clients come and go
+    /// ([`Error::NameTaken`] if the name is held; see
+    /// [`ObjectHub::scatter_named`]).
+    ///
+    /// ```
+    /// # async fn demo() -> distob::Result<()> {
+    /// let cluster = distob::Cluster::local(2).await?;
+    /// let jobs = cluster.scatter_named("jobs", vec![1u32, 2]).await?;
+    /// let again = cluster.lookup::<Vec<u32>>("jobs").await?.expect("named");
+    /// assert_eq!(again.id(), jobs.id());
+    /// assert!(matches!(
+    ///     cluster.scatter_named("jobs", vec![3u32]).await,
+    ///     Err(distob::Error::NameTaken(_))
+    /// ));
+    /// jobs.kill().await?;
+    /// assert!(cluster.lookup::<Vec<u32>>("jobs").await?.is_none());
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn scatter_named<T: Value>(&self, name: &str, x: T) -> Result<Remote<T>> {
+        self.hub.scatter_named(name, x).await
+    }
+
+    /// The object named `name`, or a new one from `make()` under that name:
+    /// clients that race get the same object (see
+    /// [`ObjectHub::get_or_scatter_named`]).
+    pub async fn get_or_scatter_named<T: Value>(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> T,
+    ) -> Result<Remote<T>> {
+        self.hub.get_or_scatter_named(name, make).await
+    }
+
     /// Brings values back (see [`Gather`]).
     pub async fn gather<G: Gather + ?Sized>(&self, x: &G) -> Result<G::Output> {
         self.hub.gather(x).await

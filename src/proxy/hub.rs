@@ -21,7 +21,7 @@ use super::runtime::current_or_background;
 use crate::actors::LocalDialer;
 use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId, ObjectId, Ref};
-use crate::net::wire::{HandleRef, Message, Meta, Op};
+use crate::net::wire::{HandleRef, Meta, Op};
 use crate::net::ClusterKey;
 use crate::net::{LinkOptions, TlsPolicy};
 use crate::value::Lease;
@@ -66,18 +66,18 @@ pub(crate) struct HubInner {
     pub(super) me: NodeId,
     /// An engine's own hub reaches that engine through this.
     pub(super) local: Option<LocalPort>,
-    links: RwLock<Vec<Option<Arc<Link>>>>,
+    pub(super) links: RwLock<Vec<Option<Arc<Link>>>>,
     /// Where the engines listen: an engine's hub opens its links from here
     /// when first used.
-    directory: RwLock<HashMap<NodeId, SocketAddr>>,
+    pub(super) directory: RwLock<HashMap<NodeId, SocketAddr>>,
     pub(super) objects: Mutex<HashMap<HandleRef, Held>>,
     /// Objects of engines that restarted since: gone for good.
     pub(super) lost: Mutex<std::collections::HashSet<HandleRef>>,
     pub(super) has_lost: std::sync::atomic::AtomicBool,
     next_call: AtomicU64,
     cursor: AtomicUsize,
-    key: ClusterKey,
-    options: LinkOptions,
+    pub(super) key: ClusterKey,
+    pub(super) options: LinkOptions,
     /// Where the links report losses (events, and the reconnection supervisor).
     pub(super) watch: Arc<Watch>,
     /// The byte bound of each object's method cache.
@@ -270,42 +270,6 @@ impl ObjectHub {
         hub
     }
 
-    /// Whether this is an engine's own hub (which opens links when first
-    /// used, and dials as that engine).
-    fn is_engine_hub(&self) -> bool {
-        self.inner.me != NodeId::CLIENT
-    }
-
-    /// Tells every engine where the others listen (so that engine code can
-    /// reach them): a client hub does this when its engines change.
-    fn share_directory(&self) {
-        let links: Vec<Arc<Link>> = {
-            let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
-            links.iter().flatten().cloned().collect()
-        };
-        let engines: Vec<(NodeId, SocketAddr)> = links.iter().map(|l| (l.node, l.addr)).collect();
-        let msg = Message::Directory { engines };
-        for link in links.iter().filter(|l| !l.is_lost()) {
-            // A link that closes meanwhile is lost: its engine needs nothing.
-            let _ = link.writer.send(&msg, Bytes::new());
-        }
-    }
-
-    /// An engine's hub learns where engines listen (from a client's
-    /// `Directory`, or a `Push`).
-    pub(crate) fn learn(&self, engines: &[(NodeId, SocketAddr)]) {
-        let mut dir = self
-            .inner
-            .directory
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        for &(node, addr) in engines {
-            if node != self.inner.me {
-                dir.insert(node, addr);
-            }
-        }
-    }
-
     pub(crate) fn from_inner(inner: Arc<HubInner>) -> ObjectHub {
         ObjectHub { inner }
     }
@@ -383,7 +347,7 @@ impl ObjectHub {
 
     /// The objects this hub held on `node` are gone (its link was lost and
     /// is made anew): calls on them fail with [`Error::ObjectLost`].
-    fn lose_objects_of(&self, node: NodeId) {
+    pub(super) fn lose_objects_of(&self, node: NodeId) {
         let gone: Vec<HandleRef> = lock(&self.inner.objects)
             .keys()
             .filter(|r| r.0 == node)
@@ -398,39 +362,6 @@ impl ObjectHub {
 
     pub(super) fn is_object_lost(&self, r: &Ref) -> bool {
         self.inner.has_lost.load(Ordering::Relaxed) && lock(&self.inner.lost).contains(&key(r))
-    }
-
-    /// The engines this hub is connected to (an engine's own hub: every
-    /// engine it knows of, itself included), in node order.
-    pub fn engines(&self) -> Vec<NodeId> {
-        if !self.is_engine_hub() {
-            return self.engines_with_links();
-        }
-        let dir = self
-            .inner
-            .directory
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        let mut nodes: Vec<NodeId> = dir.keys().copied().collect();
-        nodes.push(self.inner.me);
-        nodes.sort();
-        nodes
-    }
-
-    /// Every engine that has a link (lost or not), in node order.
-    pub(super) fn engines_with_links(&self) -> Vec<NodeId> {
-        let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
-        links.iter().flatten().map(|l| l.node).collect()
-    }
-
-    /// The address of an engine.
-    pub fn engine_addr(&self, node: NodeId) -> Option<SocketAddr> {
-        let dir = self
-            .inner
-            .directory
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        dir.get(&node).copied()
     }
 
     /// Frame bytes this hub has received from all engines (what moved
@@ -525,60 +456,6 @@ impl ObjectHub {
         }
         let i = self.inner.cursor.fetch_add(1, Ordering::Relaxed);
         Ok(engines[i % engines.len()])
-    }
-
-    /// The link to `node`. An engine's hub opens one when it has none (or
-    /// only a lost one) and knows where `node` listens; objects it held
-    /// over a lost link are gone then.
-    pub(super) fn link(&self, node: NodeId) -> Result<Arc<Link>> {
-        let found = {
-            let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
-            links.get(node.index()).and_then(Option::clone)
-        };
-        match found {
-            Some(link) if !(self.is_engine_hub() && link.is_lost()) => Ok(link),
-            Some(link) if self.engine_addr(node).is_none() => Ok(link),
-            None if !self.is_engine_hub() => Err(Error::NoSuchEngine(node)),
-            old => self.open_lazily(node, old.is_some()),
-        }
-    }
-
-    fn open_lazily(&self, node: NodeId, was_lost: bool) -> Result<Arc<Link>> {
-        let addr = self.engine_addr(node).ok_or(Error::NoSuchEngine(node))?;
-        let mut links = self.inner.links.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(link) = links.get(node.index()).and_then(Option::clone) {
-            if !link.is_lost() {
-                // Another caller opened it meanwhile.
-                return Ok(link);
-            }
-        }
-        let link = Link::connecting(
-            self.inner.me,
-            node,
-            addr,
-            self.inner.key.clone(),
-            self.inner.options,
-        );
-        link.join(&self.inner.watch, &self.inner);
-        if links.len() <= node.index() {
-            links.resize(node.index() + 1, None);
-        }
-        if let Some(old) = links[node.index()].replace(link.clone()) {
-            old.shut();
-        }
-        drop(links);
-        if was_lost {
-            // Not here: a caller may hold the object table (it tells an
-            // engine what it holds while holding it).
-            let hub = self.clone();
-            current_or_background().spawn(async move { hub.lose_objects_of(node) });
-        }
-        Ok(link)
-    }
-
-    /// This engine's own port, when `node` is the engine whose hub this is.
-    pub(super) fn local_for(&self, node: NodeId) -> Option<&LocalPort> {
-        self.inner.local.as_ref().filter(|l| l.node() == node)
     }
 
     /// Sends a request whose payload carries the handles of `leases`: each

@@ -17,6 +17,7 @@ pub(crate) mod names;
 pub(crate) mod object_engine;
 pub(crate) mod reconnect;
 pub(crate) mod remote;
+pub(crate) mod routes;
 pub(crate) mod runtime;
 pub(crate) mod scatter;
 

@@ -6,7 +6,10 @@
 //! gather must; `raw_tcp_cached_mb_per_s` is raw TCP into one reused,
 //! cache-resident 1 MiB buffer, for reference.
 //!
-//! Run: `cargo run --release --example bench` (add `-- --quick` for a short run).
+//! Run: `cargo run --release --example bench` (add `-- --quick` for a short
+//! run, `-- --only actors` for the actor figures alone).
+
+mod actors;
 
 use distob::{Cluster, NodeId};
 use ndarray::{ArrayD, IxDyn};
@@ -82,11 +85,29 @@ fn main() -> Result<(), BoxError> {
         return raw_server();
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    // `--only actors`: just the actor figures (and the baselines they need).
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    if only.as_deref() == Some("actors") {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let (server, raw_addr) = start_raw_server().await?;
+                let mut raw = raw_ping_pong(raw_addr, 20_000).await?;
+                let mut floor = channel_ping_pong(20_000).await;
+                drop(server);
+                let (raw, floor) = (percentile(&mut raw, 0.5), percentile(&mut floor, 0.5));
+                actors::actors(quick, raw, floor).await
+            });
+    }
     // Calls: one client thread, as a latency-bound program runs them.
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(run(quick))?;
+        .block_on(async {
+            let (raw_p50, channel_p50) = run(quick).await?;
+            actors::actors(quick, raw_p50, channel_p50).await
+        })?;
     // Arrays: the default multi-threaded runtime of a numerical program, so
     // that blocks from several engines arrive on several threads.
     tokio::runtime::Builder::new_multi_thread()
@@ -123,7 +144,9 @@ fn median(mut xs: Vec<f64>) -> f64 {
     percentile(&mut xs, 0.5)
 }
 
-async fn run(quick: bool) -> Result<(), BoxError> {
+/// The call and transfer figures; the raw TCP and the in-process channel
+/// ping-pong medians of this run, for the figures after them.
+async fn run(quick: bool) -> Result<(f64, f64), BoxError> {
     let rtt_n = if quick { 2_000 } else { 20_000 };
     let big = if quick { 12_500_000 / 10 } else { 12_500_000 }; // f64s: 100 MB
     let mb = (big * 8) as f64 / 1e6;
@@ -374,14 +397,16 @@ async fn run(quick: bool) -> Result<(), BoxError> {
         ours.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let mut floor = channel_ping_pong(rtt_n).await;
+    let floor_p50 = percentile(&mut floor, 0.5);
     emit(
         "local_call_rtt_p50_us",
         percentile(&mut ours, 0.5),
         "us",
-        Some(percentile(&mut floor, 0.5)),
+        Some(floor_p50),
     );
     drop(server);
-    Ok(())
+    let mut raw = raw;
+    Ok((percentile(&mut raw, 0.5), floor_p50))
 }
 
 /// Many engines: a thousand in-process engines and 64 engine processes from

@@ -1,0 +1,111 @@
+//! [`ReplyTo`]: where a call's reply goes — back over the connection it
+//! came on (lending the handles the reply carries first), or to engine
+//! code of this engine waiting on a oneshot — and the counts the call
+//! leaves when it is answered.
+
+use crate::id::CallId;
+use crate::net::wire::{Fault, Message, Outcome};
+use crate::net::{AlignedBuf, FrameWriter};
+use crate::proxy::handles::{Flight, Landing};
+use crate::proxy::link::Reply;
+use crate::proxy::ObjectHub;
+use crate::value::{Encoded, Lease};
+use bytes::Bytes;
+
+/// Where a reply goes.
+#[derive(Debug)]
+pub(crate) enum Sink {
+    /// Back over the peer's connection; handles in the reply are lent
+    /// through this engine's hub first.
+    Wire { writer: FrameWriter, hub: ObjectHub },
+    /// To engine code of this engine, which waits on the oneshot; handles
+    /// travel as their leases.
+    Local {
+        tx: tokio::sync::oneshot::Sender<crate::Result<Reply>>,
+        hub: ObjectHub,
+    },
+    /// Already answered.
+    Gone,
+}
+
+/// Where a call's reply goes: the connection it came on (or the local
+/// caller) and its id.
+#[derive(Debug)]
+pub(crate) struct ReplyTo {
+    pub(crate) sink: Sink,
+    pub(crate) call: CallId,
+    /// The connection's count of calls in flight; this one leaves it when
+    /// its reply is sent (or dropped).
+    pub(crate) in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    /// The target object's count of calls queued or running on it; this
+    /// one leaves it the same way.
+    pub(crate) queued: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+}
+
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        self.leave_counts();
+    }
+}
+
+impl ReplyTo {
+    /// Takes this call out of the counts it is in.
+    fn leave_counts(&mut self) {
+        for n in [self.in_flight.take(), self.queued.take()]
+            .into_iter()
+            .flatten()
+        {
+            n.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Sends an outcome with its body.
+    pub(crate) fn outcome(self, outcome: Outcome, body: Bytes) {
+        self.send(outcome, body, Vec::new())
+    }
+
+    /// Sends an outcome whose value carries the handles of `leases`.
+    fn send(mut self, outcome: Outcome, body: Bytes, leases: Vec<Lease>) {
+        self.leave_counts();
+        let call = self.call;
+        match std::mem::replace(&mut self.sink, Sink::Gone) {
+            Sink::Wire { writer, hub } => {
+                let refs = hub.lend(&leases);
+                let reply = Message::Reply(call, outcome, refs.clone());
+                // The client may have gone already; then there is nobody to
+                // tell, and the lends are taken back.
+                if writer.send(&reply, body).is_err() {
+                    hub.arrived(&refs);
+                }
+            }
+            Sink::Local { tx, hub } => {
+                let reply = Reply {
+                    outcome,
+                    body: AlignedBuf::from_slice(&body),
+                    landing: Landing::new(&hub, Flight::Leases(leases)),
+                };
+                // The caller may have dropped its call: the reply goes.
+                let _ = tx.send(Ok(reply));
+            }
+            Sink::Gone => {}
+        }
+    }
+
+    /// Sends a value or a fault.
+    pub(crate) fn result(self, result: Result<Encoded, Fault>) {
+        match result {
+            Ok(enc) => self.send(Outcome::Value(enc.head), enc.body, enc.leases),
+            Err(fault) => self.fault(fault),
+        }
+    }
+
+    /// Sends a fault.
+    pub(crate) fn fault(self, fault: Fault) {
+        self.outcome(Outcome::Fault(fault), Bytes::new())
+    }
+
+    /// Sends `Done`.
+    pub(crate) fn done(self) {
+        self.outcome(Outcome::Done, Bytes::new())
+    }
+}
