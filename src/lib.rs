@@ -24,9 +24,14 @@
 //! - [`net`]: the wire (CBOR frames with raw bodies), connections, handshake,
 //!   TLS. Knows nothing of actors, proxies or arrays.
 //! - `actors`: the engine side, the only home of actix: [`Engine`], one
-//!   session actor per peer, one actor per object, the type [`registry`].
-//! - `proxy`: the client side, plain tokio: [`ObjectHub`], [`Remote`],
-//!   [`Call`], scatter/gather, [`ObjectEngine`].
+//!   session actor per peer (and a local one for the engine's own code),
+//!   one actor per object, the object table with each object's holders,
+//!   [`Ctx`] for engine code, names and kills, the type [`registry`].
+//! - `proxy`: the hub side, plain tokio, for clients and engine code alike:
+//!   [`ObjectHub`] (links to engines, an engine's local port), [`Remote`]
+//!   (a serde value: handles travel in arguments and results), [`Call`],
+//!   holds and leases of handles in flight, names and attach,
+//!   scatter/gather, [`ObjectEngine`].
 //! - [`value`]: how values become bytes (CBOR; arrays as raw bytes).
 //! - [`array`](mod@array): [`RemoteArray`] and [`DistArray`], built on the proxy and
 //!   registry seams; their kernels run on engines.
@@ -41,6 +46,11 @@
 //! user call → proxy (Remote<T>) → Call → ObjectHub → net (frame) → engine session actor
 //!           → ObjectTable → object actor → method → reply frame → Call resolves
 //! ```
+//!
+//! Engine code calls the same way, through its engine's own hub ([`Ctx`],
+//! or any handle an object holds): to other engines over that engine's
+//! links, to objects of its own engine through its local session (no
+//! socket).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -123,10 +133,11 @@ pub mod __private {
 /// - one message per method (its arguments, a CBOR tuple) and the engine's
 ///   dispatch (the object actor's handler runs the method), with method ids
 ///   hashed from `"Counter::incr"`, so reordering methods changes nothing;
-/// - the registration of `Counter` in the engine type registry, so any
-///   engine built from this code — `Cluster::local`, and `Cluster::spawn`
-///   engines re-run from this executable ([`engine::main_if_engine`]) —
-///   hosts it.
+/// - the registration of `Counter` in the engine type registry, under the
+///   stable name `module_path!()::Counter` (or the one given by
+///   `#[distob::remote(name = "...")]`), so any engine built from this code
+///   — `Cluster::local`, and `Cluster::spawn` engines re-run from this
+///   executable ([`engine::main_if_engine`]) — hosts it.
 ///
 /// Rules: private and `#[distob(skip)]` methods and associated functions
 /// are not proxied; arguments and results are serde types (`&str`, `&[T]`
@@ -136,8 +147,12 @@ pub mod __private {
 /// mailbox held until they finish. `#[distob(cached)]` on a `&self` method
 /// keeps its results in a client-side LRU per object (any `&mut self` call
 /// through this client empties it); `#[distob(remote_result)]` keeps the
-/// result on the engine and returns its proxy. Generic methods and `self` by
-/// value are compile errors that say why.
+/// result on the engine and returns its proxy. A method may take
+/// `ctx: &distob::Ctx` as its first argument after the receiver: engine
+/// code's context ([`Ctx`]), kept off the wire and out of the proxy's
+/// signature. Arguments and results may be (or contain) handles
+/// ([`Remote`]). Generic methods and `self` by value are compile errors
+/// that say why.
 ///
 /// ```
 /// use distob::Cluster;
@@ -185,7 +200,9 @@ pub mod __private {
 ///
 /// const _: () = {
 ///     impl ::distob::__private::Dispatch for Counter {
-///         fn dispatch(cell: &Rc<RefCell<Self>>, method: MethodId, args: &[u8]) -> Invocation {
+///         const NAME: &'static str = concat!(module_path!(), "::", "Counter");
+///         fn dispatch(cell: &Rc<RefCell<Self>>, ctx: &Ctx, method: MethodId, args: &[u8])
+///             -> Invocation {
 ///             match method {
 ///                 m if m == MethodId::of_name("Counter::incr") => {
 ///                     let (mut __a0,): (i64,) = decode_args(args)?;   // as a fault reply

@@ -319,7 +319,8 @@ impl ObjectHub {
     /// client to `bytes` (keys, replies and a small overhead per entry;
     /// default [`DEFAULT_METHOD_CACHE_BYTES`](crate::DEFAULT_METHOD_CACHE_BYTES)):
     /// beyond it the least recently used replies go. A reply larger than
-    /// the bound alone is not cached. See [`Remote::method_cache_stats`].
+    /// the bound alone is not cached. See
+    /// [`Remote::method_cache_stats`](crate::Remote::method_cache_stats).
     pub fn set_method_cache_limit(&self, bytes: usize) {
         self.inner.cache_limit.store(bytes, Ordering::Relaxed);
     }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod clients;
+mod soak;
 mod types;
 
 use clients::{
@@ -14,10 +15,12 @@ use clients::{
 };
 use distob::{Cluster, Error, NodeId};
 use futures::future::BoxFuture;
+use soak::soak_create_pass_call_drop;
 use std::time::{Duration, Instant};
 use types::*;
 
 const DEADLINE: Duration = Duration::from_secs(60);
+const SOAK_DEADLINE: Duration = Duration::from_secs(1800);
 
 /// Awaits `fut` within the step deadline.
 async fn within<F: std::future::Future>(fut: F) -> F::Output {
@@ -272,6 +275,10 @@ fn main() {
         a_killed_client_process_releases_its_holds,
         a_name_on_a_lost_engine_is_engine_lost,
     ];
+    // Long: run only when asked (`-- --ignored`).
+    let ignored: Vec<(&str, Case)> = cases![soak_create_pass_call_drop];
+    let run_ignored = std::env::args().any(|a| a == "--ignored");
+    let deadline = if run_ignored { SOAK_DEADLINE } else { DEADLINE };
     let (mut passed, mut failed) = (0, 0);
     for kind in ["local", "spawn"] {
         let cluster = rt.block_on(async {
@@ -282,9 +289,14 @@ fn main() {
             c.unwrap()
         });
         let cluster = std::sync::Arc::new(cluster);
-        let mut all = cases.clone();
-        if kind == "spawn" {
-            all.extend(process_cases.iter().cloned());
+        let mut all = match run_ignored {
+            true => Vec::new(),
+            false => cases.clone(),
+        };
+        match (kind, run_ignored) {
+            ("spawn", false) => all.extend(process_cases.iter().cloned()),
+            ("spawn", true) => all.extend(ignored.iter().cloned()),
+            _ => {}
         }
         for (name, case) in &all {
             let full = format!("{kind}::{name}");
@@ -295,7 +307,7 @@ fn main() {
             let case = *case;
             let outcome = rt.block_on(async move {
                 let task =
-                    tokio::spawn(async move { tokio::time::timeout(DEADLINE, case(&c)).await });
+                    tokio::spawn(async move { tokio::time::timeout(deadline, case(&c)).await });
                 task.await
             });
             match outcome {
