@@ -3,8 +3,10 @@
 //! own `main`: `main_if_engine` first, then a small runner with deadlines).
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
+use common::runner::{Case, Tally};
 use distob::{call_all, Cluster, Error, NodeId};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -264,23 +266,14 @@ async fn blocking_wait_works_off_the_runtime(c: &Cluster) {
     assert_eq!(got, 5);
 }
 
-type Case = for<'a> fn(&'a Cluster) -> BoxFuture<'a, ()>;
-
-macro_rules! cases {
-    ($($name:ident),* $(,)?) => {
-        vec![$((stringify!($name), (|c| Box::pin($name(c))) as Case)),*]
-    };
-}
-
 fn main() {
     distob::engine::main_if_engine();
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let cases: Vec<(&str, Case)> = cases![
+    let cases: Vec<(&str, Case)> = crate::cases![
         back_to_back_calls_keep_their_order,
         distob_example_f_on_each,
         a_panic_fails_only_that_call,
@@ -292,7 +285,7 @@ fn main() {
         reference_arguments_and_functions,
         blocking_wait_works_off_the_runtime,
     ];
-    let (mut passed, mut failed) = (0, 0);
+    let mut tally = Tally::default();
     for kind in ["local", "spawn"] {
         let cluster = rt.block_on(async {
             let c = match kind {
@@ -303,36 +296,8 @@ fn main() {
         });
         let cluster = std::sync::Arc::new(cluster);
         for (name, case) in &cases {
-            let full = format!("{kind}::{name}");
-            if filter.as_ref().is_some_and(|f| !full.contains(f.as_str())) {
-                continue;
-            }
-            let c = cluster.clone();
-            let case = *case;
-            let outcome = rt.block_on(async move {
-                let task =
-                    tokio::spawn(async move { tokio::time::timeout(DEADLINE, case(&c)).await });
-                task.await
-            });
-            match outcome {
-                Ok(Ok(())) => {
-                    passed += 1;
-                    println!("test {full} ... ok");
-                }
-                Ok(Err(_)) => {
-                    failed += 1;
-                    println!("test {full} ... FAILED (timed out)");
-                }
-                Err(_) => {
-                    failed += 1;
-                    println!("test {full} ... FAILED (panicked)");
-                }
-            }
+            tally.run(&rt, &format!("{kind}::{name}"), &cluster, *case, DEADLINE);
         }
     }
-    println!();
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    tally.finish();
 }

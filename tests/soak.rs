@@ -6,20 +6,9 @@
 
 mod common;
 
-use common::{distob_bin, eventually, within};
+use common::{distob_bin, eventually, rss_kib, within};
 use distob::Cluster;
 use std::time::Instant;
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "minutes long: run explicitly"]

@@ -171,8 +171,14 @@ impl Session {
                 let reply = self.reply_to(call, Sink::Wire { writer, hub });
                 let Meta(chain, handles, path) = meta;
                 let landing = Landing::new(&self.engine.hub, Flight::Lent(handles.clone()));
-                let chain = Chain { id: chain, path };
-                self.request(op, frame.body, reply, chain, landing, handles);
+                self.request(Incoming {
+                    op,
+                    body: frame.body,
+                    reply,
+                    chain: Chain { id: chain, path },
+                    landing,
+                    handles,
+                });
             }
             Message::Ping { seq } => {
                 if let Some(w) = &self.writer {
@@ -222,9 +228,14 @@ impl Session {
                 let handles = leases.iter().map(crate::value::Lease::handle).collect();
                 let landing = Landing::new(&hub, Flight::Leases(leases));
                 let reply = self.reply_to(CallId(0), Sink::Local { tx: reply, hub });
-                let body = AlignedBuf::from_slice(&body);
-                let chain = Chain { id: chain, path };
-                self.request(op, body, reply, chain, landing, handles);
+                self.request(Incoming {
+                    op,
+                    body: AlignedBuf::from_slice(&body),
+                    reply,
+                    chain: Chain { id: chain, path },
+                    landing,
+                    handles,
+                });
             }
             LocalItem::Message(m) => {
                 if !self.on_message(m) {
@@ -234,21 +245,15 @@ impl Session {
         }
     }
 
-    fn request(
-        &mut self,
-        op: Op,
-        body: AlignedBuf,
-        reply: ReplyTo,
-        chain: Chain,
-        landing: Option<Landing>,
-        handles: Vec<HandleRef>,
-    ) {
+    /// Counts a request (and, if it queues on an object, against the
+    /// connection's bound), then routes it.
+    fn request(&mut self, mut r: Incoming) {
         let e = &self.engine;
         e.requests.set(e.requests.get() + 1);
         // Work that queues on objects counts against the bound; the
         // engine's own bookkeeping does not.
         let queues = matches!(
-            op,
+            r.op,
             Op::Get(_)
                 | Op::GetBulk(_)
                 | Op::Call(_)
@@ -256,23 +261,13 @@ impl Session {
                 | Op::Apply { .. }
                 | Op::Push { .. }
         );
-        let reply = if queues {
-            match self.counted(reply) {
-                Some(r) => r,
+        if queues {
+            r.reply = match self.counted(r.reply) {
+                Some(reply) => reply,
                 None => return,
-            }
-        } else {
-            reply
-        };
-        let incoming = Incoming {
-            op,
-            body,
-            reply,
-            chain,
-            landing,
-            handles,
-        };
-        self.route(incoming);
+            };
+        }
+        self.route(r);
     }
 
     /// One arm per op, each a function of its own.

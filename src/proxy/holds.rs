@@ -23,13 +23,24 @@ impl ObjectHub {
         info: HeldObject,
         shape: Option<Vec<usize>>,
     ) -> Arc<Handle> {
+        self.enter(&mut lock(&self.inner.objects), r, info, shape)
+    }
+
+    /// A new handle of `r`, entered in the table.
+    fn enter(
+        &self,
+        objects: &mut std::collections::HashMap<HandleRef, Held>,
+        r: Ref,
+        info: HeldObject,
+        shape: Option<Vec<usize>>,
+    ) -> Arc<Handle> {
         let handle = Handle::new(r, self.clone(), shape);
         let held = Held {
             r,
             handle: Arc::downgrade(&handle),
             info,
         };
-        lock(&self.inner.objects).insert(key(&r), held);
+        objects.insert(key(&r), held);
         handle
     }
 
@@ -45,17 +56,11 @@ impl ObjectHub {
         if let Some(live) = objects.get(&key(&r)).and_then(|h| h.handle.upgrade()) {
             return live;
         }
-        let handle = Handle::new(r, self.clone(), shape);
         let info = HeldObject {
             type_name,
             nbytes: 0,
         };
-        let held = Held {
-            r,
-            handle: Arc::downgrade(&handle),
-            info,
-        };
-        objects.insert(key(&r), held);
+        let handle = self.enter(&mut objects, r, info, shape);
         // Told while the table is locked: a release of an earlier handle of
         // the same object goes out before this hold.
         self.tell(
@@ -86,14 +91,7 @@ impl ObjectHub {
             );
             return live;
         }
-        let handle = Handle::new(r, self.clone(), shape);
-        let held = Held {
-            r,
-            handle: Arc::downgrade(&handle),
-            info,
-        };
-        objects.insert(key(&r), held);
-        handle
+        self.enter(&mut objects, r, info, shape)
     }
 
     /// This hub's holds on the objects of `refs` (handles listed with a

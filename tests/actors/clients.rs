@@ -3,8 +3,9 @@
 //! the cluster by its profile and printing what it found, one line per
 //! fact, for the case to read.
 
+use super::common::{eventually, within};
+use super::objects_on;
 use super::types::{Counter, CounterProxy, RemoteCounter};
-use super::{eventually, objects_on, within};
 use distob::{Cluster, Error, NodeId};
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};

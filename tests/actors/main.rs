@@ -5,6 +5,9 @@
 //! some cases start, then a small runner with deadlines).
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod clients;
 mod soak;
 mod types;
@@ -13,37 +16,15 @@ use clients::{
     a_detached_object_outlives_the_client_that_made_it, a_killed_client_process_releases_its_holds,
     a_name_on_a_lost_engine_is_engine_lost, two_client_processes_racing_get_one_named_object,
 };
+use common::runner::{Case, Tally};
+use common::{eventually, within};
 use distob::{Cluster, Error, NodeId};
-use futures::future::BoxFuture;
 use soak::soak_create_pass_call_drop;
 use std::time::{Duration, Instant};
 use types::*;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const SOAK_DEADLINE: Duration = Duration::from_secs(1800);
-
-/// Awaits `fut` within the step deadline.
-async fn within<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .expect("test step timed out")
-}
-
-/// Polls `check` until true, failing after the step deadline.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// How many objects engine `node` holds.
 async fn objects_on(c: &Cluster, node: NodeId) -> usize {
@@ -243,24 +224,15 @@ async fn engine_code_fans_out_to_many_objects(c: &Cluster) {
     assert_eq!(sum, (0..400).sum::<i64>());
 }
 
-type Case = for<'a> fn(&'a Cluster) -> BoxFuture<'a, ()>;
-
-macro_rules! cases {
-    ($($name:ident),* $(,)?) => {
-        vec![$((stringify!($name), (|c| Box::pin($name(c))) as Case)),*]
-    };
-}
-
 fn main() {
     distob::engine::main_if_engine();
     clients::main_if_client();
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let cases: Vec<(&str, Case)> = cases![
+    let cases: Vec<(&str, Case)> = crate::cases![
         a_chain_of_sixteen_runs_engine_to_engine,
         handles_travel_in_vecs_structs_and_results,
         a_chain_back_into_an_awaiting_object_fails_fast,
@@ -269,17 +241,17 @@ fn main() {
         attach_checks_the_type_and_fixed_names_register,
         engine_code_fans_out_to_many_objects,
     ];
-    let process_cases: Vec<(&str, Case)> = cases![
+    let process_cases: Vec<(&str, Case)> = crate::cases![
         two_client_processes_racing_get_one_named_object,
         a_detached_object_outlives_the_client_that_made_it,
         a_killed_client_process_releases_its_holds,
         a_name_on_a_lost_engine_is_engine_lost,
     ];
     // Long: run only when asked (`-- --ignored`).
-    let ignored: Vec<(&str, Case)> = cases![soak_create_pass_call_drop];
+    let ignored: Vec<(&str, Case)> = crate::cases![soak_create_pass_call_drop];
     let run_ignored = std::env::args().any(|a| a == "--ignored");
     let deadline = if run_ignored { SOAK_DEADLINE } else { DEADLINE };
-    let (mut passed, mut failed) = (0, 0);
+    let mut tally = Tally::default();
     for kind in ["local", "spawn"] {
         let cluster = rt.block_on(async {
             let c = match kind {
@@ -298,37 +270,9 @@ fn main() {
             ("spawn", true) => all.extend(ignored.iter().cloned()),
             _ => {}
         }
-        for (name, case) in &all {
-            let full = format!("{kind}::{name}");
-            if filter.as_ref().is_some_and(|f| !full.contains(f.as_str())) {
-                continue;
-            }
-            let c = cluster.clone();
-            let case = *case;
-            let outcome = rt.block_on(async move {
-                let task =
-                    tokio::spawn(async move { tokio::time::timeout(deadline, case(&c)).await });
-                task.await
-            });
-            match outcome {
-                Ok(Ok(())) => {
-                    passed += 1;
-                    println!("test {full} ... ok");
-                }
-                Ok(Err(_)) => {
-                    failed += 1;
-                    println!("test {full} ... FAILED (timed out)");
-                }
-                Err(_) => {
-                    failed += 1;
-                    println!("test {full} ... FAILED (panicked)");
-                }
-            }
+        for (name, case) in all {
+            tally.run(&rt, &format!("{kind}::{name}"), &cluster, case, deadline);
         }
     }
-    println!();
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    tally.finish();
 }

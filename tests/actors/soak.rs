@@ -4,21 +4,12 @@
 //! 1,000,000). Afterwards every engine holds only the relays, and no
 //! engine's resident memory grew by 10% or more.
 
+use super::common::rss_kib;
+use super::common::{eventually, within};
+use super::objects_on;
 use super::types::{Counter, Relay, RelayProxy, RemoteRelay};
-use super::{eventually, objects_on, within};
 use distob::Cluster;
 use std::time::Instant;
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 /// `n` cycles: counters made round-robin, each handed (and at once
 /// dropped here) to the relay of the next engine, which calls it.

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod runner;
+
 use distob::{ClusterKey, Engine, NodeId};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -126,4 +128,16 @@ impl Drop for StopOnDrop {
             let _ = cluster_stop(&self.0);
         }
     }
+}
+
+/// The resident memory of process `pid`, in KiB (0 if unknown).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
