@@ -58,9 +58,13 @@ pub enum Error<E = Infallible> {
     /// A value could not be encoded or decoded.
     #[error("cannot encode or decode a value")]
     Codec(#[from] ValueError),
-    /// The call's deadline passed.
+    /// The call's deadline passed: it was withdrawn (or its engine did not
+    /// start it).
     #[error("call timed out")]
     Timeout,
+    /// The call was cancelled ([`Call::cancel`](crate::Call::cancel)).
+    #[error("call cancelled")]
+    Cancelled,
     /// Engine-side code panicked; the engine and other callers go on.
     #[error("remote code panicked: {message}")]
     RemotePanic {
@@ -174,6 +178,7 @@ impl Error {
             Error::Protocol(e) => Error::Protocol(e),
             Error::Codec(e) => Error::Codec(e),
             Error::Timeout => Error::Timeout,
+            Error::Cancelled => Error::Cancelled,
             Error::RemotePanic { message } => Error::RemotePanic { message },
             Error::RemoteDecode { message } => Error::RemoteDecode { message },
             Error::Refused { message } => Error::Refused { message },
@@ -196,7 +201,60 @@ impl Error {
     }
 }
 
+/// What became of a call that failed, as far as its caller can tell: what
+/// is safe to retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallFate {
+    /// It never left this process (a bad argument, no such engine, a
+    /// closed hub): retrying cannot run it twice.
+    NotSent,
+    /// It was sent, and the engine is known not to have run it (refused:
+    /// busy, no such object, a reentrant chain, past its deadline before it
+    /// started).
+    NotRun,
+    /// It was sent and may have run, wholly or in part (it ran and failed;
+    /// or it was withdrawn, timed out, or its engine was lost with no word
+    /// of it).
+    MayHaveRun,
+}
+
 impl<E> Error<E> {
+    /// What became of the call: whether it may have run (see [`CallFate`]).
+    ///
+    /// ```
+    /// use distob::{CallFate, Error};
+    /// assert_eq!(Error::<std::convert::Infallible>::Busy.fate(), CallFate::NotRun);
+    /// assert!(Error::<std::convert::Infallible>::Timeout.may_have_run());
+    /// assert!(!Error::<std::convert::Infallible>::HubClosed.may_have_run());
+    /// ```
+    pub fn fate(&self) -> CallFate {
+        match self {
+            Error::Remote(_)
+            | Error::RemotePanic { .. }
+            | Error::EngineLost(_)
+            | Error::Timeout
+            | Error::Cancelled
+            | Error::Io(_)
+            | Error::Protocol(_) => CallFate::MayHaveRun,
+            Error::NoSuchObject(_)
+            | Error::NoSuchMethod { .. }
+            | Error::RemoteDecode { .. }
+            | Error::Refused { .. }
+            | Error::Busy
+            | Error::ObjectLost(_)
+            | Error::Reentrant(_)
+            | Error::NameTaken(_)
+            | Error::WrongType { .. } => CallFate::NotRun,
+            _ => CallFate::NotSent,
+        }
+    }
+
+    /// Whether the call may have run (so retrying it may run it twice).
+    pub fn may_have_run(&self) -> bool {
+        self.fate() == CallFate::MayHaveRun
+    }
+
     /// The remote method's own error, if that is what this is.
     pub fn remote(&self) -> Option<&E> {
         match self {

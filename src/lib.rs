@@ -94,7 +94,7 @@ pub use cluster::{
     default_cluster, gather, scatter, scatter_each, scatter_to, Cluster, EngineEntry, JoinPoint,
     LaunchError, Profile, ProfileError,
 };
-pub use error::{Error, NameError, Result};
+pub use error::{CallFate, Error, NameError, Result};
 pub use proxy::MAX_NAME_LEN;
 
 /// Starting engines where they run and registering them: the
@@ -112,8 +112,8 @@ pub use net::wire::{MethodId, ObjectInfo};
 pub use net::{ClusterKey, TlsPolicy};
 pub use proxy::{
     call_all, CacheStats, Call, ClusterEvent, ClusterEvents, Gather, HeldObject, Invoke,
-    ObjectEngine, ObjectHub, Remote, RemoteFn, DEFAULT_METHOD_CACHE_BYTES, EVENT_BACKLOG,
-    MAX_BULK_IN_FLIGHT,
+    ObjectEngine, ObjectHub, Remote, RemoteFn, Timed, WithTimeout, DEFAULT_METHOD_CACHE_BYTES,
+    EVENT_BACKLOG, MAX_BULK_IN_FLIGHT,
 };
 pub use value::{DType, Value};
 
@@ -284,5 +284,6 @@ macro_rules! register {
 pub mod prelude {
     pub use crate::{
         call_all, gather, scatter, scatter_each, Call, Cluster, Gather, NodeId, Ref, Remote,
+        WithTimeout,
     };
 }

@@ -55,11 +55,34 @@ pub struct Ctx {
     hub: ObjectHub,
     this: Ref,
     chain: u64,
+    deadline: Option<std::time::Instant>,
 }
 
 impl Ctx {
-    pub(crate) fn new(hub: ObjectHub, this: Ref, chain: u64) -> Ctx {
-        Ctx { hub, this, chain }
+    pub(crate) fn new(
+        hub: ObjectHub,
+        this: Ref,
+        chain: u64,
+        deadline: Option<std::time::Instant>,
+    ) -> Ctx {
+        Ctx {
+            hub,
+            this,
+            chain,
+            deadline,
+        }
+    }
+
+    /// The deadline of the call this method serves, if it has one: calls
+    /// made from here inherit it.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.deadline
+    }
+
+    /// The time left before [`deadline`](Ctx::deadline), if there is one.
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(std::time::Instant::now()))
     }
 
     /// The engine this code runs on.

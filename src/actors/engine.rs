@@ -279,6 +279,11 @@ impl Engine {
             holder_of: RefCell::new(HashMap::new()),
             names: RefCell::new(HashMap::new()),
             killed: RefCell::new(killed),
+            cancelled: RefCell::new(
+                std::num::NonZeroUsize::new(super::state::KILLED_REMEMBERED)
+                    .map_or_else(lru::LruCache::unbounded, lru::LruCache::new),
+            ),
+            running: RefCell::new(HashMap::new()),
         });
         let id = state.new_session_id();
         Session::start_local(id, items, state.clone());

@@ -120,6 +120,8 @@ pub(crate) struct ObjectActor {
     /// (shared with the object's table entry: sessions refuse a call that
     /// comes back to it along its own chain, which would wait forever).
     busy: Busy,
+    /// The type tag of what it holds (kept, not hashed per call).
+    tag: TypeTag,
 }
 
 /// Which chain an object's async method runs in, while one holds its
@@ -139,23 +141,41 @@ pub(crate) fn refuse_reentrant(
 
 impl ObjectActor {
     pub(crate) fn new(id: ObjectId, held: Held, engine: Weak<EngineState>, busy: Busy) -> Self {
+        let tag = TypeTag::of_name(held.type_name());
         ObjectActor {
             id,
             held,
             engine,
             backlog: VecDeque::new(),
             busy,
+            tag,
         }
     }
 
     /// What engine code running on this object gets.
-    fn ctx(&self, engine: &EngineState, chain: u64) -> Ctx {
-        let tag = TypeTag::of_name(self.held.type_name());
-        Ctx::new(
-            engine.hub.clone(),
-            Ref::new(engine.node, self.id, tag),
-            chain,
-        )
+    fn ctx(&self, engine: &EngineState, chain: &handles::Chain) -> Ctx {
+        let this = Ref::new(engine.node, self.id, self.tag);
+        Ctx::new(engine.hub.clone(), this, chain.id, chain.deadline)
+    }
+
+    /// The fault of a call withdrawn before it started, or past its
+    /// deadline: it does not run.
+    fn withdrawn(&self, reply: &ReplyTo, deadline: Option<std::time::Instant>) -> Option<Fault> {
+        if deadline.is_some_and(|d| d <= std::time::Instant::now()) {
+            return Some(Fault::Expired);
+        }
+        let engine = self.engine.upgrade()?;
+        engine
+            .take_cancelled(reply.session, reply.call)
+            .then_some(Fault::Cancelled)
+    }
+
+    /// Answers a fetch with the value (unless it was withdrawn).
+    fn fetch(&self, msg: Fetch) {
+        match self.withdrawn(&msg.reply, None) {
+            Some(fault) => msg.reply.fault(fault),
+            None => msg.reply.result(self.held.encode()),
+        }
     }
 
     /// Whether messages must queue rather than run now.
@@ -172,7 +192,7 @@ impl ObjectActor {
             let waiting = match q {
                 Queued::Invoke(msg) => self.invoke(msg, ctx),
                 Queued::Fetch(msg) => {
-                    msg.reply.result(self.held.encode());
+                    self.fetch(msg);
                     false
                 }
                 Queued::Push(msg) => {
@@ -265,6 +285,13 @@ impl ObjectActor {
     /// Runs one call; true when it waits (an async method, or an operand
     /// not computed yet).
     fn invoke(&mut self, mut msg: Invoke, ctx: &mut Context<Self>) -> bool {
+        if let Some(fault) = self.withdrawn(&msg.reply, msg.chain.deadline) {
+            if let Some(keep) = msg.keep.take() {
+                deliver(&self.engine, keep, Err(fault.clone()));
+            }
+            msg.reply.fault(fault);
+            return false;
+        }
         match msg.operand.take() {
             None => self.run(msg, None, ctx),
             Some(Operand::Ready(operand)) => self.run(msg, Some(operand), ctx),
@@ -301,7 +328,7 @@ impl ObjectActor {
             reply.fault(Fault::Refused("the engine is shutting down".into()));
             return false;
         };
-        let cx = self.ctx(&engine, chain.id);
+        let cx = self.ctx(&engine, &chain);
         // Handles among the arguments bind to this engine's hub, and count
         // as arrived once decoded (the landing goes right after).
         let invocation = handles::in_chain(&chain, || {
@@ -384,13 +411,23 @@ impl ObjectActor {
         let mut inner = chain;
         inner.path.push(self.id);
         self.busy.set(Some(inner.id));
+        // A cancel of this call stops the method at its next await.
+        let stop = std::rc::Rc::new(super::state::Stop::default());
+        let running = (reply.session, reply.call);
+        if let Some(engine) = self.engine.upgrade() {
+            engine.running.borrow_mut().insert(running, stop.clone());
+        }
         let fut = InChain {
             chain: inner,
             fut: AssertUnwindSafe(fut).catch_unwind(),
+            stop,
         }
         .map(|r| r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p)))));
         ctx.wait(fut.into_actor(self).map(move |result, act, ctx| {
             act.busy.set(None);
+            if let Some(engine) = act.engine.upgrade() {
+                engine.running.borrow_mut().remove(&running);
+            }
             if announced {
                 act.change_done();
             }
@@ -401,20 +438,26 @@ impl ObjectActor {
 }
 
 /// A method's future, polled as part of its call chain (calls it makes
-/// belong to the chain).
+/// belong to the chain), until it is done or its call is withdrawn.
 struct InChain<F> {
     chain: handles::Chain,
     fut: F,
+    stop: std::rc::Rc<super::state::Stop>,
 }
 
-impl<F: std::future::Future + Unpin> std::future::Future for InChain<F> {
-    type Output = F::Output;
+type Caught = std::thread::Result<Result<Produced, Fault>>;
+
+impl<F: std::future::Future<Output = Caught> + Unpin> std::future::Future for InChain<F> {
+    type Output = Caught;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
+    ) -> std::task::Poll<Caught> {
         let this = &mut *self;
+        if this.stop.check(cx) {
+            return std::task::Poll::Ready(Ok(Err(Fault::Cancelled)));
+        }
         handles::in_chain(&this.chain, || std::pin::Pin::new(&mut this.fut).poll(cx))
     }
 }
@@ -554,7 +597,7 @@ impl Handler<Fetch> for ObjectActor {
         if self.blocked() {
             self.backlog.push_back(Queued::Fetch(msg));
         } else {
-            msg.reply.result(self.held.encode());
+            self.fetch(msg);
         }
     }
 }
@@ -588,6 +631,7 @@ impl Handler<Filled> for ObjectActor {
                 Ok(held) => held,
                 Err(fault) => Held::Failed(fault),
             };
+            self.tag = TypeTag::of_name(self.held.type_name());
             engine.publish(self.id, self.held.snapshot());
             self.drain(ctx);
         }

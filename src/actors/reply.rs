@@ -34,6 +34,8 @@ pub(crate) enum Sink {
 pub(crate) struct ReplyTo {
     pub(crate) sink: Sink,
     pub(crate) call: CallId,
+    /// The session it came on (with the call id, what a cancel names).
+    pub(crate) session: u64,
     /// The connection's count of calls in flight; this one leaves it when
     /// its reply is sent (or dropped).
     pub(crate) in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,

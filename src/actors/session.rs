@@ -116,6 +116,7 @@ impl Session {
         ReplyTo {
             sink,
             call,
+            session: self.id,
             in_flight: None,
             queued: None,
         }
@@ -169,13 +170,16 @@ impl Session {
                 };
                 let hub = self.engine.hub.clone();
                 let reply = self.reply_to(call, Sink::Wire { writer, hub });
-                let Meta(chain, handles, path) = meta;
-                let landing = Landing::new(&self.engine.hub, Flight::Lent(handles.clone()));
+                let Meta(chain, handles, path, left) = meta;
+                let landing = match handles.is_empty() {
+                    true => None,
+                    false => Landing::new(&self.engine.hub, Flight::Lent(handles.clone())),
+                };
                 self.request(Incoming {
                     op,
                     body: frame.body,
                     reply,
-                    chain: Chain { id: chain, path },
+                    chain: Chain::arrived(chain, path, left),
                     landing,
                     handles,
                 });
@@ -210,6 +214,7 @@ impl Session {
             Message::Lent { objects } => objects.iter().for_each(|id| e.fly(id, 1)),
             Message::Arrived { objects } => objects.iter().for_each(|id| e.fly(id, -1)),
             Message::Directory { engines } => e.hub.learn(&engines),
+            Message::Cancel { call } => e.cancel(self.id, call),
             _ => return false,
         }
         true
@@ -218,8 +223,9 @@ impl Session {
     fn on_local(&mut self, item: LocalItem) {
         match item {
             LocalItem::Request {
+                call,
                 op,
-                meta: Meta(chain, _, path),
+                meta: Meta(chain, _, path, left),
                 body,
                 leases,
                 reply,
@@ -227,12 +233,12 @@ impl Session {
                 let hub = self.engine.hub.clone();
                 let handles = leases.iter().map(crate::value::Lease::handle).collect();
                 let landing = Landing::new(&hub, Flight::Leases(leases));
-                let reply = self.reply_to(CallId(0), Sink::Local { tx: reply, hub });
+                let reply = self.reply_to(call, Sink::Local { tx: reply, hub });
                 self.request(Incoming {
                     op,
                     body: AlignedBuf::from_slice(&body),
                     reply,
-                    chain: Chain { id: chain, path },
+                    chain: Chain::arrived(chain, path, left),
                     landing,
                     handles,
                 });

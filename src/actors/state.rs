@@ -6,7 +6,7 @@ use super::object::{catch, Filled, Held, Keep, ObjectActor, Operand, Shared, Sto
 use super::registry;
 use super::session::Session;
 use super::table::{Entry, Holder, ObjectTable};
-use crate::id::{NodeId, ObjectId};
+use crate::id::{CallId, NodeId, ObjectId};
 use crate::net::tls::Identity;
 use crate::net::wire::{EngineStats, Fault, HandleRef};
 use crate::net::{AlignedBuf, FrameWriter, NetError};
@@ -62,10 +62,44 @@ pub(crate) struct EngineState {
     pub(crate) names: RefCell<HashMap<String, (HandleRef, String)>>,
     /// Objects killed here, so that calls on them say so.
     pub(crate) killed: RefCell<lru::LruCache<ObjectId, ()>>,
+    /// Calls withdrawn before they started, by session and call id: dropped
+    /// when their object comes to them (bounded: a cancel that came after
+    /// its call was answered leaves an entry nobody takes).
+    pub(crate) cancelled: RefCell<lru::LruCache<(u64, CallId), ()>>,
+    /// The async methods running now, by session and call id, so that a
+    /// cancel can stop them.
+    pub(crate) running: RefCell<HashMap<(u64, CallId), Rc<Stop>>>,
+}
+
+/// How a running async method is told to stop: a flag and the waker of
+/// the task that polls it.
+#[derive(Debug, Default)]
+pub(crate) struct Stop {
+    stopped: Cell<bool>,
+    waker: RefCell<Option<std::task::Waker>>,
+}
+
+impl Stop {
+    /// Stops the method at its next poll (woken now).
+    pub(crate) fn stop(&self) {
+        self.stopped.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Whether it was stopped; else remembers who to wake.
+    pub(crate) fn check(&self, cx: &std::task::Context<'_>) -> bool {
+        if self.stopped.get() {
+            return true;
+        }
+        *self.waker.borrow_mut() = Some(cx.waker().clone());
+        false
+    }
 }
 
 /// How many killed objects an engine remembers as killed (older ones are
-/// reported as unknown).
+/// reported as unknown), and how many withdrawn calls it remembers.
 pub(crate) const KILLED_REMEMBERED: usize = 1 << 16;
 
 impl EngineState {
@@ -306,6 +340,21 @@ impl EngineState {
         self.deliveries.borrow_mut().remove(id)
     }
 
+    /// Session `session` withdrew call `call`: stop it if an async method
+    /// runs it, else drop it when its object comes to it.
+    pub(crate) fn cancel(&self, session: u64, call: CallId) {
+        if let Some(stop) = self.running.borrow().get(&(session, call)) {
+            return stop.stop();
+        }
+        self.cancelled.borrow_mut().put((session, call), ());
+    }
+
+    /// Whether the call was withdrawn (and forgets that it was).
+    pub(crate) fn take_cancelled(&self, session: u64, call: CallId) -> bool {
+        let mut cancelled = self.cancelled.borrow_mut();
+        !cancelled.is_empty() && cancelled.pop(&(session, call)).is_some()
+    }
+
     /// A fresh session id.
     pub(crate) fn new_session_id(&self) -> u64 {
         let id = self.next_session.get();
@@ -315,7 +364,11 @@ impl EngineState {
 
     /// The counters.
     pub(crate) fn stats(&self) -> EngineStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let in_flight = self.sessions.borrow().values().map(|(_, n)| n.load(Relaxed) as u64).sum();
         EngineStats {
+            in_flight,
+            queued: self.objects.borrow().queued(),
             objects: self.objects.borrow().len() as u64,
             requests: self.requests.get(),
             calls: self.calls.get(),

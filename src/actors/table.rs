@@ -155,6 +155,12 @@ impl ObjectTable {
         unheld
     }
 
+    /// Calls queued on (or running in) every object.
+    pub(crate) fn queued(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.map.values().map(|e| e.queued.load(Relaxed) as u64).sum()
+    }
+
     pub(crate) fn clear(&mut self) {
         self.map.clear();
     }

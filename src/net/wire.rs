@@ -48,10 +48,17 @@ pub struct HandleRef(pub NodeId, pub ObjectId);
 /// chain it belongs to (the calls one client call causes, engine to
 /// engine); the handles its payload carries (each lent by the sender to the
 /// object's engine before it was sent, and returned by the receiver once
-/// decoded, with [`Message::Arrived`]); and the objects whose `async`
-/// methods up the chain wait for this call (holding their mailboxes).
+/// decoded, with [`Message::Arrived`]); the objects whose `async` methods
+/// up the chain wait for this call (holding their mailboxes); and the
+/// time left before its deadline, in microseconds, if it has one (the
+/// receiver counts it from when the request arrives).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Meta(pub u64, pub Vec<HandleRef>, pub Vec<ObjectId>);
+pub struct Meta(
+    pub u64,
+    pub Vec<HandleRef>,
+    pub Vec<ObjectId>,
+    pub Option<u64>,
+);
 
 /// Why a handshake was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +170,13 @@ pub enum Message {
     Arrived {
         /// The objects, once per handle received.
         objects: Vec<ObjectId>,
+    },
+    /// Caller → engine: the caller withdrew call `call` (cancelled, or timed
+    /// out): drop it if it has not started, stop an `async` method running
+    /// it at its next await; its reply, if one comes, is not wanted.
+    Cancel {
+        /// The call, as its request named it.
+        call: CallId,
     },
     /// Client → engine: where the cluster's engines listen, so that engine
     /// code can reach them.
@@ -380,6 +394,12 @@ pub struct EngineStats {
     pub calls: u64,
     /// Frame bytes received after the handshake (heads and bodies).
     pub bytes_received: u64,
+    /// Calls received and not answered yet.
+    #[serde(default)]
+    pub in_flight: u64,
+    /// Calls queued on (or running in) its objects.
+    #[serde(default)]
+    pub queued: u64,
 }
 
 /// Why a request failed on the engine. Text here is data from the engine
@@ -412,4 +432,8 @@ pub enum Fault {
     Reentrant(ObjectId),
     /// The name is taken.
     NameTaken(String),
+    /// The caller withdrew the call.
+    Cancelled,
+    /// The call's deadline passed before it could start.
+    Expired,
 }

@@ -29,6 +29,21 @@ enum State<T, E> {
 /// first polled: calls made one after another on one object run in that
 /// order, whether or not each is awaited before the next is made.
 ///
+/// A call's life ends one of three ways. Awaited, it gives its result.
+/// [Cancelled](Call::cancel), or past its [timeout](Call::timeout), it is
+/// withdrawn: it resolves at once with [`Error::Cancelled`] /
+/// [`Error::Timeout`], its waiter leaves the hub, and its engine drops it if
+/// it has not started (an `async` method running it stops at its next
+/// await; a running sync method finishes, its result unwanted). *Dropped*
+/// without either, it stays a one-way message: the engine still runs it (a
+/// call whose deadline has passed when dropped is withdrawn, as its engine
+/// would not start it anyway). Deadlines travel with calls: a deadline known
+/// when the call is made (a [`timeout`](crate::WithTimeout::timeout) scope,
+/// [`ObjectHub::set_default_timeout`], or the deadline of the engine code
+/// making it) is sent with the request; its engine does not start it once
+/// the deadline has passed, and code it runs sees the deadline
+/// ([`Ctx::deadline`](crate::Ctx::deadline)) and hands it on.
+///
 /// `E` is the error type of a remote method returning `Result<T, E>`; its
 /// `Err` arrives as [`Error::Remote`].
 ///
@@ -50,10 +65,24 @@ pub struct Call<T, E = Infallible> {
     node: NodeId,
     target: Option<Ref>,
     sent: Instant,
-    deadline: Option<Duration>,
+    deadline: Option<Instant>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     on_done: Option<T>,
     cache: Option<(CacheFill, CachedDecode<T, E>)>,
+    withdraw: Option<Withdraw>,
+}
+
+/// How a call is withdrawn: its hub, engine and id.
+pub(crate) struct Withdraw {
+    pub(crate) hub: super::ObjectHub,
+    pub(crate) node: NodeId,
+    pub(crate) call: crate::id::CallId,
+}
+
+impl Withdraw {
+    fn send(self) {
+        self.hub.withdraw(self.node, self.call);
+    }
 }
 
 type CachedDecode<T, E> = fn(&Cached) -> Result<T, Error<E>>;
@@ -87,21 +116,23 @@ fn typed_user_error<E: DeserializeOwned>(bytes: Vec<u8>) -> Error<E> {
 impl<T, E> Call<T, E> {
     pub(crate) fn pending(
         rx: oneshot::Receiver<Result<Reply>>,
+        deadline: Option<Instant>,
         decode: Decode<T, E>,
-        node: NodeId,
         target: Option<Ref>,
+        withdraw: Withdraw,
     ) -> Self {
         Call {
             state: State::Waiting(rx),
             decode,
             user: untyped_user_error::<E>,
-            node,
+            node: withdraw.node,
             target,
             sent: Instant::now(),
-            deadline: None,
+            deadline,
             sleep: None,
             on_done: None,
             cache: None,
+            withdraw: Some(withdraw),
         }
     }
 
@@ -118,6 +149,7 @@ impl<T, E> Call<T, E> {
             sleep: None,
             on_done: None,
             cache: None,
+            withdraw: None,
         }
     }
 
@@ -150,12 +182,35 @@ impl<T, E> Call<T, E> {
         self
     }
 
-    /// Fails the call with [`Error::Timeout`] if no reply came within `d` of
-    /// sending it. The request itself is not withdrawn.
+    /// Withdraws the call if no reply came within `d` of sending it: it
+    /// then fails with [`Error::Timeout`], and its engine drops it if it has
+    /// not started (see [`Call`]). An earlier deadline the call was sent
+    /// with stands.
     pub fn timeout(mut self, d: Duration) -> Self {
-        self.deadline = Some(d);
+        let at = self.sent + d;
+        self.deadline = Some(self.deadline.map_or(at, |old| old.min(at)));
         self.sleep = None;
         self
+    }
+
+    /// Withdraws the call: awaiting it gives [`Error::Cancelled`] at once,
+    /// its waiter leaves the hub, and its engine drops it if it has not
+    /// started (an `async` method running it stops at its next await; a
+    /// running sync method finishes, its result unwanted). A call already
+    /// answered keeps its answer. (Dropping a `Call` is not cancelling it:
+    /// the engine still runs it.)
+    pub fn cancel(&mut self) {
+        if matches!(self.state, State::Waiting(_)) {
+            self.state = State::Ready(Some(Err(Error::Cancelled)));
+            if let Some(w) = self.withdraw.take() {
+                w.send();
+            }
+        }
+    }
+
+    /// The deadline the call runs under, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// The engine the call went to.
@@ -216,6 +271,8 @@ pub(crate) fn fault_error(fault: Fault, node: NodeId, target: Option<Ref>) -> Er
         Fault::Refused(message) => Error::Refused { message },
         Fault::Busy => Error::Busy,
         Fault::Killed(object) => Error::ObjectLost(target_or(object)),
+        Fault::Cancelled => Error::Cancelled,
+        Fault::Expired => Error::Timeout,
         Fault::Reentrant(object) => Error::Reentrant(target_or(object)),
         Fault::NameTaken(name) => Error::NameTaken(name),
     }
@@ -242,17 +299,33 @@ impl<T, E> Future for Call<T, E> {
             this.state = State::Ready(None);
             return Poll::Ready(result);
         }
-        if let Some(d) = this.deadline {
-            let at = tokio::time::Instant::from_std(this.sent + d);
+        if let Some(at) = this.deadline {
+            let at = tokio::time::Instant::from_std(at);
             let sleep = this
                 .sleep
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
             if sleep.as_mut().poll(cx).is_ready() {
                 this.state = State::Ready(None);
+                if let Some(w) = this.withdraw.take() {
+                    w.send();
+                }
                 return Poll::Ready(Err(Error::Timeout));
             }
         }
         Poll::Pending
+    }
+}
+
+impl<T, E> Drop for Call<T, E> {
+    fn drop(&mut self) {
+        // Dropped unanswered past its deadline: its engine would not start
+        // it, and nobody waits for it.
+        let expired = self.deadline.is_some_and(|d| d <= Instant::now());
+        if expired && matches!(self.state, State::Waiting(_)) {
+            if let Some(w) = self.withdraw.take() {
+                w.send();
+            }
+        }
     }
 }
 

@@ -34,12 +34,33 @@ thread_local! {
     static CHAIN: RefCell<Option<Chain>> = const { RefCell::new(None) };
 }
 
-/// Where a call stands in its chain: the chain's id, and the objects whose
-/// `async` methods up the chain wait for it.
+/// Where a call stands in its chain: the chain's id, the objects whose
+/// `async` methods up the chain wait for it, and its deadline (inherited
+/// by the calls it makes).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Chain {
     pub(crate) id: u64,
     pub(crate) path: Vec<ObjectId>,
+    pub(crate) deadline: Option<std::time::Instant>,
+}
+
+impl Chain {
+    /// The chain of a request that arrived now with `meta`'s fields.
+    pub(crate) fn arrived(id: u64, path: Vec<ObjectId>, left_us: Option<u64>) -> Chain {
+        let deadline = left_us.map(|us| {
+            std::time::Instant::now() + std::time::Duration::from_micros(us)
+        });
+        Chain { id, path, deadline }
+    }
+
+    /// The time left before the deadline, in microseconds, for the wire.
+    pub(crate) fn left_us(&self) -> Option<u64> {
+        self.deadline.map(|d| {
+            d.saturating_duration_since(std::time::Instant::now())
+                .as_micros()
+                .min(u128::from(u64::MAX)) as u64
+        })
+    }
 }
 
 /// Pops the innermost binding when a decode ends (or unwinds).
@@ -87,7 +108,9 @@ pub(crate) fn current_chain() -> Option<Chain> {
 }
 
 /// The chain of a new call: the current one inside engine code, a fresh
-/// one for a call a client starts.
+/// one for a call a client starts (with the deadline of the
+/// [`timeout`](super::deadline::WithTimeout::timeout) scope it is made in,
+/// if any).
 pub(crate) fn chain_for_call() -> Chain {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
@@ -103,6 +126,7 @@ pub(crate) fn chain_for_call() -> Chain {
         Chain {
             id: base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)),
             path: Vec::new(),
+            deadline: super::deadline::scope(),
         }
     })
 }

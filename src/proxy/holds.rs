@@ -141,6 +141,9 @@ impl ObjectHub {
     /// Lends the handles a payload carries to their objects' engines,
     /// before the payload leaves; the references the payload names them by.
     pub(crate) fn lend(&self, leases: &[Lease]) -> Vec<HandleRef> {
+        if leases.is_empty() {
+            return Vec::new();
+        }
         let refs: Vec<HandleRef> = leases.iter().map(Lease::handle).collect();
         for (node, objects) in by_node(&refs) {
             self.tell(node, Message::Lent { objects });
@@ -151,6 +154,9 @@ impl ObjectHub {
     /// Handles that were in flight to this hub have arrived (and were
     /// decoded, or dropped): their engines count them no longer.
     pub(crate) fn arrived(&self, refs: &[HandleRef]) {
+        if refs.is_empty() {
+            return;
+        }
         for (node, objects) in by_node(refs) {
             self.tell(node, Message::Arrived { objects });
         }

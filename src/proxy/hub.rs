@@ -14,14 +14,14 @@
 //! keep their order. The bulk link has a byte budget ([`MAX_BULK_IN_FLIGHT`](crate::MAX_BULK_IN_FLIGHT)):
 //! a large send beyond it waits, in a task, until earlier ones are answered.
 
-use super::call::{Call, Decode};
+use super::call::{Call, Decode, Withdraw};
 use super::local::LocalPort;
 use super::remote::Handle as HandleCell;
 use super::runtime::current_or_background;
 use crate::actors::LocalDialer;
 use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId, ObjectId, Ref};
-use crate::net::wire::{HandleRef, Meta, Op};
+use crate::net::wire::{HandleRef, Message, Meta, Op};
 use crate::net::ClusterKey;
 use crate::net::{LinkOptions, TlsPolicy};
 use crate::value::Lease;
@@ -30,10 +30,19 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 pub(crate) use super::link::Reply;
+
+/// A request on its way: the receiver of its reply, its id, and its
+/// deadline.
+pub(crate) struct Sent {
+    pub(crate) rx: oneshot::Receiver<Result<Reply>>,
+    pub(crate) call: CallId,
+    pub(crate) deadline: Option<std::time::Instant>,
+}
 use super::link::{lock, Link};
 use super::reconnect::{ClusterEvents, Reconnecting, Watch};
 
@@ -82,6 +91,8 @@ pub(crate) struct HubInner {
     pub(super) watch: Arc<Watch>,
     /// The byte bound of each object's method cache.
     cache_limit: AtomicUsize,
+    /// The timeout of calls that set none, in µs (0: none).
+    default_timeout_us: AtomicU64,
     /// Automatic reconnection, once asked for.
     pub(super) reconnecting: Mutex<Option<Arc<Reconnecting>>>,
 }
@@ -256,6 +267,7 @@ impl ObjectHub {
                 watch,
                 reconnecting: Mutex::new(None),
                 cache_limit: AtomicUsize::new(super::cache::DEFAULT_METHOD_CACHE_BYTES),
+                default_timeout_us: AtomicU64::new(0),
             }),
         };
         let links = hub.inner.links.read().unwrap_or_else(|p| p.into_inner());
@@ -461,29 +473,85 @@ impl ObjectHub {
 
     /// Sends a request whose payload carries the handles of `leases`: each
     /// is lent to its object's engine first (or, to this engine itself,
-    /// travels as its lease), and the request names them.
+    /// travels as its lease), and the request names them. The request
+    /// carries its chain and deadline (the chain's, the scope's, or this
+    /// hub's default timeout).
     pub(crate) fn send_leased(
         &self,
         node: NodeId,
         op: Op,
         body: Bytes,
         leases: Vec<Lease>,
-    ) -> Result<oneshot::Receiver<Result<Reply>>> {
-        let chain = super::handles::chain_for_call();
+    ) -> Result<Sent> {
+        let mut chain = super::handles::chain_for_call();
+        if chain.deadline.is_none() {
+            chain.deadline = self.default_timeout().map(|d| std::time::Instant::now() + d);
+        }
+        let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
+        let left = chain.left_us();
+        let deadline = chain.deadline;
         if let Some(local) = self.local_for(node) {
-            return local.request(op, Meta(chain.id, Vec::new(), chain.path), body, leases);
+            let meta = Meta(chain.id, Vec::new(), chain.path, left);
+            let rx = local.request(call, op, meta, body, leases)?;
+            return Ok(Sent { rx, call, deadline });
         }
         let link = self.link(node)?;
         let refs = self.lend(&leases);
-        let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
-        let sent = link.request(call, op, Meta(chain.id, refs.clone(), chain.path), body);
+        let meta = Meta(chain.id, refs.clone(), chain.path, left);
+        let sent = link.request(call, op, meta, body);
         if sent.is_err() {
             // Never left: take the lends back.
             self.arrived(&refs);
         }
         // The leases go only now: every lend is queued before any release.
         drop(leases);
-        sent
+        Ok(Sent {
+            rx: sent?,
+            call,
+            deadline,
+        })
+    }
+
+    /// Withdraws call `call` to `node`: its waiter goes at once, and the
+    /// engine is told (it drops the call if it has not started).
+    pub(crate) fn withdraw(&self, node: NodeId, call: CallId) {
+        let cancel = Message::Cancel { call };
+        if let Some(local) = self.local_for(node) {
+            // A stopped engine has nothing left to drop.
+            let _ = local.send(cancel);
+            return;
+        }
+        if let Ok(link) = self.link(node) {
+            link.forget(call);
+            // A closed link's engine is gone, and the call with it.
+            let _ = link.writer.send(&cancel, Bytes::new());
+        }
+    }
+
+    /// The timeout of calls that set none (see
+    /// [`set_default_timeout`](ObjectHub::set_default_timeout)).
+    pub fn default_timeout(&self) -> Option<Duration> {
+        match self.inner.default_timeout_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    /// Gives every call through this hub that sets no deadline of its own
+    /// (no [`Call::timeout`], no [`timeout`](crate::WithTimeout::timeout)
+    /// scope) this timeout, `None` for none (the default). The deadline
+    /// travels with the call: its engine does not start it once it has
+    /// passed, and calls its code makes inherit it.
+    pub fn set_default_timeout(&self, d: Option<Duration>) {
+        let us = d.map_or(0, |d| d.as_micros().clamp(1, u128::from(u64::MAX)) as u64);
+        self.inner.default_timeout_us.store(us, Ordering::Relaxed);
+    }
+
+    /// Calls this hub sent over the wire that are still waiting for their
+    /// reply.
+    pub fn pending_calls(&self) -> usize {
+        let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
+        links.iter().flatten().map(|l| l.pending_calls()).sum()
     }
 
     /// The bytes of large bodies sent to `node` (or waiting to be sent) and
@@ -520,7 +588,14 @@ impl ObjectHub {
             return Call::ready(Err(Error::ObjectLost(r)), node, target);
         }
         match self.send_leased(node, op, body, leases) {
-            Ok(rx) => Call::pending(rx, decode, node, target),
+            Ok(sent) => {
+                let withdraw = Withdraw {
+                    hub: self.clone(),
+                    node,
+                    call: sent.call,
+                };
+                Call::pending(sent.rx, sent.deadline, decode, target, withdraw)
+            }
             Err(e) => Call::ready(Err(e.widen()), node, target),
         }
     }

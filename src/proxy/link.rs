@@ -340,6 +340,24 @@ impl Link {
         }
     }
 
+    /// Forgets a withdrawn call's waiter (here and on the bulk link).
+    pub(super) fn forget(&self, call: CallId) {
+        let here = lock(&self.pending).calls.remove(&call);
+        if here.is_none() {
+            if let Some(bulk) = lock(&self.bulk).clone() {
+                lock(&bulk.pending).calls.remove(&call);
+            }
+        }
+    }
+
+    /// Calls waiting for their reply here and on the bulk link.
+    pub(super) fn pending_calls(&self) -> usize {
+        let bulk = lock(&self.bulk)
+            .as_ref()
+            .map_or(0, |b| lock(&b.pending).calls.len());
+        lock(&self.pending).calls.len() + bulk
+    }
+
     pub(super) fn is_lost(&self) -> bool {
         lock(&self.pending).lost
     }

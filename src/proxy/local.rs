@@ -8,7 +8,7 @@
 
 use super::link::Reply;
 use crate::error::{Error, Result};
-use crate::id::NodeId;
+use crate::id::{CallId, NodeId};
 use crate::net::wire::{Message, Meta, Op};
 use crate::value::Lease;
 use bytes::Bytes;
@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) enum LocalItem {
     /// A request and where its reply goes.
     Request {
+        call: CallId,
         op: Op,
         meta: Meta,
         body: Bytes,
@@ -51,6 +52,7 @@ impl LocalPort {
     /// Sends a request; the receiver gets its reply.
     pub(crate) fn request(
         &self,
+        call: CallId,
         op: Op,
         meta: Meta,
         body: Bytes,
@@ -58,6 +60,7 @@ impl LocalPort {
     ) -> Result<oneshot::Receiver<Result<Reply>>> {
         let (reply, rx) = oneshot::channel();
         let item = LocalItem::Request {
+            call,
             op,
             meta,
             body,

@@ -8,6 +8,7 @@
 
 pub(crate) mod cache;
 pub(crate) mod call;
+pub(crate) mod deadline;
 pub(crate) mod handles;
 pub(crate) mod holds;
 pub(crate) mod hub;
@@ -23,6 +24,7 @@ pub(crate) mod scatter;
 
 pub use cache::{CacheStats, DEFAULT_METHOD_CACHE_BYTES};
 pub use call::{call_all, Call};
+pub use deadline::{Timed, WithTimeout};
 pub use hub::{ClusterEvent, HeldObject, ObjectHub};
 pub use link::MAX_BULK_IN_FLIGHT;
 pub use names::MAX_NAME_LEN;
