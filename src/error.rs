@@ -131,6 +131,11 @@ pub enum Error<E = Infallible> {
     /// method up the same chain holds: serving it would deadlock.
     #[error("call chain came back to {0}, held by an async method up the chain")]
     Reentrant(Ref),
+    /// A `&mut self` method of the object panicked earlier: the object may
+    /// be half-changed, and takes no more calls (see
+    /// [`OnPanic`](crate::registry::OnPanic)).
+    #[error("object {0} is poisoned: a method panicked and may have left it half-changed")]
+    ObjectPoisoned(Ref),
     /// The name is held by another object.
     #[error("the name {0:?} is taken")]
     NameTaken(String),
@@ -195,6 +200,7 @@ impl Error {
             Error::Rng(e) => Error::Rng(e),
             Error::WrongType { expected, found } => Error::WrongType { expected, found },
             Error::Reentrant(r) => Error::Reentrant(r),
+            Error::ObjectPoisoned(r) => Error::ObjectPoisoned(r),
             Error::NameTaken(n) => Error::NameTaken(n),
             Error::BadName(e) => Error::BadName(e),
         }
@@ -244,6 +250,7 @@ impl<E> Error<E> {
             | Error::Busy
             | Error::ObjectLost(_)
             | Error::Reentrant(_)
+            | Error::ObjectPoisoned(_)
             | Error::NameTaken(_)
             | Error::WrongType { .. } => CallFate::NotRun,
             _ => CallFate::NotSent,

@@ -78,16 +78,18 @@ pub mod engine {
 /// The type registry that `#[distob::remote]` fills (and
 /// [`register!`] for hand-written [`Dispatch`](registry::Dispatch) impls).
 pub mod registry {
-    pub use crate::actors::hosted::{Dispatch, Host, Hosted, Invocation, Plain, Produced};
+    pub use crate::actors::hosted::{Dispatch, Host, Hosted, Invocation, OnPanic, Plain, Produced};
     pub use crate::actors::registry::{
         lookup, lookup_function, registered, stable_name, AdoptFn, FunctionEntry, FunctionFn,
         HostFn, ObjectSlot, TypeEntry,
     };
+    pub use crate::actors::stream::Encodings;
     pub use crate::macro_support::no_such_method;
     pub use crate::net::wire::Fault;
 }
 
-pub use actors::ctx::Ctx;
+pub use actors::ctx::{Ctx, Timer};
+pub use actors::stream::Streamed;
 pub use actors::{Engine, EngineError};
 pub use array::{DistArray, RemoteArray, ShapeError};
 pub use cluster::{
@@ -111,9 +113,10 @@ pub use net::wire::EngineStats;
 pub use net::wire::{MethodId, ObjectInfo};
 pub use net::{ClusterKey, TlsPolicy};
 pub use proxy::{
-    call_all, CacheStats, Call, ClusterEvent, ClusterEvents, Gather, HeldObject, Invoke,
-    ObjectEngine, ObjectHub, Remote, RemoteFn, Timed, WithTimeout, DEFAULT_METHOD_CACHE_BYTES,
-    EVENT_BACKLOG, MAX_BULK_IN_FLIGHT,
+    call_all, CacheStats, Call, CallStream, ClusterEvent, ClusterEvents, Gather, HeldObject,
+    Invoke, ObjectEngine, ObjectHub, Remote, RemoteFn, Timed, WithTimeout,
+    DEFAULT_METHOD_CACHE_BYTES, DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_ITEMS, EVENT_BACKLOG,
+    MAX_BULK_IN_FLIGHT,
 };
 pub use value::{DType, Value};
 

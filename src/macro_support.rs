@@ -2,7 +2,7 @@
 //! Not a stable API: generated code and this module change together.
 
 pub use crate::actors::ctx::Ctx;
-pub use crate::actors::hosted::{Dispatch, Invocation, Produced};
+pub use crate::actors::hosted::{Dispatch, Invocation, OnPanic, Produced};
 pub use crate::actors::registry::{FunctionEntry, ObjectSlot, TypeEntry};
 pub use crate::net::wire::Fault;
 pub use crate::proxy::Invoke;
@@ -61,4 +61,22 @@ pub fn no_such_method<T: 'static>(method: MethodId) -> Invocation {
         type_name: crate::actors::registry::stable_name::<T>().to_owned(),
         method,
     }))
+}
+
+/// A stream method's answer: its items, each encoded as it is produced.
+pub fn streamed<T: Value>(s: crate::Streamed<T>) -> Result<Produced, Fault> {
+    Ok(Produced::Stream(s.encodings()))
+}
+
+/// A `Result`-returning stream method's answer.
+pub fn user_streamed<T: Value, E: Serialize>(
+    r: Result<crate::Streamed<T>, E>,
+) -> Result<Produced, Fault> {
+    match r {
+        Ok(s) => streamed(s),
+        Err(e) => match value::to_cbor(&e) {
+            Ok(bytes) => Err(Fault::User(bytes)),
+            Err(e) => Err(Fault::Decode(crate::cluster::report(&e))),
+        },
+    }
 }

@@ -367,7 +367,12 @@ async fn bad_handles_holds_and_names_get_clear_errors() {
     let killed = within(hub.scatter(vec![8u32])).await.unwrap();
     within(killed.kill()).await.unwrap();
     for id in [never, released_id, killed.id().object] {
-        let meta = Meta(1, vec![distob::net::wire::HandleRef(NodeId(0), id)], vec![]);
+        let meta = Meta(
+            1,
+            vec![distob::net::wire::HandleRef(NodeId(0), id)],
+            vec![],
+            None,
+        );
         let out = request_with(
             &mut r,
             &mut w,

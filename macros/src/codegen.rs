@@ -1,7 +1,7 @@
 //! IR → tokens. Generated paths are absolute and reach distob only through
 //! `::distob::__private` (and the public `Remote`, `Call`, `MethodId`).
 
-use crate::ir::{Arg, Pass, Receiver, RemoteFunction, RemoteImpl, RemoteMethod, Ret};
+use crate::ir::{Arg, OnPanic, Pass, Receiver, RemoteFunction, RemoteImpl, RemoteMethod, Ret};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -53,9 +53,11 @@ fn wire_asserts(args: &[Arg], ret: &Ret) -> Vec<TokenStream> {
         })
         .collect();
     match ret {
-        Ret::Value(t) => out.push(quote_spanned!(t.span()=> #p::assert_wire::<#t>();)),
-        Ret::Fallible { ok, err } => {
-            out.push(quote_spanned!(ok.span()=> #p::assert_wire::<#ok>();));
+        Ret::Value(t) | Ret::Stream(t) => {
+            out.push(quote_spanned!(t.span()=> #p::assert_wire::<#t>();))
+        }
+        Ret::Fallible { ok: t, err } | Ret::FallibleStream { item: t, err } => {
+            out.push(quote_spanned!(t.span()=> #p::assert_wire::<#t>();));
             out.push(quote_spanned!(err.span()=> #p::assert_wire::<#err>();));
         }
     }
@@ -67,6 +69,8 @@ fn conversion(ret: &Ret) -> TokenStream {
     match ret {
         Ret::Value(_) => quote!(#p::ok_value),
         Ret::Fallible { .. } => quote!(#p::user_result),
+        Ret::Stream(_) => quote!(#p::streamed),
+        Ret::FallibleStream { .. } => quote!(#p::user_streamed),
     }
 }
 
@@ -81,6 +85,8 @@ fn proxy_return(m: &RemoteMethod) -> TokenStream {
         (Ret::Value(t), true) => quote!(::distob::Remote<#t>),
         (Ret::Fallible { ok, err }, false) => quote!(::distob::Call<#ok, #err>),
         (Ret::Fallible { ok, err }, true) => quote!(::distob::Call<::distob::Remote<#ok>, #err>),
+        (Ret::Stream(t), _) => quote!(::distob::CallStream<#t>),
+        (Ret::FallibleStream { item, err }, _) => quote!(::distob::CallStream<#item, #err>),
     }
 }
 
@@ -96,19 +102,20 @@ fn proxy_method(ty_name: &Ident, m: &RemoteMethod) -> (TokenStream, TokenStream)
     let mutating = m.receiver == Receiver::Mutable;
     let cached = m.cached;
     let how = quote!(#p::Invoke { mutating: #mutating, cached: #cached });
-    let call = if m.keep {
-        match m.ret {
-            Ret::Value(_) => quote!(::distob::Remote::invoke_into(self, #id, &(#(#ids,)*), #how)),
-            Ret::Fallible { .. } => {
-                quote!(::distob::Remote::invoke_kept(self, #id, &(#(#ids,)*), #how))
-            }
+    let args = quote!(&(#(#ids,)*));
+    let call = match (&m.ret, m.keep) {
+        (Ret::Stream(_) | Ret::FallibleStream { .. }, _) => {
+            quote!(::distob::Remote::invoke_stream(self, #id, #args, #how))
         }
-    } else {
-        quote!(::distob::Remote::invoke(self, #id, &(#(#ids,)*), #how))
+        (Ret::Value(_), true) => quote!(::distob::Remote::invoke_into(self, #id, #args, #how)),
+        (Ret::Fallible { .. }, true) => {
+            quote!(::distob::Remote::invoke_kept(self, #id, #args, #how))
+        }
+        (_, false) => quote!(::distob::Remote::invoke(self, #id, #args, #how)),
     };
     let body = match m.ret {
-        Ret::Fallible { .. } => quote!(#call.with_remote_errors()),
-        Ret::Value(_) => call,
+        Ret::Fallible { .. } | Ret::FallibleStream { .. } => quote!(#call.with_remote_errors()),
+        Ret::Value(_) | Ret::Stream(_) => call,
     };
     (quote!(#(#docs)* #sig;), quote!(#[inline] #sig { #body }))
 }
@@ -166,6 +173,7 @@ pub(crate) fn remote_impl(r: &RemoteImpl) -> TokenStream {
         .flat_map(|m| wire_asserts(&m.args, &m.ret))
         .collect();
     let self_assert = quote_spanned!(ty.span()=> #p::assert_wire::<#ty>(););
+    let supervision = supervision(r);
     let registered = match &r.registered {
         Some(lit) => quote!(#lit),
         None => {
@@ -198,6 +206,7 @@ pub(crate) fn remote_impl(r: &RemoteImpl) -> TokenStream {
         const _: () = {
             impl #p::Dispatch for #ty {
                 const NAME: &'static str = #registered;
+                #supervision
 
                 // An async method holds its object's borrow across awaits:
                 // the object actor runs nothing else until it completes, so
@@ -226,6 +235,47 @@ pub(crate) fn remote_impl(r: &RemoteImpl) -> TokenStream {
                 #(#asserts)*
             }
         };
+    }
+}
+
+/// The panic policy, which methods mutate, and how the object is rebuilt.
+fn supervision(r: &RemoteImpl) -> TokenStream {
+    let p = private();
+    let name = &r.name;
+    let mutating: Vec<TokenStream> = r
+        .methods
+        .iter()
+        .filter(|m| m.receiver == Receiver::Mutable)
+        .map(|m| method_id(name, &m.name))
+        .collect();
+    let policy = match r.on_panic {
+        OnPanic::Poison => quote!(#p::OnPanic::Poison),
+        OnPanic::Continue => quote!(#p::OnPanic::Continue),
+        OnPanic::Restart { max, window_secs } => quote!(#p::OnPanic::Restart {
+            max: #max,
+            window: ::std::time::Duration::from_secs(#window_secs),
+        }),
+    };
+    let restart = match (r.on_panic, &r.init) {
+        (OnPanic::Restart { .. }, Some(init)) => quote! {
+            fn restart() -> ::std::option::Option<Self> { ::std::option::Option::Some(Self::#init()) }
+        },
+        (OnPanic::Restart { .. }, None) => quote! {
+            fn restart() -> ::std::option::Option<Self> {
+                ::std::option::Option::Some(<Self as ::std::default::Default>::default())
+            }
+        },
+        _ => quote!(),
+    };
+    quote! {
+        const ON_PANIC: #p::OnPanic = #policy;
+
+        fn mutating(__method: ::distob::MethodId) -> bool {
+            let __mutating: &[::distob::MethodId] = &[#(#mutating),*];
+            __mutating.contains(&__method)
+        }
+
+        #restart
     }
 }
 

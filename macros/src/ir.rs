@@ -12,6 +12,10 @@ pub(crate) struct RemoteImpl {
     pub(crate) name: Ident,
     /// The name it registers under, if fixed by `name = "..."`.
     pub(crate) registered: Option<syn::LitStr>,
+    /// What a panic in a `&mut self` method does.
+    pub(crate) on_panic: OnPanic,
+    /// The `#[distob(init)]` function that rebuilds the object, if any.
+    pub(crate) init: Option<Ident>,
     /// The methods to proxy.
     pub(crate) methods: Vec<RemoteMethod>,
 }
@@ -47,6 +51,10 @@ pub(crate) enum Ret {
     Value(Type),
     /// `Result<ok, err>`: `err` reaches the caller as `Error::Remote`.
     Fallible { ok: Type, err: Type },
+    /// `Streamed<item>`: items, one after another.
+    Stream(Type),
+    /// `Result<Streamed<item>, err>`.
+    FallibleStream { item: Type, err: Type },
 }
 
 /// One proxied method.
@@ -77,4 +85,12 @@ pub(crate) struct RemoteFunction {
     pub(crate) args: Vec<Arg>,
     /// What it returns.
     pub(crate) ret: Ret,
+}
+
+/// `on_panic = "..."` (with `max_restarts`, `restart_window_secs`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnPanic {
+    Poison,
+    Continue,
+    Restart { max: u32, window_secs: u64 },
 }

@@ -1,7 +1,7 @@
 //! `impl` blocks and functions → IR, with every rule checked and reported
 //! as a compile error at the offending tokens.
 
-use crate::ir::{Arg, Pass, Receiver, RemoteFunction, RemoteImpl, RemoteMethod, Ret};
+use crate::ir::{Arg, OnPanic, Pass, Receiver, RemoteFunction, RemoteImpl, RemoteMethod, Ret};
 use syn::spanned::Spanned;
 use syn::{
     Attribute, FnArg, GenericArgument, ImplItem, ImplItemFn, ItemFn, ItemImpl, PathArguments,
@@ -15,6 +15,7 @@ struct Options {
     cached: bool,
     skip: bool,
     keep: bool,
+    init: bool,
 }
 
 fn take_options(attrs: &mut Vec<Attribute>) -> syn::Result<Options> {
@@ -31,9 +32,12 @@ fn take_options(attrs: &mut Vec<Attribute>) -> syn::Result<Options> {
                 opts.skip = true;
             } else if meta.path.is_ident("remote_result") {
                 opts.keep = true;
+            } else if meta.path.is_ident("init") {
+                opts.init = true;
             } else {
-                return Err(meta
-                    .error("unknown distob option; expected `cached`, `skip` or `remote_result`"));
+                return Err(meta.error(
+                    "unknown distob option; expected `cached`, `skip`, `remote_result` or `init`",
+                ));
             }
             Ok(())
         });
@@ -52,9 +56,22 @@ fn take_options(attrs: &mut Vec<Attribute>) -> syn::Result<Options> {
 }
 
 /// The options of `#[distob::remote(..)]` itself.
-#[derive(Default)]
 struct ImplOptions {
     name: Option<syn::LitStr>,
+    on_panic: Option<syn::LitStr>,
+    max_restarts: u32,
+    window_secs: u64,
+}
+
+impl Default for ImplOptions {
+    fn default() -> Self {
+        ImplOptions {
+            name: None,
+            on_panic: None,
+            max_restarts: 3,
+            window_secs: 60,
+        }
+    }
 }
 
 fn impl_options(attr: proc_macro2::TokenStream) -> syn::Result<ImplOptions> {
@@ -72,13 +89,39 @@ fn impl_options(attr: proc_macro2::TokenStream) -> syn::Result<ImplOptions> {
                 ));
             }
             opts.name = Some(lit);
-            Ok(())
+        } else if meta.path.is_ident("on_panic") {
+            opts.on_panic = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("max_restarts") {
+            opts.max_restarts = meta.value()?.parse::<syn::LitInt>()?.base10_parse()?;
+        } else if meta.path.is_ident("restart_window_secs") {
+            opts.window_secs = meta.value()?.parse::<syn::LitInt>()?.base10_parse()?;
         } else {
-            Err(meta.error("unknown #[distob::remote] option; expected `name = \"...\"`"))
+            return Err(meta.error(
+                "unknown #[distob::remote] option; expected `name`, `on_panic`, `max_restarts` or `restart_window_secs`",
+            ));
         }
+        Ok(())
     });
     syn::parse::Parser::parse2(parser, attr)?;
     Ok(opts)
+}
+
+fn on_panic(opts: &ImplOptions) -> syn::Result<OnPanic> {
+    let Some(lit) = &opts.on_panic else {
+        return Ok(OnPanic::Poison);
+    };
+    match lit.value().as_str() {
+        "poison" => Ok(OnPanic::Poison),
+        "continue" => Ok(OnPanic::Continue),
+        "restart" => Ok(OnPanic::Restart {
+            max: opts.max_restarts,
+            window_secs: opts.window_secs,
+        }),
+        _ => Err(syn::Error::new_spanned(
+            lit,
+            "on_panic is \"poison\" (the default), \"continue\" or \"restart\"",
+        )),
+    }
 }
 
 /// Parses the `impl` block of `#[distob::remote]`.
@@ -118,12 +161,14 @@ pub(crate) fn remote_impl(
         }
     };
     let mut methods = Vec::new();
+    let mut init = None;
     let mut errors: Option<syn::Error> = None;
     for impl_item in &mut item.items {
         let ImplItem::Fn(f) = impl_item else { continue };
         match method(f) {
-            Ok(Some(m)) => methods.push(m),
-            Ok(None) => {}
+            Ok(Parsed::Method(m)) => methods.push(m),
+            Ok(Parsed::Init(id)) => init = Some(id),
+            Ok(Parsed::Nothing) => {}
             Err(e) => match &mut errors {
                 Some(first) => first.combine(e),
                 None => errors = Some(e),
@@ -137,13 +182,47 @@ pub(crate) fn remote_impl(
         item,
         ty,
         name,
+        on_panic: on_panic(&options)?,
         registered: options.name,
+        init,
         methods,
     })
 }
 
-fn method(f: &mut ImplItemFn) -> syn::Result<Option<RemoteMethod>> {
+/// What one function of the block is to the macro.
+#[allow(clippy::large_enum_variant)] // one per function, at compile time
+enum Parsed {
+    /// A proxied method.
+    Method(RemoteMethod),
+    /// The `#[distob(init)]` function.
+    Init(syn::Ident),
+    /// Nothing (private, skipped, an associated function).
+    Nothing,
+}
+
+fn method(f: &mut ImplItemFn) -> syn::Result<Parsed> {
     let opts = take_options(&mut f.attrs)?;
+    if opts.init {
+        return init_fn(f);
+    }
+    method_of(f, opts).map(|m| m.map_or(Parsed::Nothing, Parsed::Method))
+}
+
+/// The `#[distob(init)]` function: `fn name() -> Self`.
+fn init_fn(f: &ImplItemFn) -> syn::Result<Parsed> {
+    let sig = &f.sig;
+    let returns_self = matches!(&sig.output, ReturnType::Type(_, t)
+        if matches!(&**t, Type::Path(p) if p.path.is_ident("Self")));
+    if !sig.inputs.is_empty() || !returns_self || sig.asyncness.is_some() {
+        return Err(syn::Error::new_spanned(
+            sig,
+            "#[distob(init)] goes on `fn name() -> Self`: it rebuilds the object after a panic (on_panic = \"restart\")",
+        ));
+    }
+    Ok(Parsed::Init(sig.ident.clone()))
+}
+
+fn method_of(f: &mut ImplItemFn, opts: Options) -> syn::Result<Option<RemoteMethod>> {
     let public = matches!(f.vis, Visibility::Public(_));
     if opts.skip || !public {
         if opts.cached || opts.keep {
@@ -197,6 +276,12 @@ fn method(f: &mut ImplItemFn) -> syn::Result<Option<RemoteMethod>> {
         ));
     }
     let ret = ret(&sig.output)?;
+    if matches!(ret, Ret::Stream(_) | Ret::FallibleStream { .. }) && (opts.cached || opts.keep) {
+        return Err(syn::Error::new_spanned(
+            &sig.output,
+            "a method that returns `Streamed` cannot be `cached` or `remote_result`",
+        ));
+    }
     let docs = f
         .attrs
         .iter()
@@ -331,6 +416,12 @@ fn ret(output: &ReturnType) -> syn::Result<Ret> {
                         })
                         .collect();
                     if let [ok, err] = types[..] {
+                        if let Some(item) = streamed_item(ok) {
+                            return Ok(Ret::FallibleStream {
+                                item,
+                                err: err.clone(),
+                            });
+                        }
                         return Ok(Ret::Fallible {
                             ok: ok.clone(),
                             err: err.clone(),
@@ -340,7 +431,25 @@ fn ret(output: &ReturnType) -> syn::Result<Ret> {
             }
         }
     }
+    if let Some(item) = streamed_item(ty) {
+        return Ok(Ret::Stream(item));
+    }
     Ok(Ret::Value(ty.clone()))
+}
+
+/// The item type of `Streamed<T>` (any path ending in `Streamed`).
+fn streamed_item(ty: &Type) -> Option<Type> {
+    let Type::Path(TypePath { path, qself: None }) = ty else {
+        return None;
+    };
+    let seg = path.segments.last().filter(|s| s.ident == "Streamed")?;
+    let PathArguments::AngleBracketed(args) = &seg.arguments else {
+        return None;
+    };
+    match args.args.first() {
+        Some(GenericArgument::Type(t)) if args.args.len() == 1 => Some(t.clone()),
+        _ => None,
+    }
 }
 
 /// Parses the function of `#[distob::function]`.

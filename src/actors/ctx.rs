@@ -1,5 +1,6 @@
 //! [`Ctx`]: what engine code gets to act in the cluster.
 
+use super::engine::EngineState;
 use crate::error::Result;
 use crate::id::{NodeId, Ref};
 use crate::proxy::{ObjectHub, Remote};
@@ -50,27 +51,133 @@ use crate::value::Value;
 /// # Ok(()) }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Ctx {
     hub: ObjectHub,
     this: Ref,
     chain: u64,
     deadline: Option<std::time::Instant>,
+    engine: std::rc::Weak<EngineState>,
 }
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("this", &self.this)
+            .field("chain", &self.chain)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A timer of an object's ([`Ctx::after`], [`Ctx::every`]): it ends with the
+/// object, or when cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Timer(u64);
 
 impl Ctx {
     pub(crate) fn new(
-        hub: ObjectHub,
+        engine: &std::rc::Rc<EngineState>,
         this: Ref,
         chain: u64,
         deadline: Option<std::time::Instant>,
     ) -> Ctx {
         Ctx {
-            hub,
+            hub: engine.hub.clone(),
             this,
             chain,
             deadline,
+            engine: std::rc::Rc::downgrade(engine),
         }
+    }
+
+    /// Runs `f` (engine code, given a `Ctx` of this object) once, after
+    /// `d`. Timers run beside the object's calls (not in its mailbox: a call
+    /// they make to [`this`](Ctx::this) takes its turn there), end with the
+    /// object, and show in its listing
+    /// ([`ObjectInfo::timers`](crate::ObjectInfo::timers)).
+    pub fn after(&self, d: std::time::Duration, f: impl FnOnce(&Ctx) + 'static) -> Timer {
+        let mut f = Some(f);
+        self.timer(d, None, move |ctx| {
+            if let Some(f) = f.take() {
+                f(ctx);
+            }
+        })
+    }
+
+    /// Runs `f` every `period` (the first time after one period) until the
+    /// object goes or the timer is [cancelled](Ctx::cancel_timer); see
+    /// [`after`](Ctx::after).
+    ///
+    /// ```
+    /// use distob::{Ctx, Timer};
+    /// use serde::{Deserialize, Serialize};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Default, Serialize, Deserialize)]
+    /// pub struct Buffer { pending: Vec<u32>, flushed: usize }
+    ///
+    /// #[distob::remote]
+    /// impl Buffer {
+    ///     /// Flushes every 10 ms from now on.
+    ///     pub fn start(&self, ctx: &Ctx) -> Timer {
+    ///         ctx.every(Duration::from_millis(10), |ctx| drop(ctx.this::<Buffer>().flush()))
+    ///     }
+    ///     pub fn push(&mut self, x: u32) { self.pending.push(x); }
+    ///     pub fn flush(&mut self) { self.flushed += self.pending.len(); self.pending.clear(); }
+    ///     pub fn flushed(&self) -> usize { self.flushed }
+    /// }
+    ///
+    /// # async fn demo() -> distob::Result<()> {
+    /// let cluster = distob::Cluster::local(1).await?;
+    /// let b: RemoteBuffer = cluster.scatter(Buffer::default()).await?;
+    /// b.start().await?;
+    /// b.push(7).await?;
+    /// tokio::time::sleep(Duration::from_millis(100)).await;
+    /// assert_eq!(b.flushed().await?, 1);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn every(&self, period: std::time::Duration, f: impl FnMut(&Ctx) + 'static) -> Timer {
+        self.timer(period, Some(period), f)
+    }
+
+    /// Stops a timer of this object (one that has ended already: nothing).
+    pub fn cancel_timer(&self, timer: Timer) {
+        if let Some(engine) = self.engine.upgrade() {
+            engine.end_timer(&self.this.object, timer.0);
+        }
+    }
+
+    fn timer(
+        &self,
+        first: std::time::Duration,
+        period: Option<std::time::Duration>,
+        mut f: impl FnMut(&Ctx) + 'static,
+    ) -> Timer {
+        let Some(engine) = self.engine.upgrade() else {
+            return Timer(0);
+        };
+        let id = engine.new_timer_id();
+        let this = self.this;
+        let weak = self.engine.clone();
+        let task = actix_rt::spawn(async move {
+            tokio::time::sleep(first).await;
+            loop {
+                let Some(engine) = weak.upgrade() else { return };
+                let chain = crate::proxy::handles::chain_for_call();
+                let ctx = Ctx::new(&engine, this, chain.id, None);
+                drop(engine);
+                crate::proxy::handles::in_chain(&chain, || f(&ctx));
+                let Some(period) = period else { break };
+                tokio::time::sleep(period).await;
+            }
+            if let Some(engine) = weak.upgrade() {
+                engine.end_timer(&this.object, id);
+            }
+        });
+        engine.add_timer(&this.object, id, task.abort_handle());
+        Timer(id)
     }
 
     /// The deadline of the call this method serves, if it has one: calls

@@ -275,6 +275,7 @@ impl Engine {
             snapshots: RefCell::new(Default::default()),
             orphans: RefCell::new(HashMap::new()),
             next_session: Cell::new(0),
+            next_timer: Cell::new(0),
             bulk_links: RefCell::new(HashMap::new()),
             holder_of: RefCell::new(HashMap::new()),
             names: RefCell::new(HashMap::new()),
@@ -284,6 +285,7 @@ impl Engine {
                     .map_or_else(lru::LruCache::unbounded, lru::LruCache::new),
             ),
             running: RefCell::new(HashMap::new()),
+            credits: RefCell::new(HashMap::new()),
         });
         let id = state.new_session_id();
         Session::start_local(id, items, state.clone());
@@ -300,7 +302,7 @@ async fn drain(state: &Rc<EngineState>) {
             .sessions
             .borrow()
             .values()
-            .any(|(_, n)| n.load(std::sync::atomic::Ordering::Relaxed) > 0)
+            .any(|(_, n, _)| n.load(std::sync::atomic::Ordering::Relaxed) > 0)
     };
     while busy(state) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -309,7 +311,7 @@ async fn drain(state: &Rc<EngineState>) {
         .sessions
         .borrow()
         .values()
-        .map(|(a, _)| a.clone())
+        .map(|(a, _, _)| a.clone())
         .collect();
     for s in sessions {
         s.do_send(Close);

@@ -18,6 +18,9 @@ pub enum Produced {
     Value(Encoded, &'static str),
     /// A live object, to keep on the engine (or to encode and send back).
     Object(Box<dyn Hosted>),
+    /// Items to send one after another, as the caller consumes them (see
+    /// [`Streamed`](crate::Streamed)).
+    Stream(super::stream::Encodings),
 }
 
 impl std::fmt::Debug for Produced {
@@ -25,6 +28,7 @@ impl std::fmt::Debug for Produced {
         match self {
             Produced::Value(e, t) => write!(f, "Value({t}, {} bytes)", e.len()),
             Produced::Object(o) => write!(f, "Object({})", o.type_name()),
+            Produced::Stream(_) => f.write_str("Stream(..)"),
         }
     }
 }
@@ -78,6 +82,19 @@ pub trait Hosted: 'static {
         0
     }
 
+    /// What a panic in `method` does to the object (default: nothing: the
+    /// value goes on as it is).
+    fn on_panic(&self, method: MethodId) -> OnPanic {
+        let _ = method;
+        OnPanic::Continue
+    }
+
+    /// Replaces the value with a fresh one ([`OnPanic::Restart`]); false if
+    /// the type cannot.
+    fn restart(&mut self) -> bool {
+        false
+    }
+
     /// Runs one method with another object's [`share`](Hosted::share) as
     /// its operand.
     fn invoke_with(&mut self, method: MethodId, _args: &[u8], _operand: &dyn Any) -> Invocation {
@@ -86,6 +103,28 @@ pub trait Hosted: 'static {
             method,
         }))
     }
+}
+
+/// What an engine does with an object after one of its methods panicked
+/// (`#[distob::remote(on_panic = "...")]`). Panics in methods that take
+/// `&self` never change an object: only `&mut self` methods are subject to
+/// this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnPanic {
+    /// The object may be half-changed: every later call fails with
+    /// [`Error::ObjectPoisoned`](crate::Error::ObjectPoisoned) (the default).
+    Poison,
+    /// The type's methods are panic-safe: go on with the object as it is.
+    Continue,
+    /// Rebuild the object (its `Default`, or its `#[distob(init)]` function)
+    /// and go on; after `max` restarts within `window`, poison it.
+    Restart {
+        /// Restarts allowed within `window`.
+        max: u32,
+        /// The window.
+        window: std::time::Duration,
+    },
 }
 
 /// A type whose methods an engine can run: implemented by `#[distob::remote]`.
@@ -98,6 +137,20 @@ pub trait Dispatch: Value {
     /// The name the type is registered and travels under (see
     /// [`TypeEntry::name`](super::registry::TypeEntry::name)).
     const NAME: &'static str;
+    /// What a panic in a `&mut self` method does to the object.
+    const ON_PANIC: OnPanic = OnPanic::Poison;
+
+    /// Whether a method may change the object (takes `&mut self`); the
+    /// default assumes every method may.
+    fn mutating(method: MethodId) -> bool {
+        let _ = method;
+        true
+    }
+
+    /// A fresh object for [`OnPanic::Restart`].
+    fn restart() -> Option<Self> {
+        None
+    }
     /// Runs one method; engine code gets `ctx` to act in the cluster.
     fn dispatch(cell: &Rc<RefCell<Self>>, ctx: &Ctx, method: MethodId, args: &[u8]) -> Invocation;
 }
@@ -125,6 +178,23 @@ impl<T: Dispatch> Hosted for Host<T> {
 
     fn invoke(&mut self, ctx: &Ctx, method: MethodId, args: &[u8]) -> Invocation {
         T::dispatch(&self.0, ctx, method, args)
+    }
+
+    fn on_panic(&self, method: MethodId) -> OnPanic {
+        match T::mutating(method) {
+            true => T::ON_PANIC,
+            false => OnPanic::Continue,
+        }
+    }
+
+    fn restart(&mut self) -> bool {
+        match T::restart() {
+            Some(fresh) => {
+                *self.0.borrow_mut() = fresh;
+                true
+            }
+            None => false,
+        }
     }
 
     fn encode(&self) -> Result<Encoded, Fault> {

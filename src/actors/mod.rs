@@ -30,6 +30,7 @@ pub(crate) mod reply;
 pub(crate) mod session;
 pub(crate) mod snapshots;
 pub(crate) mod state;
+pub(crate) mod stream;
 pub(crate) mod table;
 
 pub(crate) use engine::LocalDialer;

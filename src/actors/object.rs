@@ -3,11 +3,11 @@
 
 use super::ctx::Ctx;
 use super::engine::EngineState;
-use super::hosted::{Hosted, Invocation, Produced};
+use super::hosted::{Hosted, Invocation, OnPanic, Produced};
 use super::registry::{FunctionEntry, ObjectSlot};
 pub(crate) use super::reply::{ReplyTo, Sink};
 use crate::id::{ObjectId, Ref, TypeTag};
-use crate::net::wire::{Fault, MethodId};
+use crate::net::wire::{Fault, Message, MethodId};
 use crate::proxy::handles::{self, Landing};
 use crate::value::{Encoded, Lease};
 use actix::prelude::*;
@@ -122,6 +122,8 @@ pub(crate) struct ObjectActor {
     busy: Busy,
     /// The type tag of what it holds (kept, not hashed per call).
     tag: TypeTag,
+    /// When it was rebuilt after panics, within the type's window.
+    restarts: Vec<std::time::Instant>,
 }
 
 /// Which chain an object's async method runs in, while one holds its
@@ -149,13 +151,14 @@ impl ObjectActor {
             backlog: VecDeque::new(),
             busy,
             tag,
+            restarts: Vec::new(),
         }
     }
 
     /// What engine code running on this object gets.
-    fn ctx(&self, engine: &EngineState, chain: &handles::Chain) -> Ctx {
+    fn ctx(&self, engine: &std::rc::Rc<EngineState>, chain: &handles::Chain) -> Ctx {
         let this = Ref::new(engine.node, self.id, self.tag);
-        Ctx::new(engine.hub.clone(), this, chain.id, chain.deadline)
+        Ctx::new(engine, this, chain.id, chain.deadline)
     }
 
     /// The fault of a call withdrawn before it started, or past its
@@ -329,6 +332,10 @@ impl ObjectActor {
             return false;
         };
         let cx = self.ctx(&engine, &chain);
+        let method = match target {
+            Target::Method(m) => Some(m),
+            Target::Function(_) => None,
+        };
         // Handles among the arguments bind to this engine's hub, and count
         // as arrived once decoded (the landing goes right after).
         let invocation = handles::in_chain(&chain, || {
@@ -345,21 +352,70 @@ impl ObjectActor {
             }
         }
         match invocation {
+            Ok(Invocation::Ready(Ok(Produced::Stream(items)))) if keep.is_none() => {
+                self.stream(items, reply, ctx);
+                true
+            }
             Ok(Invocation::Ready(result)) => {
                 finish(result, reply, keep, &self.engine);
                 false
             }
             Ok(Invocation::Deferred(fut)) => {
-                self.await_method(fut, chain, reply, keep, announced, ctx);
+                let call = Running {
+                    chain,
+                    reply,
+                    keep,
+                    announced,
+                    method,
+                };
+                self.await_method(fut, call, ctx);
                 true
             }
             Err(fault) => {
+                self.supervise(method, &fault);
                 if let Some(keep) = keep {
                     deliver(&self.engine, keep, Err(fault.clone()));
                 }
                 reply.fault(fault);
                 false
             }
+        }
+    }
+
+    /// After a method panicked: poison the object, rebuild it, or go on,
+    /// as its type says ([`OnPanic`]); its holders hear of the first two.
+    fn supervise(&mut self, method: Option<MethodId>, fault: &Fault) {
+        let (Some(method), Fault::Panic(message), Held::Hosted(h)) =
+            (method, fault, &mut self.held)
+        else {
+            return;
+        };
+        let restarted = match h.on_panic(method) {
+            OnPanic::Continue => return,
+            OnPanic::Poison => false,
+            OnPanic::Restart { max, window } => {
+                let now = std::time::Instant::now();
+                self.restarts.retain(|t| now.duration_since(*t) < window);
+                let allowed = (self.restarts.len() as u32) < max;
+                if allowed && catch(|| h.restart()).unwrap_or(false) {
+                    self.restarts.push(now);
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        if !restarted {
+            self.held = Held::Failed(Fault::Poisoned(self.id));
+        }
+        if let Some(engine) = self.engine.upgrade() {
+            engine.publish(self.id, self.held.snapshot());
+            let event = Message::ObjectFailed {
+                object: self.id,
+                message: message.clone(),
+                restarted,
+            };
+            engine.tell_holders(&self.id, &event);
         }
     }
 
@@ -402,18 +458,15 @@ impl ObjectActor {
     fn await_method(
         &mut self,
         fut: futures::future::LocalBoxFuture<'static, Result<Produced, Fault>>,
-        chain: handles::Chain,
-        reply: ReplyTo,
-        keep: Option<Keep>,
-        announced: bool,
+        call: Running,
         ctx: &mut Context<Self>,
     ) {
-        let mut inner = chain;
+        let mut inner = call.chain.clone();
         inner.path.push(self.id);
         self.busy.set(Some(inner.id));
         // A cancel of this call stops the method at its next await.
         let stop = std::rc::Rc::new(super::state::Stop::default());
-        let running = (reply.session, reply.call);
+        let running = (call.reply.session, call.reply.call);
         if let Some(engine) = self.engine.upgrade() {
             engine.running.borrow_mut().insert(running, stop.clone());
         }
@@ -428,13 +481,51 @@ impl ObjectActor {
             if let Some(engine) = act.engine.upgrade() {
                 engine.running.borrow_mut().remove(&running);
             }
-            if announced {
+            if call.announced {
                 act.change_done();
             }
-            finish(result, reply, keep, &act.engine);
+            if let Err(fault) = &result {
+                act.supervise(call.method, fault);
+            }
+            match (result, call.keep) {
+                (Ok(Produced::Stream(items)), None) => act.stream(items, call.reply, ctx),
+                (result, keep) => {
+                    finish(result, call.reply, keep, &act.engine);
+                    act.drain(ctx);
+                }
+            }
+        }));
+    }
+
+    /// Sends a streamed answer under its caller's credit, holding the
+    /// mailbox until it ends (see `stream::pump`); then goes on with what
+    /// queued meanwhile.
+    fn stream(&mut self, items: super::stream::Encodings, reply: ReplyTo, ctx: &mut Context<Self>) {
+        let key = (reply.session, reply.call);
+        let stop = std::rc::Rc::new(super::state::Stop::default());
+        let credit = std::rc::Rc::new(super::stream::Credit::default());
+        if let Some(engine) = self.engine.upgrade() {
+            engine.running.borrow_mut().insert(key, stop.clone());
+            engine.credits.borrow_mut().insert(key, credit.clone());
+        }
+        let pumped = super::stream::pump(items, reply, credit, stop);
+        ctx.wait(pumped.into_actor(self).map(move |(), act, ctx| {
+            if let Some(engine) = act.engine.upgrade() {
+                engine.running.borrow_mut().remove(&key);
+                engine.credits.borrow_mut().remove(&key);
+            }
             act.drain(ctx);
         }));
     }
+}
+
+/// An async method under way: what its end needs.
+struct Running {
+    chain: handles::Chain,
+    reply: ReplyTo,
+    keep: Option<Keep>,
+    announced: bool,
+    method: Option<MethodId>,
 }
 
 /// A method's future, polled as part of its call chain (calls it makes
@@ -559,6 +650,10 @@ fn finish(
         }
         (Ok(Produced::Value(enc, _)), None) => reply.result(Ok(enc)),
         (Ok(Produced::Object(obj)), None) => reply.result(catch(|| obj.encode()).and_then(|r| r)),
+        // Streams are sent by the actor (which holds its mailbox meanwhile).
+        (Ok(Produced::Stream(_)), None) => reply.fault(Fault::Refused(
+            "a streamed result reached a one-reply path".into(),
+        )),
         (Ok(produced), Some(keep)) => {
             let held = match engine.upgrade() {
                 Some(engine) => engine.held_from_produced(produced),

@@ -7,7 +7,7 @@ use crate::id::CallId;
 use crate::net::wire::{Fault, Message, Outcome};
 use crate::net::{AlignedBuf, FrameWriter};
 use crate::proxy::handles::{Flight, Landing};
-use crate::proxy::link::Reply;
+use crate::proxy::link::{Replies, Reply};
 use crate::proxy::ObjectHub;
 use crate::value::{Encoded, Lease};
 use bytes::Bytes;
@@ -18,12 +18,9 @@ pub(crate) enum Sink {
     /// Back over the peer's connection; handles in the reply are lent
     /// through this engine's hub first.
     Wire { writer: FrameWriter, hub: ObjectHub },
-    /// To engine code of this engine, which waits on the oneshot; handles
+    /// To engine code of this engine, which waits on a channel; handles
     /// travel as their leases.
-    Local {
-        tx: tokio::sync::oneshot::Sender<crate::Result<Reply>>,
-        hub: ObjectHub,
-    },
+    Local { tx: Replies, hub: ObjectHub },
     /// Already answered.
     Gone,
 }
@@ -87,10 +84,31 @@ impl ReplyTo {
                     landing: Landing::new(&hub, Flight::Leases(leases)),
                 };
                 // The caller may have dropped its call: the reply goes.
-                let _ = tx.send(Ok(reply));
+                tx.finish(Ok(reply));
             }
             Sink::Gone => {}
         }
+    }
+
+    /// Sends one item of a streamed answer; its size in bytes.
+    pub(crate) fn item(&self, enc: Encoded) -> usize {
+        let size = enc.len();
+        match &self.sink {
+            Sink::Wire { writer, hub } => {
+                let refs = hub.lend(&enc.leases);
+                let item = Message::Item(self.call, enc.head, refs.clone());
+                if writer.send(&item, enc.body).is_err() {
+                    hub.arrived(&refs);
+                }
+            }
+            Sink::Local { tx, hub } => tx.item(Reply {
+                outcome: Outcome::Value(enc.head),
+                body: AlignedBuf::from_slice(&enc.body),
+                landing: Landing::new(hub, Flight::Leases(enc.leases)),
+            }),
+            Sink::Gone => {}
+        }
+        size
     }
 
     /// Sends a value or a fault.

@@ -215,6 +215,13 @@ impl Session {
             Message::Arrived { objects } => objects.iter().for_each(|id| e.fly(id, -1)),
             Message::Directory { engines } => e.hub.learn(&engines),
             Message::Cancel { call } => e.cancel(self.id, call),
+            Message::Credit {
+                call,
+                items,
+                bytes,
+                window_items,
+                window_bytes,
+            } => e.credit(self.id, call, (items, bytes), (window_items, window_bytes)),
             _ => return false,
         }
         true
@@ -369,10 +376,10 @@ impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.engine
-            .sessions
-            .borrow_mut()
-            .insert(self.id, (ctx.address(), self.in_flight.clone()));
+        self.engine.sessions.borrow_mut().insert(
+            self.id,
+            (ctx.address(), self.in_flight.clone(), self.writer.clone()),
+        );
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {

@@ -8,7 +8,7 @@ use super::session::Session;
 use super::table::{Entry, Holder, ObjectTable};
 use crate::id::{CallId, NodeId, ObjectId};
 use crate::net::tls::Identity;
-use crate::net::wire::{EngineStats, Fault, HandleRef};
+use crate::net::wire::{EngineStats, Fault, HandleRef, Message};
 use crate::net::{AlignedBuf, FrameWriter, NetError};
 use crate::proxy::ObjectHub;
 use actix::{Actor, Addr};
@@ -20,7 +20,9 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// A live session: its actor and its count of calls in flight.
-pub(crate) type SessionEntry = (Addr<Session>, Arc<AtomicUsize>);
+/// A live session: its actor, its count of calls in flight, and its
+/// peer's connection (none for the local session).
+pub(crate) type SessionEntry = (Addr<Session>, Arc<AtomicUsize>, Option<FrameWriter>);
 
 /// What every session of one engine shares (all on the engine's one thread).
 pub(crate) struct EngineState {
@@ -53,6 +55,7 @@ pub(crate) struct EngineState {
     /// until it comes, to run the calls already queued on them.
     pub(super) orphans: RefCell<HashMap<ObjectId, Addr<ObjectActor>>>,
     pub(super) next_session: Cell<u64>,
+    pub(super) next_timer: Cell<u64>,
     /// Clients' bulk connections (writer and session), by the token that
     /// pairs each with its main connection (large replies go back on them).
     pub(crate) bulk_links: RefCell<HashMap<u64, (FrameWriter, u64)>>,
@@ -69,6 +72,8 @@ pub(crate) struct EngineState {
     /// The async methods running now, by session and call id, so that a
     /// cancel can stop them.
     pub(crate) running: RefCell<HashMap<(u64, CallId), Rc<Stop>>>,
+    /// The credit of the streams being sent, by session and call id.
+    pub(crate) credits: RefCell<HashMap<(u64, CallId), Rc<super::stream::Credit>>>,
 }
 
 /// How a running async method is told to stop: a flag and the waker of
@@ -187,6 +192,9 @@ impl EngineState {
     pub(crate) fn held_from_produced(&self, produced: Produced) -> Result<Held, Fault> {
         match produced {
             Produced::Object(obj) => Ok(Held::Hosted(obj)),
+            Produced::Stream(_) => Err(Fault::Refused(
+                "a streamed result cannot be kept on the engine".into(),
+            )),
             Produced::Value(enc, type_name) => {
                 if registry::lookup(type_name).is_some() {
                     let body = AlignedBuf::from_slice(&enc.body);
@@ -349,10 +357,59 @@ impl EngineState {
         self.cancelled.borrow_mut().put((session, call), ());
     }
 
+    /// The caller of a stream consumed more of it (see `Message::Credit`).
+    pub(crate) fn credit(
+        &self,
+        session: u64,
+        call: CallId,
+        consumed: (u64, u64),
+        window: (u64, u64),
+    ) {
+        if let Some(c) = self.credits.borrow().get(&(session, call)) {
+            c.grant(consumed.0, consumed.1, window.0, window.1);
+        }
+    }
+
     /// Whether the call was withdrawn (and forgets that it was).
     pub(crate) fn take_cancelled(&self, session: u64, call: CallId) -> bool {
         let mut cancelled = self.cancelled.borrow_mut();
         !cancelled.is_empty() && cancelled.pop(&(session, call)).is_some()
+    }
+
+    /// Tells the holders of `object` (their connections) `message`.
+    pub(crate) fn tell_holders(&self, object: &ObjectId, message: &Message) {
+        let holders = self.objects.borrow().holders(object);
+        let sessions = self.sessions.borrow();
+        for h in holders {
+            if let Some((_, _, Some(writer))) = sessions.get(&h) {
+                // A holder whose connection closes meanwhile is gone.
+                let _ = writer.send(message, bytes::Bytes::new());
+            }
+        }
+    }
+
+    /// A fresh timer id.
+    pub(crate) fn new_timer_id(&self) -> u64 {
+        let id = self.next_timer.get() + 1;
+        self.next_timer.set(id);
+        id
+    }
+
+    /// Enters a timer of `object` (ended at once if the object is gone).
+    pub(crate) fn add_timer(&self, object: &ObjectId, id: u64, task: tokio::task::AbortHandle) {
+        match self.objects.borrow_mut().get_mut(object) {
+            Some(entry) => entry.timers.push((id, task)),
+            None => task.abort(),
+        }
+    }
+
+    /// Ends a timer of `object`.
+    pub(crate) fn end_timer(&self, object: &ObjectId, id: u64) {
+        if let Some(entry) = self.objects.borrow_mut().get_mut(object) {
+            if let Some(i) = entry.timers.iter().position(|(t, _)| *t == id) {
+                entry.timers.swap_remove(i).1.abort();
+            }
+        }
     }
 
     /// A fresh session id.
@@ -365,7 +422,12 @@ impl EngineState {
     /// The counters.
     pub(crate) fn stats(&self) -> EngineStats {
         use std::sync::atomic::Ordering::Relaxed;
-        let in_flight = self.sessions.borrow().values().map(|(_, n)| n.load(Relaxed) as u64).sum();
+        let in_flight = self
+            .sessions
+            .borrow()
+            .values()
+            .map(|(_, n, _)| n.load(Relaxed) as u64)
+            .sum();
         EngineStats {
             in_flight,
             queued: self.objects.borrow().queued(),

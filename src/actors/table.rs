@@ -39,6 +39,8 @@ pub(crate) struct Entry {
     in_flight: i64,
     /// Its name, when it has one.
     pub(crate) name: Option<String>,
+    /// Its timers (they end with it).
+    pub(crate) timers: Vec<(u64, tokio::task::AbortHandle)>,
 }
 
 impl Entry {
@@ -60,6 +62,7 @@ impl Entry {
             holders: holder.map(|h| (h, 1)).into_iter().collect(),
             in_flight: 0,
             name: None,
+            timers: Vec::new(),
         }
     }
 
@@ -107,10 +110,14 @@ impl ObjectTable {
         self.map.insert(id, entry);
     }
 
-    /// Drops the table's address of the object; its actor stops once the
-    /// calls already in its mailbox are done.
+    /// Drops the table's address of the object (its timers end); its actor
+    /// stops once the calls already in its mailbox are done.
     pub(crate) fn remove(&mut self, id: &ObjectId) -> Option<Entry> {
-        self.map.remove(id)
+        let entry = self.map.remove(id)?;
+        for (_, timer) in &entry.timers {
+            timer.abort();
+        }
+        Some(entry)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -155,13 +162,29 @@ impl ObjectTable {
         unheld
     }
 
+    /// The holders of an object.
+    pub(crate) fn holders(&self, id: &ObjectId) -> Vec<Holder> {
+        self.map
+            .get(id)
+            .map(|e| e.holders.iter().map(|(h, _)| *h).collect())
+            .unwrap_or_default()
+    }
+
     /// Calls queued on (or running in) every object.
     pub(crate) fn queued(&self) -> u64 {
         use std::sync::atomic::Ordering::Relaxed;
-        self.map.values().map(|e| e.queued.load(Relaxed) as u64).sum()
+        self.map
+            .values()
+            .map(|e| e.queued.load(Relaxed) as u64)
+            .sum()
     }
 
     pub(crate) fn clear(&mut self) {
+        for e in self.map.values() {
+            for (_, timer) in &e.timers {
+                timer.abort();
+            }
+        }
         self.map.clear();
     }
 
@@ -175,6 +198,7 @@ impl ObjectTable {
                 nbytes: e.nbytes,
                 holders: e.holders.len() as u32,
                 name: e.name.clone(),
+                timers: e.timers.len() as u32,
             })
             .collect();
         out.sort_by_key(|o| o.object);

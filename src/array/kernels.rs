@@ -50,6 +50,8 @@ pub(crate) mod method {
     pub(crate) const REDUCE_ALL: MethodId = MethodId::of_name("distob::array::reduce_all");
     /// `(Reduce, axis, keepdims)` → array
     pub(crate) const REDUCE_AXIS: MethodId = MethodId::of_name("distob::array::reduce_axis");
+    /// `(usize,)` → a stream of arrays: that many rows (along axis 0) each
+    pub(crate) const CHUNKS: MethodId = MethodId::of_name("distob::array::chunks");
 }
 
 pub(super) fn unsupported(what: &str, dtype: DType) -> Fault {
@@ -286,6 +288,9 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
             method::SLICE => decode_args::<(Vec<super::index::Sel>,)>(args)
                 .and_then(|(sels,)| select(view, sels))
                 .map(Self::kept),
+            method::CHUNKS => {
+                decode_args::<(usize,)>(args).and_then(|(rows,)| chunks(self.0.clone(), rows))
+            }
             method::REDUCE_AXIS => decode_args::<(Reduce, usize, bool)>(args)
                 .and_then(|(op, axis, keep)| A::reduce_axis(view, op, axis, keep))
                 .map(Produced::Object),
@@ -372,6 +377,27 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
     fn as_any(&mut self) -> &mut dyn std::any::Any {
         self
     }
+}
+
+/// The array as a stream of `rows` rows (along axis 0) each, each copied
+/// out only when the caller's credit asks for it.
+fn chunks<A: Kernel + RawBytes>(a: ArcArray<A, IxDyn>, rows: usize) -> Result<Produced, Fault> {
+    if rows == 0 {
+        return Err(Fault::Refused("chunks of 0 rows".into()));
+    }
+    let n = if a.ndim() == 0 { 1 } else { a.len_of(Axis(0)) };
+    let starts = (0..n.max(1)).step_by(rows);
+    let items = starts.map(move |start| {
+        let part = if a.ndim() == 0 {
+            a.to_owned()
+        } else {
+            let end = (start + rows).min(n);
+            a.slice_axis(Axis(0), ndarray::Slice::from(start..end))
+                .to_owned()
+        };
+        value::encode_array(part).map_err(|e| Fault::Decode(e.to_string()))
+    });
+    Ok(Produced::Stream(Box::pin(futures::stream::iter(items))))
 }
 
 /// An array with its axes permuted, copied into standard layout.

@@ -203,6 +203,25 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         Ok(self.combine_into(method::WHERE, &(other,), &cond, shape))
     }
 
+    /// The array as a stream of arrays of `rows` rows each (along axis 0;
+    /// the last may have fewer): a gather that never holds more than the
+    /// stream's window of chunks at once, on either side.
+    ///
+    /// ```
+    /// # async fn demo() -> distob::Result<()> {
+    /// use futures::StreamExt;
+    /// let cluster = distob::Cluster::local(1).await?;
+    /// let a = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[10, 2]), |i| i[0] as f64);
+    /// let r = cluster.scatter(a).await?;
+    /// let parts: Vec<_> = r.chunks(4).map(|c| c.unwrap().shape()[0]).collect().await;
+    /// assert_eq!(parts, [4, 4, 2]);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn chunks(&self, rows: usize) -> crate::CallStream<ArrayD<A>> {
+        self.invoke_stream(method::CHUNKS, &(rows,), crate::Invoke::default())
+    }
+
     /// Whether any element is true (nonzero).
     pub fn any(&self) -> Call<bool> {
         self.reduce_all(Reduce::Any)

@@ -197,7 +197,7 @@ mod tests {
                         type_name: t,
                         head: h,
                     },
-                    Meta(c, vec![HandleRef(NodeId(1), o)], vec![o]),
+                    Meta(c, vec![HandleRef(NodeId(1), o)], vec![o], Some(c)),
                 )
             }),
             (any::<u64>(), id.clone(), any::<u64>(), bytes.clone()).prop_map(|(c, o, m, a)| {

@@ -147,6 +147,29 @@ pub enum Message {
     /// outcome's value carries); the frame body is the outcome's bulk data,
     /// if any.
     Reply(CallId, Outcome, Vec<HandleRef>),
+    /// One item of a streamed call's answer (its value's small part; the
+    /// frame body is its bulk part), and the handles it carries. The call's
+    /// `Reply` ends the stream.
+    Item(
+        CallId,
+        #[serde(with = "serde_bytes")] Vec<u8>,
+        Vec<HandleRef>,
+    ),
+    /// Caller → engine: the caller of streamed call `call` has consumed
+    /// `items` items of `bytes` bytes in all; the engine may run up to
+    /// `window_items` items or `window_bytes` bytes ahead of that.
+    Credit {
+        /// The streamed call.
+        call: CallId,
+        /// Items consumed so far.
+        items: u64,
+        /// Bytes consumed so far.
+        bytes: u64,
+        /// Items the engine may produce beyond those consumed.
+        window_items: u64,
+        /// Bytes the engine may produce beyond those consumed.
+        window_bytes: u64,
+    },
     /// Holder → an object's engine: it dropped its last handles to these
     /// objects.
     Release {
@@ -177,6 +200,16 @@ pub enum Message {
     Cancel {
         /// The call, as its request named it.
         call: CallId,
+    },
+    /// Engine → the holders of an object: one of its methods panicked, and
+    /// the object is poisoned (or, `restarted`, rebuilt).
+    ObjectFailed {
+        /// The object.
+        object: ObjectId,
+        /// The panic's message.
+        message: String,
+        /// Whether it was rebuilt (else it is poisoned).
+        restarted: bool,
     },
     /// Client → engine: where the cluster's engines listen, so that engine
     /// code can reach them.
@@ -381,6 +414,9 @@ pub struct ObjectInfo {
     /// Its name, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// How many timers it has running ([`Ctx::every`](crate::Ctx::every)).
+    #[serde(default)]
+    pub timers: u32,
 }
 
 /// An engine's counters since it started.
@@ -434,6 +470,8 @@ pub enum Fault {
     NameTaken(String),
     /// The caller withdrew the call.
     Cancelled,
+    /// A method panicked earlier and left the object poisoned.
+    Poisoned(ObjectId),
     /// The call's deadline passed before it could start.
     Expired,
 }

@@ -185,7 +185,10 @@ impl<T, E> Call<T, E> {
     /// Withdraws the call if no reply came within `d` of sending it: it
     /// then fails with [`Error::Timeout`], and its engine drops it if it has
     /// not started (see [`Call`]). An earlier deadline the call was sent
-    /// with stands.
+    /// with stands. (The request left when the call was made, so engine code
+    /// serving it does not see this deadline; to hand a deadline on to the
+    /// calls it makes, make the call inside a
+    /// [`timeout`](crate::WithTimeout::timeout) scope.)
     pub fn timeout(mut self, d: Duration) -> Self {
         let at = self.sent + d;
         self.deadline = Some(self.deadline.map_or(at, |old| old.min(at)));
@@ -272,6 +275,7 @@ pub(crate) fn fault_error(fault: Fault, node: NodeId, target: Option<Ref>) -> Er
         Fault::Busy => Error::Busy,
         Fault::Killed(object) => Error::ObjectLost(target_or(object)),
         Fault::Cancelled => Error::Cancelled,
+        Fault::Poisoned(object) => Error::ObjectPoisoned(target_or(object)),
         Fault::Expired => Error::Timeout,
         Fault::Reentrant(object) => Error::Reentrant(target_or(object)),
         Fault::NameTaken(name) => Error::NameTaken(name),

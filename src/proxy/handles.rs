@@ -47,9 +47,8 @@ pub(crate) struct Chain {
 impl Chain {
     /// The chain of a request that arrived now with `meta`'s fields.
     pub(crate) fn arrived(id: u64, path: Vec<ObjectId>, left_us: Option<u64>) -> Chain {
-        let deadline = left_us.map(|us| {
-            std::time::Instant::now() + std::time::Duration::from_micros(us)
-        });
+        let deadline =
+            left_us.map(|us| std::time::Instant::now() + std::time::Duration::from_micros(us));
         Chain { id, path, deadline }
     }
 

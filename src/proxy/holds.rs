@@ -165,7 +165,7 @@ impl ObjectHub {
     /// Sends a one-way message to `node` (this engine's own hub: to the
     /// engine itself). A link that is closed has lost its engine, and the
     /// engine what the message was about.
-    fn tell(&self, node: NodeId, message: Message) {
+    pub(super) fn tell(&self, node: NodeId, message: Message) {
         if let Some(local) = self.local_for(node) {
             // A stopped engine needs no more news.
             let _ = local.send(message);

@@ -18,6 +18,7 @@ use super::call::{Call, Decode, Withdraw};
 use super::local::LocalPort;
 use super::remote::Handle as HandleCell;
 use super::runtime::current_or_background;
+use super::stream::CallStream;
 use crate::actors::LocalDialer;
 use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId, ObjectId, Ref};
@@ -107,6 +108,22 @@ pub enum ClusterEvent {
     /// The engine is reachable again (after [`ObjectHub::reconnect`]); the
     /// objects it held before are gone ([`Error::ObjectLost`]).
     EngineReconnected(NodeId),
+    /// A `&mut self` method of the object panicked: it is poisoned (calls
+    /// fail with [`Error::ObjectPoisoned`]).
+    ObjectFailed {
+        /// The object.
+        r: Ref,
+        /// The panic's message.
+        message: String,
+    },
+    /// A method of the object panicked and it was rebuilt
+    /// (`on_panic = "restart"`).
+    ObjectRestarted {
+        /// The object.
+        r: Ref,
+        /// The panic's message.
+        message: String,
+    },
     /// This subscriber fell more than
     /// [`EVENT_BACKLOG`](super::reconnect::EVENT_BACKLOG) events behind and
     /// missed `missed` of them; `lost` are the engines lost when it was told.
@@ -454,6 +471,13 @@ impl ObjectHub {
         lock(&self.inner.objects).contains_key(&key(r))
     }
 
+    /// The full reference of an object this hub holds on `node`.
+    pub(crate) fn get_ref(&self, node: NodeId, object: ObjectId) -> Option<Ref> {
+        lock(&self.inner.objects)
+            .get(&HandleRef(node, object))
+            .map(|h| h.r)
+    }
+
     /// What the hub knows of an object it holds.
     pub fn get(&self, r: &Ref) -> Option<HeldObject> {
         lock(&self.inner.objects)
@@ -485,7 +509,9 @@ impl ObjectHub {
     ) -> Result<Sent> {
         let mut chain = super::handles::chain_for_call();
         if chain.deadline.is_none() {
-            chain.deadline = self.default_timeout().map(|d| std::time::Instant::now() + d);
+            chain.deadline = self
+                .default_timeout()
+                .map(|d| std::time::Instant::now() + d);
         }
         let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
         let left = chain.left_us();
@@ -510,6 +536,46 @@ impl ObjectHub {
             call,
             deadline,
         })
+    }
+
+    /// Sends a call whose answer is a stream (see [`CallStream`]).
+    pub(crate) fn stream_leased<T, E>(
+        &self,
+        node: NodeId,
+        target: Option<Ref>,
+        op: Op,
+        leases: Vec<Lease>,
+    ) -> CallStream<T, E> {
+        if let Some(r) = target.filter(|r| self.is_object_lost(r)) {
+            return CallStream::failed(Error::ObjectLost(r), node);
+        }
+        let chain = super::handles::chain_for_call();
+        let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
+        let withdraw = Withdraw {
+            hub: self.clone(),
+            node,
+            call,
+        };
+        let left = chain.left_us();
+        let opened = match self.local_for(node) {
+            Some(local) => {
+                let meta = Meta(chain.id, Vec::new(), chain.path, left);
+                local.request_stream(call, op, meta, leases)
+            }
+            None => self.link(node).and_then(|link| {
+                let refs = self.lend(&leases);
+                let meta = Meta(chain.id, refs.clone(), chain.path, left);
+                let sent = link.request_stream(call, op, meta);
+                if sent.is_err() {
+                    self.arrived(&refs);
+                }
+                sent
+            }),
+        };
+        match opened {
+            Ok(rx) => CallStream::open(rx, withdraw),
+            Err(e) => CallStream::failed(e.widen(), node),
+        }
     }
 
     /// Withdraws call `call` to `node`: its waiter goes at once, and the

@@ -11,7 +11,7 @@ use super::reconnect::Watch;
 use super::runtime::current_or_background;
 use crate::actors::LocalDialer;
 use crate::error::{Error, Result};
-use crate::id::{CallId, NodeId};
+use crate::id::{CallId, NodeId, ObjectId};
 use crate::net::handshake::HANDSHAKE_TIMEOUT;
 use crate::net::tls::PLAINTEXT;
 use crate::net::wire::{Message, Meta, Op, Outcome};
@@ -50,8 +50,49 @@ pub(crate) struct Reply {
 /// A call waiting for its reply, with its share of the link's byte budget
 /// (given back when the reply comes or the call fails).
 struct Waiter {
-    tx: oneshot::Sender<Result<Reply>>,
+    tx: Replies,
     budget: Option<OwnedSemaphorePermit>,
+}
+
+/// Where the answers to one call go: its one reply, or (a streamed call)
+/// its items and then its end.
+#[derive(Debug)]
+pub(crate) enum Replies {
+    /// The one reply.
+    Once(oneshot::Sender<Result<Reply>>),
+    /// Items, then the end.
+    Stream(tokio::sync::mpsc::UnboundedSender<Result<Piece>>),
+}
+
+/// A piece of a streamed call's answer.
+#[derive(Debug)]
+pub(crate) enum Piece {
+    /// One item (its value in the reply's outcome).
+    Item(Reply),
+    /// The end: `Done`, or the fault that ended it.
+    End(Reply),
+}
+
+impl Replies {
+    /// The final answer (the caller may have stopped waiting: nothing to do
+    /// then).
+    pub(crate) fn finish(self, reply: Result<Reply>) {
+        match self {
+            Replies::Once(tx) => {
+                let _ = tx.send(reply);
+            }
+            Replies::Stream(tx) => {
+                let _ = tx.send(reply.map(Piece::End));
+            }
+        }
+    }
+
+    /// One item of a stream (a one-reply caller takes none).
+    pub(crate) fn item(&self, reply: Reply) {
+        if let Replies::Stream(tx) = self {
+            let _ = tx.send(Ok(Piece::Item(reply)));
+        }
+    }
 }
 
 impl Waiter {
@@ -59,8 +100,7 @@ impl Waiter {
         let Waiter { tx, budget } = self;
         // The budget is back before the caller hears of the reply.
         drop(budget);
-        // The caller may have stopped waiting; nothing to do then.
-        let _ = tx.send(reply);
+        tx.finish(reply);
     }
 }
 
@@ -340,6 +380,26 @@ impl Link {
         }
     }
 
+    /// An object of this link's engine panicked: the hub's subscribers hear
+    /// of it.
+    fn object_failed(&self, object: ObjectId, message: String, restarted: bool) {
+        let r = self
+            .hub()
+            .and_then(|hub| hub.get_ref(self.node, object))
+            .unwrap_or(crate::id::Ref::new(
+                self.node,
+                object,
+                crate::id::TypeTag(0),
+            ));
+        let event = match restarted {
+            true => super::hub::ClusterEvent::ObjectRestarted { r, message },
+            false => super::hub::ClusterEvent::ObjectFailed { r, message },
+        };
+        if let Some(watch) = lock(&self.watch).as_ref() {
+            watch.send(event);
+        }
+    }
+
     /// Forgets a withdrawn call's waiter (here and on the bulk link).
     pub(super) fn forget(&self, call: CallId) {
         let here = lock(&self.pending).calls.remove(&call);
@@ -402,6 +462,7 @@ impl Link {
             let Some(bulk) = lock(&self.bulk).clone() else {
                 return self.request(call, Op::Get(object), meta, body);
             };
+            let tx = Replies::Once(tx);
             bulk.register(call, Waiter { tx, budget: None })?;
             if let Err(e) = self.write(call, op, meta, body) {
                 lock(&bulk.pending).calls.remove(&call);
@@ -415,6 +476,7 @@ impl Link {
             .then(|| lock(&self.bulk).clone())
             .flatten();
         let (tx, rx) = oneshot::channel();
+        let tx = Replies::Once(tx);
         let Some(bulk) = bulk else {
             self.register(call, Waiter { tx, budget: None })?;
             self.write(call, op, meta, body)?;
@@ -453,6 +515,21 @@ impl Link {
                 });
             }
         }
+        Ok(rx)
+    }
+
+    /// Sends a request whose answer is a stream: its items, then its end,
+    /// come on the receiver.
+    pub(super) fn request_stream(
+        &self,
+        call: CallId,
+        op: Op,
+        meta: Meta,
+    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<Result<Piece>>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let tx = Replies::Stream(tx);
+        self.register(call, Waiter { tx, budget: None })?;
+        self.write(call, op, meta, Bytes::new())?;
         Ok(rx)
     }
 
@@ -529,6 +606,27 @@ async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameRe
                 // If this fails the link is closing; the read loop ends next.
                 let _ = link.writer.send(&Message::Pong { seq }, Bytes::new());
             }
+            Message::Item(call, head, handles) => {
+                let landing = match handles.is_empty() {
+                    true => None,
+                    false => link
+                        .hub()
+                        .and_then(|hub| Landing::new(&hub, Flight::Lent(handles))),
+                };
+                let item = Reply {
+                    outcome: Outcome::Value(head),
+                    body: frame.body,
+                    landing,
+                };
+                if let Some(w) = lock(&link.pending).calls.get(&call) {
+                    w.tx.item(item);
+                }
+            }
+            Message::ObjectFailed {
+                object,
+                message,
+                restarted,
+            } => link.object_failed(object, message, restarted),
             other => {
                 tracing::debug!(node = %link.node, message = ?std::mem::discriminant(&other), "ignoring unexpected message");
             }

@@ -6,7 +6,7 @@
 //! the engine has decoded them) instead of lending them over the wire, and
 //! replies come back through a oneshot each.
 
-use super::link::Reply;
+use super::link::{Piece, Replies, Reply};
 use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId};
 use crate::net::wire::{Message, Meta, Op};
@@ -24,7 +24,7 @@ pub(crate) enum LocalItem {
         meta: Meta,
         body: Bytes,
         leases: Vec<Lease>,
-        reply: oneshot::Sender<Result<Reply>>,
+        reply: Replies,
     },
     /// A one-way message (holds and releases of this engine's own hub).
     Message(Message),
@@ -59,6 +59,32 @@ impl LocalPort {
         leases: Vec<Lease>,
     ) -> Result<oneshot::Receiver<Result<Reply>>> {
         let (reply, rx) = oneshot::channel();
+        self.submit(call, op, meta, body, leases, Replies::Once(reply))?;
+        Ok(rx)
+    }
+
+    /// Sends a request whose answer is a stream.
+    pub(crate) fn request_stream(
+        &self,
+        call: CallId,
+        op: Op,
+        meta: Meta,
+        leases: Vec<Lease>,
+    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<Result<Piece>>> {
+        let (reply, rx) = mpsc::unbounded_channel();
+        self.submit(call, op, meta, Bytes::new(), leases, Replies::Stream(reply))?;
+        Ok(rx)
+    }
+
+    fn submit(
+        &self,
+        call: CallId,
+        op: Op,
+        meta: Meta,
+        body: Bytes,
+        leases: Vec<Lease>,
+        reply: Replies,
+    ) -> Result<()> {
         let item = LocalItem::Request {
             call,
             op,
@@ -67,10 +93,7 @@ impl LocalPort {
             leases,
             reply,
         };
-        self.tx
-            .send(item)
-            .map_err(|_| Error::EngineLost(self.node))?;
-        Ok(rx)
+        self.tx.send(item).map_err(|_| Error::EngineLost(self.node))
     }
 
     /// Sends a one-way message.

@@ -21,6 +21,7 @@ pub(crate) mod remote;
 pub(crate) mod routes;
 pub(crate) mod runtime;
 pub(crate) mod scatter;
+pub(crate) mod stream;
 
 pub use cache::{CacheStats, DEFAULT_METHOD_CACHE_BYTES};
 pub use call::{call_all, Call};
@@ -32,3 +33,4 @@ pub use object_engine::ObjectEngine;
 pub use reconnect::{ClusterEvents, EVENT_BACKLOG};
 pub use remote::{Invoke, Remote, RemoteFn};
 pub use scatter::Gather;
+pub use stream::{CallStream, DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_ITEMS};

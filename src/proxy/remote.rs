@@ -198,6 +198,25 @@ impl<T> Remote<T> {
         }
     }
 
+    /// Sends a call to a method that answers with a stream
+    /// ([`Streamed`](crate::Streamed)); its items come on the
+    /// [`CallStream`](crate::CallStream). Generated proxies go through here.
+    pub fn invoke_stream<R: Value, E>(
+        &self,
+        method: MethodId,
+        args: &impl Serialize,
+        how: Invoke,
+    ) -> super::CallStream<R, E> {
+        let id = self.handle.id;
+        match self.prepare(args, how) {
+            Ok((args, leases)) => {
+                let op = Op::Call(CallOp(id.object, method, args, None));
+                self.handle.hub.stream_leased(id.node, Some(id), op, leases)
+            }
+            Err(e) => super::CallStream::failed(e, id.node),
+        }
+    }
+
     /// Sends a method call whose result stays on the engine as a new object;
     /// the call resolves to its proxy once the engine holds it.
     pub fn invoke_kept<U: 'static, E>(
