@@ -113,10 +113,10 @@ pub use net::wire::EngineStats;
 pub use net::wire::{MethodId, ObjectInfo};
 pub use net::{ClusterKey, TlsPolicy};
 pub use proxy::{
-    call_all, CacheStats, Call, CallStream, ClusterEvent, ClusterEvents, Gather, HeldObject,
+    call_all, CacheStats, Call, CallStream, ClusterEvent, ClusterEvents, Feed, Gather, HeldObject,
     Invoke, ObjectEngine, ObjectHub, Remote, RemoteFn, Timed, WithTimeout,
     DEFAULT_METHOD_CACHE_BYTES, DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_ITEMS, EVENT_BACKLOG,
-    MAX_BULK_IN_FLIGHT,
+    FEED_WINDOW, MAX_BULK_IN_FLIGHT,
 };
 pub use value::{DType, Value};
 

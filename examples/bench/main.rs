@@ -7,9 +7,10 @@
 //! cache-resident 1 MiB buffer, for reference.
 //!
 //! Run: `cargo run --release --example bench` (add `-- --quick` for a short
-//! run, `-- --only actors` for the actor figures alone).
+//! run, `-- --only actors` or `-- --only lifecycle` for those figures alone).
 
 mod actors;
+mod lifecycle;
 
 use distob::{Cluster, NodeId};
 use ndarray::{ArrayD, IxDyn};
@@ -87,6 +88,12 @@ fn main() -> Result<(), BoxError> {
     let quick = std::env::args().any(|a| a == "--quick");
     // `--only actors`: just the actor figures (and the baselines they need).
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    if only.as_deref() == Some("lifecycle") {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(lifecycle::lifecycle(quick));
+    }
     if only.as_deref() == Some("actors") {
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -106,7 +113,8 @@ fn main() -> Result<(), BoxError> {
         .build()?
         .block_on(async {
             let (raw_p50, channel_p50) = run(quick).await?;
-            actors::actors(quick, raw_p50, channel_p50).await
+            actors::actors(quick, raw_p50, channel_p50).await?;
+            lifecycle::lifecycle(quick).await
         })?;
     // Arrays: the default multi-threaded runtime of a numerical program, so
     // that blocks from several engines arrive on several threads.
@@ -130,8 +138,13 @@ fn emit(figure: &str, value: f64, unit: &str, baseline: Option<f64>) {
     println!("{line}");
 }
 
+/// Two decimals, or (for figures under 1) three significant digits.
 fn round(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    if x.abs() >= 1.0 || x == 0.0 {
+        return (x * 100.0).round() / 100.0;
+    }
+    let scale = 10f64.powi(2 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
 }
 
 fn percentile(samples: &mut [f64], p: f64) -> f64 {

@@ -90,6 +90,35 @@ impl ReplyTo {
         }
     }
 
+    /// Sends several small items (no bulk parts) of a streamed answer in
+    /// one frame.
+    pub(crate) fn items(&self, batch: Vec<Encoded>) {
+        match &self.sink {
+            Sink::Wire { writer, hub } => {
+                let mut lent = Vec::new();
+                let items = batch
+                    .into_iter()
+                    .map(|enc| {
+                        let refs = hub.lend(&enc.leases);
+                        lent.extend_from_slice(&refs);
+                        crate::net::wire::StreamItem(enc.head, refs)
+                    })
+                    .collect();
+                if writer
+                    .send(&Message::Items(self.call, items), Bytes::new())
+                    .is_err()
+                {
+                    hub.arrived(&lent);
+                }
+            }
+            _ => {
+                for enc in batch {
+                    self.item(enc);
+                }
+            }
+        }
+    }
+
     /// Sends one item of a streamed answer; its size in bytes.
     pub(crate) fn item(&self, enc: Encoded) -> usize {
         let size = enc.len();

@@ -191,6 +191,7 @@ impl Session {
                 }
             }
             Message::Pong { .. } => {}
+            Message::FeedItem { feed, head } => self.feed_item(feed, head, frame.body),
             other => {
                 if !self.on_message(other) {
                     tracing::warn!(peer = %self.peer, "unexpected message; closing session");
@@ -214,6 +215,7 @@ impl Session {
             Message::Lent { objects } => objects.iter().for_each(|id| e.fly(id, 1)),
             Message::Arrived { objects } => objects.iter().for_each(|id| e.fly(id, -1)),
             Message::Directory { engines } => e.hub.learn(&engines),
+            Message::FeedEnd { feed, error } => crate::proxy::feed::ended(feed, error),
             Message::Cancel { call } => e.cancel(self.id, call),
             Message::Credit {
                 call,
@@ -250,12 +252,25 @@ impl Session {
                     handles,
                 });
             }
-            LocalItem::Message(m) => {
+            LocalItem::Message(Message::FeedItem { feed, head }, body) => {
+                self.feed_item(feed, head, AlignedBuf::from_slice(&body))
+            }
+            LocalItem::Message(m, _) => {
                 if !self.on_message(m) {
                     tracing::warn!("unexpected local message");
                 }
             }
         }
+    }
+
+    /// An item of a feed for a method of this engine; its credit goes back
+    /// to this peer.
+    fn feed_item(&self, feed: u64, head: Vec<u8>, body: AlignedBuf) {
+        let to = || match &self.writer {
+            Some(w) => crate::proxy::feed::CreditTo::Wire(w.clone()),
+            None => crate::proxy::feed::CreditTo::Local(self.engine.hub.clone()),
+        };
+        crate::proxy::feed::arrived(feed, self.id, to, head, body);
     }
 
     /// Counts a request (and, if it queues on an object, against the
@@ -390,6 +405,7 @@ impl Actor for Session {
             self.engine.bulk_links.borrow_mut().remove(&token);
         }
         self.engine.holder_of.borrow_mut().remove(&self.id);
+        crate::proxy::feed::session_ended(self.id);
         // Its peer is gone: so are its holds (a name is not a session's).
         debug_assert_ne!(self.id, NAMED);
         self.engine.let_go_everywhere(self.id);

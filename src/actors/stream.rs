@@ -147,27 +147,69 @@ impl Credit {
 /// Items one turn of the pump sends before it yields.
 const TURN_ITEMS: usize = 64;
 
+/// Items of this size or less, with no bulk part, share frames.
+const SMALL_ITEM: usize = 1 << 10;
+
+/// The small items of one turn, sent in one frame.
+#[derive(Default)]
+struct Batch(Vec<Encoded>);
+
+impl Batch {
+    fn push(&mut self, enc: Encoded, reply: &ReplyTo) {
+        if enc.body.is_empty() && enc.head.len() <= SMALL_ITEM {
+            self.0.push(enc);
+        } else {
+            // Keep the order: what is batched goes first.
+            self.send(reply);
+            reply.item(enc);
+        }
+    }
+
+    fn send(&mut self, reply: &ReplyTo) {
+        match self.0.len() {
+            0 => {}
+            1 => drop(self.0.pop().map(|enc| reply.item(enc))),
+            _ => reply.items(std::mem::take(&mut self.0)),
+        }
+    }
+}
+
 /// Sends the items of `items` to `reply` as the caller's credit allows,
 /// until the stream ends (then `Done`), fails (its fault), or `stop` says
 /// the caller withdrew it.
 pub(crate) async fn pump(mut items: Encodings, reply: ReplyTo, credit: Rc<Credit>, stop: Rc<Stop>) {
     let ended = futures::future::poll_fn(|cx| {
-        // A turn sends at most this many items, then lets the engine's
-        // other work run (and the writer flush them in one write).
+        // A turn sends at most this many items (small ones batched in one
+        // frame), then lets the engine's other work run.
+        let mut batch = Batch::default();
         for _ in 0..TURN_ITEMS {
             if stop.check(cx) {
                 return Poll::Ready(Err(Fault::Cancelled));
             }
             if !credit.room(cx) {
+                batch.send(&reply);
                 return Poll::Pending;
             }
             match items.poll_next_unpin(cx) {
-                Poll::Ready(Some(Ok(enc))) => credit.spend(reply.item(enc)),
-                Poll::Ready(Some(Err(fault))) => return Poll::Ready(Err(fault)),
-                Poll::Ready(None) => return Poll::Ready(Ok(())),
-                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(enc))) => {
+                    credit.spend(enc.len());
+                    batch.push(enc, &reply);
+                }
+                Poll::Ready(Some(Err(fault))) => {
+                    batch.send(&reply);
+                    return Poll::Ready(Err(fault));
+                }
+                Poll::Ready(None) => {
+                    batch.send(&reply);
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending => {
+                    batch.send(&reply);
+                    return Poll::Pending;
+                }
             }
         }
+        batch.send(&reply);
         cx.waker().wake_by_ref();
         Poll::Pending
     })

@@ -44,6 +44,13 @@ impl std::fmt::Display for MethodId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct HandleRef(pub NodeId, pub ObjectId);
 
+/// One small item of a streamed answer, in a [`Message::Items`] batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamItem(
+    #[serde(with = "serde_bytes")] pub Vec<u8>,
+    pub Vec<HandleRef>,
+);
+
 /// What travels with every request beside its op: the id of the call
 /// chain it belongs to (the calls one client call causes, engine to
 /// engine); the handles its payload carries (each lent by the sender to the
@@ -155,6 +162,9 @@ pub enum Message {
         #[serde(with = "serde_bytes")] Vec<u8>,
         Vec<HandleRef>,
     ),
+    /// Several small items of a streamed call (no bulk parts), in order: each
+    /// its value and the handles it carries.
+    Items(CallId, Vec<StreamItem>),
     /// Caller → engine: the caller of streamed call `call` has consumed
     /// `items` items of `bytes` bytes in all; the engine may run up to
     /// `window_items` items or `window_bytes` bytes ahead of that.
@@ -169,6 +179,35 @@ pub enum Message {
         window_items: u64,
         /// Bytes the engine may produce beyond those consumed.
         window_bytes: u64,
+    },
+    /// Caller → engine: one item of feed `feed` (a stream passed as a call
+    /// argument): its value's small part; the frame body is its bulk part.
+    FeedItem {
+        /// The feed.
+        feed: u64,
+        /// The item's head.
+        #[serde(with = "serde_bytes")]
+        head: Vec<u8>,
+    },
+    /// Caller → engine: feed `feed` has no more items (`error`: it failed
+    /// on the caller's side).
+    FeedEnd {
+        /// The feed.
+        feed: u64,
+        /// Why it ended early, if it did.
+        error: Option<String>,
+    },
+    /// Engine → caller: the method consumed `items` more items of `feed`.
+    FeedCredit {
+        /// The feed.
+        feed: u64,
+        /// How many more the caller may send.
+        items: u32,
+    },
+    /// Engine → caller: the method dropped feed `feed`: send no more.
+    FeedCancel {
+        /// The feed.
+        feed: u64,
     },
     /// Holder → an object's engine: it dropped its last handles to these
     /// objects.

@@ -94,6 +94,8 @@ pub(crate) struct HubInner {
     cache_limit: AtomicUsize,
     /// The timeout of calls that set none, in µs (0: none).
     default_timeout_us: AtomicU64,
+    /// The credit of this hub's feeds under way, by feed id.
+    pub(super) feeds: Mutex<HashMap<u64, Arc<tokio::sync::Semaphore>>>,
     /// Automatic reconnection, once asked for.
     pub(super) reconnecting: Mutex<Option<Arc<Reconnecting>>>,
 }
@@ -285,6 +287,7 @@ impl ObjectHub {
                 reconnecting: Mutex::new(None),
                 cache_limit: AtomicUsize::new(super::cache::DEFAULT_METHOD_CACHE_BYTES),
                 default_timeout_us: AtomicU64::new(0),
+                feeds: Mutex::new(HashMap::new()),
             }),
         };
         let links = hub.inner.links.read().unwrap_or_else(|p| p.into_inner());

@@ -622,11 +622,34 @@ async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameRe
                     w.tx.item(item);
                 }
             }
+            Message::Items(call, items) => {
+                let hub = link.hub();
+                let pending = lock(&link.pending);
+                let Some(w) = pending.calls.get(&call) else {
+                    continue;
+                };
+                for crate::net::wire::StreamItem(head, handles) in items {
+                    let landing = match (handles.is_empty(), &hub) {
+                        (false, Some(hub)) => Landing::new(hub, Flight::Lent(handles)),
+                        _ => None,
+                    };
+                    w.tx.item(Reply {
+                        outcome: Outcome::Value(head),
+                        body: AlignedBuf::new(),
+                        landing,
+                    });
+                }
+            }
             Message::ObjectFailed {
                 object,
                 message,
                 restarted,
             } => link.object_failed(object, message, restarted),
+            m @ (Message::FeedCredit { .. } | Message::FeedCancel { .. }) => {
+                if let Some(hub) = link.hub() {
+                    hub.feed_message(m);
+                }
+            }
             other => {
                 tracing::debug!(node = %link.node, message = ?std::mem::discriminant(&other), "ignoring unexpected message");
             }

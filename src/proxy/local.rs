@@ -26,8 +26,9 @@ pub(crate) enum LocalItem {
         leases: Vec<Lease>,
         reply: Replies,
     },
-    /// A one-way message (holds and releases of this engine's own hub).
-    Message(Message),
+    /// A one-way message (holds and releases of this engine's own hub, a
+    /// feed's items) and its body.
+    Message(Message, Bytes),
 }
 
 /// The sending side of an engine's local session.
@@ -98,8 +99,13 @@ impl LocalPort {
 
     /// Sends a one-way message.
     pub(crate) fn send(&self, message: Message) -> Result<()> {
+        self.send_with_body(message, Bytes::new())
+    }
+
+    /// Sends a one-way message with a body.
+    pub(crate) fn send_with_body(&self, message: Message, body: Bytes) -> Result<()> {
         self.tx
-            .send(LocalItem::Message(message))
+            .send(LocalItem::Message(message, body))
             .map_err(|_| Error::EngineLost(self.node))
     }
 }

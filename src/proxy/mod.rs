@@ -9,6 +9,7 @@
 pub(crate) mod cache;
 pub(crate) mod call;
 pub(crate) mod deadline;
+pub(crate) mod feed;
 pub(crate) mod handles;
 pub(crate) mod holds;
 pub(crate) mod hub;
@@ -26,6 +27,7 @@ pub(crate) mod stream;
 pub use cache::{CacheStats, DEFAULT_METHOD_CACHE_BYTES};
 pub use call::{call_all, Call};
 pub use deadline::{Timed, WithTimeout};
+pub use feed::{Feed, FEED_WINDOW};
 pub use hub::{ClusterEvent, HeldObject, ObjectHub};
 pub use link::MAX_BULK_IN_FLIGHT;
 pub use names::MAX_NAME_LEN;

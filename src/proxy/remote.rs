@@ -237,13 +237,18 @@ impl<T> Remote<T> {
     }
 
     /// Encodes a call's arguments (with the leases of the handles among
-    /// them); a mutating call empties the method cache.
+    /// them; feeds among them start on their way to the engine); a mutating
+    /// call empties the method cache.
     fn prepare<E>(
         &self,
         args: &impl Serialize,
         how: Invoke,
     ) -> Result<(Vec<u8>, Vec<Lease>), Error<E>> {
-        let encoded = value::to_cbor_leased(args).map_err(Error::Codec)?;
+        let (encoded, feeds) = super::feed::collecting(|| value::to_cbor_leased(args));
+        let encoded = encoded.map_err(Error::Codec)?;
+        for (id, items) in feeds {
+            self.handle.hub.pump_feed(self.node(), id, items);
+        }
         if how.mutating {
             if let Some(cache) = self.handle.cache.get() {
                 cache.invalidate();

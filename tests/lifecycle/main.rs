@@ -198,6 +198,53 @@ async fn a_stream_from_a_killed_engine_ends_with_engine_lost(c: &Cluster) {
     let _ = c;
 }
 
+async fn a_feed_uploads_within_its_window_and_stops_when_dropped(c: &Cluster) {
+    let up: RemoteUpload = within(c.scatter_to(NodeId(0), Upload::default()))
+        .await
+        .unwrap();
+    let pid = c
+        .pids()
+        .into_iter()
+        .find(|(n, _)| *n == NodeId(0))
+        .map(|(_, p)| p);
+    let before = pid.map(rss_kib);
+    // 100,000 items of 1 KiB: 100 MB that never sit in the engine at once.
+    let n = 100_000u64;
+    let feed = distob::Feed::iter((0..n).map(|_| ndarray::Array1::from_elem(1024, 7u8)));
+    let (items, bytes) = within(up.take(feed, u64::MAX)).await.unwrap();
+    assert_eq!((items, bytes), (n, n * 1024));
+    if let (Some(before), Some(p)) = (before, pid) {
+        let after = rss_kib(p);
+        assert!(
+            after < before + 32 * 1024,
+            "engine RSS {before} KiB -> {after} KiB"
+        );
+    }
+    // The method stops taking after 10 items and drops the feed: the
+    // caller's stream is pulled no further than the feed's window.
+    let pulled = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = pulled.clone();
+    let endless = futures::stream::iter(0u64..).map(move |_| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ndarray::Array1::from_elem(16, 1u8)
+    });
+    let second: RemoteUpload = within(c.scatter_to(NodeId(1), Upload::default()))
+        .await
+        .unwrap();
+    let (items, _) = within(second.take(distob::Feed::new(endless), 10))
+        .await
+        .unwrap();
+    assert_eq!(items, 10);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let now = pulled.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        now <= 10 + 2 * u64::from(distob::FEED_WINDOW),
+        "{now} pulled"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(pulled.load(std::sync::atomic::Ordering::Relaxed), now);
+}
+
 async fn event(events: &mut distob::ClusterEvents) -> ClusterEvent {
     within(events.recv()).await.unwrap()
 }
@@ -320,6 +367,7 @@ fn main() {
         the_default_timeout_applies_to_every_call,
         a_slow_stream_keeps_order_and_bounds_the_engine,
         dropping_a_stream_stops_production,
+        a_feed_uploads_within_its_window_and_stops_when_dropped,
         a_panic_poisons_continues_or_restarts,
         timers_fire_on_schedule_and_end_with_their_object,
     ];

@@ -190,3 +190,28 @@ impl Ticker {
         ctx.cancel_timer(timer);
     }
 }
+
+/// Takes uploads through feeds.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Upload {
+    pub items: u64,
+    pub bytes: u64,
+}
+
+#[distob::remote]
+impl Upload {
+    /// Takes every item, or the first `max` of them.
+    pub async fn take(
+        &mut self,
+        mut feed: distob::Feed<ndarray::Array1<u8>>,
+        max: u64,
+    ) -> (u64, u64) {
+        use futures::StreamExt;
+        while self.items < max {
+            let Some(item) = feed.next().await else { break };
+            self.items += 1;
+            self.bytes += item.len() as u64;
+        }
+        (self.items, self.bytes)
+    }
+}
