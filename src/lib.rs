@@ -154,8 +154,16 @@ pub mod __private {
 /// `ctx: &distob::Ctx` as its first argument after the receiver: engine
 /// code's context ([`Ctx`]), kept off the wire and out of the proxy's
 /// signature. Arguments and results may be (or contain) handles
-/// ([`Remote`]). Generic methods and `self` by value are compile errors
-/// that say why.
+/// ([`Remote`]). A method returning [`Streamed<T>`](Streamed) (or
+/// `Result<Streamed<T>, E>`) gives a [`CallStream`] on the proxy; an
+/// argument of type [`Feed<T>`](Feed) takes a stream from the caller.
+/// `#[distob::remote(on_panic = "poison" | "continue" | "restart",
+/// max_restarts = N, restart_window_secs = S)]` says what a panic in a
+/// `&mut self` method does to the object (default: poison it; see
+/// [`registry::OnPanic`]); `restart` rebuilds it with `Default`, or with the
+/// associated `#[distob(init)] fn … -> Self`. `name = "..."` fixes the name
+/// the type registers under. Generic methods and `self` by value are compile
+/// errors that say why.
 ///
 /// ```
 /// use distob::Cluster;

@@ -249,6 +249,12 @@ impl Cluster {
         self.hub.reconnect(node).await
     }
 
+    /// Gives every call that sets no deadline of its own this timeout (see
+    /// [`ObjectHub::set_default_timeout`]).
+    pub fn set_default_timeout(&self, d: Option<std::time::Duration>) {
+        self.hub.set_default_timeout(d)
+    }
+
     /// The engines, in node order.
     pub fn engines(&self) -> Vec<NodeId> {
         self.hub.engines()

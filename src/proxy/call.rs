@@ -39,7 +39,7 @@ enum State<T, E> {
 /// call whose deadline has passed when dropped is withdrawn, as its engine
 /// would not start it anyway). Deadlines travel with calls: a deadline known
 /// when the call is made (a [`timeout`](crate::WithTimeout::timeout) scope,
-/// [`ObjectHub::set_default_timeout`], or the deadline of the engine code
+/// [`ObjectHub::set_default_timeout`](crate::ObjectHub::set_default_timeout), or the deadline of the engine code
 /// making it) is sent with the request; its engine does not start it once
 /// the deadline has passed, and code it runs sees the deadline
 /// ([`Ctx::deadline`](crate::Ctx::deadline)) and hands it on.
