@@ -102,6 +102,13 @@ pub enum Error<E = Infallible> {
     /// A cluster profile could not be read or written.
     #[error("cluster profile error")]
     Profile(#[from] ProfileError),
+    /// A setting (a `DISTOB_*` variable) could not be used.
+    #[error("bad setting")]
+    Settings(#[source] crate::cluster::SettingsError),
+    /// The cluster is draining ([`Cluster::drain`](crate::Cluster::drain)):
+    /// it takes no new calls.
+    #[error("the cluster is shutting down and takes no new calls")]
+    ShuttingDown,
     /// `.wait()` was called on a thread that runs an async runtime, where
     /// blocking would stall the very tasks that deliver the reply.
     #[error("Call::wait() blocks, and this thread runs an async runtime: use `.await` here")]
@@ -191,6 +198,8 @@ impl Error {
             Error::Connect { addr, source } => Error::Connect { addr, source },
             Error::Launch(e) => Error::Launch(e),
             Error::Profile(e) => Error::Profile(e),
+            Error::Settings(e) => Error::Settings(e),
+            Error::ShuttingDown => Error::ShuttingDown,
             Error::BlockingInRuntime => Error::BlockingInRuntime,
             Error::HubClosed => Error::HubClosed,
             Error::NotColocated { a, b } => Error::NotColocated { a, b },

@@ -72,7 +72,9 @@ pub mod engine {
         Engine, EngineError, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DRAIN_DEADLINE,
         HANDSHAKE_TIMEOUT,
     };
-    pub use crate::cluster::{engine_program, main_if_engine, run_engine, EngineProcess};
+    pub use crate::cluster::{
+        engine_program, main_if_engine, run_engine, shutdown_signal, EngineProcess,
+    };
 }
 
 /// The type registry that `#[distob::remote]` fills (and
@@ -90,11 +92,11 @@ pub mod registry {
 
 pub use actors::ctx::{Ctx, Timer};
 pub use actors::stream::Streamed;
-pub use actors::{Engine, EngineError};
+pub use actors::{Engine, EngineError, EngineLimits};
 pub use array::{DistArray, RemoteArray, ShapeError};
 pub use cluster::{
-    default_cluster, gather, scatter, scatter_each, scatter_to, Cluster, EngineEntry, JoinPoint,
-    LaunchError, Profile, ProfileError,
+    default_cluster, gather, scatter, scatter_each, scatter_to, Cluster, ClusterBuilder,
+    EngineEntry, JoinPoint, LaunchError, Profile, ProfileError, Settings, SettingsError,
 };
 pub use error::{CallFate, Error, NameError, Result};
 pub use proxy::MAX_NAME_LEN;
@@ -122,7 +124,48 @@ pub use value::{DType, Value};
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cluster::{serve_test_engine, TestEngine};
     pub use crate::macro_support::*;
+}
+
+/// Makes this test binary able to serve as engines for its own types: put
+/// it once in an integration test file (`tests/*.rs`) of a crate that
+/// depends on distob, and [`Cluster::spawn`] there starts engine processes
+/// of this very test binary, hosting the types the test defines. It adds
+/// one test, `__distob_test_engine`, which does nothing in a normal run and
+/// serves as the engine in the processes `Cluster::spawn` starts.
+///
+/// ```text
+/// // tests/workers.rs
+/// distob::test_engine!();
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// pub struct Worker { done: u32 }
+///
+/// #[distob::remote]
+/// impl Worker { pub fn work(&mut self) -> u32 { self.done += 1; self.done } }
+///
+/// #[tokio::test]
+/// async fn workers_run_in_engine_processes() -> Result<(), Box<dyn std::error::Error>> {
+///     let cluster = distob::Cluster::spawn(2).await?;
+///     let w: RemoteWorker = cluster.scatter(Worker { done: 0 }).await?;
+///     assert_eq!(w.work().await?, 1);
+///     Ok(())
+/// }
+/// ```
+#[macro_export]
+macro_rules! test_engine {
+    () => {
+        #[test]
+        fn __distob_test_engine() {
+            $crate::__private::serve_test_engine();
+        }
+        $crate::__private::inventory::submit! {
+            $crate::__private::TestEngine {
+                test: concat!(module_path!(), "::__distob_test_engine"),
+            }
+        }
+    };
 }
 
 /// Turns the public methods of an `impl` block into remote calls — the

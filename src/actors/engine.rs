@@ -1,5 +1,6 @@
 //! [`Engine`]: an actor host serving objects over TCP.
 
+pub use super::limits::{EngineLimits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DRAIN_DEADLINE};
 use super::session::{Close, Session};
 pub(crate) use super::state::EngineState;
 use super::table::ObjectTable;
@@ -45,9 +46,6 @@ impl LocalDialer {
     }
 }
 
-/// How long a stopping engine waits for the calls in flight to finish.
-pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
-
 pub use crate::net::handshake::HANDSHAKE_TIMEOUT;
 
 /// Why an engine could not serve.
@@ -78,22 +76,11 @@ pub enum EngineError {
 pub struct Engine {
     node: NodeId,
     key: ClusterKey,
-    limits: Limits,
-    frame_timeout: Duration,
-    max_in_flight: usize,
-    max_queued: usize,
+    limits: EngineLimits,
     tls: TlsPolicy,
     liveness: Liveness,
+    connect_timeout: Duration,
 }
-
-/// Calls one connection may have in flight by default: far above any
-/// pipeline that still gains speed, far below what exhausts memory.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 1 << 16;
-
-/// Calls one object may have queued (waiting in its mailbox or running) by
-/// default: a quarter of a connection's bound, so that one hot object
-/// cannot take a whole connection's worth of memory.
-pub const DEFAULT_MAX_QUEUED: usize = 1 << 14;
 
 impl Engine {
     /// An engine with node id `node` that admits peers holding `key`.
@@ -101,12 +88,10 @@ impl Engine {
         Engine {
             node,
             key,
-            limits: Limits::default(),
-            frame_timeout: crate::net::connection::DEFAULT_FRAME_TIMEOUT,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            max_queued: DEFAULT_MAX_QUEUED,
+            limits: EngineLimits::default(),
             tls: TlsPolicy::Auto,
             liveness: Liveness::default(),
+            connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
@@ -122,6 +107,13 @@ impl Engine {
     /// addresses; plaintext from a non-loopback peer is refused).
     pub fn with_tls(mut self, tls: TlsPolicy) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// Sets how long opening a link to another engine may take (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`](crate::net::DEFAULT_CONNECT_TIMEOUT)).
+    pub fn with_connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
         self
     }
 
@@ -142,9 +134,24 @@ impl Engine {
         &self.key
     }
 
+    /// Sets every bound the engine keeps (see [`EngineLimits`]).
+    pub fn with_limits(mut self, limits: EngineLimits) -> Self {
+        self.limits = EngineLimits {
+            max_in_flight: limits.max_in_flight.max(1),
+            max_queued_per_object: limits.max_queued_per_object.max(1),
+            ..limits
+        };
+        self
+    }
+
+    /// The bounds it keeps.
+    pub fn limits(&self) -> EngineLimits {
+        self.limits
+    }
+
     /// Sets the frame and body size limits.
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+    pub fn with_frame_limits(mut self, frames: Limits) -> Self {
+        self.limits.frames = frames;
         self
     }
 
@@ -152,7 +159,7 @@ impl Engine {
     /// handshake) before its connection is dropped (default 30 s; 10 s for
     /// the handshake as a whole).
     pub fn with_frame_timeout(mut self, timeout: Duration) -> Self {
-        self.frame_timeout = timeout;
+        self.limits.frame_timeout = timeout;
         self
     }
 
@@ -160,7 +167,7 @@ impl Engine {
     /// calls fail at once with [`Error::Busy`](crate::Error::Busy) instead
     /// of queueing without bound.
     pub fn with_max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n.max(1);
+        self.limits.max_in_flight = n.max(1);
         self
     }
 
@@ -168,7 +175,14 @@ impl Engine {
     /// running); beyond it new calls on that object fail at once with
     /// [`Error::Busy`](crate::Error::Busy), while other objects go on.
     pub fn with_max_queued_per_object(mut self, n: usize) -> Self {
-        self.max_queued = n.max(1);
+        self.limits.max_queued_per_object = n.max(1);
+        self
+    }
+
+    /// Sets how long a stop lets the calls in flight finish and be
+    /// answered (default [`DRAIN_DEADLINE`]).
+    pub fn with_drain_deadline(mut self, d: Duration) -> Self {
+        self.limits.drain_deadline = d;
         self
     }
 
@@ -252,6 +266,7 @@ impl Engine {
         let links = LinkOptions {
             tls: self.tls,
             liveness: self.liveness,
+            connect_timeout: self.connect_timeout,
         };
         let (port, items) = crate::proxy::local::LocalPort::new(self.node);
         let hub = crate::proxy::ObjectHub::for_engine(self.node, self.key.clone(), links, port);
@@ -261,8 +276,9 @@ impl Engine {
             node: self.node,
             addr,
             hub,
-            max_in_flight: self.max_in_flight,
-            max_queued: self.max_queued,
+            max_in_flight: self.limits.max_in_flight,
+            max_queued: self.limits.max_queued_per_object,
+            drain_deadline: self.limits.drain_deadline,
             fingerprint: self.key.fingerprint(),
             identity: RefCell::new(None),
             objects: RefCell::new(ObjectTable::default()),
@@ -296,7 +312,7 @@ impl Engine {
 /// Graceful stop: calls already in flight finish and are answered first
 /// (up to a deadline), then the sessions close and the objects go.
 async fn drain(state: &Rc<EngineState>) {
-    let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
+    let deadline = tokio::time::Instant::now() + state.drain_deadline;
     let busy = |state: &EngineState| {
         state
             .sessions
@@ -357,7 +373,8 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut reader = FrameReader::new(read, engine.limits).with_frame_timeout(engine.frame_timeout);
+    let mut reader = FrameReader::new(read, engine.limits.frames)
+        .with_frame_timeout(engine.limits.frame_timeout);
     let handshake = handshake::accept(&mut reader, write, &engine.key, node, binding);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(peer)) => Some((peer, reader)),
@@ -377,8 +394,8 @@ async fn open_session(id: u64, stream: TcpStream, engine: Engine, state: Rc<Engi
         key: &engine.key,
         me: state.node,
         policy: engine.tls,
-        limits: engine.limits,
-        frame_timeout: engine.frame_timeout,
+        limits: engine.limits.frames,
+        frame_timeout: engine.limits.frame_timeout,
         liveness: engine.liveness,
     };
     match accept_tcp(stream, how, WriteMode::Batched, || state.identity()).await {

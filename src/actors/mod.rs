@@ -21,6 +21,7 @@ pub(crate) mod ctx;
 pub(crate) mod engine;
 pub(crate) mod exchange;
 pub(crate) mod hosted;
+pub(crate) mod limits;
 pub(crate) mod names;
 pub(crate) mod object;
 pub(crate) mod ops;
@@ -35,7 +36,7 @@ pub(crate) mod table;
 
 pub(crate) use engine::LocalDialer;
 pub use engine::{
-    Engine, EngineError, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DRAIN_DEADLINE,
+    Engine, EngineError, EngineLimits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DRAIN_DEADLINE,
     HANDSHAKE_TIMEOUT,
 };
 pub(crate) use exchange::in_process_dialer;

@@ -36,6 +36,8 @@ pub(crate) struct EngineState {
     pub(crate) max_in_flight: usize,
     /// Calls one object may have queued before new ones get `Busy`.
     pub(crate) max_queued: usize,
+    /// How long a stop lets the calls in flight finish.
+    pub(crate) drain_deadline: std::time::Duration,
     /// The cluster key's fingerprint: in-process handoffs go only between
     /// engines with the same one.
     pub(crate) fingerprint: [u8; 32],

@@ -10,7 +10,6 @@ use crate::proxy::ObjectHub;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// An error and its chain of causes, on one line.
 /// An engine that did not register in time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unregistered {
@@ -54,6 +53,26 @@ pub(super) struct Launched {
 }
 
 impl Launched {
+    /// Opens the registration listener for engines `launcher` starts, which
+    /// join `hub`.
+    pub(super) async fn open(
+        launcher: impl Launcher + 'static,
+        key: ClusterKey,
+        tls: crate::net::TlsPolicy,
+        hub: ObjectHub,
+    ) -> Result<Launched> {
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let registrar =
+            registrar::Registrar::open(launcher.join_ip()?, key, tls, hub, next.clone()).await?;
+        Ok(Launched {
+            started: std::sync::Mutex::new(Vec::new()),
+            registrar,
+            launcher: Box::new(launcher),
+            next,
+            key_file: Default::default(),
+        })
+    }
+
     /// The launcher's stop commands for what `started` started.
     fn stop_commands(&self, started: &[launch::Started]) -> Vec<tokio::process::Command> {
         let pids: std::collections::HashMap<NodeId, u32> = self.pids().into_iter().collect();
@@ -94,14 +113,14 @@ impl Launched {
 
     /// Stops what was launched: each engine asked to stop, then the
     /// launcher's stop commands, then the launch commands ended.
-    pub(super) async fn stop_all(&mut self, hub: &ObjectHub) {
+    pub(super) async fn stop_all(&self, hub: &ObjectHub) {
         let nodes = hub.engines();
         let stops: Vec<_> = nodes.iter().map(|&n| hub.shutdown_engine(n)).collect();
         for stop in stops {
             // Gone already is fine: the launch command ends below.
             let _ = stop.timeout(std::time::Duration::from_secs(5)).await;
         }
-        let mut started = std::mem::take(self.started.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let mut started = std::mem::take(&mut *self.started.lock().unwrap_or_else(|p| p.into_inner()));
         for cmd in self.stop_commands(&started) {
             launch::run_for_output(cmd).await;
         }
@@ -111,12 +130,12 @@ impl Launched {
         for s in started.iter_mut() {
             s.reap(std::time::Duration::from_secs(5)).await;
         }
-        if let Some(key) = self
+        let key_file = self
             .key_file
-            .get_mut()
+            .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+            .take();
+        if let Some(key) = key_file {
             // Already gone is fine.
             let _ = std::fs::remove_file(key);
         }
@@ -129,39 +148,16 @@ impl Cluster {
     /// proves the cluster key and its one-time token, and is added to the
     /// cluster (and to round-robin placement) as it comes. Wait for them with
     /// [`wait_for`](Cluster::wait_for); more can join later with
-    /// [`launch_more`](Cluster::launch_more).
+    /// [`launch_more`](Cluster::launch_more). Settings as for
+    /// [`Cluster::local`]; [`Cluster::builder`] sets them.
     pub async fn launch(launcher: impl Launcher + 'static, n: usize) -> Result<Cluster> {
-        let key = ClusterKey::random()?;
-        let tls = crate::net::TlsPolicy::Auto;
-        let hub = ObjectHub::empty(key.clone(), tls.into());
-        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let registrar = registrar::Registrar::open(
-            launcher.join_ip()?,
-            key.clone(),
-            tls,
-            hub.clone(),
-            next.clone(),
-        )
-        .await?;
-        let cluster = Cluster {
-            hub,
-            key,
-            owned: Owned::Launched(Launched {
-                started: std::sync::Mutex::new(Vec::new()),
-                registrar,
-                launcher: Box::new(launcher),
-                next,
-                key_file: Default::default(),
-            }),
-        };
-        cluster.launch_more(n).await?;
-        Ok(cluster)
+        Cluster::builder().launch(launcher, n).await
     }
 
     /// Starts `n` more engines with this cluster's launcher (node ids after
     /// the last one started).
     pub async fn launch_more(&self, n: usize) -> Result<()> {
-        let Owned::Launched(l) = &self.owned else {
+        let Owned::Launched(l) = &self.inner.owned else {
             return Err(Error::Launch(LaunchError::NoHosts));
         };
         let program = l.launcher.program()?;
@@ -174,8 +170,9 @@ impl Cluster {
             ("DISTOB_ENGINE".to_string(), "1".to_string()),
             ("DISTOB_ENGINE_JOIN".to_string(), join),
         ];
+        env.extend(self.inner.settings.engine_env());
         let key_line = if l.launcher.key_on_stdin() {
-            format!("{}\n", self.key.to_hex())
+            format!("{}\n", self.inner.key.to_hex())
         } else {
             let path = self.key_file(l)?;
             env.push((
@@ -246,7 +243,7 @@ impl Cluster {
         // the same on two machines that share this folder).
         let launch = l.registrar.join_point().launch;
         let path = dir.join(format!("key-{}", &launch[..launch.len().min(32)]));
-        profile::write_private(&path, &format!("{}\n", self.key.to_hex()))?;
+        profile::write_private(&path, &format!("{}\n", self.inner.key.to_hex()))?;
         *slot = Some(path.clone());
         Ok(path)
     }
@@ -259,7 +256,7 @@ impl Cluster {
     pub async fn wait_for(&self, n: usize, timeout: std::time::Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let have = self.hub.engines().len();
+            let have = self.inner.hub.engines().len();
             if have >= n {
                 return Ok(());
             }
@@ -268,9 +265,10 @@ impl Cluster {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        let present: std::collections::HashSet<NodeId> = self.hub.engines().into_iter().collect();
+        let present: std::collections::HashSet<NodeId> =
+            self.inner.hub.engines().into_iter().collect();
         let mut missing = Vec::new();
-        if let Owned::Launched(l) = &self.owned {
+        if let Owned::Launched(l) = &self.inner.owned {
             // What each launch command that owes engines printed and how it
             // ended, read under the lock (the commands stay where they are).
             let owing: Vec<(Vec<NodeId>, String, Option<String>, String)> = l
@@ -309,7 +307,7 @@ impl Cluster {
     /// argument lists: `distob cluster start` writes them into the profile
     /// for `distob cluster stop`.
     pub fn stop_commands(&self) -> Vec<Vec<String>> {
-        let Owned::Launched(l) = &self.owned else {
+        let Owned::Launched(l) = &self.inner.owned else {
             return Vec::new();
         };
         let started = l.started.lock().unwrap_or_else(|p| p.into_inner());
@@ -342,7 +340,7 @@ impl Cluster {
 
     /// Registrations refused so far (forged, stale or replayed tokens).
     pub fn refused_registrations(&self) -> usize {
-        match &self.owned {
+        match &self.inner.owned {
             Owned::Launched(l) => l.registrar.refused(),
             _ => 0,
         }
@@ -351,7 +349,7 @@ impl Cluster {
     /// Where launched engines dial back to register, for a cluster started
     /// with [`launch`](Cluster::launch).
     pub fn registration_addr(&self) -> Option<SocketAddr> {
-        match &self.owned {
+        match &self.inner.owned {
             Owned::Launched(l) => Some(l.registrar.addr()),
             _ => None,
         }

@@ -7,7 +7,6 @@
 use super::LaunchError;
 use crate::actors::{Engine, LocalDialer};
 use crate::id::NodeId;
-use crate::net::ClusterKey;
 use std::net::SocketAddr;
 use tokio::sync::{oneshot, watch};
 
@@ -29,11 +28,11 @@ pub(crate) fn engine_threads(n: usize) -> usize {
 type Started = (SocketAddr, LocalDialer);
 
 impl LocalEngine {
-    /// Starts the engines `nodes` on one new thread, each listening on
-    /// 127.0.0.1 port 0.
+    /// Starts the engines `nodes` (made from `template`) on one new thread,
+    /// each listening on 127.0.0.1 port 0.
     pub(crate) async fn start(
         nodes: Vec<NodeId>,
-        key: ClusterKey,
+        template: Engine,
     ) -> Result<(LocalEngine, Vec<(NodeId, SocketAddr, LocalDialer)>), LaunchError> {
         let (addr_tx, addr_rx) = oneshot::channel::<std::io::Result<Vec<Started>>>();
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -70,13 +69,13 @@ impl LocalEngine {
                     let serving = thread_nodes.into_iter().zip(listeners).map(
                         |(node, (listener, incoming))| {
                             let mut stop = stop_rx.clone();
-                            let key = key.clone();
+                            let engine = template.clone().renamed(node);
                             async move {
                                 let stop = async move {
                                     // A dropped sender stops the engines too.
                                     let _ = stop.wait_for(|s| *s).await;
                                 };
-                                let served = Engine::new(node, key)
+                                let served = engine
                                     .serve_with_local(listener, Some(incoming), stop)
                                     .await;
                                 if let Err(e) = served {

@@ -7,14 +7,20 @@
 //! - `launched`: a cluster of launched engines (launch, wait, stop);
 //! - `registrar`: the client's registration listener;
 //! - `local`, `process`: in-process engines and engine processes;
-//! - `profile`: profiles on disk.
+//! - `profile`: profiles on disk;
+//! - `builder`, `settings`: [`ClusterBuilder`] and the [`Settings`] it
+//!   resolves (builder, `DISTOB_*` variables, profile, defaults);
+//! - `ops`: what a cluster does with objects (scatter, gather, names).
 
+mod builder;
 mod launch;
 mod launched;
 mod local;
+mod ops;
 pub(crate) mod process;
 mod profile;
 mod registrar;
+mod settings;
 
 use crate::actors::EngineError;
 use crate::error::{Error, Result};
@@ -26,14 +32,17 @@ use crate::value::Value;
 use local::LocalEngine;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use tokio::runtime::Handle;
+use std::sync::Arc;
+
+pub use builder::ClusterBuilder;
+pub use settings::{Settings, SettingsError};
 
 pub use launch::{LaunchRecord, Launcher, LocalProcesses, Slurm, Ssh};
 use launched::Launched;
 pub use launched::Unregistered;
 pub use process::{
     engine_program, join_token, main_if_engine, route_back, run_engine, run_engine_joining,
-    EngineProcess, Join,
+    serve_test_engine, shutdown_signal, EngineProcess, Join, TestEngine,
 };
 pub use profile::{EngineEntry, JoinPoint, Profile, ProfileError};
 pub use registrar::register_with;
@@ -128,15 +137,40 @@ pub(crate) fn report(e: &dyn std::error::Error) -> String {
     out
 }
 
-#[derive(Debug)]
 enum Owned {
-    Local(Vec<LocalEngine>),
+    /// In-process engine threads (taken out at shutdown).
+    Local(std::sync::Mutex<Vec<LocalEngine>>),
     /// Engines a launcher started, which dial back to the registrar.
     Launched(Launched),
     External,
 }
 
-/// A set of engines and the hub connected to them.
+impl std::fmt::Debug for Owned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Owned::Local(_) => "in-process",
+            Owned::Launched(_) => "launched",
+            Owned::External => "external",
+        })
+    }
+}
+
+/// What every clone of a [`Cluster`] shares.
+struct ClusterInner {
+    hub: ObjectHub,
+    key: ClusterKey,
+    owned: Owned,
+    /// What it was built with (engines launched later get the same).
+    settings: Settings,
+    /// Set once [`Cluster::shutdown`] has run.
+    shut: tokio::sync::OnceCell<()>,
+}
+
+/// A set of engines and the hub connected to them: a cheap `Clone` handle
+/// (`Send + Sync + 'static`) that a service keeps in its state and hands to
+/// every task. The engines it started stop when the last clone is dropped,
+/// or at [`shutdown`](Cluster::shutdown) /
+/// [`drain`](Cluster::drain).
 ///
 /// ```
 /// # async fn demo() -> distob::Result<()> {
@@ -146,141 +180,134 @@ enum Owned {
 /// let nodes: Vec<u32> = xs.iter().map(|x| x.node().0).collect();
 /// assert_eq!(nodes, [0, 1, 2, 3, 0]);
 /// assert_eq!(cluster.gather(&xs).await?, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+/// cluster.shutdown().await?;
 /// # Ok(()) }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 /// ```
-#[derive(Debug)]
+#[derive(Clone)]
 pub struct Cluster {
-    hub: ObjectHub,
-    key: ClusterKey,
-    owned: Owned,
+    inner: Arc<ClusterInner>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("engines", &self.inner.owned)
+            .field("hub", &self.inner.hub)
+            .finish()
+    }
 }
 
 impl Cluster {
+    fn from_parts(hub: ObjectHub, key: ClusterKey, owned: Owned, settings: Settings) -> Cluster {
+        hub.set_default_timeout(settings.call_timeout());
+        Cluster {
+            inner: Arc::new(ClusterInner {
+                hub,
+                key,
+                owned,
+                settings,
+                shut: tokio::sync::OnceCell::new(),
+            }),
+        }
+    }
+
     /// `n` engines in this process, reached through in-memory pipes (each
     /// also listens on loopback TCP). The embedded default. Each engine is
     /// an actix system on a thread of its own, up to
     /// max(16, 4 × cores) threads; more engines share those threads (so a
-    /// thousand engines need no thousand threads).
+    /// thousand engines need no thousand threads). Settings come from
+    /// `DISTOB_*` variables and the defaults (see [`Cluster::builder`]).
     pub async fn local(n: usize) -> Result<Cluster> {
-        Self::local_on(crate::proxy::runtime::current_or_background(), n).await
-    }
-
-    async fn local_on(runtime: Handle, n: usize) -> Result<Cluster> {
-        let key = ClusterKey::random()?;
-        let threads = local::engine_threads(n);
-        // Engines dealt to threads in turn: node i on thread i % threads.
-        let groups = (0..threads).map(|t| {
-            let nodes: Vec<NodeId> = (t..n).step_by(threads).map(|i| NodeId(i as u32)).collect();
-            LocalEngine::start(nodes, key.clone())
-        });
-        let started = futures::future::try_join_all(groups).await?;
-        let mut engines = Vec::with_capacity(threads);
-        let mut local = Vec::with_capacity(n);
-        for (engine, hosted) in started {
-            engines.push(engine);
-            local.extend(hosted);
-        }
-        local.sort_by_key(|(node, ..)| *node);
-        let hub = ObjectHub::connect_local_on(runtime, local, key.clone()).await?;
-        Ok(Cluster {
-            hub,
-            key,
-            owned: Owned::Local(engines),
-        })
+        Self::builder().local(n).await
     }
 
     /// `n` engine processes on this machine, listening on 127.0.0.1 port 0,
     /// started from [`engine_program`]: this executable when it called
-    /// [`main_if_engine`] (so engines host its own types), else the `distob`
+    /// [`main_if_engine`] (so engines host its own types) or is a test
+    /// binary with [`test_engine!`](crate::test_engine), else the `distob`
     /// binary. The cluster ends them when dropped.
     pub async fn spawn(n: usize) -> Result<Cluster> {
-        let program = engine_program()?;
-        Self::spawn_program(&program, n).await
+        Self::builder().spawn(n).await
     }
 
     /// `n` engine processes started from `program`: a
     /// [`launch`](Cluster::launch) with [`LocalProcesses`] that waits until
     /// every engine has registered.
     pub async fn spawn_program(program: &Path, n: usize) -> Result<Cluster> {
-        let cluster = Self::launch(LocalProcesses::new().program(program), n).await?;
-        cluster.wait_for(n, process::READY_TIMEOUT).await?;
-        Ok(cluster)
+        Self::builder().spawn_program(program, n).await
     }
 
     /// Connects to the engines a profile names.
     pub async fn connect(profile: impl AsRef<Path>) -> Result<Cluster> {
-        let profile = Profile::load(profile)?;
-        Self::connect_profile(&profile).await
+        Self::builder().connect(profile).await
     }
 
     /// Connects to the engines of a profile already read.
     pub async fn connect_profile(profile: &Profile) -> Result<Cluster> {
-        Self::connect_on(crate::proxy::runtime::current_or_background(), profile).await
+        Self::builder().connect_profile(profile).await
     }
 
-    async fn connect_on(runtime: Handle, profile: &Profile) -> Result<Cluster> {
-        let addrs = profile.addresses();
-        let links = crate::net::LinkOptions {
-            tls: profile.tls,
-            liveness: profile.liveness.unwrap_or_default(),
-        };
-        let hub = ObjectHub::connect_on(runtime, &addrs, profile.key.clone(), links).await?;
-        Ok(Cluster {
-            hub,
-            key: profile.key.clone(),
-            owned: Owned::External,
-        })
+    /// What this cluster was built with (the engines launched later get
+    /// the same limits).
+    pub fn settings(&self) -> Settings {
+        self.inner.settings
     }
 
     /// Engine losses and reconnections, from now on (see [`ClusterEvent`](crate::ClusterEvent)).
     pub fn events(&self) -> crate::ClusterEvents {
-        self.hub.events()
+        self.inner.hub.events()
     }
 
     /// Reconnects to lost engines on its own, with backoff (see
     /// [`ObjectHub::reconnect_automatically`]).
     pub fn reconnect_automatically(&self, first: std::time::Duration, max: std::time::Duration) {
-        self.hub.reconnect_automatically(first, max)
+        self.inner.hub.reconnect_automatically(first, max)
     }
 
     /// Connects again to a restarted engine (see [`ObjectHub::reconnect`]).
     pub async fn reconnect(&self, node: NodeId) -> Result<()> {
-        self.hub.reconnect(node).await
+        self.inner.hub.reconnect(node).await
     }
 
     /// Gives every call that sets no deadline of its own this timeout (see
     /// [`ObjectHub::set_default_timeout`]).
     pub fn set_default_timeout(&self, d: Option<std::time::Duration>) {
-        self.hub.set_default_timeout(d)
+        self.inner.hub.set_default_timeout(d)
     }
 
     /// The engines, in node order.
     pub fn engines(&self) -> Vec<NodeId> {
-        self.hub.engines()
+        self.inner.hub.engines()
     }
 
     /// The hub: every object this client holds, and the connections.
     pub fn hub(&self) -> &ObjectHub {
-        &self.hub
+        &self.inner.hub
     }
 
-    /// A profile for this cluster (addresses and key), for other clients.
+    /// A profile for this cluster (addresses, key and settings), for other
+    /// clients.
     pub fn profile(&self) -> Profile {
+        let hub = &self.inner.hub;
         let pids: std::collections::HashMap<NodeId, u32> = self.pids().into_iter().collect();
         let mut profile = Profile::new(
-            self.key.clone(),
-            self.hub
-                .engines()
+            self.inner.key.clone(),
+            hub.engines()
                 .into_iter()
                 .filter_map(|node| {
-                    let addr = self.hub.engine_addr(node)?;
+                    let addr = hub.engine_addr(node)?;
                     let pid = pids.get(&node).copied();
                     Some(EngineEntry { node, addr, pid })
                 })
                 .collect(),
         );
-        if let Owned::Launched(l) = &self.owned {
+        profile.tls = self.inner.settings.tls.unwrap_or_default();
+        profile.settings = Settings {
+            tls: None,
+            ..self.inner.settings
+        };
+        if let Owned::Launched(l) = &self.inner.owned {
             profile.join = Some(l.join_point());
         }
         profile
@@ -288,127 +315,89 @@ impl Cluster {
 
     /// The process ids of engines this cluster started as processes.
     pub fn pids(&self) -> Vec<(NodeId, u32)> {
-        match &self.owned {
+        match &self.inner.owned {
             // Process ids on the engines' own hosts.
             Owned::Launched(l) => l.pids(),
             _ => Vec::new(),
         }
     }
 
-    /// One copy of `x` on every engine, relayed engine to engine (see
-    /// [`ObjectHub::broadcast`]).
-    pub async fn broadcast<T: Value>(&self, x: T) -> Result<Vec<Remote<T>>> {
-        self.hub.broadcast(x).await
-    }
-
-    /// Puts `x` on the next engine in round-robin order.
-    pub async fn scatter<T: Value>(&self, x: T) -> Result<Remote<T>> {
-        self.hub.scatter(x).await
-    }
-
-    /// Spreads `xs` round-robin over the engines (continuing where the last
-    /// scatter stopped).
-    pub async fn scatter_each<T: Value>(&self, xs: Vec<T>) -> Result<Vec<Remote<T>>> {
-        self.hub.scatter_each(xs).await
-    }
-
-    /// Puts `x` on engine `node`.
-    pub async fn scatter_to<T: Value>(&self, node: NodeId, x: T) -> Result<Remote<T>> {
-        self.hub.scatter_to(node, x).await
-    }
-
-    /// Splits an array along `axis` over the engines (see
-    /// [`ObjectHub::scatter_axis`]).
-    pub async fn scatter_axis<A: crate::value::Element + Value>(
-        &self,
-        a: ndarray::ArrayD<A>,
-        axis: isize,
-    ) -> Result<crate::DistArray<A>> {
-        self.hub.scatter_axis(a, axis).await
-    }
-
-    /// A handle to the object `r` names, checked to be a `T`
-    /// ([`Error::WrongType`] if not); this client becomes one of its
-    /// holders (see [`ObjectHub::attach`]).
-    pub async fn attach<T: 'static>(&self, r: crate::Ref) -> Result<Remote<T>> {
-        self.hub.attach(r).await
-    }
-
-    /// The object named `name`, if there is one (see
-    /// [`ObjectHub::lookup`]).
-    pub async fn lookup<T: 'static>(&self, name: &str) -> Result<Option<Remote<T>>> {
-        self.hub.lookup(name).await
-    }
-
-    /// Puts `x` on the next engine under the cluster-wide `name`, detached:
-    /// it lives until killed, whatever clients come and go
-    /// ([`Error::NameTaken`] if the name is held; see
-    /// [`ObjectHub::scatter_named`]).
+    /// Stops new calls (they fail with [`Error::ShuttingDown`]), waits up
+    /// to `deadline` for the calls under way to be answered, then shuts the
+    /// cluster down. `Err(Error::Timeout)` if some were still pending at the
+    /// deadline: they are withdrawn (they fail with [`Error::Timeout`], and
+    /// their engines drop them or stop them if async); the cluster is shut
+    /// down either way.
     ///
     /// ```
     /// # async fn demo() -> distob::Result<()> {
     /// let cluster = distob::Cluster::local(2).await?;
-    /// let jobs = cluster.scatter_named("jobs", vec![1u32, 2]).await?;
-    /// let again = cluster.lookup::<Vec<u32>>("jobs").await?.expect("named");
-    /// assert_eq!(again.id(), jobs.id());
-    /// assert!(matches!(
-    ///     cluster.scatter_named("jobs", vec![3u32]).await,
-    ///     Err(distob::Error::NameTaken(_))
-    /// ));
-    /// jobs.kill().await?;
-    /// assert!(cluster.lookup::<Vec<u32>>("jobs").await?.is_none());
+    /// let x = cluster.scatter(vec![1u8; 16]).await?;
+    /// let pending = cluster.gather(&x);
+    /// let (got, drained) = tokio::join!(pending, cluster.drain(std::time::Duration::from_secs(5)));
+    /// assert_eq!(got?.len(), 16);
+    /// drained?;
+    /// assert!(matches!(cluster.scatter(1u8).await, Err(distob::Error::HubClosed)));
     /// # Ok(()) }
     /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
     /// ```
-    pub async fn scatter_named<T: Value>(&self, name: &str, x: T) -> Result<Remote<T>> {
-        self.hub.scatter_named(name, x).await
-    }
-
-    /// The object named `name`, or a new one from `make()` under that name:
-    /// clients that race get the same object (see
-    /// [`ObjectHub::get_or_scatter_named`]).
-    pub async fn get_or_scatter_named<T: Value>(
-        &self,
-        name: &str,
-        make: impl FnOnce() -> T,
-    ) -> Result<Remote<T>> {
-        self.hub.get_or_scatter_named(name, make).await
-    }
-
-    /// Brings values back (see [`Gather`]).
-    pub async fn gather<G: Gather + ?Sized>(&self, x: &G) -> Result<G::Output> {
-        self.hub.gather(x).await
-    }
-
-    /// Runs a registered function (`#[distob::function]`) on the engine that
-    /// holds `obj`, with `obj` as its first argument and `args` (a tuple) as
-    /// the others.
-    pub fn call<F, T, A, R>(&self, f: F, obj: &Remote<T>, args: A) -> crate::Call<R>
-    where
-        F: crate::RemoteFn<T, A, R>,
-        A: serde::Serialize,
-        R: Value,
-    {
-        obj.apply(f, args)
-    }
-
-    /// Stops the engines this cluster started and waits for them to end.
-    pub async fn shutdown(mut self) -> Result<()> {
-        match &mut self.owned {
-            Owned::Local(engines) => {
-                let threads: Vec<_> = engines.iter_mut().filter_map(LocalEngine::stop).collect();
-                tokio::task::spawn_blocking(move || {
-                    for t in threads {
-                        // A panicked engine thread has nothing more to clean up.
-                        let _ = t.join();
-                    }
-                })
-                .await
-                .map_err(|_| Error::HubClosed)?;
+    pub async fn drain(&self, deadline: std::time::Duration) -> Result<()> {
+        let hub = &self.inner.hub;
+        hub.begin_drain();
+        let until = tokio::time::Instant::now() + deadline;
+        let mut answered = true;
+        while hub.pending_calls() > 0 {
+            if tokio::time::Instant::now() >= until {
+                answered = false;
+                break;
             }
-            Owned::Launched(l) => l.stop_all(&self.hub).await,
-            Owned::External => {}
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
+        if !answered {
+            hub.withdraw_pending();
+        }
+        self.shutdown().await?;
+        if answered {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    /// Stops the engines this cluster started, waits for them to end, and
+    /// closes the hub: calls made after it fail with [`Error::HubClosed`].
+    /// Takes `&self`: any clone may call it; it runs once, and later calls
+    /// return at once.
+    pub async fn shutdown(&self) -> Result<()> {
+        let inner = &self.inner;
+        inner
+            .shut
+            .get_or_try_init(|| async {
+                inner.hub.begin_drain();
+                match &inner.owned {
+                    Owned::Local(engines) => {
+                        let threads: Vec<_> = engines
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .iter_mut()
+                            .filter_map(LocalEngine::stop)
+                            .collect();
+                        tokio::task::spawn_blocking(move || {
+                            for t in threads {
+                                // A panicked engine thread has nothing more to clean up.
+                                let _ = t.join();
+                            }
+                        })
+                        .await
+                        .map_err(|_| Error::HubClosed)?;
+                    }
+                    Owned::Launched(l) => l.stop_all(&inner.hub).await,
+                    Owned::External => {}
+                }
+                inner.hub.close();
+                Ok::<(), Error>(())
+            })
+            .await?;
         Ok(())
     }
 }
@@ -420,15 +409,12 @@ pub async fn default_cluster() -> Result<&'static Cluster> {
     static DEFAULT: tokio::sync::OnceCell<Cluster> = tokio::sync::OnceCell::const_new();
     DEFAULT
         .get_or_try_init(|| async {
-            let runtime = background().clone();
+            let builder = Cluster::builder().runtime(background().clone());
             match std::env::var_os("DISTOB_PROFILE") {
-                Some(path) => {
-                    let profile = Profile::load(path)?;
-                    Cluster::connect_on(runtime, &profile).await
-                }
+                Some(path) => builder.connect(path).await,
                 None => {
                     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-                    Cluster::local_on(runtime, n).await
+                    builder.local(n).await
                 }
             }
         })

@@ -41,6 +41,11 @@ pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// ```
 pub fn main_if_engine() {
     ENGINE_CAPABLE.store(true, Ordering::Relaxed);
+    serve_if_engine();
+}
+
+/// When this process was started as an engine, serves as one and exits.
+fn serve_if_engine() {
     if std::env::var_os("DISTOB_ENGINE").is_some_and(|v| v == "1") {
         let code = match run_from_env() {
             Ok(()) => 0,
@@ -50,6 +55,50 @@ pub fn main_if_engine() {
             }
         };
         std::process::exit(code);
+    }
+}
+
+/// A test binary that can serve as engines for its own types: what
+/// [`test_engine!`](crate::test_engine) registers (the path of the test
+/// that serves).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TestEngine {
+    /// The test's path in its binary, with the crate name first.
+    pub test: &'static str,
+}
+
+inventory::collect!(TestEngine);
+
+/// The body of the test that [`test_engine!`](crate::test_engine) adds:
+/// serves as an engine when started as one, else does nothing.
+#[doc(hidden)]
+pub fn serve_test_engine() {
+    serve_if_engine();
+}
+
+/// The test this binary serves engines from, if it has one.
+fn test_engine() -> Option<&'static str> {
+    inventory::iter::<TestEngine>
+        .into_iter()
+        .next()
+        .map(|t| t.test.split_once("::").map_or(t.test, |(_, path)| path))
+}
+
+/// The arguments that make `program` serve as an engine: for this test
+/// binary (one with [`test_engine!`](crate::test_engine)), those that run
+/// only its engine test with its output passed through; none otherwise.
+pub(crate) fn engine_args(program: &std::path::Path) -> Vec<String> {
+    let this = std::env::current_exe().ok();
+    match test_engine() {
+        Some(test)
+            if !ENGINE_CAPABLE.load(Ordering::Relaxed) && this.as_deref() == Some(program) =>
+        {
+            ["--exact", test, "--nocapture", "--test-threads", "1"]
+                .map(String::from)
+                .to_vec()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -133,12 +182,55 @@ fn run_from_env() -> Result<(), LaunchError> {
                 )
             }
         };
-    run_engine_joining(Engine::new(node, key).with_tls(tls), listen, join, stop)
+    let settings = super::Settings::from_env().map_err(|_| LaunchError::BadEnv {
+        name: "a DISTOB_* setting",
+    })?;
+    let engine = Engine::new(node, key)
+        .with_tls(settings.tls.unwrap_or(tls))
+        .with_limits(settings.engine_limits())
+        .with_connect_timeout(settings.connect_timeout());
+    let stop = async move {
+        tokio::select! {
+            _ = stop => {}
+            _ = shutdown_signal() => {}
+        }
+    };
+    run_engine_joining(engine, listen, join, stop)
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM: for programs whose engine
+/// should stop on a signal, as `distob engine` and engine processes do.
+/// [`run_engine`] installs no signal handler of its own (the host program
+/// keeps its signals); pass this, or a future of your own, as its `stop`.
+///
+/// ```no_run
+/// use distob::{ClusterKey, Engine, NodeId};
+/// let engine = Engine::new(NodeId(0), ClusterKey::random()?);
+/// distob::engine::run_engine(engine, "127.0.0.1:0".parse()?, distob::engine::shutdown_signal())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn shutdown_signal() {
+    let terminated = async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            if let Ok(mut s) = signal(SignalKind::terminate()) {
+                s.recv().await;
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminated => {}
+    }
 }
 
 /// Runs `engine` on this thread, listening on `listen`, until `stop`
-/// completes, a signal arrives, or a peer asks it to stop. Prints the ready
-/// line once it listens.
+/// completes or a peer asks it to stop. Prints the ready line once it
+/// listens. Installs no signal handler: the host program keeps Ctrl-C and
+/// SIGTERM (pass [`shutdown_signal`] as `stop` to stop on them).
 pub fn run_engine(
     engine: Engine,
     listen: SocketAddr,
@@ -222,32 +314,14 @@ pub fn run_engine_joining(
         println!("{READY_PREFIX} {node} {addr}");
         use std::io::Write;
         std::io::stdout().flush()?;
-        let shutdown = async move {
-            tokio::select! {
-                _ = stop => {}
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminated() => {}
-            }
-        };
-        engine.serve(listener, shutdown).await?;
+        engine.serve(listener, stop).await?;
         Ok(())
     })
 }
 
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-            return;
-        }
-    }
-    std::future::pending::<()>().await
-}
-
 /// The program to start engines from: `$DISTOB_ENGINE_BIN`, else this
-/// executable when it called [`main_if_engine`], else the `distob` binary
+/// executable when it called [`main_if_engine`] (or is a test binary with
+/// [`test_engine!`](crate::test_engine)), else the `distob` binary
 /// beside this executable (or one folder up, as in `target/debug/deps`),
 /// else `distob` on `PATH`.
 pub fn engine_program() -> Result<PathBuf, LaunchError> {
@@ -255,7 +329,7 @@ pub fn engine_program() -> Result<PathBuf, LaunchError> {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe()?;
-    if ENGINE_CAPABLE.load(Ordering::Relaxed) {
+    if ENGINE_CAPABLE.load(Ordering::Relaxed) || test_engine().is_some() {
         return Ok(exe);
     }
     let name = format!("distob{}", std::env::consts::EXE_SUFFIX);
@@ -300,6 +374,7 @@ impl EngineProcess {
         key: &ClusterKey,
     ) -> Result<EngineProcess, LaunchError> {
         let mut child = tokio::process::Command::new(program)
+            .args(engine_args(program))
             .env("DISTOB_ENGINE", "1")
             .env("DISTOB_ENGINE_NODE", node.0.to_string())
             .env("DISTOB_ENGINE_LISTEN", listen.to_string())
@@ -358,7 +433,8 @@ pub(crate) async fn read_ready(
     let mut lines = BufReader::new(stdout).lines();
     let wait = async {
         while let Some(line) = lines.next_line().await? {
-            if let Some(rest) = line.strip_prefix(READY_PREFIX) {
+            // Anywhere in the line: a test harness may print before it.
+            if let Some(rest) = line.find(READY_PREFIX).map(|i| &line[i + READY_PREFIX.len()..]) {
                 let addr = rest.split_whitespace().nth(1).and_then(|a| a.parse().ok());
                 return addr.ok_or(LaunchError::BadReadyLine { node, line });
             }

@@ -105,6 +105,15 @@ pub struct Profile {
     /// 3 s; see [`Liveness`](crate::net::Liveness)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<crate::net::Liveness>,
+    /// Timeouts and engine limits for clients of this profile (see
+    /// [`Settings`](super::Settings); `DISTOB_*` variables and the
+    /// builder override them).
+    #[serde(default, skip_serializing_if = "is_unset")]
+    pub settings: super::Settings,
+}
+
+fn is_unset(s: &super::Settings) -> bool {
+    *s == super::Settings::default()
 }
 
 /// Writes `text` to `path` with mode 0600 (creating its folder): for files
@@ -148,6 +157,7 @@ impl Profile {
             stop: Vec::new(),
             join: None,
             liveness: None,
+            settings: Default::default(),
         }
     }
 

@@ -41,9 +41,10 @@ impl std::fmt::Debug for Dialed {
     }
 }
 
-/// How a side makes its TCP links: which are TLS, and how a dead peer is
-/// noticed. A [`TlsPolicy`] alone converts into one with the default
-/// [`Liveness`].
+/// How a side makes its TCP links: which are TLS, how a dead peer is
+/// noticed, and how long a connection attempt may take. A [`TlsPolicy`]
+/// alone converts into one with the default [`Liveness`] and
+/// [`DEFAULT_CONNECT_TIMEOUT`].
 ///
 /// ```
 /// use distob::net::{LinkOptions, Liveness, TlsPolicy};
@@ -54,12 +55,25 @@ impl std::fmt::Debug for Dialed {
 /// };
 /// assert_eq!(quick.tls, TlsPolicy::Auto);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinkOptions {
     /// Which links are TLS.
     pub tls: TlsPolicy,
     /// How a dead peer is noticed.
     pub liveness: Liveness,
+    /// How long the TCP connect may take before the attempt fails (an
+    /// address that never answers fails in this time, not after the
+    /// kernel's two minutes).
+    pub connect_timeout: Duration,
+}
+
+/// How long a TCP connect may take by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        TlsPolicy::default().into()
+    }
 }
 
 impl From<TlsPolicy> for LinkOptions {
@@ -67,11 +81,13 @@ impl From<TlsPolicy> for LinkOptions {
         LinkOptions {
             tls,
             liveness: Liveness::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
 
-/// Connects to `addr` as node `me`: TCP with the options' [`Liveness`], TLS
+/// Connects to `addr` as node `me`: TCP within the options' connect
+/// timeout and with their [`Liveness`], TLS
 /// if their policy wants it for that address, then the handshake (the
 /// whole within [`HANDSHAKE_TIMEOUT`] after the TCP connect).
 pub async fn dial_tcp(
@@ -127,9 +143,19 @@ pub async fn dial_tcp_into(
     limits: Limits,
     writer: Writer,
 ) -> Result<Dialed, NetError> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|source| NetError::Connect { addr, source })?;
+    let stream = match tokio::time::timeout(options.connect_timeout, TcpStream::connect(addr)).await
+    {
+        Ok(connected) => connected.map_err(|source| NetError::Connect { addr, source })?,
+        Err(_) => {
+            return Err(NetError::Connect {
+                addr,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {:?}", options.connect_timeout),
+                ),
+            })
+        }
+    };
     // Without these the link still works, only slower to notice a dead peer
     // (or to send small frames).
     if let Err(e) = options.liveness.apply(&stream) {

@@ -24,6 +24,7 @@ pub use codec::{Frame, Limits};
 pub use connection::{FrameReader, FrameWriter, Liveness, WriteMode};
 pub use dial::{
     accept_tcp, dial_tcp, dial_tcp_into, AcceptAs, Dialed, LinkOptions, LinkRead, Writer,
+    DEFAULT_CONNECT_TIMEOUT,
 };
 pub use error::NetError;
 pub use key::ClusterKey;

@@ -73,6 +73,16 @@ impl std::str::FromStr for TlsPolicy {
     }
 }
 
+impl std::fmt::Display for TlsPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsPolicy::Auto => "auto",
+            TlsPolicy::Always => "always",
+            TlsPolicy::Never => "never",
+        })
+    }
+}
+
 /// A TLS policy name other than `auto`, `always` or `never`.
 #[derive(Debug, thiserror::Error)]
 #[error("a TLS policy is auto, always or never")]

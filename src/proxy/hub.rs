@@ -14,36 +14,24 @@
 //! keep their order. The bulk link has a byte budget ([`MAX_BULK_IN_FLIGHT`](crate::MAX_BULK_IN_FLIGHT)):
 //! a large send beyond it waits, in a task, until earlier ones are answered.
 
-use super::call::{Call, Decode, Withdraw};
 use super::local::LocalPort;
 use super::remote::Handle as HandleCell;
 use super::runtime::current_or_background;
-use super::stream::CallStream;
 use crate::actors::LocalDialer;
 use crate::error::{Error, Result};
-use crate::id::{CallId, NodeId, ObjectId, Ref};
-use crate::net::wire::{HandleRef, Message, Meta, Op};
+use crate::id::{NodeId, ObjectId, Ref};
+use crate::net::wire::HandleRef;
 use crate::net::ClusterKey;
 use crate::net::{LinkOptions, TlsPolicy};
-use crate::value::Lease;
-use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
 
 pub(crate) use super::link::Reply;
 
-/// A request on its way: the receiver of its reply, its id, and its
-/// deadline.
-pub(crate) struct Sent {
-    pub(crate) rx: oneshot::Receiver<Result<Reply>>,
-    pub(crate) call: CallId,
-    pub(crate) deadline: Option<std::time::Instant>,
-}
 use super::link::{lock, Link};
 use super::reconnect::{ClusterEvents, Reconnecting, Watch};
 
@@ -84,7 +72,7 @@ pub(crate) struct HubInner {
     /// Objects of engines that restarted since: gone for good.
     pub(super) lost: Mutex<std::collections::HashSet<HandleRef>>,
     pub(super) has_lost: std::sync::atomic::AtomicBool,
-    next_call: AtomicU64,
+    pub(super) next_call: AtomicU64,
     cursor: AtomicUsize,
     pub(super) key: ClusterKey,
     pub(super) options: LinkOptions,
@@ -98,6 +86,8 @@ pub(crate) struct HubInner {
     pub(super) feeds: Mutex<HashMap<u64, Arc<tokio::sync::Semaphore>>>,
     /// Automatic reconnection, once asked for.
     pub(super) reconnecting: Mutex<Option<Arc<Reconnecting>>>,
+    /// Open, draining (no new calls) or closed (see `submit.rs`).
+    pub(super) state: std::sync::atomic::AtomicU8,
 }
 
 /// Something that happened to the cluster's engines, as the hub saw it.
@@ -288,6 +278,7 @@ impl ObjectHub {
                 cache_limit: AtomicUsize::new(super::cache::DEFAULT_METHOD_CACHE_BYTES),
                 default_timeout_us: AtomicU64::new(0),
                 feeds: Mutex::new(HashMap::new()),
+                state: Default::default(),
             }),
         };
         let links = hub.inner.links.read().unwrap_or_else(|p| p.into_inner());
@@ -498,103 +489,18 @@ impl ObjectHub {
         Ok(engines[i % engines.len()])
     }
 
-    /// Sends a request whose payload carries the handles of `leases`: each
-    /// is lent to its object's engine first (or, to this engine itself,
-    /// travels as its lease), and the request names them. The request
-    /// carries its chain and deadline (the chain's, the scope's, or this
-    /// hub's default timeout).
-    pub(crate) fn send_leased(
-        &self,
-        node: NodeId,
-        op: Op,
-        body: Bytes,
-        leases: Vec<Lease>,
-    ) -> Result<Sent> {
-        let mut chain = super::handles::chain_for_call();
-        if chain.deadline.is_none() {
-            chain.deadline = self
-                .default_timeout()
-                .map(|d| std::time::Instant::now() + d);
-        }
-        let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
-        let left = chain.left_us();
-        let deadline = chain.deadline;
-        if let Some(local) = self.local_for(node) {
-            let meta = Meta(chain.id, Vec::new(), chain.path, left);
-            let rx = local.request(call, op, meta, body, leases)?;
-            return Ok(Sent { rx, call, deadline });
-        }
-        let link = self.link(node)?;
-        let refs = self.lend(&leases);
-        let meta = Meta(chain.id, refs.clone(), chain.path, left);
-        let sent = link.request(call, op, meta, body);
-        if sent.is_err() {
-            // Never left: take the lends back.
-            self.arrived(&refs);
-        }
-        // The leases go only now: every lend is queued before any release.
-        drop(leases);
-        Ok(Sent {
-            rx: sent?,
-            call,
-            deadline,
-        })
+    /// Calls this hub sent over the wire that are still waiting for their
+    /// reply.
+    pub fn pending_calls(&self) -> usize {
+        let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
+        links.iter().flatten().map(|l| l.pending_calls()).sum()
     }
 
-    /// Sends a call whose answer is a stream (see [`CallStream`]).
-    pub(crate) fn stream_leased<T, E>(
-        &self,
-        node: NodeId,
-        target: Option<Ref>,
-        op: Op,
-        leases: Vec<Lease>,
-    ) -> CallStream<T, E> {
-        if let Some(r) = target.filter(|r| self.is_object_lost(r)) {
-            return CallStream::failed(Error::ObjectLost(r), node);
-        }
-        let chain = super::handles::chain_for_call();
-        let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
-        let withdraw = Withdraw {
-            hub: self.clone(),
-            node,
-            call,
-        };
-        let left = chain.left_us();
-        let opened = match self.local_for(node) {
-            Some(local) => {
-                let meta = Meta(chain.id, Vec::new(), chain.path, left);
-                local.request_stream(call, op, meta, leases)
-            }
-            None => self.link(node).and_then(|link| {
-                let refs = self.lend(&leases);
-                let meta = Meta(chain.id, refs.clone(), chain.path, left);
-                let sent = link.request_stream(call, op, meta);
-                if sent.is_err() {
-                    self.arrived(&refs);
-                }
-                sent
-            }),
-        };
-        match opened {
-            Ok(rx) => CallStream::open(rx, withdraw),
-            Err(e) => CallStream::failed(e.widen(), node),
-        }
-    }
-
-    /// Withdraws call `call` to `node`: its waiter goes at once, and the
-    /// engine is told (it drops the call if it has not started).
-    pub(crate) fn withdraw(&self, node: NodeId, call: CallId) {
-        let cancel = Message::Cancel { call };
-        if let Some(local) = self.local_for(node) {
-            // A stopped engine has nothing left to drop.
-            let _ = local.send(cancel);
-            return;
-        }
-        if let Ok(link) = self.link(node) {
-            link.forget(call);
-            // A closed link's engine is gone, and the call with it.
-            let _ = link.writer.send(&cancel, Bytes::new());
-        }
+    /// The bytes of large bodies sent to `node` (or waiting to be sent) and
+    /// not yet answered, at most [`MAX_BULK_IN_FLIGHT`](crate::MAX_BULK_IN_FLIGHT) (or one larger body
+    /// alone).
+    pub fn bulk_bytes_in_flight(&self, node: NodeId) -> usize {
+        self.link(node).map_or(0, |l| l.bulk_bytes_in_flight())
     }
 
     /// The timeout of calls that set none (see
@@ -616,85 +522,4 @@ impl ObjectHub {
         self.inner.default_timeout_us.store(us, Ordering::Relaxed);
     }
 
-    /// Calls this hub sent over the wire that are still waiting for their
-    /// reply.
-    pub fn pending_calls(&self) -> usize {
-        let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());
-        links.iter().flatten().map(|l| l.pending_calls()).sum()
-    }
-
-    /// The bytes of large bodies sent to `node` (or waiting to be sent) and
-    /// not yet answered, at most [`MAX_BULK_IN_FLIGHT`](crate::MAX_BULK_IN_FLIGHT) (or one larger body
-    /// alone).
-    pub fn bulk_bytes_in_flight(&self, node: NodeId) -> usize {
-        self.link(node).map_or(0, |l| l.bulk_bytes_in_flight())
-    }
-
-    /// Sends a request and returns its [`Call`].
-    pub(crate) fn submit<T, E>(
-        &self,
-        node: NodeId,
-        target: Option<Ref>,
-        op: Op,
-        body: Bytes,
-        decode: Decode<T, E>,
-    ) -> Call<T, E> {
-        self.submit_leased(node, target, op, body, Vec::new(), decode)
-    }
-
-    /// [`submit`](ObjectHub::submit) of a request whose payload carries the
-    /// handles of `leases`.
-    pub(crate) fn submit_leased<T, E>(
-        &self,
-        node: NodeId,
-        target: Option<Ref>,
-        op: Op,
-        body: Bytes,
-        leases: Vec<Lease>,
-        decode: Decode<T, E>,
-    ) -> Call<T, E> {
-        if let Some(r) = target.filter(|r| self.is_object_lost(r)) {
-            return Call::ready(Err(Error::ObjectLost(r)), node, target);
-        }
-        match self.send_leased(node, op, body, leases) {
-            Ok(sent) => {
-                let withdraw = Withdraw {
-                    hub: self.clone(),
-                    node,
-                    call: sent.call,
-                };
-                Call::pending(sent.rx, sent.deadline, decode, target, withdraw)
-            }
-            Err(e) => Call::ready(Err(e.widen()), node, target),
-        }
-    }
-
-    /// Sends a request answered by `Done`.
-    pub(crate) fn submit_done(
-        &self,
-        node: NodeId,
-        op: Op,
-        body: Bytes,
-        leases: Vec<Lease>,
-    ) -> Call<()> {
-        self.submit_leased(node, None, op, body, leases, super::remote::decode_done)
-    }
-
-    /// Asks engine `node` to stop (it replies first, then shuts down).
-    pub fn shutdown_engine(&self, node: NodeId) -> Call<()> {
-        self.submit(
-            node,
-            None,
-            Op::Shutdown,
-            Bytes::new(),
-            super::remote::decode_done,
-        )
-    }
-
-    /// A fresh object id for a new object on `node` (named by the client, so
-    /// the handle exists before the engine answers).
-    pub(crate) fn new_ref<T: 'static>(&self, node: NodeId) -> Ref {
-        let name = crate::actors::registry::stable_name::<T>();
-        Ref::new(node, ObjectId::new(), crate::id::TypeTag::of_name(name))
-    }
 }

@@ -410,6 +410,20 @@ impl Link {
         }
     }
 
+    /// Withdraws every call waiting here and on the bulk link: each fails
+    /// with `Timeout`, and the engine is told to drop it.
+    pub(super) fn withdraw_all(&self) {
+        let waiters: Vec<(CallId, Waiter)> = lock(&self.pending).calls.drain().collect();
+        for (call, w) in waiters {
+            w.send(Err(Error::Timeout));
+            // A closed link's engine is gone, and the call with it.
+            let _ = self.writer.send(&Message::Cancel { call }, Bytes::new());
+        }
+        if let Some(bulk) = lock(&self.bulk).clone() {
+            bulk.withdraw_all();
+        }
+    }
+
     /// Calls waiting for their reply here and on the bulk link.
     pub(super) fn pending_calls(&self) -> usize {
         let bulk = lock(&self.bulk)

@@ -23,6 +23,7 @@ pub(crate) mod routes;
 pub(crate) mod runtime;
 pub(crate) mod scatter;
 pub(crate) mod stream;
+pub(crate) mod submit;
 
 pub use cache::{CacheStats, DEFAULT_METHOD_CACHE_BYTES};
 pub use call::{call_all, Call};

@@ -242,7 +242,7 @@ fn engine(
 ) -> Result<(), BoxError> {
     let key = Profile::load(profile_path(profile)?)?.key;
     let engine = distob::Engine::new(node, key).with_tls(tls);
-    distob::engine::run_engine(engine, listen, std::future::pending())?;
+    distob::engine::run_engine(engine, listen, distob::engine::shutdown_signal())?;
     Ok(())
 }
 
@@ -257,7 +257,7 @@ fn join_engine(listen: Option<SocketAddr>, path: PathBuf, tls: TlsPolicy) -> Res
         engine.with_tls(tls),
         listen,
         Some(join),
-        std::future::pending(),
+        distob::engine::shutdown_signal(),
     )?;
     Ok(())
 }

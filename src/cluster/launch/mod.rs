@@ -152,7 +152,8 @@ impl Launcher for LocalProcesses {
         env: &[(String, String)],
     ) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(program);
-        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        cmd.args(super::process::engine_args(program))
+            .envs(env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 

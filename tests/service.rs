@@ -1,0 +1,207 @@
+//! Embedding a cluster in a service: a `Clone + Send + Sync` handle,
+//! settings through the builder and profiles, connect timeouts, drain, and
+//! engine processes of this very test binary (libtest's `main`) hosting a
+//! type only this test defines.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::within;
+use distob::{Cluster, EngineEntry, Error, NodeId, Profile, Settings};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+distob::test_engine!();
+
+/// A type only this test binary knows: engine processes host it only if
+/// they are this binary.
+#[derive(Debug, Serialize, Deserialize, Default)]
+pub struct Sleeper {
+    woken: u32,
+}
+
+#[distob::remote]
+impl Sleeper {
+    /// Sleeps `ms` on the engine without blocking it, then counts.
+    pub async fn nap(&mut self, ms: u64) -> u32 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        self.woken += 1;
+        self.woken
+    }
+
+    /// The engine process's id.
+    pub fn pid(&self) -> u32 {
+        std::process::id()
+    }
+}
+
+#[test]
+fn a_cluster_is_a_handle_services_can_share() {
+    fn service_state<T: Clone + Send + Sync + 'static>() {}
+    service_state::<Cluster>();
+    service_state::<distob::ObjectHub>();
+    service_state::<distob::Remote<Sleeper>>();
+}
+
+#[tokio::test]
+async fn spawned_engines_are_this_test_binary_and_host_its_types() {
+    let cluster = within(Cluster::spawn(2)).await.unwrap();
+    let s: RemoteSleeper = within(cluster.scatter(Sleeper::default())).await.unwrap();
+    let pid = within(s.pid()).await.unwrap();
+    assert_ne!(pid, std::process::id());
+    assert_eq!(within(s.nap(1)).await.unwrap(), 1);
+    // Any clone shuts it down; the engine process is gone after.
+    let clone = cluster.clone();
+    within(clone.shutdown()).await.unwrap();
+    common::all_gone("the spawned engines to end", &[pid]).await;
+    assert!(matches!(within(s.pid()).await, Err(Error::HubClosed)));
+    // Once is enough: again returns at once.
+    within(cluster.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn builder_limits_reach_engine_processes() {
+    let cluster = within(
+        Cluster::builder()
+            .ignore_env()
+            .max_queued_per_object(2)
+            .spawn(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(cluster.settings().max_queued_per_object, Some(2));
+    let s: RemoteSleeper = within(cluster.scatter(Sleeper::default())).await.unwrap();
+    let calls: Vec<_> = (0..6).map(|_| s.nap(200)).collect();
+    let results = within(futures::future::join_all(calls)).await;
+    let busy = results
+        .iter()
+        .filter(|r| matches!(r, Err(Error::Busy)))
+        .count();
+    assert!(busy >= 3, "the engine kept its queue bound of 2: {results:?}");
+    within(cluster.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn settings_come_from_the_builder_before_the_profile() {
+    let first = within(Cluster::local(1)).await.unwrap();
+    let mut profile = first.profile();
+    profile.settings = Settings {
+        call_timeout_ms: Some(1500),
+        ..Settings::default()
+    };
+    let from_profile = within(Cluster::builder().ignore_env().connect_profile(&profile))
+        .await
+        .unwrap();
+    assert_eq!(
+        from_profile.hub().default_timeout(),
+        Some(Duration::from_millis(1500))
+    );
+    let mine = within(
+        Cluster::builder()
+            .ignore_env()
+            .call_timeout(Duration::from_secs(3))
+            .connect_profile(&profile),
+    )
+    .await
+    .unwrap();
+    assert_eq!(mine.hub().default_timeout(), Some(Duration::from_secs(3)));
+}
+
+/// A loopback listener that never accepts, with its backlog full: a
+/// further connect gets no answer at all (its SYNs are dropped).
+fn black_hole() -> (socket2::Socket, Vec<std::net::TcpStream>, std::net::SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    listener.bind(&any.into()).unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let mut filling = Vec::new();
+    for _ in 0..64 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => filling.push(s),
+            Err(_) => return (listener, filling, addr),
+        }
+    }
+    panic!("the backlog of a listen(0) socket never filled");
+}
+
+#[tokio::test]
+async fn connecting_to_an_address_that_never_answers_fails_in_time() {
+    let (_listener, _filling, addr) = black_hole();
+    let key = distob::ClusterKey::random().unwrap();
+    let profile = Profile::new(
+        key,
+        vec![EngineEntry {
+            node: NodeId(0),
+            addr,
+            pid: None,
+        }],
+    );
+    let start = Instant::now();
+    let connected = within(
+        Cluster::builder()
+            .ignore_env()
+            .connect_timeout(Duration::from_millis(300))
+            .connect_profile(&profile),
+    )
+    .await;
+    let took = start.elapsed();
+    match connected {
+        Err(Error::Connect { addr: a, source }) => {
+            assert_eq!(a, addr);
+            assert_eq!(source.kind(), std::io::ErrorKind::TimedOut);
+        }
+        other => panic!("expected a connect timeout, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[tokio::test]
+async fn drain_answers_every_pending_call_then_closes() {
+    let cluster = within(Cluster::local(2)).await.unwrap();
+    let sleepers: Vec<RemoteSleeper> = within(cluster.scatter_each(vec![
+        Sleeper::default(),
+        Sleeper::default(),
+        Sleeper::default(),
+        Sleeper::default(),
+    ]))
+    .await
+    .unwrap();
+    let pending: Vec<_> = sleepers
+        .iter()
+        .flat_map(|s| (0..5).map(move |_| s.nap(50)))
+        .collect();
+    assert_eq!(cluster.hub().pending_calls(), 20);
+    let drainer = cluster.clone();
+    let drain = tokio::spawn(async move { drainer.drain(Duration::from_secs(20)).await });
+    // While it drains, new calls are refused at once.
+    common::eventually("the drain to start", || async { !cluster.hub().accepts_calls() }).await;
+    assert!(matches!(sleepers[0].nap(0).await, Err(Error::ShuttingDown)));
+    let answers = within(futures::future::join_all(pending)).await;
+    let mut per_object = [0u32; 4];
+    for (i, a) in answers.into_iter().enumerate() {
+        let n = a.unwrap_or_else(|e| panic!("call {i} was not answered: {e}"));
+        per_object[i / 5] = per_object[i / 5].max(n);
+    }
+    assert_eq!(per_object, [5; 4]);
+    within(drain).await.unwrap().unwrap();
+    assert!(matches!(
+        within(sleepers[1].nap(0)).await,
+        Err(Error::HubClosed)
+    ));
+}
+
+#[tokio::test]
+async fn a_drain_past_its_deadline_says_so_and_still_closes() {
+    let cluster = within(Cluster::local(1)).await.unwrap();
+    let s: RemoteSleeper = within(cluster.scatter(Sleeper::default())).await.unwrap();
+    let slow = s.nap(20_000);
+    let start = Instant::now();
+    let drained = within(cluster.drain(Duration::from_millis(100))).await;
+    assert!(matches!(drained, Err(Error::Timeout)), "{drained:?}");
+    // The slow call was withdrawn (and stopped on its engine), not waited for.
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(matches!(within(slow).await, Err(Error::Timeout)));
+    assert!(matches!(within(s.nap(0)).await, Err(Error::HubClosed)));
+}
