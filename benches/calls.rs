@@ -6,9 +6,10 @@
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion};
+use distob::id::{CallId, ObjectId};
 use distob::net::codec::{self, Limits};
 use distob::net::wire::{CallOp, Message, Meta, MethodId, Op};
-use distob::{CallId, Cluster, NodeId, ObjectId};
+use distob::{Cluster, NodeId};
 use std::hint::black_box;
 
 fn frames(c: &mut Criterion) {

@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo run --release --example quickstart`
 
-use distob::{call_all, Cluster, NodeId};
+use distob::call::call_all;
+use distob::{Cluster, NodeId};
 use ndarray::{ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
 

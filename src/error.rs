@@ -1,9 +1,10 @@
-//! The user-facing [`Error`] and [`Result`].
+//! The errors: [`Error`] (of calls) and [`Result`], [`StartError`] (of
+//! starting or reaching a cluster), and what goes with them.
 
-use crate::cluster::{LaunchError, ProfileError};
+use crate::cluster::{LaunchError, ProfileError, SettingsError};
 use crate::id::{NodeId, Ref};
 use crate::net::wire::MethodId;
-use crate::net::NetError;
+pub use crate::net::NetError;
 use crate::value::ValueError;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error<E = Infallible> {
     /// The remote method returned its own error.
-    #[error("the remote method returned an error: {0:?}")]
+    #[error("the remote method returned an error: {0}")]
     Remote(E),
     /// The engine is gone (process ended, connection lost); every call
     /// waiting on it fails with this.
@@ -96,15 +97,12 @@ pub enum Error<E = Infallible> {
         #[source]
         source: std::io::Error,
     },
-    /// Starting engines failed.
-    #[error("cannot start engines")]
-    Launch(#[from] LaunchError),
-    /// A cluster profile could not be read or written.
-    #[error("cluster profile error")]
-    Profile(#[from] ProfileError),
-    /// A setting (a `DISTOB_*` variable) could not be used.
-    #[error("bad setting")]
-    Settings(#[source] crate::cluster::SettingsError),
+    /// Starting or reaching a cluster failed: never from a call, only
+    /// from what starts one (`?` on a [`StartError`] in a function that
+    /// returns this `Error`, and the free functions that start the default
+    /// cluster).
+    #[error(transparent)]
+    Start(Box<StartError>),
     /// The cluster is draining ([`Cluster::drain`](crate::Cluster::drain)):
     /// it takes no new calls.
     #[error("the cluster is shutting down and takes no new calls")]
@@ -196,9 +194,7 @@ impl Error {
             Error::Refused { message } => Error::Refused { message },
             Error::Io(e) => Error::Io(e),
             Error::Connect { addr, source } => Error::Connect { addr, source },
-            Error::Launch(e) => Error::Launch(e),
-            Error::Profile(e) => Error::Profile(e),
-            Error::Settings(e) => Error::Settings(e),
+            Error::Start(e) => Error::Start(e),
             Error::ShuttingDown => Error::ShuttingDown,
             Error::BlockingInRuntime => Error::BlockingInRuntime,
             Error::HubClosed => Error::HubClosed,
@@ -213,6 +209,44 @@ impl Error {
             Error::NameTaken(n) => Error::NameTaken(n),
             Error::BadName(e) => Error::BadName(e),
         }
+    }
+}
+
+/// Why a cluster could not be started or reached: what
+/// [`Cluster::local`](crate::Cluster::local), `spawn`, `launch`, `connect`
+/// and [`ClusterBuilder`](crate::ClusterBuilder) return, apart from the
+/// errors of calls. `?` turns it into an [`Error`] where a function returns
+/// one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Engines could not be started, or did not register.
+    #[error("cannot start engines")]
+    Launch(#[from] LaunchError),
+    /// A cluster profile could not be read or written.
+    #[error("cluster profile error")]
+    Profile(#[from] ProfileError),
+    /// A setting (a `DISTOB_*` variable) could not be used.
+    #[error("bad setting")]
+    Settings(#[from] SettingsError),
+    /// Connecting to the engines failed (address, handshake, key, or the
+    /// random source the cluster key comes from).
+    #[error(transparent)]
+    Connect(#[from] Error),
+}
+
+impl From<StartError> for Error {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Connect(e) => e,
+            other => Error::Start(Box::new(other)),
+        }
+    }
+}
+
+impl From<std::io::Error> for StartError {
+    fn from(e: std::io::Error) -> Self {
+        StartError::Launch(LaunchError::Io(e))
     }
 }
 
@@ -238,7 +272,7 @@ impl<E> Error<E> {
     /// What became of the call: whether it may have run (see [`CallFate`]).
     ///
     /// ```
-    /// use distob::{CallFate, Error};
+    /// use distob::{Error, error::CallFate};
     /// assert_eq!(Error::<std::convert::Infallible>::Busy.fate(), CallFate::NotRun);
     /// assert!(Error::<std::convert::Infallible>::Timeout.may_have_run());
     /// assert!(!Error::<std::convert::Infallible>::HubClosed.may_have_run());
@@ -287,8 +321,11 @@ pub enum NameError {
     /// The name is empty.
     #[error("a name cannot be empty")]
     Empty,
-    /// The name is longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
-    #[error("a name is at most {} bytes; this one is {len}", crate::MAX_NAME_LEN)]
+    /// The name is longer than [`MAX_NAME_LEN`](crate::call::MAX_NAME_LEN) bytes.
+    #[error(
+        "a name is at most {} bytes; this one is {len}",
+        crate::call::MAX_NAME_LEN
+    )]
     TooLong {
         /// Its length in bytes.
         len: usize,

@@ -1,6 +1,7 @@
 //! Small `Copy` identifiers with a readable `Display`: [`NodeId`], [`ObjectId`],
 //! [`TypeTag`], [`Ref`] and [`CallId`].
 
+pub use crate::net::wire::MethodId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
@@ -43,7 +44,7 @@ impl fmt::Display for NodeId {
 /// `Display` shows the first 8 hex digits and an ellipsis; `{:#}` shows the whole uuid.
 ///
 /// ```
-/// use distob::ObjectId;
+/// use distob::id::ObjectId;
 /// let id = ObjectId::new();
 /// assert_eq!(id.to_string().chars().count(), 9);
 /// assert_eq!(format!("{id:#}").len(), 36);
@@ -119,7 +120,7 @@ impl TypeTag {
 /// and a tag of its type.
 ///
 /// ```
-/// use distob::{NodeId, ObjectId, Ref, TypeTag};
+/// use distob::{NodeId, Ref, id::ObjectId, id::TypeTag};
 /// let r = Ref::new(NodeId(2), ObjectId::new(), TypeTag::of::<String>());
 /// assert!(r.to_string().starts_with("2/"));
 /// ```

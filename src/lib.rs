@@ -17,12 +17,34 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 //! ```
 //!
+//! # The public API
+//!
+//! At the root, what nearly every program names: [`Cluster`] and
+//! [`ClusterBuilder`], [`Remote`] handles and their [`Call`]s, [`Ctx`] for
+//! engine code, [`Streamed`] and [`Feed`] streams, [`RemoteArray`] and
+//! [`DistArray`], [`NodeId`] and [`Ref`], [`ObjectHub`], [`Engine`],
+//! [`Error`] and [`Result`], the free [`scatter`] and [`gather`], and the
+//! macros ([`remote`], [`function`], [`main`], [`register!`],
+//! [`test_engine!`]). [`prelude`] is the glob import. The rest, by theme:
+//!
+//! - [`call`]: streams, deadlines ([`WithTimeout`](call::WithTimeout)),
+//!   fates, [`call_all`](call::call_all), the method cache, bounds;
+//! - [`cluster`]: settings and profiles, events, what an engine reports
+//!   ([`ObjectEngine`](cluster::ObjectEngine)), keys and link options;
+//! - [`engine`]: serving objects ([`EngineLimits`](engine::EngineLimits),
+//!   [`main_if_engine`](engine::main_if_engine), [`run_engine`](engine::run_engine));
+//! - [`launch`]: the [`Launcher`](launch::Launcher) seam, ssh and Slurm;
+//! - [`array`](mod@array), [`value`], [`registry`], [`id`], [`error`].
+//!
 //! # Layout
 //!
-//! - `id`: [`NodeId`], [`ObjectId`], [`Ref`], [`CallId`] — small `Copy` ids.
-//! - `error`: the user-facing [`Error`].
-//! - [`net`]: the wire (CBOR frames with raw bodies), connections, handshake,
-//!   TLS. Knows nothing of actors, proxies or arrays.
+//! - `id`: small `Copy` ids.
+//! - `error`: the user-facing [`Error`] (of calls) and
+//!   [`StartError`](error::StartError) (of starting a cluster).
+//! - `net` (private): the wire (CBOR frames with raw bodies), connections,
+//!   handshake, TLS. Knows nothing of actors, proxies or arrays. Its
+//!   internals are public only under the hidden `internals` feature, for
+//!   distob's own tests, fuzz targets and benches.
 //! - `actors`: the engine side, the only home of actix: [`Engine`], one
 //!   session actor per peer (and a local one for the engine's own code),
 //!   one actor per object, the object table with each object's holders,
@@ -31,14 +53,14 @@
 //!   [`ObjectHub`] (links to engines, an engine's local port), [`Remote`]
 //!   (a serde value: handles travel in arguments and results), [`Call`],
 //!   holds and leases of handles in flight, names and attach,
-//!   scatter/gather, [`ObjectEngine`].
+//!   scatter/gather.
 //! - [`value`]: how values become bytes (CBOR; arrays as raw bytes).
 //! - [`array`](mod@array): [`RemoteArray`] and [`DistArray`], built on the proxy and
 //!   registry seams; their kernels run on engines.
-//! - `cluster`: [`Cluster`] (in-process, child processes, profiles, and
+//! - [`cluster`]: [`Cluster`] (in-process, child processes, profiles, and
 //!   engines started through a [`launch::Launcher`] — local processes, ssh,
-//!   Slurm — that dial back and register), [`engine::main_if_engine`], the
-//!   default cluster of the free functions.
+//!   Slurm — that dial back and register), [`ClusterBuilder`] and its
+//!   settings, the default cluster of the free functions.
 //!
 //! The flow of a call, one way and back:
 //!
@@ -58,23 +80,52 @@
 
 mod actors;
 pub mod array;
-mod cluster;
-mod error;
-mod id;
+pub mod cluster;
+pub mod error;
+pub mod id;
 mod macro_support;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod net;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, dead_code, unused_imports)]
+mod net;
 mod proxy;
 pub mod value;
 
-/// The engine side: serving objects, and engine mode for programs.
+pub use actors::ctx::Ctx;
+pub use actors::stream::Streamed;
+pub use actors::Engine;
+pub use array::{DistArray, RemoteArray};
+pub use cluster::{gather, scatter, Cluster, ClusterBuilder};
+pub use error::{Error, Result};
+pub use id::{NodeId, Ref};
+pub use proxy::{Call, Feed, ObjectHub, Remote};
+
+/// Calls and what goes with them: streams, deadlines, fates, batches, the
+/// method cache, and their bounds.
+pub mod call {
+    pub use crate::actors::ctx::Timer;
+    pub use crate::actors::stream::Streamed;
+    pub use crate::error::{CallFate, NameError};
+    pub use crate::proxy::{
+        call_all, CacheStats, Call, CallStream, Feed, Gather, Invoke, RemoteFn, Timed, WithTimeout,
+        DEFAULT_METHOD_CACHE_BYTES, DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_ITEMS, FEED_WINDOW,
+        MAX_BULK_IN_FLIGHT, MAX_NAME_LEN,
+    };
+}
+
+/// The engine side: serving objects, its limits, and engine mode for
+/// programs.
 pub mod engine {
     pub use crate::actors::{
-        Engine, EngineError, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DRAIN_DEADLINE,
-        HANDSHAKE_TIMEOUT,
+        Engine, EngineError, EngineLimits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED,
+        DRAIN_DEADLINE, HANDSHAKE_TIMEOUT,
     };
-    pub use crate::cluster::{
+    pub use crate::cluster::process::{
         engine_program, main_if_engine, run_engine, shutdown_signal, EngineProcess,
     };
+    pub use crate::net::Limits as FrameLimits;
 }
 
 /// The type registry that `#[distob::remote]` fills (and
@@ -90,41 +141,21 @@ pub mod registry {
     pub use crate::net::wire::Fault;
 }
 
-pub use actors::ctx::{Ctx, Timer};
-pub use actors::stream::Streamed;
-pub use actors::{Engine, EngineError, EngineLimits};
-pub use array::{DistArray, RemoteArray, ShapeError};
-pub use cluster::{
-    default_cluster, gather, scatter, scatter_each, scatter_to, Cluster, ClusterBuilder,
-    EngineEntry, JoinPoint, LaunchError, Profile, ProfileError, Settings, SettingsError,
-};
-pub use error::{CallFate, Error, NameError, Result};
-pub use proxy::MAX_NAME_LEN;
-
 /// Starting engines where they run and registering them: the
 /// [`Launcher`](launch::Launcher) seam, its backends, and the engine side of
 /// registration.
 pub mod launch {
-    pub use crate::cluster::{
-        join_token, register_with, route_back, run_engine_joining, Join, LaunchRecord, Launcher,
-        LocalProcesses, Slurm, Ssh, Unregistered,
+    pub use crate::cluster::launch::{
+        LaunchError, LaunchRecord, Launcher, LocalProcesses, Slurm, Ssh,
     };
+    pub use crate::cluster::launched::Unregistered;
+    pub use crate::cluster::process::{join_token, route_back, run_engine_joining, Join};
+    pub use crate::cluster::registrar::register_with;
 }
-pub use id::{CallId, NodeId, ObjectId, Ref, TypeTag};
-pub use net::wire::EngineStats;
-pub use net::wire::{MethodId, ObjectInfo};
-pub use net::{ClusterKey, TlsPolicy};
-pub use proxy::{
-    call_all, CacheStats, Call, CallStream, ClusterEvent, ClusterEvents, Feed, Gather, HeldObject,
-    Invoke, ObjectEngine, ObjectHub, Remote, RemoteFn, Timed, WithTimeout,
-    DEFAULT_METHOD_CACHE_BYTES, DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_ITEMS, EVENT_BACKLOG,
-    FEED_WINDOW, MAX_BULK_IN_FLIGHT,
-};
-pub use value::{DType, Value};
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::cluster::{serve_test_engine, TestEngine};
+    pub use crate::cluster::process::{serve_test_engine, TestEngine};
     pub use crate::macro_support::*;
 }
 
@@ -198,7 +229,7 @@ macro_rules! test_engine {
 /// code's context ([`Ctx`]), kept off the wire and out of the proxy's
 /// signature. Arguments and results may be (or contain) handles
 /// ([`Remote`]). A method returning [`Streamed<T>`](Streamed) (or
-/// `Result<Streamed<T>, E>`) gives a [`CallStream`] on the proxy; an
+/// `Result<Streamed<T>, E>`) gives a [`CallStream`](call::CallStream) on the proxy; an
 /// argument of type [`Feed<T>`](Feed) takes a stream from the caller.
 /// `#[distob::remote(on_panic = "poison" | "continue" | "restart",
 /// max_restarts = N, restart_window_secs = S)]` says what a panic in a
@@ -305,7 +336,7 @@ pub use distob_macros::main;
 ///
 /// ```
 /// use distob::registry::{Dispatch, Invocation, Produced};
-/// use distob::MethodId;
+/// use distob::id::MethodId;
 /// use std::{cell::RefCell, rc::Rc};
 ///
 /// #[derive(serde::Serialize, serde::Deserialize)]
@@ -336,8 +367,10 @@ macro_rules! register {
 
 /// The glob import: `use distob::prelude::*;`.
 pub mod prelude {
+    pub use crate::call::{call_all, CallStream, Gather, WithTimeout};
+    pub use crate::cluster::scatter_each;
     pub use crate::{
-        call_all, gather, scatter, scatter_each, Call, Cluster, Gather, NodeId, Ref, Remote,
-        WithTimeout,
+        gather, scatter, Call, Cluster, Ctx, DistArray, Feed, NodeId, Ref, Remote, RemoteArray,
+        Streamed,
     };
 }

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{distob_bin, within};
-use distob::{Cluster, DistArray, Error, NodeId, ShapeError};
+use distob::array::ShapeError;
+use distob::{Cluster, DistArray, Error, NodeId};
 use ndarray::{ArrayD, Axis, Dimension, IxDyn};
 
 fn close(a: &ArrayD<f64>, b: &ArrayD<f64>) {

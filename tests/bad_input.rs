@@ -124,7 +124,7 @@ async fn a_valid_frame_before_the_handshake_is_refused() {
     let addr = cluster.hub().engine_addr(NodeId(0)).unwrap();
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut buf = bytes::BytesMut::new();
-    let list = Message::Request(distob::CallId(1), Op::List, Default::default());
+    let list = Message::Request(distob::id::CallId(1), Op::List, Default::default());
     distob::net::codec::encode(&list, &[], &mut buf).unwrap();
     s.write_all(&buf).await.unwrap();
     let (r, _w) = s.into_split();

@@ -7,12 +7,14 @@ mod common;
 
 use bytes::BytesMut;
 use common::{within, TestEngine};
+use distob::call::Invoke;
+use distob::id::{CallId, ObjectId};
 use distob::net::codec::{self, Limits};
 use distob::net::connection::{write_frame, FrameReader};
 use distob::net::handshake;
 use distob::net::tls::PLAINTEXT;
 use distob::net::wire::{Fault, Message, Meta, MethodId, Op, Outcome};
-use distob::{CallId, Engine, Error, Invoke, NodeId, ObjectHub, ObjectId};
+use distob::{Engine, Error, NodeId, ObjectHub};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -41,7 +43,7 @@ async fn raw(e: &TestEngine) -> (FrameReader<OwnedReadHalf>, OwnedWriteHalf) {
 /// A handshaken raw connection to the engine at `addr`.
 async fn raw_to(
     addr: std::net::SocketAddr,
-    key: &distob::ClusterKey,
+    key: &distob::cluster::ClusterKey,
 ) -> (FrameReader<OwnedReadHalf>, OwnedWriteHalf) {
     let (r, mut w) = TcpStream::connect(addr).await.unwrap().into_split();
     let mut reader = FrameReader::new(r, Limits::default());
@@ -338,7 +340,7 @@ impl Holder {
 
 /// A handle on the wire, as `Remote` writes it: node, id, type tag, shape.
 fn handle_args(node: NodeId, object: ObjectId) -> Vec<u8> {
-    let tag = distob::TypeTag::of_name(distob::registry::stable_name::<Vec<u32>>());
+    let tag = distob::id::TypeTag::of_name(distob::registry::stable_name::<Vec<u32>>());
     let repr = (node, object, tag, None::<Vec<usize>>);
     distob::value::to_cbor(&(repr,)).unwrap()
 }
@@ -393,7 +395,7 @@ async fn bad_handles_holds_and_names_get_clear_errors() {
     let out = request(&mut r, &mut w, call(holder.id().object, garbage)).await;
     assert!(matches!(out, Outcome::Fault(Fault::Decode(_))), "{out:?}");
     // A handle of the wrong type: a decode fault naming the expected type.
-    let tag = distob::TypeTag::of_name("someone::Else");
+    let tag = distob::id::TypeTag::of_name("someone::Else");
     let wrong =
         distob::value::to_cbor(&((NodeId(0), survivor.id().object, tag, None::<Vec<usize>>),))
             .unwrap();

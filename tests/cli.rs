@@ -4,7 +4,8 @@
 mod common;
 
 use common::{distob_bin, eventually, within};
-use distob::{Cluster, NodeId, Profile};
+use distob::cluster::Profile;
+use distob::{Cluster, NodeId};
 use std::path::Path;
 
 async fn distob(args: &[&str], profile: &Path) -> std::process::Output {

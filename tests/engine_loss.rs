@@ -44,7 +44,7 @@ async fn a_killed_engine_process_fails_a_waiting_call_with_engine_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_engine_rejoins_and_its_old_objects_are_reported_lost() {
-    use distob::ClusterEvent;
+    use distob::cluster::ClusterEvent;
     let cluster = within(Cluster::spawn_program(distob_bin(), 2))
         .await
         .unwrap();
@@ -102,7 +102,11 @@ struct Restarted {
 }
 
 impl Restarted {
-    fn start(profile: &distob::Profile, node: NodeId, addr: std::net::SocketAddr) -> Restarted {
+    fn start(
+        profile: &distob::cluster::Profile,
+        node: NodeId,
+        addr: std::net::SocketAddr,
+    ) -> Restarted {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("profile.json");
         profile.save(&file).unwrap();
@@ -136,7 +140,7 @@ impl Drop for Restarted {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_engine_is_rejoined_automatically_once_it_is_back() {
-    use distob::ClusterEvent;
+    use distob::cluster::ClusterEvent;
     let cluster = within(Cluster::spawn_program(distob_bin(), 1))
         .await
         .unwrap();
@@ -171,7 +175,7 @@ async fn a_lost_engine_is_rejoined_automatically_once_it_is_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_lost_engine_is_retried_on_its_own_and_a_lagging_subscriber_is_told() {
-    use distob::ClusterEvent;
+    use distob::cluster::ClusterEvent;
     let cluster = within(Cluster::spawn_program(distob_bin(), 4))
         .await
         .unwrap();
@@ -208,7 +212,7 @@ async fn every_lost_engine_is_retried_on_its_own_and_a_lagging_subscriber_is_tol
         .iter()
         .map(|&n| Restarted::start(&profile, NodeId(n), profile.engines[n as usize].addr))
         .collect();
-    for _ in 0..(distob::EVENT_BACKLOG + 16) {
+    for _ in 0..(distob::cluster::EVENT_BACKLOG + 16) {
         within(cluster.reconnect(NodeId(3))).await.unwrap();
     }
     let start = Instant::now();

@@ -7,9 +7,12 @@
 mod common;
 
 use common::{alive, all_gone, distob_bin, within};
+use distob::cluster::TlsPolicy;
+use distob::error::StartError;
+use distob::launch::LaunchError;
 use distob::launch::{register_with, Launcher, LocalProcesses};
 use distob::net::NetError;
-use distob::{Cluster, Error, LaunchError, NodeId, TlsPolicy};
+use distob::{Cluster, NodeId};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -169,7 +172,7 @@ async fn forged_replayed_and_stale_tokens_are_refused() {
     // Without the key there is no registration at all.
     let stranger = within(register_with(
         join,
-        &distob::ClusterKey::random().unwrap(),
+        &distob::cluster::ClusterKey::random().unwrap(),
         NodeId(0),
         TlsPolicy::Auto,
         used,
@@ -195,7 +198,7 @@ async fn an_engine_that_cannot_start_is_named_with_its_launchers_message() {
     let err = within(cluster.wait_for(2, Duration::from_millis(500)))
         .await
         .unwrap_err();
-    let Error::Launch(launch @ LaunchError::NotRegistered { missing }) = &err else {
+    let StartError::Launch(launch @ LaunchError::NotRegistered { missing }) = &err else {
         panic!("{err:?}");
     };
     let nodes: Vec<NodeId> = missing.iter().map(|m| m.node).collect();

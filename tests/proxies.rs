@@ -6,7 +6,8 @@
 mod common;
 
 use common::runner::{Case, Tally};
-use distob::{call_all, Cluster, Error, NodeId};
+use distob::call::call_all;
+use distob::{Cluster, Error, NodeId};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

@@ -214,10 +214,12 @@ async fn free_functions_use_the_default_cluster() {
         .await
         .unwrap();
     assert_eq!(within(distob::gather(&r)).await.unwrap(), "default");
-    let cluster = within(distob::default_cluster()).await.unwrap();
+    let cluster = within(distob::cluster::default_cluster()).await.unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(cluster.engines().len(), cores);
-    let xs = within(distob::scatter_each(vec![1i8, 2, 3])).await.unwrap();
+    let xs = within(distob::cluster::scatter_each(vec![1i8, 2, 3]))
+        .await
+        .unwrap();
     assert_eq!(within(distob::gather(&xs)).await.unwrap(), vec![1, 2, 3]);
 }
 
@@ -286,7 +288,7 @@ async fn large_sends_stay_within_the_clients_byte_budget() {
         acks.push(ack);
         let in_flight = hub.bulk_bytes_in_flight(NodeId(0));
         assert!(
-            in_flight > 0 && in_flight <= distob::MAX_BULK_IN_FLIGHT,
+            in_flight > 0 && in_flight <= distob::call::MAX_BULK_IN_FLIGHT,
             "{in_flight}"
         );
     }

@@ -7,7 +7,9 @@
 mod common;
 
 use common::within;
-use distob::{Cluster, EngineEntry, Error, NodeId, Profile, Settings};
+use distob::cluster::{EngineEntry, Profile, Settings};
+use distob::error::StartError;
+use distob::{Cluster, Error, NodeId};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -77,7 +79,10 @@ async fn builder_limits_reach_engine_processes() {
         .iter()
         .filter(|r| matches!(r, Err(Error::Busy)))
         .count();
-    assert!(busy >= 3, "the engine kept its queue bound of 2: {results:?}");
+    assert!(
+        busy >= 3,
+        "the engine kept its queue bound of 2: {results:?}"
+    );
     within(cluster.shutdown()).await.unwrap();
 }
 
@@ -109,7 +114,11 @@ async fn settings_come_from_the_builder_before_the_profile() {
 
 /// A loopback listener that never accepts, with its backlog full: a
 /// further connect gets no answer at all (its SYNs are dropped).
-fn black_hole() -> (socket2::Socket, Vec<std::net::TcpStream>, std::net::SocketAddr) {
+fn black_hole() -> (
+    socket2::Socket,
+    Vec<std::net::TcpStream>,
+    std::net::SocketAddr,
+) {
     use socket2::{Domain, Socket, Type};
     let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -129,7 +138,7 @@ fn black_hole() -> (socket2::Socket, Vec<std::net::TcpStream>, std::net::SocketA
 #[tokio::test]
 async fn connecting_to_an_address_that_never_answers_fails_in_time() {
     let (_listener, _filling, addr) = black_hole();
-    let key = distob::ClusterKey::random().unwrap();
+    let key = distob::cluster::ClusterKey::random().unwrap();
     let profile = Profile::new(
         key,
         vec![EngineEntry {
@@ -148,7 +157,7 @@ async fn connecting_to_an_address_that_never_answers_fails_in_time() {
     .await;
     let took = start.elapsed();
     match connected {
-        Err(Error::Connect { addr: a, source }) => {
+        Err(StartError::Connect(Error::Connect { addr: a, source })) => {
             assert_eq!(a, addr);
             assert_eq!(source.kind(), std::io::ErrorKind::TimedOut);
         }
@@ -176,7 +185,10 @@ async fn drain_answers_every_pending_call_then_closes() {
     let drainer = cluster.clone();
     let drain = tokio::spawn(async move { drainer.drain(Duration::from_secs(20)).await });
     // While it drains, new calls are refused at once.
-    common::eventually("the drain to start", || async { !cluster.hub().accepts_calls() }).await;
+    common::eventually("the drain to start", || async {
+        !cluster.hub().accepts_calls()
+    })
+    .await;
     assert!(matches!(sleepers[0].nap(0).await, Err(Error::ShuttingDown)));
     let answers = within(futures::future::join_all(pending)).await;
     let mut per_object = [0u32; 4];
@@ -201,7 +213,11 @@ async fn a_drain_past_its_deadline_says_so_and_still_closes() {
     let drained = within(cluster.drain(Duration::from_millis(100))).await;
     assert!(matches!(drained, Err(Error::Timeout)), "{drained:?}");
     // The slow call was withdrawn (and stopped on its engine), not waited for.
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(matches!(within(slow).await, Err(Error::Timeout)));
     assert!(matches!(within(s.nap(0)).await, Err(Error::HubClosed)));
 }

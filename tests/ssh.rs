@@ -9,8 +9,10 @@
 mod common;
 
 use common::{alive, all_gone, cluster_stop, distob_bin, within, StopOnDrop};
+use distob::error::StartError;
+use distob::launch::LaunchError;
 use distob::launch::Ssh;
-use distob::{Cluster, Error, LaunchError, NodeId};
+use distob::{Cluster, NodeId};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -180,7 +182,7 @@ async fn a_bad_program_path_over_ssh_is_named_with_what_ssh_printed() {
     let err = within(cluster.wait_for(1, Duration::from_secs(3)))
         .await
         .unwrap_err();
-    let Error::Launch(LaunchError::NotRegistered { missing }) = &err else {
+    let StartError::Launch(LaunchError::NotRegistered { missing }) = &err else {
         panic!("{err:?}");
     };
     assert_eq!(missing.len(), 1);
@@ -242,7 +244,7 @@ async fn cluster_start_over_ssh_then_cluster_stop_leaves_no_engine() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The engines outlive the command that started them.
-    let p = distob::Profile::load(&profile).unwrap();
+    let p = distob::cluster::Profile::load(&profile).unwrap();
     let pids: Vec<u32> = p.engines.iter().filter_map(|e| e.pid).collect();
     assert_eq!(pids.len(), 2);
     assert!(pids.iter().all(|&pid| alive(pid)));

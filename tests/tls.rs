@@ -9,9 +9,10 @@ mod common;
 
 use common::{start_engine, start_engine_as, within};
 use distob::array::BinOp;
+use distob::cluster::{ClusterKey, TlsPolicy};
 use distob::net::tls::{self, Identity};
 use distob::net::NetError;
-use distob::{ClusterKey, Error, NodeId, ObjectHub, RemoteArray, TlsPolicy};
+use distob::{Error, NodeId, ObjectHub, RemoteArray};
 use ndarray::ArrayD;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

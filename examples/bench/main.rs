@@ -35,7 +35,7 @@ impl distob::registry::Dispatch for Tally {
     fn dispatch(
         cell: &std::rc::Rc<std::cell::RefCell<Self>>,
         _ctx: &distob::Ctx,
-        method: distob::MethodId,
+        method: distob::id::MethodId,
         args: &[u8],
     ) -> distob::registry::Invocation {
         use distob::registry::{Fault, Invocation, Produced};
@@ -56,8 +56,8 @@ impl distob::registry::Dispatch for Tally {
 
 distob::register!(Tally);
 
-const BUMP: distob::MethodId = distob::MethodId::of_name("Tally::bump");
-const PLAIN: distob::Invoke = distob::Invoke {
+const BUMP: distob::id::MethodId = distob::id::MethodId::of_name("Tally::bump");
+const PLAIN: distob::call::Invoke = distob::call::Invoke {
     mutating: true,
     cached: false,
 };
@@ -342,7 +342,7 @@ async fn run(quick: bool) -> Result<(f64, f64), BoxError> {
     // takes TLS from any peer, and this profile asks for it on loopback too.
     // Baselines: the plaintext figures to the same engine, same run.
     let mut profile = cluster.profile();
-    profile.tls = distob::TlsPolicy::Always;
+    profile.tls = distob::cluster::TlsPolicy::Always;
     let tls = Cluster::connect_profile(&profile).await?;
     let tiny_tls = tls.scatter_to(NodeId(0), 1u8).await?;
     for _ in 0..rtt_n / 10 {

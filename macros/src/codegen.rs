@@ -76,7 +76,7 @@ fn conversion(ret: &Ret) -> TokenStream {
 
 fn method_id(ty_name: &Ident, m: &Ident) -> TokenStream {
     let name = format!("{ty_name}::{m}");
-    quote!(const { ::distob::MethodId::of_name(#name) })
+    quote!(const { ::distob::id::MethodId::of_name(#name) })
 }
 
 fn proxy_return(m: &RemoteMethod) -> TokenStream {
@@ -85,8 +85,8 @@ fn proxy_return(m: &RemoteMethod) -> TokenStream {
         (Ret::Value(t), true) => quote!(::distob::Remote<#t>),
         (Ret::Fallible { ok, err }, false) => quote!(::distob::Call<#ok, #err>),
         (Ret::Fallible { ok, err }, true) => quote!(::distob::Call<::distob::Remote<#ok>, #err>),
-        (Ret::Stream(t), _) => quote!(::distob::CallStream<#t>),
-        (Ret::FallibleStream { item, err }, _) => quote!(::distob::CallStream<#item, #err>),
+        (Ret::Stream(t), _) => quote!(::distob::call::CallStream<#t>),
+        (Ret::FallibleStream { item, err }, _) => quote!(::distob::call::CallStream<#item, #err>),
     }
 }
 
@@ -215,7 +215,7 @@ pub(crate) fn remote_impl(r: &RemoteImpl) -> TokenStream {
                 fn dispatch(
                     __cell: &::std::rc::Rc<::std::cell::RefCell<Self>>,
                     __ctx: &::distob::Ctx,
-                    __method: ::distob::MethodId,
+                    __method: ::distob::id::MethodId,
                     __args: &[u8],
                 ) -> #p::Invocation {
                     let _ = (&__cell, &__ctx, &__args);
@@ -270,8 +270,8 @@ fn supervision(r: &RemoteImpl) -> TokenStream {
     quote! {
         const ON_PANIC: #p::OnPanic = #policy;
 
-        fn mutating(__method: ::distob::MethodId) -> bool {
-            let __mutating: &[::distob::MethodId] = &[#(#mutating),*];
+        fn mutating(__method: ::distob::id::MethodId) -> bool {
+            let __mutating: &[::distob::id::MethodId] = &[#(#mutating),*];
             __mutating.contains(&__method)
         }
 

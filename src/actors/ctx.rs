@@ -95,7 +95,7 @@ impl Ctx {
     /// `d`. Timers run beside the object's calls (not in its mailbox: a call
     /// they make to [`this`](Ctx::this) takes its turn there), end with the
     /// object, and show in its listing
-    /// ([`ObjectInfo::timers`](crate::ObjectInfo::timers)).
+    /// ([`ObjectInfo::timers`](crate::cluster::ObjectInfo::timers)).
     pub fn after(&self, d: std::time::Duration, f: impl FnOnce(&Ctx) + 'static) -> Timer {
         let mut f = Some(f);
         self.timer(d, None, move |ctx| {
@@ -110,7 +110,7 @@ impl Ctx {
     /// [`after`](Ctx::after).
     ///
     /// ```
-    /// use distob::{Ctx, Timer};
+    /// use distob::{Ctx, call::Timer};
     /// use serde::{Deserialize, Serialize};
     /// use std::time::Duration;
     ///
@@ -215,7 +215,7 @@ impl Ctx {
         let r = Ref::new(
             self.this.node,
             self.this.object,
-            crate::TypeTag::of_name(name),
+            crate::id::TypeTag::of_name(name),
         );
         Remote::from_handle(self.hub.handle_for(r, name, None))
     }

@@ -64,7 +64,7 @@ pub enum EngineError {
 /// them to every peer that passes the handshake.
 ///
 /// ```no_run
-/// use distob::{ClusterKey, Engine, NodeId};
+/// use distob::{Engine, NodeId, cluster::ClusterKey};
 /// let engine = Engine::new(NodeId(0), ClusterKey::random()?);
 /// actix_rt::System::new().block_on(async {
 ///     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

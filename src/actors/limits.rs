@@ -24,7 +24,7 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// cluster starts (in-process, processes, ssh, Slurm alike).
 ///
 /// ```
-/// use distob::EngineLimits;
+/// use distob::engine::EngineLimits;
 /// let limits = EngineLimits { max_in_flight: 1024, ..EngineLimits::default() };
 /// assert_eq!(limits.max_queued_per_object, distob::engine::DEFAULT_MAX_QUEUED);
 /// ```

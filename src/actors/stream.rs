@@ -7,7 +7,7 @@
 //! stream for an item only while the caller's window has room (the engine
 //! never runs more than a window of items, or bytes, ahead of what the
 //! caller consumed), and stops when the caller withdraws the call (a
-//! dropped [`CallStream`](crate::CallStream)).
+//! dropped [`CallStream`](crate::call::CallStream)).
 
 use super::reply::ReplyTo;
 use super::state::Stop;
@@ -26,7 +26,7 @@ pub const DEFAULT_WINDOW_ITEMS: u64 = 256;
 pub const DEFAULT_WINDOW_BYTES: u64 = 4 << 20;
 
 /// What a `#[distob::remote]` method returns to answer with a stream of
-/// items: its proxy method gives a [`CallStream`](crate::CallStream). Made
+/// items: its proxy method gives a [`CallStream`](crate::call::CallStream). Made
 /// from any stream or iterator of serde values.
 ///
 /// ```

@@ -1,5 +1,5 @@
 //! [`ObjectTable`]: the engine's table of its objects, keyed by id (the
-//! engine side of [`ObjectEngine`](crate::ObjectEngine)), with each
+//! engine side of [`ObjectEngine`](crate::cluster::ObjectEngine)), with each
 //! object's holders and handles in flight.
 //!
 //! An object lives while it has a holder — a session (a client's hub, or

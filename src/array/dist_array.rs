@@ -325,7 +325,7 @@ impl<A: Element + Value> DistArray<A> {
     /// ```
     pub fn map_blocks<F, B>(&self, f: F) -> DistArray<B>
     where
-        F: crate::RemoteFn<ArrayD<A>, (), ArrayD<B>> + Copy,
+        F: crate::call::RemoteFn<ArrayD<A>, (), ArrayD<B>> + Copy,
         B: Element + Value,
     {
         let blocks = self

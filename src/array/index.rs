@@ -308,7 +308,7 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
 
     pub(crate) fn assign_slice_sels(&self, sels: Vec<Sel>, value: f64) -> Result<()> {
         plan(&self.known_shape()?, &sels)?;
-        let how = crate::Invoke {
+        let how = crate::call::Invoke {
             mutating: true,
             cached: false,
         };
@@ -320,7 +320,7 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
 
     /// Applies elementwise steps to the array in place on the engine.
     pub fn map_inplace(&self, chain: &[super::kinds::ElemOp]) {
-        let how = crate::Invoke {
+        let how = crate::call::Invoke {
             mutating: true,
             cached: false,
         };

@@ -78,11 +78,11 @@ impl Reduce {
     }
 
     /// The result's element type, given the array's.
-    pub fn result_dtype(self, of: crate::DType) -> crate::DType {
+    pub fn result_dtype(self, of: crate::value::DType) -> crate::value::DType {
         match self {
-            Reduce::Mean | Reduce::Var | Reduce::Std => crate::DType::F64,
-            Reduce::Any | Reduce::All => crate::DType::Bool,
-            Reduce::ArgMin | Reduce::ArgMax => crate::DType::I64,
+            Reduce::Mean | Reduce::Var | Reduce::Std => crate::value::DType::F64,
+            Reduce::Any | Reduce::All => crate::value::DType::Bool,
+            Reduce::ArgMin | Reduce::ArgMax => crate::value::DType::I64,
             _ => of,
         }
     }

@@ -178,6 +178,20 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShapeError {
+    /// A reduction of an array with no elements where it has no value (min,
+    /// max, argmin, argmax, the statistics).
+    #[error("{op:?} of an empty array is undefined")]
+    Empty {
+        /// The reduction.
+        op: kinds::Reduce,
+    },
+    /// A reduction along the distributed axis that cannot be combined from
+    /// the engines' partial results.
+    #[error("{op:?} along the distributed axis cannot be combined from partials")]
+    NotCombinable {
+        /// The reduction.
+        op: kinds::Reduce,
+    },
     /// The axis does not exist.
     #[error("axis {axis} is out of range for an array of {ndim} dimensions")]
     AxisOutOfRange {

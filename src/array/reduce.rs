@@ -52,7 +52,8 @@ impl<A: Element + Value> DistArray<A> {
     where
         A: PartialOrd,
     {
-        let calls = self.partials::<A>(if smallest { Reduce::Min } else { Reduce::Max });
+        let op = if smallest { Reduce::Min } else { Reduce::Max };
+        let calls = self.partials::<A>(op);
         let mut best: Option<A> = None;
         for (n, c) in calls {
             if n == 0 {
@@ -67,9 +68,7 @@ impl<A: Element + Value> DistArray<A> {
                 Some(b) => b,
             });
         }
-        best.ok_or(Error::Refused {
-            message: "min and max of an empty array are undefined".into(),
-        })
+        best.ok_or(Error::Shape(ShapeError::Empty { op }))
     }
 
     /// The mean (weighted by block sizes).
@@ -146,9 +145,7 @@ impl<A: Element + Value> DistArray<A> {
     /// client combines them, weighted by block lengths.
     pub async fn statistic_distributed_axis(&self, op: Reduce) -> Result<ArrayD<f64>> {
         if !op.is_statistic() {
-            return Err(Error::Refused {
-                message: format!("{op:?} is not a statistic"),
-            });
+            return Err(Error::Shape(ShapeError::NotCombinable { op }));
         }
         let k = self.axis as isize;
         let me = self.materialize();
@@ -182,11 +179,7 @@ impl<A: Element + Value> DistArray<A> {
         }
         let (sum, sum_sq) = match (sum, sum_sq) {
             (Some(a), Some(b)) => (a, b),
-            _ => {
-                return Err(Error::Refused {
-                    message: "a statistic of an empty array".into(),
-                })
-            }
+            _ => return Err(Error::Shape(ShapeError::Empty { op })),
         };
         let mean = sum / total;
         Ok(match op {
@@ -204,11 +197,7 @@ impl<A: Element + Value> DistArray<A> {
         A: num_traits::Zero + num_traits::One + PartialOrd,
     {
         if !matches!(op, Reduce::Sum | Reduce::Prod | Reduce::Min | Reduce::Max) {
-            return Err(Error::Refused {
-                message: format!(
-                    "{op:?} along the distributed axis is not combinable from partials"
-                ),
-            });
+            return Err(Error::Shape(ShapeError::NotCombinable { op }));
         }
         let k = self.axis as isize;
         let calls: Vec<Call<ArrayD<A>>> = self
@@ -247,9 +236,7 @@ impl<A: Element + Value> DistArray<A> {
                     }),
             });
         }
-        out.ok_or(Error::Refused {
-            message: "reduction of an empty array".into(),
-        })
+        out.ok_or(Error::Shape(ShapeError::Empty { op }))
     }
     /// Whether any element is true (nonzero).
     pub async fn any(&self) -> Result<bool> {
@@ -331,9 +318,12 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
                 best = Some((index, val));
             }
         }
-        let (index, _) = best.ok_or(Error::Refused {
-            message: "argmin and argmax of an empty array are undefined".into(),
-        })?;
+        let op = if smallest {
+            Reduce::ArgMin
+        } else {
+            Reduce::ArgMax
+        };
+        let (index, _) = best.ok_or(Error::Shape(ShapeError::Empty { op }))?;
         let flat = index
             .iter()
             .zip(self.shape())

@@ -218,8 +218,8 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
     /// # Ok(()) }
     /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
     /// ```
-    pub fn chunks(&self, rows: usize) -> crate::CallStream<ArrayD<A>> {
-        self.invoke_stream(method::CHUNKS, &(rows,), crate::Invoke::default())
+    pub fn chunks(&self, rows: usize) -> crate::call::CallStream<ArrayD<A>> {
+        self.invoke_stream(method::CHUNKS, &(rows,), crate::call::Invoke::default())
     }
 
     /// Whether any element is true (nonzero).

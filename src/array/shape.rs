@@ -128,7 +128,7 @@ fn split_selections(
 ) -> Result<Vec<Vec<SliceInfoElem>>> {
     let ndim = shape.len();
     let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
-    if even && (parts == 0 || shape[k] % parts != 0) {
+    if even && (parts == 0 || !shape[k].is_multiple_of(parts)) {
         return Err(ShapeError::UnevenSplit {
             len: shape[k],
             parts,

@@ -7,7 +7,7 @@ use super::local::{self, LocalEngine};
 use super::settings::Settings;
 use super::{process, Cluster, Owned, Profile};
 use crate::actors::Engine;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StartError};
 use crate::id::NodeId;
 use crate::net::{ClusterKey, Liveness, TlsPolicy};
 use crate::proxy::ObjectHub;
@@ -135,7 +135,7 @@ impl ClusterBuilder {
 
     /// The settings in force: this builder's, the environment's, the
     /// profile's, in that order.
-    fn resolve(&self, profile: Option<&Profile>) -> Result<Settings> {
+    fn resolve(&self, profile: Option<&Profile>) -> Result<Settings, StartError> {
         let env = if self.ignore_env {
             Settings::default()
         } else {
@@ -156,9 +156,9 @@ impl ClusterBuilder {
 
     /// `n` in-process engines (see [`Cluster::local`]), keeping these
     /// settings.
-    pub async fn local(self, n: usize) -> Result<Cluster> {
+    pub async fn local(self, n: usize) -> Result<Cluster, StartError> {
         let settings = self.resolve(None)?;
-        let key = ClusterKey::random()?;
+        let key = ClusterKey::random().map_err(Error::from)?;
         let template = engine_template(&key, &settings);
         let threads = local::engine_threads(n);
         // Engines dealt to threads in turn: node i on thread i % threads.
@@ -181,14 +181,14 @@ impl ClusterBuilder {
 
     /// `n` engine processes from [`engine_program`](crate::engine::engine_program)
     /// (see [`Cluster::spawn`]), each given these settings.
-    pub async fn spawn(self, n: usize) -> Result<Cluster> {
+    pub async fn spawn(self, n: usize) -> Result<Cluster, StartError> {
         let program = process::engine_program()?;
         self.spawn_program(&program, n).await
     }
 
     /// `n` engine processes from `program` (see
     /// [`Cluster::spawn_program`]).
-    pub async fn spawn_program(self, program: &Path, n: usize) -> Result<Cluster> {
+    pub async fn spawn_program(self, program: &Path, n: usize) -> Result<Cluster, StartError> {
         let cluster = self
             .launch(LocalProcesses::new().program(program), n)
             .await?;
@@ -198,9 +198,13 @@ impl ClusterBuilder {
 
     /// Starts `n` engines with `launcher` (see [`Cluster::launch`]), each
     /// given these settings in its environment.
-    pub async fn launch(self, launcher: impl Launcher + 'static, n: usize) -> Result<Cluster> {
+    pub async fn launch(
+        self,
+        launcher: impl Launcher + 'static,
+        n: usize,
+    ) -> Result<Cluster, StartError> {
         let settings = self.resolve(None)?;
-        let key = ClusterKey::random()?;
+        let key = ClusterKey::random().map_err(Error::from)?;
         let links = settings.links(self.liveness.unwrap_or_default());
         let hub = ObjectHub::empty(key.clone(), links);
         let launched = Launched::open(launcher, key.clone(), links.tls, hub.clone()).await?;
@@ -210,13 +214,13 @@ impl ClusterBuilder {
     }
 
     /// Connects to the engines a profile names (see [`Cluster::connect`]).
-    pub async fn connect(self, profile: impl AsRef<Path>) -> Result<Cluster> {
+    pub async fn connect(self, profile: impl AsRef<Path>) -> Result<Cluster, StartError> {
         let profile = Profile::load(profile)?;
         self.connect_profile(&profile).await
     }
 
     /// Connects to the engines of a profile already read.
-    pub async fn connect_profile(self, profile: &Profile) -> Result<Cluster> {
+    pub async fn connect_profile(self, profile: &Profile) -> Result<Cluster, StartError> {
         let settings = self.resolve(Some(profile))?;
         let liveness = self.liveness.or(profile.liveness).unwrap_or_default();
         let links = settings.links(liveness);
@@ -234,10 +238,4 @@ fn engine_template(key: &ClusterKey, settings: &Settings) -> Engine {
         .with_limits(settings.engine_limits())
         .with_tls(settings.tls.unwrap_or_default())
         .with_connect_timeout(settings.connect_timeout())
-}
-
-impl From<super::SettingsError> for Error {
-    fn from(e: super::SettingsError) -> Self {
-        Error::Settings(e)
-    }
 }

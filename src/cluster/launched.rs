@@ -3,7 +3,7 @@
 
 use super::launch::{self, Launcher};
 use super::{profile, registrar, Cluster, LaunchError, Owned, Profile};
-use crate::error::{Error, Result};
+use crate::error::{Result, StartError};
 use crate::id::NodeId;
 use crate::net::ClusterKey;
 use crate::proxy::ObjectHub;
@@ -60,7 +60,7 @@ impl Launched {
         key: ClusterKey,
         tls: crate::net::TlsPolicy,
         hub: ObjectHub,
-    ) -> Result<Launched> {
+    ) -> Result<Launched, StartError> {
         let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let registrar =
             registrar::Registrar::open(launcher.join_ip()?, key, tls, hub, next.clone()).await?;
@@ -120,7 +120,8 @@ impl Launched {
             // Gone already is fine: the launch command ends below.
             let _ = stop.timeout(std::time::Duration::from_secs(5)).await;
         }
-        let mut started = std::mem::take(&mut *self.started.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut started =
+            std::mem::take(&mut *self.started.lock().unwrap_or_else(|p| p.into_inner()));
         for cmd in self.stop_commands(&started) {
             launch::run_for_output(cmd).await;
         }
@@ -150,15 +151,18 @@ impl Cluster {
     /// [`wait_for`](Cluster::wait_for); more can join later with
     /// [`launch_more`](Cluster::launch_more). Settings as for
     /// [`Cluster::local`]; [`Cluster::builder`] sets them.
-    pub async fn launch(launcher: impl Launcher + 'static, n: usize) -> Result<Cluster> {
+    pub async fn launch(
+        launcher: impl Launcher + 'static,
+        n: usize,
+    ) -> Result<Cluster, StartError> {
         Cluster::builder().launch(launcher, n).await
     }
 
     /// Starts `n` more engines with this cluster's launcher (node ids after
     /// the last one started).
-    pub async fn launch_more(&self, n: usize) -> Result<()> {
+    pub async fn launch_more(&self, n: usize) -> Result<(), StartError> {
         let Owned::Launched(l) = &self.inner.owned else {
-            return Err(Error::Launch(LaunchError::NoHosts));
+            return Err(LaunchError::NoHosts.into());
         };
         let program = l.launcher.program()?;
         if n == 0 {
@@ -233,7 +237,7 @@ impl Cluster {
 
     /// The file batch jobs read the key from: written once, mode 0600,
     /// beside the profile.
-    fn key_file(&self, l: &Launched) -> Result<PathBuf> {
+    fn key_file(&self, l: &Launched) -> Result<PathBuf, StartError> {
         let mut slot = l.key_file.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = slot.as_ref() {
             return Ok(p.clone());
@@ -253,7 +257,7 @@ impl Cluster {
     /// [`LaunchError::NotRegistered`], naming every launched engine that is
     /// not there with where it was started, how its command ended and what
     /// it printed.
-    pub async fn wait_for(&self, n: usize, timeout: std::time::Duration) -> Result<()> {
+    pub async fn wait_for(&self, n: usize, timeout: std::time::Duration) -> Result<(), StartError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let have = self.inner.hub.engines().len();
@@ -298,7 +302,7 @@ impl Cluster {
                 }));
             }
         }
-        Err(Error::Launch(LaunchError::NotRegistered { missing }))
+        Err(LaunchError::NotRegistered { missing }.into())
     }
 
     /// The commands that stop what this cluster's launcher started beyond

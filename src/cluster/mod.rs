@@ -1,9 +1,9 @@
 //! Starting and finding engines: [`Cluster`] (in-process engines, child
-//! processes, engines started by a [`Launcher`] — local processes, ssh,
+//! processes, engines started by a [`Launcher`](crate::launch::Launcher) — local processes, ssh,
 //! Slurm — that dial back to a registration listener, or a profile's
 //! engines), profiles, and the default cluster behind the free functions.
 //!
-//! - `launch`: the [`Launcher`] seam and its backends;
+//! - `launch`: the [`Launcher`](crate::launch::Launcher) seam and its backends;
 //! - `launched`: a cluster of launched engines (launch, wait, stop);
 //! - `registrar`: the client's registration listener;
 //! - `local`, `process`: in-process engines and engine processes;
@@ -13,118 +13,36 @@
 //! - `ops`: what a cluster does with objects (scatter, gather, names).
 
 mod builder;
-mod launch;
-mod launched;
+pub(crate) mod launch;
+pub(crate) mod launched;
 mod local;
 mod ops;
 pub(crate) mod process;
 mod profile;
-mod registrar;
+pub(crate) mod registrar;
 mod settings;
 
-use crate::actors::EngineError;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StartError};
 use crate::id::NodeId;
-use crate::net::ClusterKey;
 use crate::proxy::runtime::background;
-use crate::proxy::{Gather, ObjectHub, Remote};
+use crate::proxy::{Gather, Remote};
 use crate::value::Value;
 use local::LocalEngine;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 pub use builder::ClusterBuilder;
 pub use settings::{Settings, SettingsError};
 
-pub use launch::{LaunchRecord, Launcher, LocalProcesses, Slurm, Ssh};
-use launched::Launched;
-pub use launched::Unregistered;
-pub use process::{
-    engine_program, join_token, main_if_engine, route_back, run_engine, run_engine_joining,
-    serve_test_engine, shutdown_signal, EngineProcess, Join, TestEngine,
+pub use crate::net::wire::{EngineStats, ObjectInfo};
+pub use crate::net::{ClusterKey, LinkOptions, Liveness, TlsPolicy, DEFAULT_CONNECT_TIMEOUT};
+pub use crate::proxy::{
+    ClusterEvent, ClusterEvents, HeldObject, ObjectEngine, ObjectHub, EVENT_BACKLOG,
 };
 pub use profile::{EngineEntry, JoinPoint, Profile, ProfileError};
-pub use registrar::register_with;
 
-/// Why engines could not be started.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LaunchError {
-    /// No engine program was found.
-    #[error("no engine program: set DISTOB_ENGINE_BIN, call distob::engine::main_if_engine() in main, or put the `distob` binary on PATH")]
-    NoProgram,
-    /// The program could not be started.
-    #[error("cannot start {program}")]
-    Spawn {
-        /// The program.
-        program: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The engine did not report its address in time.
-    #[error("engine {node} did not report its address within {secs} s")]
-    NotReady {
-        /// Which engine.
-        node: NodeId,
-        /// The limit.
-        secs: u64,
-    },
-    /// The engine exited before it was ready.
-    #[error("engine {node} exited before it was ready ({status})")]
-    Exited {
-        /// Which engine.
-        node: NodeId,
-        /// How it exited.
-        status: std::process::ExitStatus,
-    },
-    /// The engine's ready line could not be read.
-    #[error("engine {node} printed a bad ready line: {line:?}")]
-    BadReadyLine {
-        /// Which engine.
-        node: NodeId,
-        /// The line.
-        line: String,
-    },
-    /// No hosts were given.
-    #[error("no hosts to start engines on")]
-    NoHosts,
-    /// A hosts line is not `host[:slots]` with slots ≥ 1.
-    #[error("bad host line {line:?}: expected host or host:slots")]
-    BadHost {
-        /// The line.
-        line: String,
-    },
-    /// Engines did not register in time: each one named, with where it
-    /// was started, how it ended, and what its launcher printed.
-    #[error("{} of the engines did not register:{}", missing.len(), missing.iter().map(|m| format!("\n  {m}")).collect::<String>())]
-    NotRegistered {
-        /// The engines that did not register.
-        missing: Vec<Unregistered>,
-    },
-    /// A setting passed to an engine process is missing or invalid.
-    #[error("engine setting {name} is missing or invalid")]
-    BadEnv {
-        /// Which setting.
-        name: &'static str,
-    },
-    /// Registering with the client that launched this engine failed.
-    #[error("cannot register with the client at {join}")]
-    Register {
-        /// The client's registration address.
-        join: SocketAddr,
-        /// Why.
-        #[source]
-        source: crate::net::NetError,
-    },
-    /// The engine failed while serving.
-    #[error("engine failed")]
-    Engine(#[from] EngineError),
-    /// An I/O error while starting engines.
-    #[error("i/o error while starting engines")]
-    Io(#[from] std::io::Error),
-}
+pub(crate) use launch::LaunchError;
+use launched::Launched;
 
 pub(crate) fn report(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -218,33 +136,33 @@ impl Cluster {
     /// max(16, 4 × cores) threads; more engines share those threads (so a
     /// thousand engines need no thousand threads). Settings come from
     /// `DISTOB_*` variables and the defaults (see [`Cluster::builder`]).
-    pub async fn local(n: usize) -> Result<Cluster> {
+    pub async fn local(n: usize) -> Result<Cluster, StartError> {
         Self::builder().local(n).await
     }
 
     /// `n` engine processes on this machine, listening on 127.0.0.1 port 0,
-    /// started from [`engine_program`]: this executable when it called
-    /// [`main_if_engine`] (so engines host its own types) or is a test
+    /// started from [`engine_program`](crate::engine::engine_program): this executable when it called
+    /// [`main_if_engine`](crate::engine::main_if_engine) (so engines host its own types) or is a test
     /// binary with [`test_engine!`](crate::test_engine), else the `distob`
     /// binary. The cluster ends them when dropped.
-    pub async fn spawn(n: usize) -> Result<Cluster> {
+    pub async fn spawn(n: usize) -> Result<Cluster, StartError> {
         Self::builder().spawn(n).await
     }
 
     /// `n` engine processes started from `program`: a
-    /// [`launch`](Cluster::launch) with [`LocalProcesses`] that waits until
+    /// [`launch`](Cluster::launch) with [`LocalProcesses`](crate::launch::LocalProcesses) that waits until
     /// every engine has registered.
-    pub async fn spawn_program(program: &Path, n: usize) -> Result<Cluster> {
+    pub async fn spawn_program(program: &Path, n: usize) -> Result<Cluster, StartError> {
         Self::builder().spawn_program(program, n).await
     }
 
     /// Connects to the engines a profile names.
-    pub async fn connect(profile: impl AsRef<Path>) -> Result<Cluster> {
+    pub async fn connect(profile: impl AsRef<Path>) -> Result<Cluster, StartError> {
         Self::builder().connect(profile).await
     }
 
     /// Connects to the engines of a profile already read.
-    pub async fn connect_profile(profile: &Profile) -> Result<Cluster> {
+    pub async fn connect_profile(profile: &Profile) -> Result<Cluster, StartError> {
         Self::builder().connect_profile(profile).await
     }
 
@@ -254,8 +172,8 @@ impl Cluster {
         self.inner.settings
     }
 
-    /// Engine losses and reconnections, from now on (see [`ClusterEvent`](crate::ClusterEvent)).
-    pub fn events(&self) -> crate::ClusterEvents {
+    /// Engine losses and reconnections, from now on (see [`ClusterEvent`]).
+    pub fn events(&self) -> crate::cluster::ClusterEvents {
         self.inner.hub.events()
     }
 
@@ -405,7 +323,7 @@ impl Cluster {
 /// The default cluster behind the free functions: the profile named by
 /// `DISTOB_PROFILE` if set, else one in-process engine per core, started on
 /// first use and driven by distob's background runtime.
-pub async fn default_cluster() -> Result<&'static Cluster> {
+pub async fn default_cluster() -> Result<&'static Cluster, StartError> {
     static DEFAULT: tokio::sync::OnceCell<Cluster> = tokio::sync::OnceCell::const_new();
     DEFAULT
         .get_or_try_init(|| async {

@@ -98,11 +98,10 @@ impl Cluster {
     /// the others.
     pub fn call<F, T, A, R>(&self, f: F, obj: &Remote<T>, args: A) -> crate::Call<R>
     where
-        F: crate::RemoteFn<T, A, R>,
+        F: crate::call::RemoteFn<T, A, R>,
         A: serde::Serialize,
         R: Value,
     {
         obj.apply(f, args)
     }
-
 }

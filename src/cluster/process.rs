@@ -204,7 +204,7 @@ fn run_from_env() -> Result<(), LaunchError> {
 /// keeps its signals); pass this, or a future of your own, as its `stop`.
 ///
 /// ```no_run
-/// use distob::{ClusterKey, Engine, NodeId};
+/// use distob::{Engine, NodeId, cluster::ClusterKey};
 /// let engine = Engine::new(NodeId(0), ClusterKey::random()?);
 /// distob::engine::run_engine(engine, "127.0.0.1:0".parse()?, distob::engine::shutdown_signal())?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -434,7 +434,10 @@ pub(crate) async fn read_ready(
     let wait = async {
         while let Some(line) = lines.next_line().await? {
             // Anywhere in the line: a test harness may print before it.
-            if let Some(rest) = line.find(READY_PREFIX).map(|i| &line[i + READY_PREFIX.len()..]) {
+            if let Some(rest) = line
+                .find(READY_PREFIX)
+                .map(|i| &line[i + READY_PREFIX.len()..])
+            {
                 let addr = rest.split_whitespace().nth(1).and_then(|a| a.parse().ok());
                 return addr.ok_or(LaunchError::BadReadyLine { node, line });
             }

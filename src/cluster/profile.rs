@@ -73,7 +73,7 @@ pub struct EngineEntry {
 /// Where the engines are and the key to reach them.
 ///
 /// ```
-/// use distob::{ClusterKey, NodeId, Profile, EngineEntry};
+/// use distob::{NodeId, cluster::ClusterKey, cluster::Profile, cluster::EngineEntry};
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("profile.json");
 /// let p = Profile::new(ClusterKey::random().unwrap(), vec![EngineEntry {

@@ -43,7 +43,7 @@ pub enum SettingsError {
 /// variables in their environment.
 ///
 /// ```
-/// use distob::Settings;
+/// use distob::cluster::Settings;
 /// let mine = Settings { max_in_flight: Some(64), ..Settings::default() };
 /// let site = Settings { max_in_flight: Some(8), call_timeout_ms: Some(2000), ..Settings::default() };
 /// let both = mine.or(site);
@@ -283,7 +283,8 @@ mod tests {
         // Call timeouts are the client's business.
         assert!(!env.iter().any(|(k, _)| k == "DISTOB_CALL_TIMEOUT_MS"));
         // And they read back the same.
-        let back = Settings::from_vars(|n| env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
+        let back =
+            Settings::from_vars(|n| env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
         assert_eq!(back.unwrap().engine_limits(), s.engine_limits());
     }
 

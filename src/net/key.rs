@@ -11,7 +11,7 @@ use std::fmt;
 /// Serialised (in profiles) as 64 hex digits; `Debug` never shows it.
 ///
 /// ```
-/// use distob::ClusterKey;
+/// use distob::cluster::ClusterKey;
 /// let key = ClusterKey::random()?;
 /// let hex = key.to_hex();
 /// assert_eq!(ClusterKey::from_hex(&hex), Some(key.clone()));

@@ -38,7 +38,7 @@ enum State<T, E> {
 /// without either, it stays a one-way message: the engine still runs it (a
 /// call whose deadline has passed when dropped is withdrawn, as its engine
 /// would not start it anyway). Deadlines travel with calls: a deadline known
-/// when the call is made (a [`timeout`](crate::WithTimeout::timeout) scope,
+/// when the call is made (a [`timeout`](crate::call::WithTimeout::timeout) scope,
 /// [`ObjectHub::set_default_timeout`](crate::ObjectHub::set_default_timeout), or the deadline of the engine code
 /// making it) is sent with the request; its engine does not start it once
 /// the deadline has passed, and code it runs sees the deadline
@@ -188,7 +188,7 @@ impl<T, E> Call<T, E> {
     /// with stands. (The request left when the call was made, so engine code
     /// serving it does not see this deadline; to hand a deadline on to the
     /// calls it makes, make the call inside a
-    /// [`timeout`](crate::WithTimeout::timeout) scope.)
+    /// [`timeout`](crate::call::WithTimeout::timeout) scope.)
     pub fn timeout(mut self, d: Duration) -> Self {
         let at = self.sent + d;
         self.deadline = Some(self.deadline.map_or(at, |old| old.min(at)));
@@ -341,7 +341,7 @@ impl<T, E> Drop for Call<T, E> {
 /// # async fn demo() -> distob::Result<()> {
 /// let cluster = distob::Cluster::local(2).await?;
 /// let xs = cluster.scatter_each(vec![1u32, 2, 3]).await?;
-/// let back = distob::call_all(&xs, |x| x.fetch()).await?;
+/// let back = distob::call::call_all(&xs, |x| x.fetch()).await?;
 /// assert_eq!(back, vec![1, 2, 3]);
 /// # Ok(()) }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();

@@ -72,7 +72,7 @@ where
 ///
 /// ```
 /// # async fn demo() -> distob::Result<()> {
-/// use distob::WithTimeout;
+/// use distob::call::WithTimeout;
 /// use std::time::Duration;
 /// let cluster = distob::Cluster::local(2).await?;
 /// let xs = cluster

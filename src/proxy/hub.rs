@@ -11,7 +11,7 @@
 //! [`BULK_THRESHOLD`](super::link::BULK_THRESHOLD) (large scatters) take it,
 //! so small calls made meanwhile are not queued behind their bytes. The
 //! object is announced (`Op::Expect`) on the main link first, so calls on it
-//! keep their order. The bulk link has a byte budget ([`MAX_BULK_IN_FLIGHT`](crate::MAX_BULK_IN_FLIGHT)):
+//! keep their order. The bulk link has a byte budget ([`MAX_BULK_IN_FLIGHT`](crate::call::MAX_BULK_IN_FLIGHT)):
 //! a large send beyond it waits, in a task, until earlier ones are answered.
 
 use super::local::LocalPort;
@@ -340,7 +340,7 @@ impl ObjectHub {
 
     /// Bounds each object's cache of `#[distob(cached)]` replies on this
     /// client to `bytes` (keys, replies and a small overhead per entry;
-    /// default [`DEFAULT_METHOD_CACHE_BYTES`](crate::DEFAULT_METHOD_CACHE_BYTES)):
+    /// default [`DEFAULT_METHOD_CACHE_BYTES`](crate::call::DEFAULT_METHOD_CACHE_BYTES)):
     /// beyond it the least recently used replies go. A reply larger than
     /// the bound alone is not cached. See
     /// [`Remote::method_cache_stats`](crate::Remote::method_cache_stats).
@@ -497,7 +497,7 @@ impl ObjectHub {
     }
 
     /// The bytes of large bodies sent to `node` (or waiting to be sent) and
-    /// not yet answered, at most [`MAX_BULK_IN_FLIGHT`](crate::MAX_BULK_IN_FLIGHT) (or one larger body
+    /// not yet answered, at most [`MAX_BULK_IN_FLIGHT`](crate::call::MAX_BULK_IN_FLIGHT) (or one larger body
     /// alone).
     pub fn bulk_bytes_in_flight(&self, node: NodeId) -> usize {
         self.link(node).map_or(0, |l| l.bulk_bytes_in_flight())
@@ -513,7 +513,7 @@ impl ObjectHub {
     }
 
     /// Gives every call through this hub that sets no deadline of its own
-    /// (no [`Call::timeout`], no [`timeout`](crate::WithTimeout::timeout)
+    /// (no [`Call::timeout`](crate::Call::timeout), no [`timeout`](crate::call::WithTimeout::timeout)
     /// scope) this timeout, `None` for none (the default). The deadline
     /// travels with the call: its engine does not start it once it has
     /// passed, and calls its code makes inherit it.
@@ -521,5 +521,4 @@ impl ObjectHub {
         let us = d.map_or(0, |d| d.as_micros().clamp(1, u128::from(u64::MAX)) as u64);
         self.inner.default_timeout_us.store(us, Ordering::Relaxed);
     }
-
 }

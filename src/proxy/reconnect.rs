@@ -74,7 +74,7 @@ impl Watch {
 ///
 /// ```
 /// # async fn demo() -> distob::Result<()> {
-/// use distob::ClusterEvent;
+/// use distob::cluster::ClusterEvent;
 /// let cluster = distob::Cluster::local(2).await?;
 /// let mut events = cluster.events();
 /// cluster.reconnect(distob::NodeId(1)).await?;

@@ -200,7 +200,7 @@ impl<T> Remote<T> {
 
     /// Sends a call to a method that answers with a stream
     /// ([`Streamed`](crate::Streamed)); its items come on the
-    /// [`CallStream`](crate::CallStream). Generated proxies go through here.
+    /// [`CallStream`](crate::call::CallStream). Generated proxies go through here.
     pub fn invoke_stream<R: Value, E>(
         &self,
         method: MethodId,

@@ -39,12 +39,10 @@ impl ObjectHub {
     /// Refuses new calls from now on ([`Error::ShuttingDown`]); calls under
     /// way go on.
     pub(crate) fn begin_drain(&self) {
-        let _ = self.inner.state.compare_exchange(
-            OPEN,
-            DRAINING,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
+        let _ =
+            self.inner
+                .state
+                .compare_exchange(OPEN, DRAINING, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// Whether new calls may leave (not once the hub drains or is closed):

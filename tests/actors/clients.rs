@@ -112,10 +112,10 @@ fn saved_profile(c: &Cluster) -> (tempfile::TempDir, std::path::PathBuf) {
 
 fn parse_ref(text: &str) -> distob::Ref {
     let (node, object) = text.split_once('/').unwrap();
-    let tag = distob::TypeTag::of_name(distob::registry::stable_name::<Counter>());
+    let tag = distob::id::TypeTag::of_name(distob::registry::stable_name::<Counter>());
     distob::Ref::new(
         NodeId(node.parse().unwrap()),
-        distob::ObjectId::parse(object).unwrap(),
+        distob::id::ObjectId::parse(object).unwrap(),
         tag,
     )
 }
@@ -203,6 +203,6 @@ pub async fn a_name_on_a_lost_engine_is_engine_lost(c: &Cluster) {
 fn directory_of(name: &str, c: &Cluster) -> NodeId {
     c.engines()
         .into_iter()
-        .max_by_key(|n| distob::TypeTag::of_name(&format!("{name}\u{0}{}", n.0)).0)
+        .max_by_key(|n| distob::id::TypeTag::of_name(&format!("{name}\u{0}{}", n.0)).0)
         .unwrap()
 }

@@ -207,7 +207,7 @@ async fn attach_checks_the_type_and_fixed_names_register(c: &Cluster) {
     assert_eq!(entry.type_name, "actors.Renamed");
     assert_eq!(within(r.value()).await.unwrap(), 7);
     // Handles to objects that are not there fail at the call that uses them.
-    let ghost = distob::Ref::new(NodeId(0), distob::ObjectId::new(), x.id().tag);
+    let ghost = distob::Ref::new(NodeId(0), distob::id::ObjectId::new(), x.id().tag);
     assert!(matches!(
         within(c.attach::<Counter>(ghost)).await,
         Err(Error::NoSuchObject(_))

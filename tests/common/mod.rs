@@ -3,7 +3,8 @@
 
 pub mod runner;
 
-use distob::{ClusterKey, Engine, NodeId};
+use distob::cluster::ClusterKey;
+use distob::{Engine, NodeId};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;

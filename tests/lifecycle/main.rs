@@ -10,7 +10,10 @@ mod types;
 
 use common::runner::{Case, Tally};
 use common::{eventually, rss_kib, within};
-use distob::{Call, CallFate, Cluster, ClusterEvent, Error, NodeId, WithTimeout};
+use distob::call::WithTimeout;
+use distob::cluster::ClusterEvent;
+use distob::error::CallFate;
+use distob::{Call, Cluster, Error, NodeId};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 use types::*;
@@ -143,7 +146,7 @@ async fn a_slow_stream_keeps_order_and_bounds_the_engine(c: &Cluster) {
         let item = item.unwrap();
         assert_eq!(u64::from_le_bytes(item[..8].try_into().unwrap()), next);
         next += 1;
-        if next % 10_000 == 0 {
+        if next.is_multiple_of(10_000) {
             // A slow consumer.
             tokio::time::sleep(Duration::from_millis(2)).await;
             if let Some(p) = pid {
@@ -175,7 +178,7 @@ async fn dropping_a_stream_stops_production(c: &Cluster) {
     // object serves again.
     let produced = within(src.produced()).await.unwrap();
     assert!(
-        produced <= 10 + distob::DEFAULT_WINDOW_ITEMS + 64,
+        produced <= 10 + distob::call::DEFAULT_WINDOW_ITEMS + 64,
         "{produced}"
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -238,14 +241,14 @@ async fn a_feed_uploads_within_its_window_and_stops_when_dropped(c: &Cluster) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let now = pulled.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
-        now <= 10 + 2 * u64::from(distob::FEED_WINDOW),
+        now <= 10 + 2 * u64::from(distob::call::FEED_WINDOW),
         "{now} pulled"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(pulled.load(std::sync::atomic::Ordering::Relaxed), now);
 }
 
-async fn event(events: &mut distob::ClusterEvents) -> ClusterEvent {
+async fn event(events: &mut distob::cluster::ClusterEvents) -> ClusterEvent {
     within(events.recv()).await.unwrap()
 }
 

@@ -1,6 +1,7 @@
 //! The objects the life-cycle cases use.
 
-use distob::{Ctx, Streamed, Timer};
+use distob::call::Timer;
+use distob::{Ctx, Streamed};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -108,8 +108,8 @@ fn orchestrate() {
     // Engines, each in its namespace, reading the key from a profile.
     let dir = tempfile::tempdir().unwrap();
     let keyfile = dir.path().join("key.json");
-    let key = distob::ClusterKey::random().unwrap();
-    distob::Profile::new(key.clone(), vec![])
+    let key = distob::cluster::ClusterKey::random().unwrap();
+    distob::cluster::Profile::new(key.clone(), vec![])
         .save(&keyfile)
         .unwrap();
     let mut entries = Vec::new();
@@ -137,14 +137,16 @@ fn orchestrate() {
             .unwrap();
         bed.children.push(child);
         let addr = line.split_whitespace().nth(2).unwrap().parse().unwrap();
-        entries.push(distob::EngineEntry {
+        entries.push(distob::cluster::EngineEntry {
             node: distob::NodeId(e as u32),
             addr,
             pid: None,
         });
     }
     let profile = dir.path().join("profile.json");
-    distob::Profile::new(key, entries).save(&profile).unwrap();
+    distob::cluster::Profile::new(key, entries)
+        .save(&profile)
+        .unwrap();
 
     // The client, in its namespace.
     let mut client = Command::new("ip")
@@ -217,7 +219,7 @@ fn client(profile: &str) {
             .await
             .unwrap()
             .unwrap();
-        let mut quick_profile = distob::Profile::load(profile).unwrap();
+        let mut quick_profile = distob::cluster::Profile::load(profile).unwrap();
         quick_profile.liveness = Some(distob::net::Liveness {
             unacked: Duration::from_millis(1500),
             ..distob::net::Liveness::default()
@@ -234,13 +236,13 @@ fn client(profile: &str) {
         // Across a network links are TLS by default (the engines run with
         // `--tls auto`): a plaintext dialer is refused with the reason, and
         // data moving engine to engine crosses as TLS too.
-        let p = distob::Profile::load(profile).unwrap();
+        let p = distob::cluster::Profile::load(profile).unwrap();
         let plain = tokio::time::timeout(
             deadline,
             distob::ObjectHub::connect_with(
                 &p.addresses()[..1],
                 p.key.clone(),
-                distob::TlsPolicy::Never,
+                distob::cluster::TlsPolicy::Never,
             ),
         )
         .await

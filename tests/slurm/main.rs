@@ -203,7 +203,7 @@ async fn cli_in_allocation() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let p = distob::Profile::load(&profile).unwrap();
+    let p = distob::cluster::Profile::load(&profile).unwrap();
     let pids: Vec<u32> = p.engines.iter().filter_map(|e| e.pid).collect();
     assert_eq!(pids.len(), 2);
     for &pid in &pids {
@@ -373,7 +373,7 @@ async fn cli_sbatch_start_and_stop(slurm: &SlurmCluster) {
         String::from_utf8_lossy(&out.stderr),
         slurm.logs()
     );
-    let p = distob::Profile::load(&profile).unwrap();
+    let p = distob::cluster::Profile::load(&profile).unwrap();
     let pids: Vec<u32> = p.engines.iter().filter_map(|e| e.pid).collect();
     assert_eq!(pids.len(), 2);
     assert!(p.stop.iter().any(|c| c[0] == "scancel"), "{:?}", p.stop);

@@ -4,9 +4,10 @@
 mod stop;
 
 use clap::{Parser, Subcommand};
+use distob::cluster::TlsPolicy;
+use distob::cluster::{ClusterKey, EngineEntry, Profile};
 use distob::launch::{Launcher, Slurm, Ssh};
-use distob::net::TlsPolicy;
-use distob::{ClusterKey, EngineEntry, NodeId, Profile};
+use distob::NodeId;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};

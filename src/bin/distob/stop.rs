@@ -11,7 +11,7 @@
 //! and pid), so that a later `cluster stop` can finish the job. `--force`
 //! removes it whatever happened.
 
-use distob::{EngineEntry, Profile};
+use distob::cluster::{EngineEntry, Profile};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -6,16 +6,17 @@
 //! one-time join tokens in their environment, keeps what the command
 //! prints, and waits for the engines to dial back and register.
 
+mod error;
 mod slurm;
 mod ssh;
 mod started;
 
+pub use error::LaunchError;
 pub use slurm::Slurm;
 pub use ssh::Ssh;
 pub(crate) use started::{run_for_output, Started};
 
 use super::process::engine_program;
-use super::LaunchError;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 
