@@ -305,6 +305,39 @@ impl<E> Error<E> {
         self.fate() == CallFate::MayHaveRun
     }
 
+    /// A short, stable label of what went wrong (`"timeout"`,
+    /// `"engine_lost"`, `"remote_error"`, …): the `outcome` of the
+    /// `distob.call` span and of `distob_calls_total`.
+    ///
+    /// ```
+    /// assert_eq!(distob::Error::<std::convert::Infallible>::Busy.kind(), "busy");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Remote(_) => "remote_error",
+            Error::RemotePanic { .. } => "panic",
+            Error::RemoteDecode { .. } => "decode",
+            Error::Refused { .. } => "refused",
+            Error::Busy => "busy",
+            Error::NoSuchObject(_) => "no_such_object",
+            Error::NoSuchMethod { .. } => "no_such_method",
+            Error::ObjectLost(_) => "object_lost",
+            Error::Reentrant(_) => "reentrant",
+            Error::NameTaken(_) => "name_taken",
+            Error::Cancelled => "cancelled",
+            Error::ObjectPoisoned(_) => "poisoned",
+            Error::Timeout => "timeout",
+            Error::EngineLost(_) => "engine_lost",
+            Error::HubClosed => "hub_closed",
+            Error::ShuttingDown => "shutting_down",
+            Error::Connect { .. } | Error::Auth | Error::VersionMismatch { .. } => "connect",
+            Error::Codec(_) => "codec",
+            Error::WrongType { .. } => "wrong_type",
+            Error::Protocol(_) | Error::Io(_) => "protocol",
+            _ => "error",
+        }
+    }
+
     /// The remote method's own error, if that is what this is.
     pub fn remote(&self) -> Option<&E> {
         match self {

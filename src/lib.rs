@@ -91,6 +91,7 @@ pub mod net;
 #[allow(unreachable_pub, dead_code, unused_imports)]
 mod net;
 mod proxy;
+mod telemetry;
 pub mod value;
 
 pub use actors::ctx::Ctx;
@@ -133,8 +134,8 @@ pub mod engine {
 pub mod registry {
     pub use crate::actors::hosted::{Dispatch, Host, Hosted, Invocation, OnPanic, Plain, Produced};
     pub use crate::actors::registry::{
-        lookup, lookup_function, registered, stable_name, AdoptFn, FunctionEntry, FunctionFn,
-        HostFn, ObjectSlot, TypeEntry,
+        lookup, lookup_function, method_name, registered, stable_name, type_name_of, AdoptFn,
+        FunctionEntry, FunctionFn, HostFn, ObjectSlot, TypeEntry,
     };
     pub use crate::actors::stream::Encodings;
     pub use crate::macro_support::no_such_method;
@@ -157,6 +158,7 @@ pub mod launch {
 pub mod __private {
     pub use crate::cluster::process::{serve_test_engine, TestEngine};
     pub use crate::macro_support::*;
+    pub use crate::telemetry::set_telemetry;
 }
 
 /// Makes this test binary able to serve as engines for its own types: put

@@ -374,6 +374,7 @@ async fn bad_handles_holds_and_names_get_clear_errors() {
             vec![distob::net::wire::HandleRef(NodeId(0), id)],
             vec![],
             None,
+            None,
         );
         let out = request_with(
             &mut r,

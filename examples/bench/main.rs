@@ -7,10 +7,12 @@
 //! cache-resident 1 MiB buffer, for reference.
 //!
 //! Run: `cargo run --release --example bench` (add `-- --quick` for a short
-//! run, `-- --only actors` or `-- --only lifecycle` for those figures alone).
+//! run, `-- --only actors`, `-- --only lifecycle` or `-- --only telemetry`
+//! for those figures alone).
 
 mod actors;
 mod lifecycle;
+mod telemetry;
 
 use distob::{Cluster, NodeId};
 use ndarray::{ArrayD, IxDyn};
@@ -88,6 +90,12 @@ fn main() -> Result<(), BoxError> {
     let quick = std::env::args().any(|a| a == "--quick");
     // `--only actors`: just the actor figures (and the baselines they need).
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    if only.as_deref() == Some("telemetry") {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(telemetry::telemetry(quick));
+    }
     if only.as_deref() == Some("lifecycle") {
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -127,7 +135,12 @@ fn main() -> Result<(), BoxError> {
             drop(server);
             result?;
             scale(quick).await
-        })
+        })?;
+    // Last: it installs a global subscriber.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(telemetry::telemetry(quick))
 }
 
 fn emit(figure: &str, value: f64, unit: &str, baseline: Option<f64>) {

@@ -267,8 +267,14 @@ fn supervision(r: &RemoteImpl) -> TokenStream {
         },
         _ => quote!(),
     };
+    let names: Vec<String> = r
+        .methods
+        .iter()
+        .map(|m| format!("{name}::{}", m.name))
+        .collect();
     quote! {
         const ON_PANIC: #p::OnPanic = #policy;
+        const METHODS: &'static [&'static str] = &[#(#names),*];
 
         fn mutating(__method: ::distob::id::MethodId) -> bool {
             let __mutating: &[::distob::id::MethodId] = &[#(#mutating),*];

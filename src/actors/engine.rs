@@ -228,6 +228,7 @@ impl Engine {
             let addr = listener.local_addr().ok()?;
             Some(super::exchange::enlist(addr, state.fingerprint, d))
         });
+        actix_rt::spawn(publish_gauges(Rc::downgrade(&state)));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -285,6 +286,7 @@ impl Engine {
             sessions: RefCell::new(HashMap::new()),
             stop: Notify::new(),
             requests: Cell::new(0),
+            bytes_sent_closed: Cell::new(0),
             calls: Cell::new(0),
             bytes_received: Cell::new(0),
             deliveries: RefCell::new(HashMap::new()),
@@ -340,6 +342,27 @@ async fn drain(state: &Rc<EngineState>) {
     state.objects.borrow_mut().clear();
     state.snapshots.borrow_mut().clear();
     state.orphans.borrow_mut().clear();
+}
+
+/// Sets this engine's gauges (objects, calls in flight and queued, memory)
+/// every [`GAUGE_PERIOD`](crate::telemetry::meters::GAUGE_PERIOD), for the
+/// recorder of this process, until the engine goes.
+async fn publish_gauges(state: std::rc::Weak<EngineState>) {
+    use crate::telemetry::meters;
+    let mut tick = tokio::time::interval(meters::GAUGE_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(state) = state.upgrade() else { return };
+        let stats = state.stats();
+        let gauges = meters::EngineGauges {
+            objects: stats.objects,
+            in_flight: stats.in_flight,
+            queued: stats.queued,
+            rss_bytes: stats.rss_bytes,
+        };
+        meters::engine_gauges(state.node, gauges);
+    }
 }
 
 async fn next_handoff(

@@ -139,6 +139,9 @@ pub trait Dispatch: Value {
     const NAME: &'static str;
     /// What a panic in a `&mut self` method does to the object.
     const ON_PANIC: OnPanic = OnPanic::Poison;
+    /// The names of its methods (`"Type::method"`, what their
+    /// [`MethodId`]s hash), for spans and logs.
+    const METHODS: &'static [&'static str] = &[];
 
     /// Whether a method may change the object (takes `&mut self`); the
     /// default assumes every method may.

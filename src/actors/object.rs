@@ -94,7 +94,9 @@ impl Held {
 }
 
 /// A message waiting for its object to be computed (or for an earlier
-/// async call to finish).
+/// async call to finish). (Kept unboxed: a call is moved here rarely, and
+/// boxing would allocate for every one.)
+#[allow(clippy::large_enum_variant)]
 enum Queued {
     Invoke(Invoke),
     Fetch(Fetch),

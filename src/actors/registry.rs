@@ -37,6 +37,8 @@ pub struct TypeEntry {
     /// Takes over a shared value from an engine of the same process, for
     /// types that share (arrays); `None` for the rest.
     pub adopt: Option<AdoptFn>,
+    /// Its methods' names (see [`Dispatch::METHODS`]).
+    pub methods: &'static [&'static str],
 }
 
 impl TypeEntry {
@@ -47,6 +49,7 @@ impl TypeEntry {
             type_id: std::any::TypeId::of::<T>,
             host: host::<T>,
             adopt: None,
+            methods: T::METHODS,
         }
     }
 }
@@ -153,6 +156,38 @@ fn functions() -> &'static HashMap<MethodId, &'static FunctionEntry> {
             .map(|e| (MethodId::of_name((e.name)()), e))
             .collect()
     })
+}
+
+/// The name of a method or registered function, if this build knows it.
+pub fn method_name(id: MethodId) -> Option<&'static str> {
+    static TABLE: OnceLock<HashMap<MethodId, &'static str>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            let methods = inventory::iter::<TypeEntry>
+                .into_iter()
+                .flat_map(|e| e.methods.iter().map(|&m| (MethodId::of_name(m), m)));
+            let functions = inventory::iter::<FunctionEntry>
+                .into_iter()
+                .map(|e| (MethodId::of_name((e.name)()), (e.name)()));
+            methods.chain(functions).collect()
+        })
+        .get(&id)
+        .copied()
+}
+
+/// The registered name of the type whose tag is `tag`, if this build
+/// registered it.
+pub fn type_name_of(tag: crate::id::TypeTag) -> Option<&'static str> {
+    static TABLE: OnceLock<HashMap<crate::id::TypeTag, &'static str>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            inventory::iter::<TypeEntry>
+                .into_iter()
+                .map(|e| (crate::id::TypeTag::of_name(e.name), e.name))
+                .collect()
+        })
+        .get(&tag)
+        .copied()
 }
 
 /// The entry for a type name, if this build registered it.

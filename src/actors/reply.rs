@@ -39,6 +39,8 @@ pub(crate) struct ReplyTo {
     /// The target object's count of calls queued or running on it; this
     /// one leaves it the same way.
     pub(crate) queued: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    /// The request's `distob.serve` span (closed once the reply is sent).
+    pub(crate) span: tracing::Span,
 }
 
 impl Drop for ReplyTo {
@@ -66,6 +68,12 @@ impl ReplyTo {
     /// Sends an outcome whose value carries the handles of `leases`.
     fn send(mut self, outcome: Outcome, body: Bytes, leases: Vec<Lease>) {
         self.leave_counts();
+        crate::telemetry::spans::finish(
+            &self.span,
+            crate::telemetry::outcome_label(&outcome),
+            "bytes_out",
+            body.len(),
+        );
         let call = self.call;
         match std::mem::replace(&mut self.sink, Sink::Gone) {
             Sink::Wire { writer, hub } => {

@@ -11,7 +11,7 @@ use super::engine::EngineState;
 use super::object::{refuse_reentrant, Keep, ObjectActor, ReplyTo, Sink, Target};
 use super::table::{Holder, NAMED};
 use crate::id::{CallId, NodeId, ObjectId};
-use crate::net::wire::{CallOp, Fault, HandleRef, Message, Meta, Op, Outcome};
+use crate::net::wire::{CallOp, Fault, HandleRef, Message, Op, Outcome};
 use crate::net::{AlignedBuf, Frame, FrameReader, FrameWriter, NetError};
 use crate::proxy::handles::{Chain, Flight, Landing};
 use crate::proxy::local::LocalItem;
@@ -119,6 +119,7 @@ impl Session {
             session: self.id,
             in_flight: None,
             queued: None,
+            span: tracing::Span::none(),
         }
     }
 
@@ -164,13 +165,13 @@ impl Session {
         e.bytes_received
             .set(e.bytes_received.get() + frame.wire_len);
         match frame.message {
-            Message::Request(call, op, meta) => {
+            Message::Request(call, op, mut meta) => {
                 let Some(writer) = self.writer.clone() else {
                     return;
                 };
                 let hub = self.engine.hub.clone();
                 let reply = self.reply_to(call, Sink::Wire { writer, hub });
-                let Meta(chain, handles, path, left) = meta;
+                let handles = std::mem::take(&mut meta.1);
                 let landing = match handles.is_empty() {
                     true => None,
                     false => Landing::new(&self.engine.hub, Flight::Lent(handles.clone())),
@@ -179,7 +180,7 @@ impl Session {
                     op,
                     body: frame.body,
                     reply,
-                    chain: Chain::arrived(chain, path, left),
+                    chain: Chain::arrived(meta),
                     landing,
                     handles,
                 });
@@ -234,7 +235,7 @@ impl Session {
             LocalItem::Request {
                 call,
                 op,
-                meta: Meta(chain, _, path, left),
+                meta,
                 body,
                 leases,
                 reply,
@@ -247,7 +248,7 @@ impl Session {
                     op,
                     body: AlignedBuf::from_slice(&body),
                     reply,
-                    chain: Chain::arrived(chain, path, left),
+                    chain: Chain::arrived(meta),
                     landing,
                     handles,
                 });
@@ -278,6 +279,18 @@ impl Session {
     fn request(&mut self, mut r: Incoming) {
         let e = &self.engine;
         e.requests.set(e.requests.get() + 1);
+        // The serve span: the method runs in it (with the chain), and it
+        // closes with the reply.
+        let (span, nested) = crate::telemetry::spans::serve_span(
+            e.node,
+            self.peer,
+            &r.op,
+            r.reply.call,
+            r.chain.trace,
+        );
+        r.chain.trace = nested;
+        r.chain.span = span.clone();
+        r.reply.span = span;
         // Work that queues on objects counts against the bound; the
         // engine's own bookkeeping does not.
         let queues = matches!(
@@ -400,6 +413,9 @@ impl Actor for Session {
     fn stopped(&mut self, _: &mut Context<Self>) {
         if let Some(w) = &self.writer {
             w.close();
+            let e = &self.engine;
+            e.bytes_sent_closed
+                .set(e.bytes_sent_closed.get() + w.bytes_sent());
         }
         if let Some(token) = self.listed_as.take() {
             self.engine.bulk_links.borrow_mut().remove(&token);

@@ -47,6 +47,8 @@ pub(crate) struct EngineState {
     pub(crate) sessions: RefCell<HashMap<u64, SessionEntry>>,
     pub(crate) stop: Notify,
     pub(crate) requests: Cell<u64>,
+    /// Frame bytes sent by sessions that have ended.
+    pub(crate) bytes_sent_closed: Cell<u64>,
     pub(crate) calls: Cell<u64>,
     pub(crate) bytes_received: Cell<u64>,
     /// Kept results on their way to their waiting objects.
@@ -430,13 +432,23 @@ impl EngineState {
             .values()
             .map(|(_, n, _)| n.load(Relaxed) as u64)
             .sum();
+        let live_sent: u64 = self
+            .sessions
+            .borrow()
+            .values()
+            .filter_map(|(_, _, w)| w.as_ref().map(|w| w.bytes_sent()))
+            .sum();
+        let objects = self.objects.borrow();
         EngineStats {
             in_flight,
-            queued: self.objects.borrow().queued(),
-            objects: self.objects.borrow().len() as u64,
+            queued: objects.queued(),
+            objects: objects.len() as u64,
             requests: self.requests.get(),
             calls: self.calls.get(),
             bytes_received: self.bytes_received.get(),
+            bytes_sent: self.bytes_sent_closed.get() + live_sent,
+            bytes_held: objects.nbytes(),
+            rss_bytes: crate::telemetry::meters::rss_bytes(),
         }
     }
 }

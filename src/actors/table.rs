@@ -170,6 +170,11 @@ impl ObjectTable {
             .unwrap_or_default()
     }
 
+    /// The encoded size of every object, as it arrived.
+    pub(crate) fn nbytes(&self) -> u64 {
+        self.map.values().map(|e| e.nbytes).sum()
+    }
+
     /// Calls queued on (or running in) every object.
     pub(crate) fn queued(&self) -> u64 {
         use std::sync::atomic::Ordering::Relaxed;

@@ -452,6 +452,7 @@ macro_rules! register_arrays {
                 type_id: std::any::TypeId::of::<ArrayD<$t>>,
                 host: host::<$t>,
                 adopt: Some(adopt::<$t>),
+                methods: &[],
             }
         }
     )*};

@@ -175,6 +175,7 @@ impl Cluster {
             ("DISTOB_ENGINE_JOIN".to_string(), join),
         ];
         env.extend(self.inner.settings.engine_env());
+        env.extend(super::logs::log_env());
         let key_line = if l.launcher.key_on_stdin() {
             format!("{}\n", self.inner.key.to_hex())
         } else {

@@ -7,6 +7,7 @@
 //! - `launched`: a cluster of launched engines (launch, wait, stop);
 //! - `registrar`: the client's registration listener;
 //! - `local`, `process`: in-process engines and engine processes;
+//! - `logs`: engine processes' output, forwarded to the client's tracing;
 //! - `profile`: profiles on disk;
 //! - `builder`, `settings`: [`ClusterBuilder`] and the [`Settings`] it
 //!   resolves (builder, `DISTOB_*` variables, profile, defaults);
@@ -16,6 +17,7 @@ mod builder;
 pub(crate) mod launch;
 pub(crate) mod launched;
 mod local;
+pub(crate) mod logs;
 mod ops;
 pub(crate) mod process;
 mod profile;

@@ -7,6 +7,7 @@
 //! `DISTOB_ENGINE_READY <node> <addr>` on standard output, and serves until
 //! its standard input closes (the parent is gone), Ctrl-C or SIGTERM.
 
+use super::logs::Stream;
 use super::LaunchError;
 use crate::actors::Engine;
 use crate::id::NodeId;
@@ -110,6 +111,7 @@ fn env_var<T: std::str::FromStr>(name: &'static str, default: Option<T>) -> Resu
 }
 
 fn run_from_env() -> Result<(), LaunchError> {
+    super::logs::install_engine_subscriber();
     let mut node = NodeId(env_var("DISTOB_ENGINE_NODE", None)?);
     let join: Option<Join> = match std::env::var("DISTOB_ENGINE_JOIN") {
         Ok(addr) => {
@@ -380,21 +382,31 @@ impl EngineProcess {
             .env("DISTOB_ENGINE_LISTEN", listen.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| LaunchError::Spawn {
                 program: program.to_owned(),
                 source,
             })?;
-        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(mut stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
             return Err(LaunchError::Io(std::io::ErrorKind::BrokenPipe.into()));
         };
+        let label = node.to_string();
+        tokio::spawn(forward_lines(
+            BufReader::new(stderr).lines(),
+            label.clone(),
+            Stream::Stderr,
+        ));
         stdin
             .write_all(format!("{}\n", key.to_hex()).as_bytes())
             .await?;
         stdin.flush().await?;
-        let addr = read_ready(node, stdout, &mut child).await?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = read_ready(node, &mut lines, &mut child).await?;
+        tokio::spawn(forward_lines(lines, label, Stream::Stdout));
         Ok(EngineProcess {
             node,
             addr,
@@ -424,13 +436,24 @@ impl EngineProcess {
     }
 }
 
-/// Reads the ready line of engine `node` from its standard output.
+/// Forwards what an engine prints to the client's tracing (see `logs`).
+async fn forward_lines(
+    mut lines: tokio::io::Lines<BufReader<impl tokio::io::AsyncRead + Unpin>>,
+    node: String,
+    from: Stream,
+) {
+    while let Ok(Some(line)) = lines.next_line().await {
+        super::logs::forward(&node, from, &line);
+    }
+}
+
+/// Reads the ready line of engine `node` from its standard output (what
+/// comes before it is forwarded).
 pub(crate) async fn read_ready(
     node: NodeId,
-    stdout: tokio::process::ChildStdout,
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     child: &mut tokio::process::Child,
 ) -> Result<SocketAddr, LaunchError> {
-    let mut lines = BufReader::new(stdout).lines();
     let wait = async {
         while let Some(line) = lines.next_line().await? {
             // Anywhere in the line: a test harness may print before it.
@@ -441,6 +464,7 @@ pub(crate) async fn read_ready(
                 let addr = rest.split_whitespace().nth(1).and_then(|a| a.parse().ok());
                 return addr.ok_or(LaunchError::BadReadyLine { node, line });
             }
+            super::logs::forward(&node.to_string(), Stream::Stdout, &line);
         }
         let status = child.wait().await?;
         Err(LaunchError::Exited { node, status })

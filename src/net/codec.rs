@@ -162,7 +162,7 @@ pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, Deco
 mod tests {
     use super::*;
     use crate::id::{CallId, NodeId, ObjectId};
-    use crate::net::wire::{CallOp, Fault, HandleRef, Meta, MethodId, Op, Outcome, Refusal};
+    use crate::net::wire::{CallOp, Fault, HandleRef, Meta, MethodId, Op, Outcome, Refusal, Trace};
     use proptest::prelude::*;
 
     fn arb_message() -> impl Strategy<Value = Message> {
@@ -197,7 +197,13 @@ mod tests {
                         type_name: t,
                         head: h,
                     },
-                    Meta(c, vec![HandleRef(NodeId(1), o)], vec![o], Some(c)),
+                    Meta(
+                        c,
+                        vec![HandleRef(NodeId(1), o)],
+                        vec![o],
+                        Some(c),
+                        Some(Trace(c, !c, c ^ 7, 1)),
+                    ),
                 )
             }),
             (any::<u64>(), id.clone(), any::<u64>(), bytes.clone()).prop_map(|(c, o, m, a)| {

@@ -211,11 +211,7 @@ pub async fn accept_tcp(
     }
     let from = stream.peer_addr()?;
     let opened = async {
-        let mut first = [0u8; 1];
-        if stream.peek(&mut first).await? == 0 {
-            return Err(NetError::Closed);
-        }
-        let tls = first[0] == TLS_HANDSHAKE_RECORD;
+        let tls = opens_tls(&stream).await?;
         if !how.policy.admits(from.ip(), tls) {
             if !tls {
                 refuse_plaintext(stream, how).await;
@@ -234,6 +230,28 @@ pub async fn accept_tcp(
     tokio::time::timeout(HANDSHAKE_TIMEOUT, opened)
         .await
         .map_err(|_| NetError::Timeout)?
+}
+
+/// Whether the dialer opens with a TLS handshake record (type 0x16,
+/// version 3.x), as against a plaintext frame (whose first bytes are its
+/// head's length, little-endian: a head of 22 bytes starts with 0x16 too,
+/// then zeros).
+async fn opens_tls(stream: &TcpStream) -> Result<bool, NetError> {
+    let mut first = [0u8; 3];
+    loop {
+        let n = stream.peek(&mut first).await?;
+        if n == 0 {
+            return Err(NetError::Closed);
+        }
+        if first[0] != TLS_HANDSHAKE_RECORD {
+            return Ok(false);
+        }
+        if n >= 3 {
+            return Ok(first[1] == 3 && first[2] <= 4);
+        }
+        // Only part of it has come: wait for the rest.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Which end of the handshake this side plays, with its key and node id.

@@ -16,7 +16,7 @@ use crate::id::{CallId, NodeId, ObjectId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version both sides must speak; checked in the handshake.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// A 32-byte random challenge or proof in the handshake.
 pub type Nonce = [u8; 32];
@@ -58,14 +58,22 @@ pub struct StreamItem(
 /// decoded, with [`Message::Arrived`]); the objects whose `async` methods
 /// up the chain wait for this call (holding their mailboxes); and the
 /// time left before its deadline, in microseconds, if it has one (the
-/// receiver counts it from when the request arrives).
+/// receiver counts it from when the request arrives); and the trace it
+/// belongs to, if anyone traces it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Meta(
     pub u64,
     pub Vec<HandleRef>,
     pub Vec<ObjectId>,
     pub Option<u64>,
+    pub Option<Trace>,
 );
+
+/// A request's place in a distributed trace, as W3C trace context has it
+/// (`traceparent`): the trace's 128-bit id (high, low), the id of the
+/// caller's span, and the trace flags (bit 0: sampled).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Trace(pub u64, pub u64, pub u64, pub u8);
 
 /// Why a handshake was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -475,6 +483,15 @@ pub struct EngineStats {
     /// Calls queued on (or running in) its objects.
     #[serde(default)]
     pub queued: u64,
+    /// Frame bytes it has sent (heads and bodies).
+    #[serde(default)]
+    pub bytes_sent: u64,
+    /// The encoded size of the objects it holds, as they arrived.
+    #[serde(default)]
+    pub bytes_held: u64,
+    /// The resident memory of its process, in bytes (0 where unknown).
+    #[serde(default)]
+    pub rss_bytes: u64,
 }
 
 /// Why a request failed on the engine. Text here is data from the engine

@@ -122,6 +122,8 @@ struct Shared {
     wake: Notify,
     mode: WriteMode,
     chunk: usize,
+    /// Bytes of frames queued so far (heads and bodies).
+    bytes: std::sync::atomic::AtomicU64,
 }
 
 /// A cloneable handle to one connection's write side.
@@ -190,6 +192,7 @@ impl FrameWriter {
             wake: Notify::new(),
             mode,
             chunk: DEFAULT_CHUNK,
+            bytes: Default::default(),
         });
         tokio::spawn(flusher(shared.clone()));
         FrameWriter { shared }
@@ -211,8 +214,12 @@ impl FrameWriter {
         if st.closed {
             return Err(NetError::Closed);
         }
+        let mut heads = 0;
+        let len = body.len();
         if body.len() <= self.shared.chunk {
+            let before = st.staging.len();
             codec::encode_head(message, body.len(), &mut st.staging)?;
+            heads += st.staging.len() - before;
             if body.len() <= INLINE_BODY {
                 st.staging.extend_from_slice(&body);
             } else {
@@ -233,7 +240,9 @@ impl FrameWriter {
                     total,
                     last,
                 };
+                let before = st.staging.len();
                 codec::encode_head(&chunk, end - offset, &mut st.staging)?;
+                heads += st.staging.len() - before;
                 st.seal();
                 st.push(body.slice(offset..end));
                 offset = end;
@@ -243,6 +252,9 @@ impl FrameWriter {
                 st.large.push_back((end, body));
             }
         }
+        self.shared
+            .bytes
+            .fetch_add((heads + len) as u64, std::sync::atomic::Ordering::Relaxed);
         if st.flushing {
             return Ok(());
         }
@@ -267,6 +279,12 @@ impl FrameWriter {
         drop(st);
         self.shared.wake.notify_one();
         Ok(())
+    }
+
+    /// Bytes of every frame sent through this writer so far (heads and
+    /// bodies, once queued).
+    pub fn bytes_sent(&self) -> u64 {
+        self.shared.bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes queued and not yet taken by the socket.

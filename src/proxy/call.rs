@@ -3,9 +3,11 @@
 use super::cache::{CacheFill, Cached};
 use super::hub::Reply;
 use super::runtime::background;
+use super::submit::Sent;
 use crate::error::{Error, Result};
 use crate::id::{NodeId, Ref};
 use crate::net::wire::{Fault, Outcome};
+use crate::telemetry::CallRecord;
 use serde::de::DeserializeOwned;
 use std::convert::Infallible;
 use std::future::Future;
@@ -70,6 +72,8 @@ pub struct Call<T, E = Infallible> {
     on_done: Option<T>,
     cache: Option<(CacheFill, CachedDecode<T, E>)>,
     withdraw: Option<Withdraw>,
+    /// Its span and metrics, told when it ends.
+    record: CallRecord,
 }
 
 /// How a call is withdrawn: its hub, engine and id.
@@ -115,12 +119,17 @@ fn typed_user_error<E: DeserializeOwned>(bytes: Vec<u8>) -> Error<E> {
 
 impl<T, E> Call<T, E> {
     pub(crate) fn pending(
-        rx: oneshot::Receiver<Result<Reply>>,
-        deadline: Option<Instant>,
+        sent: Sent,
         decode: Decode<T, E>,
         target: Option<Ref>,
         withdraw: Withdraw,
     ) -> Self {
+        let Sent {
+            rx,
+            deadline,
+            record,
+            ..
+        } = sent;
         Call {
             state: State::Waiting(rx),
             decode,
@@ -133,6 +142,7 @@ impl<T, E> Call<T, E> {
             on_done: None,
             cache: None,
             withdraw: Some(withdraw),
+            record,
         }
     }
 
@@ -150,6 +160,7 @@ impl<T, E> Call<T, E> {
             on_done: None,
             cache: None,
             withdraw: None,
+            record: CallRecord::none(),
         }
     }
 
@@ -204,6 +215,7 @@ impl<T, E> Call<T, E> {
     /// the engine still runs it.)
     pub fn cancel(&mut self) {
         if matches!(self.state, State::Waiting(_)) {
+            self.ended("cancelled", 0);
             self.state = State::Ready(Some(Err(Error::Cancelled)));
             if let Some(w) = self.withdraw.take() {
                 w.send();
@@ -239,7 +251,21 @@ impl<T, E> Call<T, E> {
         }
     }
 
+    /// Tells the call's span and metrics how it ended.
+    fn ended(&mut self, outcome: &'static str, bytes_in: usize) {
+        self.record.done(outcome, bytes_in, self.sent.elapsed());
+        self.record = CallRecord::none();
+    }
+
     fn finish(&mut self, reply: Reply) -> Result<T, Error<E>> {
+        let head = match &reply.outcome {
+            Outcome::Value(h) => h.len(),
+            _ => 0,
+        };
+        self.ended(
+            crate::telemetry::outcome_label(&reply.outcome),
+            head + reply.body.len(),
+        );
         match reply.outcome {
             Outcome::Fault(Fault::User(bytes)) => Err((self.user)(bytes)),
             Outcome::Fault(fault) => Err(fault_error(fault, self.node, self.target).widen()),
@@ -296,9 +322,15 @@ impl<T, E> Future for Call<T, E> {
         if let Poll::Ready(received) = Pin::new(rx).poll(cx) {
             let result = match received {
                 Ok(Ok(reply)) => this.finish(reply),
-                Ok(Err(e)) => Err(e.widen()),
+                Ok(Err(e)) => {
+                    this.ended(e.kind(), 0);
+                    Err(e.widen())
+                }
                 // The link dropped the sender without an answer: it is gone.
-                Err(_) => Err(Error::EngineLost(this.node)),
+                Err(_) => {
+                    this.ended("engine_lost", 0);
+                    Err(Error::EngineLost(this.node))
+                }
             };
             this.state = State::Ready(None);
             return Poll::Ready(result);
@@ -309,6 +341,7 @@ impl<T, E> Future for Call<T, E> {
                 .sleep
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
             if sleep.as_mut().poll(cx).is_ready() {
+                this.ended("timeout", 0);
                 this.state = State::Ready(None);
                 if let Some(w) = this.withdraw.take() {
                     w.send();

@@ -37,19 +37,30 @@ thread_local! {
 /// Where a call stands in its chain: the chain's id, the objects whose
 /// `async` methods up the chain wait for it, and its deadline (inherited
 /// by the calls it makes).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) struct Chain {
     pub(crate) id: u64,
     pub(crate) path: Vec<ObjectId>,
     pub(crate) deadline: Option<std::time::Instant>,
+    /// The trace the chain's calls continue (see `telemetry::spans`).
+    pub(crate) trace: Option<crate::net::wire::Trace>,
+    /// The `distob.serve` span engine code of this chain runs in.
+    pub(crate) span: tracing::Span,
 }
 
 impl Chain {
     /// The chain of a request that arrived now with `meta`'s fields.
-    pub(crate) fn arrived(id: u64, path: Vec<ObjectId>, left_us: Option<u64>) -> Chain {
+    pub(crate) fn arrived(meta: crate::net::wire::Meta) -> Chain {
+        let crate::net::wire::Meta(id, _, path, left_us, trace) = meta;
         let deadline =
             left_us.map(|us| std::time::Instant::now() + std::time::Duration::from_micros(us));
-        Chain { id, path, deadline }
+        Chain {
+            id,
+            path,
+            deadline,
+            trace,
+            span: tracing::Span::none(),
+        }
     }
 
     /// The time left before the deadline, in microseconds, for the wire.
@@ -94,10 +105,12 @@ impl Drop for InChain {
     }
 }
 
-/// Runs `f` (engine code) as part of `chain`: calls it makes belong to it.
+/// Runs `f` (engine code) as part of `chain`, inside its span: calls it
+/// makes belong to it.
 pub(crate) fn in_chain<R>(chain: &Chain, f: impl FnOnce() -> R) -> R {
     let previous = CHAIN.with(|c| c.replace(Some(chain.clone())));
     let _restore = InChain(previous);
+    let _entered = chain.span.enter();
     f()
 }
 
@@ -126,6 +139,8 @@ pub(crate) fn chain_for_call() -> Chain {
             id: base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)),
             path: Vec::new(),
             deadline: super::deadline::scope(),
+            trace: None,
+            span: tracing::Span::none(),
         }
     })
 }

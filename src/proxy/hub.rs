@@ -290,6 +290,9 @@ impl ObjectHub {
             }
         }
         drop(links);
+        if me == NodeId::CLIENT {
+            current_or_background().spawn(publish_gauges(Arc::downgrade(&hub.inner)));
+        }
         hub
     }
 
@@ -520,5 +523,29 @@ impl ObjectHub {
     pub fn set_default_timeout(&self, d: Option<Duration>) {
         let us = d.map_or(0, |d| d.as_micros().clamp(1, u128::from(u64::MAX)) as u64);
         self.inner.default_timeout_us.store(us, Ordering::Relaxed);
+    }
+}
+
+/// Sets the client's gauges of every engine (calls pending, bulk bytes in
+/// flight) every [`GAUGE_PERIOD`](crate::telemetry::meters::GAUGE_PERIOD),
+/// until the hub goes.
+async fn publish_gauges(hub: Weak<HubInner>) {
+    let mut tick = tokio::time::interval(crate::telemetry::meters::GAUGE_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = hub.upgrade() else { return };
+        let links: Vec<Arc<Link>> = inner
+            .links
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for link in links {
+            link.metrics()
+                .link_gauges(link.pending_calls(), link.bulk_bytes_in_flight());
+        }
     }
 }

@@ -19,6 +19,7 @@ use crate::net::{
     dial_tcp_into, handshake, AlignedBuf, ClusterKey, FrameReader, FrameWriter, Limits,
     LinkOptions, NetError, WriteMode, Writer,
 };
+use crate::telemetry::meters::NodeMetrics;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -137,6 +138,8 @@ pub(crate) struct Link {
     /// A second connection to the same engine for large bodies, so that a
     /// big transfer does not hold up the small calls behind it.
     pub(super) bulk: Mutex<Option<Arc<Link>>>,
+    /// This engine's metrics (registered with the recorder on first use).
+    metrics: std::sync::OnceLock<Arc<NodeMetrics>>,
     /// Bytes this link may have sent and not had answered, in KiB permits
     /// (used on the bulk link).
     pub(super) budget: Arc<Semaphore>,
@@ -331,6 +334,7 @@ impl Link {
             addr,
             writer,
             pending: Mutex::new(Pending::default()),
+            metrics: std::sync::OnceLock::new(),
             reader: Mutex::new(None),
             bulk: Mutex::new(None),
             budget: Arc::new(Semaphore::new(MAX_BULK_IN_FLIGHT / BUDGET_UNIT)),
@@ -400,6 +404,13 @@ impl Link {
         }
     }
 
+    /// This engine's metrics, registered on first use.
+    pub(super) fn metrics(&self) -> Arc<NodeMetrics> {
+        self.metrics
+            .get_or_init(|| Arc::new(NodeMetrics::new(self.node)))
+            .clone()
+    }
+
     /// Forgets a withdrawn call's waiter (here and on the bulk link).
     pub(super) fn forget(&self, call: CallId) {
         let here = lock(&self.pending).calls.remove(&call);
@@ -449,6 +460,9 @@ impl Link {
     /// Writes a registered call's request; on failure it leaves the map.
     fn write(&self, call: CallId, op: Op, meta: Meta, body: Bytes) -> Result<()> {
         self.sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+        if crate::telemetry::on() {
+            self.metrics().bytes_sent.increment(body.len() as u64);
+        }
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.writer
             .send(&Message::Request(call, op, meta), body)
@@ -596,6 +610,9 @@ async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameRe
             }
         };
         link.received.fetch_add(frame.wire_len, Ordering::Relaxed);
+        if crate::telemetry::on() {
+            link.metrics().bytes_received.increment(frame.wire_len);
+        }
         match frame.message {
             Message::Reply(call, outcome, handles) => {
                 link.replies.fetch_add(1, Ordering::Relaxed);

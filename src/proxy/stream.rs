@@ -40,6 +40,8 @@ pub struct CallStream<T, E = Infallible> {
     told_bytes: u64,
     window: (u64, u64),
     failed: Option<Error<E>>,
+    /// Its `distob.call` span, closed at its end.
+    span: tracing::Span,
     _type: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -61,7 +63,11 @@ fn untyped<E>(_: Vec<u8>) -> Error<E> {
 }
 
 impl<T, E> CallStream<T, E> {
-    pub(crate) fn open(rx: mpsc::UnboundedReceiver<Result<Piece>>, withdraw: Withdraw) -> Self {
+    pub(crate) fn open(
+        rx: mpsc::UnboundedReceiver<Result<Piece>>,
+        withdraw: Withdraw,
+        span: tracing::Span,
+    ) -> Self {
         CallStream {
             rx: Some(rx),
             node: withdraw.node,
@@ -73,6 +79,7 @@ impl<T, E> CallStream<T, E> {
             told_bytes: 0,
             window: (DEFAULT_WINDOW_ITEMS, DEFAULT_WINDOW_BYTES),
             failed: None,
+            span,
             _type: std::marker::PhantomData,
         }
     }
@@ -90,6 +97,7 @@ impl<T, E> CallStream<T, E> {
             told_bytes: 0,
             window: (DEFAULT_WINDOW_ITEMS, DEFAULT_WINDOW_BYTES),
             failed: Some(e),
+            span: tracing::Span::none(),
             _type: std::marker::PhantomData,
         }
     }
@@ -145,9 +153,16 @@ impl<T, E> CallStream<T, E> {
         }
     }
 
-    fn end(&mut self) {
+    /// Ends the stream (with `outcome`, for its span).
+    fn end_with(&mut self, outcome: &'static str) {
         self.rx = None;
         self.withdraw = None;
+        crate::telemetry::spans::finish(&self.span, outcome, "bytes_in", self.bytes as usize);
+        self.span = tracing::Span::none();
+    }
+
+    fn end(&mut self) {
+        self.end_with("ok");
     }
 }
 
@@ -171,7 +186,7 @@ impl<T: Value, E> CallStream<T, E> {
 
     /// The stream's end: `None`, or the fault that ended it.
     fn ended(&mut self, reply: Reply) -> Option<Result<T, Error<E>>> {
-        self.end();
+        self.end_with(crate::telemetry::outcome_label(&reply.outcome));
         match reply.outcome {
             Outcome::Done => None,
             Outcome::Fault(Fault::User(bytes)) => Some(Err((self.user)(bytes))),
@@ -200,12 +215,12 @@ impl<T: Value, E> Stream for CallStream<T, E> {
             Poll::Ready(Some(Ok(Piece::Item(reply)))) => Poll::Ready(Some(this.item(reply))),
             Poll::Ready(Some(Ok(Piece::End(reply)))) => Poll::Ready(this.ended(reply)),
             Poll::Ready(Some(Err(e))) => {
-                this.end();
+                this.end_with(e.kind());
                 Poll::Ready(Some(Err(e.widen())))
             }
             // The link went without a word: its engine is gone.
             Poll::Ready(None) => {
-                this.end();
+                this.end_with("engine_lost");
                 Poll::Ready(Some(Err(Error::EngineLost(this.node))))
             }
         }

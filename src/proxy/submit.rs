@@ -9,6 +9,7 @@ use super::stream::CallStream;
 use crate::error::{Error, Result};
 use crate::id::{CallId, NodeId, ObjectId, Ref};
 use crate::net::wire::{Message, Meta, Op};
+use crate::telemetry::{spans, CallRecord};
 use crate::value::Lease;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
@@ -20,6 +21,7 @@ pub(crate) struct Sent {
     pub(crate) rx: oneshot::Receiver<Result<Reply>>,
     pub(crate) call: CallId,
     pub(crate) deadline: Option<std::time::Instant>,
+    pub(crate) record: CallRecord,
 }
 
 const OPEN: u8 = 0;
@@ -79,6 +81,7 @@ impl ObjectHub {
     pub(crate) fn send_leased(
         &self,
         node: NodeId,
+        target: Option<Ref>,
         op: Op,
         body: Bytes,
         leases: Vec<Lease>,
@@ -96,14 +99,22 @@ impl ObjectHub {
         let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
         let left = chain.left_us();
         let deadline = chain.deadline;
+        let (span, trace) = spans::call_span(node, &op, target, call, body.len(), chain.trace);
         if let Some(local) = self.local_for(node) {
-            let meta = Meta(chain.id, Vec::new(), chain.path, left);
+            let meta = Meta(chain.id, Vec::new(), chain.path, left, trace);
             let rx = local.request(call, op, meta, body, leases)?;
-            return Ok(Sent { rx, call, deadline });
+            let record = CallRecord::new(span, None);
+            return Ok(Sent {
+                rx,
+                call,
+                deadline,
+                record,
+            });
         }
         let link = self.link(node)?;
         let refs = self.lend(&leases);
-        let meta = Meta(chain.id, refs.clone(), chain.path, left);
+        let meta = Meta(chain.id, refs.clone(), chain.path, left, trace);
+        let record = CallRecord::new(span, Some(link.metrics()));
         let sent = link.request(call, op, meta, body);
         if sent.is_err() {
             // Never left: take the lends back.
@@ -115,6 +126,7 @@ impl ObjectHub {
             rx: sent?,
             call,
             deadline,
+            record,
         })
     }
 
@@ -140,14 +152,15 @@ impl ObjectHub {
             call,
         };
         let left = chain.left_us();
+        let (span, trace) = spans::call_span(node, &op, target, call, 0, chain.trace);
         let opened = match self.local_for(node) {
             Some(local) => {
-                let meta = Meta(chain.id, Vec::new(), chain.path, left);
+                let meta = Meta(chain.id, Vec::new(), chain.path, left, trace);
                 local.request_stream(call, op, meta, leases)
             }
             None => self.link(node).and_then(|link| {
                 let refs = self.lend(&leases);
-                let meta = Meta(chain.id, refs.clone(), chain.path, left);
+                let meta = Meta(chain.id, refs.clone(), chain.path, left, trace);
                 let sent = link.request_stream(call, op, meta);
                 if sent.is_err() {
                     self.arrived(&refs);
@@ -156,7 +169,7 @@ impl ObjectHub {
             }),
         };
         match opened {
-            Ok(rx) => CallStream::open(rx, withdraw),
+            Ok(rx) => CallStream::open(rx, withdraw, span),
             Err(e) => CallStream::failed(e.widen(), node),
         }
     }
@@ -203,14 +216,14 @@ impl ObjectHub {
         if let Some(r) = target.filter(|r| self.is_object_lost(r)) {
             return Call::ready(Err(Error::ObjectLost(r)), node, target);
         }
-        match self.send_leased(node, op, body, leases) {
+        match self.send_leased(node, target, op, body, leases) {
             Ok(sent) => {
                 let withdraw = Withdraw {
                     hub: self.clone(),
                     node,
                     call: sent.call,
                 };
-                Call::pending(sent.rx, sent.deadline, decode, target, withdraw)
+                Call::pending(sent, decode, target, withdraw)
             }
             Err(e) => Call::ready(Err(e.widen()), node, target),
         }

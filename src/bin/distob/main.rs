@@ -22,6 +22,27 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log more (-v: info, -vv: debug, -vvv: trace); `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+/// Logs to standard error through `tracing-subscriber`: `RUST_LOG` if set,
+/// else by `-v` (an engine logs at info by default, the rest at warn).
+fn install_logging(verbose: u8, engine: bool) {
+    let level = match (verbose, engine) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
+        (2, _) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // A subscriber set already (none here) keeps logging instead.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 #[derive(Subcommand)]
@@ -155,6 +176,7 @@ fn profile_path(p: Option<PathBuf>) -> Result<PathBuf, BoxError> {
 fn main() -> ExitCode {
     distob::engine::main_if_engine();
     let cli = Cli::parse();
+    install_logging(cli.verbose, matches!(cli.command, Command::Engine { .. }));
     let result = match cli.command {
         Command::Engine {
             listen,
@@ -263,8 +285,48 @@ fn join_engine(listen: Option<SocketAddr>, path: PathBuf, tls: TlsPolicy) -> Res
     Ok(())
 }
 
+/// Where `cluster start` keeps its engines' logs: `<profile>-logs/` beside
+/// the profile.
+fn log_dir(profile: &std::path::Path) -> PathBuf {
+    let stem = profile
+        .file_stem()
+        .map_or("profile".into(), |s| s.to_string_lossy().into_owned());
+    profile.with_file_name(format!("{stem}-logs"))
+}
+
+/// Waits for an engine's ready line in its log; its address.
+fn wait_ready(
+    log: &std::path::Path,
+    child: &mut std::process::Child,
+    i: u32,
+) -> Result<SocketAddr, BoxError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("DISTOB_ENGINE_READY")) {
+            return line
+                .split_whitespace()
+                .nth(2)
+                .and_then(|a| a.parse().ok())
+                .ok_or_else(|| format!("engine {i} printed a bad ready line: {line:?}").into());
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(
+                format!("engine {i} exited ({status}) before it was ready:\n{text}").into(),
+            );
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "engine {i} was not ready within 20 s; its log: {}",
+                log.display()
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn start(n: u32, profile: Option<PathBuf>, host: std::net::IpAddr) -> Result<(), BoxError> {
-    use std::io::BufRead;
     let path = profile_path(profile)?;
     let key = ClusterKey::random()?;
     // Engines read the key from the profile: write it first, without engines.
@@ -272,9 +334,13 @@ fn start(n: u32, profile: Option<PathBuf>, host: std::net::IpAddr) -> Result<(),
     // Engines are told its absolute path, which `cluster stop` recognises
     // them by.
     let path = std::fs::canonicalize(&path)?;
+    let logs = log_dir(&path);
+    std::fs::create_dir_all(&logs)?;
     let exe = std::env::current_exe()?;
     let mut engines = Vec::new();
     for i in 0..n {
+        let log = logs.join(format!("engine-{i}.log"));
+        let file = std::fs::File::create(&log)?;
         let mut cmd = std::process::Command::new(&exe);
         cmd.args([
             "engine",
@@ -286,22 +352,15 @@ fn start(n: u32, profile: Option<PathBuf>, host: std::net::IpAddr) -> Result<(),
         .arg("--profile")
         .arg(&path)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stdout(file.try_clone()?)
+        .stderr(file);
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
             cmd.process_group(0);
         }
         let mut child = cmd.spawn()?;
-        let stdout = child.stdout.take().ok_or("engine has no stdout")?;
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
-        let addr: SocketAddr = line
-            .split_whitespace()
-            .nth(2)
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("engine {i} did not start: {line:?}"))?;
+        let addr = wait_ready(&log, &mut child, i)?;
         engines.push(EngineEntry {
             node: NodeId(i),
             addr,
@@ -311,6 +370,7 @@ fn start(n: u32, profile: Option<PathBuf>, host: std::net::IpAddr) -> Result<(),
     }
     Profile::new(key, engines).save(&path)?;
     println!("profile written to {}", path.display());
+    println!("engine logs in {}", logs.display());
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! [`Started`]: one launch command as it runs, with what it printed.
 
+use crate::cluster::logs::{forward, Stream};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 
@@ -49,11 +50,16 @@ impl Started {
                 };
             }
         };
+        let label = match (nodes.first(), nodes.last()) {
+            (Some(a), Some(b)) if a != b => format!("{a}..{b}"),
+            (Some(a), _) => a.to_string(),
+            _ => String::new(),
+        };
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(collect(out, output.clone()));
+            tokio::spawn(collect(out, output.clone(), label.clone(), Stream::Stdout));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(collect(err, output.clone()));
+            tokio::spawn(collect(err, output.clone(), label, Stream::Stderr));
         }
         let mut stdin = child.stdin.take();
         if let Some(s) = stdin.as_mut().filter(|_| !key_line.is_empty()) {
@@ -131,10 +137,21 @@ fn keep(output: &Mutex<String>, text: &str) {
     }
 }
 
-async fn collect(stream: impl AsyncRead + Unpin, output: Arc<Mutex<String>>) {
+/// Keeps what a launch command prints (for error messages) and forwards
+/// each line to the client's tracing (see `logs`).
+async fn collect(
+    stream: impl AsyncRead + Unpin,
+    output: Arc<Mutex<String>>,
+    node: String,
+    from: Stream,
+) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         keep(&output, &line);
         keep(&output, "\n");
+        // The ready line is the engine's word to its starter.
+        if !line.contains(crate::cluster::process::READY_PREFIX) {
+            forward(&node, from, &line);
+        }
     }
 }
