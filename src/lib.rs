@@ -103,16 +103,16 @@ pub use error::{Error, Result};
 pub use id::{NodeId, Ref};
 pub use proxy::{Call, Feed, ObjectHub, Remote};
 
-/// Calls and what goes with them: streams, deadlines, fates, batches, the
-/// method cache, and their bounds.
+/// Calls and what goes with them: streams, deadlines, fates, batches,
+/// transfers and their progress, the method cache, and their bounds.
 pub mod call {
     pub use crate::actors::ctx::Timer;
     pub use crate::actors::stream::Streamed;
     pub use crate::error::{CallFate, NameError};
     pub use crate::proxy::{
-        call_all, CacheStats, Call, CallStream, Feed, Gather, Invoke, RemoteFn, Timed, WithTimeout,
-        DEFAULT_METHOD_CACHE_BYTES, DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_ITEMS, FEED_WINDOW,
-        MAX_BULK_IN_FLIGHT, MAX_NAME_LEN,
+        call_all, CacheStats, Call, CallStream, Feed, Gather, Invoke, Progress, RemoteFn, Timed,
+        Transfer, WithTimeout, DEFAULT_METHOD_CACHE_BYTES, DEFAULT_WINDOW_BYTES,
+        DEFAULT_WINDOW_ITEMS, FEED_WINDOW, MAX_BULK_IN_FLIGHT, MAX_NAME_LEN, PROGRESS_PERIOD,
     };
 }
 

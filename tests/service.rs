@@ -221,3 +221,26 @@ async fn a_drain_past_its_deadline_says_so_and_still_closes() {
     assert!(matches!(within(slow).await, Err(Error::Timeout)));
     assert!(matches!(within(s.nap(0)).await, Err(Error::HubClosed)));
 }
+
+#[tokio::test]
+async fn a_large_scatter_and_gather_report_their_progress() {
+    let cluster = within(Cluster::local(1)).await.unwrap();
+    let n = 16 << 20; // f64s: 128 MiB
+    let big = ndarray::ArrayD::<f64>::from_elem(ndarray::IxDyn(&[n]), 1.5);
+    let mut seen = Vec::new();
+    let remote = within(cluster.scatter(big).progress(|p| seen.push(p)))
+        .await
+        .unwrap();
+    let last = *seen.last().expect("a report at the end");
+    assert!(last.total >= (n * 8) as u64, "{last:?}");
+    assert_eq!(last.done, last.total);
+    assert!(seen.windows(2).all(|w| w[0].done <= w[1].done), "{seen:?}");
+    let mut back = Vec::new();
+    let got = within(cluster.gather(&remote).progress(|p| back.push(p)))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), n);
+    let last = *back.last().expect("a report at the end");
+    assert!(last.total >= (n * 8) as u64, "{last:?}");
+    assert_eq!(last.done, last.total);
+}

@@ -306,6 +306,32 @@ impl Cluster {
         Err(LaunchError::NotRegistered { missing }.into())
     }
 
+    /// The launched engines that have not registered yet, with where each
+    /// was started (in node order): what a progress display names while it
+    /// waits.
+    pub fn pending_engines(&self) -> Vec<(NodeId, String)> {
+        let Owned::Launched(l) = &self.inner.owned else {
+            return Vec::new();
+        };
+        let present: std::collections::HashSet<NodeId> =
+            self.inner.hub.engines().into_iter().collect();
+        let mut pending: Vec<(NodeId, String)> = l
+            .started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .flat_map(|s| {
+                s.nodes
+                    .iter()
+                    .filter(|n| !present.contains(n))
+                    .map(|&n| (n, s.place.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        pending.sort();
+        pending
+    }
+
     /// The commands that stop what this cluster's launcher started beyond
     /// the engines' own shutdown (`scancel` of an `sbatch` job, `kill` over
     /// ssh of detached engines, removing the key file of batch jobs), as

@@ -4,7 +4,7 @@
 use super::Cluster;
 use crate::error::Result;
 use crate::id::NodeId;
-use crate::proxy::{Gather, Remote};
+use crate::proxy::{Gather, Remote, Transfer};
 use crate::value::Value;
 
 impl Cluster {
@@ -14,20 +14,21 @@ impl Cluster {
         self.inner.hub.broadcast(x).await
     }
 
-    /// Puts `x` on the next engine in round-robin order.
-    pub async fn scatter<T: Value>(&self, x: T) -> Result<Remote<T>> {
-        self.inner.hub.scatter(x).await
+    /// Puts `x` on the next engine in round-robin order (a [`Transfer`]:
+    /// `.await` it, or ask it for its [`progress`](Transfer::progress)).
+    pub fn scatter<T: Value>(&self, x: T) -> Transfer<'_, Remote<T>> {
+        self.inner.hub.scatter(x)
     }
 
     /// Spreads `xs` round-robin over the engines (continuing where the last
     /// scatter stopped).
-    pub async fn scatter_each<T: Value>(&self, xs: Vec<T>) -> Result<Vec<Remote<T>>> {
-        self.inner.hub.scatter_each(xs).await
+    pub fn scatter_each<T: Value>(&self, xs: Vec<T>) -> Transfer<'_, Vec<Remote<T>>> {
+        self.inner.hub.scatter_each(xs)
     }
 
     /// Puts `x` on engine `node`.
-    pub async fn scatter_to<T: Value>(&self, node: NodeId, x: T) -> Result<Remote<T>> {
-        self.inner.hub.scatter_to(node, x).await
+    pub fn scatter_to<T: Value>(&self, node: NodeId, x: T) -> Transfer<'_, Remote<T>> {
+        self.inner.hub.scatter_to(node, x)
     }
 
     /// Splits an array along `axis` over the engines (see
@@ -88,9 +89,10 @@ impl Cluster {
         self.inner.hub.get_or_scatter_named(name, make).await
     }
 
-    /// Brings values back (see [`Gather`]).
-    pub async fn gather<G: Gather + ?Sized>(&self, x: &G) -> Result<G::Output> {
-        self.inner.hub.gather(x).await
+    /// Brings values back (see [`Gather`]; a [`Transfer`], like a
+    /// scatter).
+    pub fn gather<'a, G: Gather + Sync + ?Sized>(&'a self, x: &'a G) -> Transfer<'a, G::Output> {
+        self.inner.hub.gather(x)
     }
 
     /// Runs a registered function (`#[distob::function]`) on the engine that

@@ -79,6 +79,9 @@ pub struct FrameReader<R> {
     frame_timeout: Duration,
     streams: HashMap<u32, (AlignedBuf, u64)>,
     assembling: u64,
+    /// Bytes read from the connection so far, for progress (see
+    /// [`counting`](FrameReader::counting)).
+    counter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -91,6 +94,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
             streams: HashMap::new(),
             assembling: 0,
+            counter: None,
         }
     }
 
@@ -189,7 +193,22 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     async fn fill(&mut self) -> Result<usize, NetError> {
         self.buf.reserve(READ_AHEAD);
-        Ok(self.io.read_buf(&mut self.buf).await?)
+        let n = self.io.read_buf(&mut self.buf).await?;
+        self.count(n);
+        Ok(n)
+    }
+
+    fn count(&self, n: usize) {
+        if let Some(c) = &self.counter {
+            c.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Adds every byte read from the connection to `counter` as it comes
+    /// (mid-frame too): what a transfer's progress is measured by.
+    pub fn counting(mut self, counter: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.counter = Some(counter);
+        self
     }
 
     /// Reads more while a frame is incomplete: EOF is an error, and so is a stall.
@@ -226,6 +245,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Ok(result) => result?,
                 Err(_) => return Err(NetError::Timeout),
             }
+            self.count(turn.len());
             tokio::task::yield_now().await;
         }
         Ok(())

@@ -287,6 +287,12 @@ impl FrameWriter {
         self.shared.bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Bytes of frames the connection has taken so far (written to the
+    /// socket or stream): what a transfer's progress is measured by.
+    pub fn bytes_written(&self) -> u64 {
+        self.lock().written
+    }
+
     /// Bytes queued and not yet taken by the socket.
     pub fn queued(&self) -> usize {
         let st = self.lock();

@@ -140,6 +140,8 @@ pub(crate) struct Link {
     pub(super) bulk: Mutex<Option<Arc<Link>>>,
     /// This engine's metrics (registered with the recorder on first use).
     metrics: std::sync::OnceLock<Arc<NodeMetrics>>,
+    /// Bytes read from the connection, as they come (for progress).
+    pub(super) read_bytes: Arc<AtomicU64>,
     /// Bytes this link may have sent and not had answered, in KiB permits
     /// (used on the bulk link).
     pub(super) budget: Arc<Semaphore>,
@@ -335,6 +337,7 @@ impl Link {
             writer,
             pending: Mutex::new(Pending::default()),
             metrics: std::sync::OnceLock::new(),
+            read_bytes: Default::default(),
             reader: Mutex::new(None),
             bulk: Mutex::new(None),
             budget: Arc::new(Semaphore::new(MAX_BULK_IN_FLIGHT / BUDGET_UNIT)),
@@ -346,6 +349,7 @@ impl Link {
     where
         R: AsyncRead + Unpin + Send + 'static,
     {
+        let reader = reader.counting(self.read_bytes.clone());
         let task = tokio::spawn(read_replies(self.clone(), reader));
         *lock(&self.reader) = Some(task.abort_handle());
     }
@@ -402,6 +406,11 @@ impl Link {
         if let Some(watch) = lock(&self.watch).as_ref() {
             watch.send(event);
         }
+    }
+
+    /// The link large bodies take (the bulk one, if there is one).
+    pub(super) fn large_bodies(self: &Arc<Self>) -> Arc<Link> {
+        lock(&self.bulk).clone().unwrap_or_else(|| self.clone())
     }
 
     /// This engine's metrics, registered on first use.

@@ -3,6 +3,7 @@
 use super::call::Call;
 use super::hub::ObjectHub;
 use super::link::BULK_THRESHOLD;
+use super::progress::{Meter, Transfer};
 use super::remote::{decode_done, Remote};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
@@ -16,7 +17,20 @@ impl ObjectHub {
     /// Sends `x` to `node`; returns its proxy at once and the engine's
     /// acknowledgement as a [`Call`].
     pub fn put<T: Value>(&self, node: NodeId, x: T) -> Result<(Remote<T>, Call<()>)> {
+        self.put_noted(node, x, None)
+    }
+
+    /// [`put`](ObjectHub::put), noting the bytes it sends in `meter`.
+    fn put_noted<T: Value>(
+        &self,
+        node: NodeId,
+        x: T,
+        meter: Option<&Meter>,
+    ) -> Result<(Remote<T>, Call<()>)> {
         let enc = value::encode(x)?;
+        if let Some(m) = meter {
+            m.outgoing(self, node, enc.len() as u64);
+        }
         let id = self.new_ref::<T>(node);
         let type_name = crate::actors::registry::stable_name::<T>();
         let shape = value::is_raw_array::<T>()
@@ -43,11 +57,13 @@ impl ObjectHub {
         Ok((remote, ack))
     }
 
-    /// Puts `x` on `node` and waits until the engine holds it.
-    pub async fn scatter_to<T: Value>(&self, node: NodeId, x: T) -> Result<Remote<T>> {
-        let (remote, ack) = self.put(node, x)?;
-        ack.await?;
-        Ok(remote)
+    /// Puts `x` on `node`; the transfer ends once the engine holds it.
+    pub fn scatter_to<T: Value>(&self, node: NodeId, x: T) -> Transfer<'_, Remote<T>> {
+        Transfer::new(move |meter| async move {
+            let (remote, ack) = self.put_noted(node, x, Some(&meter))?;
+            ack.await?;
+            Ok(remote)
+        })
     }
 
     /// One copy of `x` on every engine, in node order; returns once every
@@ -91,33 +107,46 @@ impl ObjectHub {
     }
 
     /// Puts `x` on the next engine in round-robin order.
-    pub async fn scatter<T: Value>(&self, x: T) -> Result<Remote<T>> {
-        let node = self.next_engine()?;
-        self.scatter_to(node, x).await
+    pub fn scatter<T: Value>(&self, x: T) -> Transfer<'_, Remote<T>> {
+        Transfer::new(move |meter| async move {
+            let node = self.next_engine()?;
+            let (remote, ack) = self.put_noted(node, x, Some(&meter))?;
+            ack.await?;
+            Ok(remote)
+        })
     }
 
     /// Spreads `xs` round-robin over the engines, all in flight at once; the
     /// round-robin position carries over to the next scatter.
-    pub async fn scatter_each<T: Value>(&self, xs: Vec<T>) -> Result<Vec<Remote<T>>> {
-        let mut remotes = Vec::with_capacity(xs.len());
-        let mut acks = Vec::with_capacity(xs.len());
-        for x in xs {
-            let node = self.next_engine()?;
-            let (remote, ack) = self.put(node, x)?;
-            remotes.push(remote);
-            acks.push(ack);
-        }
-        for ack in acks {
-            ack.await?;
-        }
-        Ok(remotes)
+    pub fn scatter_each<T: Value>(&self, xs: Vec<T>) -> Transfer<'_, Vec<Remote<T>>> {
+        Transfer::new(move |meter| async move {
+            let mut remotes = Vec::with_capacity(xs.len());
+            let mut acks = Vec::with_capacity(xs.len());
+            for x in xs {
+                let node = self.next_engine()?;
+                let (remote, ack) = self.put_noted(node, x, Some(&meter))?;
+                remotes.push(remote);
+                acks.push(ack);
+            }
+            for ack in acks {
+                ack.await?;
+            }
+            Ok(remotes)
+        })
     }
 
     /// Brings values back: a `Remote<T>` gives a `T`; slices and `Vec`s of
     /// them (nested too) give `Vec`s. Every request is sent before any reply
     /// is awaited.
-    pub async fn gather<G: Gather + ?Sized>(&self, x: &G) -> Result<G::Output> {
-        x.start_gather().await
+    pub fn gather<'a, G: Gather + Sync + ?Sized>(&'a self, x: &'a G) -> Transfer<'a, G::Output> {
+        Transfer::new(move |meter| async move {
+            let mut sizes = Vec::new();
+            x.sizes(&mut sizes);
+            for (node, size) in sizes {
+                meter.incoming(self, node, size);
+            }
+            x.start_gather().await
+        })
     }
 }
 
@@ -125,11 +154,16 @@ impl ObjectHub {
 /// gatherable things.
 pub trait Gather {
     /// What gathering gives.
-    type Output;
+    type Output: Send;
     /// The future of the gathered value; its requests are already sent.
-    type Future: Future<Output = Result<Self::Output>>;
+    type Future: Future<Output = Result<Self::Output>> + Send;
     /// Sends every request now; the future collects the replies.
     fn start_gather(&self) -> Self::Future;
+    /// The engines the values come from and their sizes, as far as this
+    /// client knows them (for [`Transfer::progress`]).
+    fn sizes(&self, out: &mut Vec<(NodeId, u64)>) {
+        let _ = out;
+    }
 }
 
 impl<T: Value> Gather for Remote<T> {
@@ -137,6 +171,11 @@ impl<T: Value> Gather for Remote<T> {
     type Future = Call<T>;
     fn start_gather(&self) -> Call<T> {
         self.fetch()
+    }
+    fn sizes(&self, out: &mut Vec<(NodeId, u64)>) {
+        if let Some(held) = self.hub().get(&self.id()) {
+            out.push((self.node(), held.nbytes));
+        }
     }
 }
 
@@ -146,6 +185,9 @@ impl<G: Gather> Gather for [G] {
     fn start_gather(&self) -> Self::Future {
         futures::future::try_join_all(self.iter().map(Gather::start_gather))
     }
+    fn sizes(&self, out: &mut Vec<(NodeId, u64)>) {
+        self.iter().for_each(|g| g.sizes(out));
+    }
 }
 
 impl<G: Gather> Gather for Vec<G> {
@@ -153,5 +195,8 @@ impl<G: Gather> Gather for Vec<G> {
     type Future = TryJoinAll<G::Future>;
     fn start_gather(&self) -> Self::Future {
         self.as_slice().start_gather()
+    }
+    fn sizes(&self, out: &mut Vec<(NodeId, u64)>) {
+        self.as_slice().sizes(out);
     }
 }

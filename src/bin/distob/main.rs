@@ -338,7 +338,14 @@ fn start(n: u32, profile: Option<PathBuf>, host: std::net::IpAddr) -> Result<(),
     std::fs::create_dir_all(&logs)?;
     let exe = std::env::current_exe()?;
     let mut engines = Vec::new();
+    let bar = indicatif::ProgressBar::new(u64::from(n)).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} engines started {pos}/{len} [{elapsed}] {wide_msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     for i in 0..n {
+        bar.set_message(format!("starting engine {i}"));
         let log = logs.join(format!("engine-{i}.log"));
         let file = std::fs::File::create(&log)?;
         let mut cmd = std::process::Command::new(&exe);
@@ -366,8 +373,10 @@ fn start(n: u32, profile: Option<PathBuf>, host: std::net::IpAddr) -> Result<(),
             addr,
             pid: Some(child.id()),
         });
-        println!("engine {i} listening on {addr} (pid {})", child.id());
+        bar.suspend(|| println!("engine {i} listening on {addr} (pid {})", child.id()));
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Profile::new(key, engines).save(&path)?;
     println!("profile written to {}", path.display());
     println!("engine logs in {}", logs.display());
@@ -389,7 +398,8 @@ fn launch_and_detach(launcher: impl Launcher + 'static, how: Launch) -> Result<(
     let path = profile_path(how.profile)?;
     runtime(async move {
         let cluster = distob::Cluster::launch(launcher, how.n).await?;
-        if let Err(e) = cluster.wait_for(how.n, how.wait).await {
+        show_registrations(&cluster, how.n, how.wait).await;
+        if let Err(e) = cluster.wait_for(how.n, Duration::ZERO).await {
             // Stop what did start (the launcher's stop commands included);
             // the error names what did not.
             let _ = cluster.shutdown().await;
@@ -407,6 +417,32 @@ fn launch_and_detach(launcher: impl Launcher + 'static, how: Launch) -> Result<(
         println!("profile written to {}", path.display());
         Ok(())
     })
+}
+
+/// Draws a bar of engines registered (k of n) while they come, naming the
+/// first one still awaited and where it was started; returns once all have
+/// come or `wait` has passed.
+async fn show_registrations(cluster: &distob::Cluster, n: usize, wait: Duration) {
+    let bar = indicatif::ProgressBar::new(n as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} engines registered {pos}/{len} [{elapsed}] {wide_msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let have = cluster.engines().len();
+        bar.set_position(have as u64);
+        if have >= n || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        if let Some((node, place)) = cluster.pending_engines().first() {
+            bar.set_message(format!("waiting for engine {node} on {place}"));
+        }
+        bar.tick();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bar.finish_and_clear();
 }
 
 fn start_ssh(
