@@ -1,5 +1,6 @@
 //! Quickstart: scatter values onto engines, call methods on their typed
-//! proxies, gather them back — on the embedded default (in-process engines).
+//! proxies, gather them back, compute on a distributed array, shut down —
+//! on the embedded default (in-process engines).
 //!
 //! Run: `cargo run --release --example quickstart`
 
@@ -104,9 +105,18 @@ async fn main() -> distob::Result<()> {
     let back: Counter = cluster.gather(&c).await?;
     println!("gathered {back:?}");
 
+    // A distributed array: one block per engine, computed where it lives.
+    let x = ArrayD::from_shape_fn(IxDyn(&[1_000_000]), |i| i[0] as f64 * 1e-6);
+    let d = cluster.scatter_axis(x, 0).await?;
+    println!("{d}");
+    let y = d.sin() * 2.0 + 1.0; // queued on every engine at once, fused
+    println!("sum(sin(x)·2 + 1) = {:.3}", y.sum().await?);
+
     // Dropping the last proxy releases the object on its engine.
-    drop((s, parts, ra, c, counters));
+    drop((s, parts, ra, c, counters, d, y));
     println!("objects held after drop: {}", cluster.hub().len());
+    // Stops the engines (any clone of the cluster may; once).
+    cluster.shutdown().await?;
     Ok(())
 }
 

@@ -62,11 +62,21 @@ impl<A> Clone for DistArray<A> {
 impl ObjectHub {
     /// Splits `a` along `axis` (negative counts from the end) into blocks of
     /// `ceil(n / engines)`, the last shorter, one per engine in node order
-    /// (fewer blocks when there are fewer elements than engines).
-    pub async fn scatter_axis<A: Element + Value>(
+    /// (fewer blocks when there are fewer elements than engines). A
+    /// [`Transfer`](crate::call::Transfer): it can report its progress.
+    pub fn scatter_axis<A: Element + Value>(
         &self,
         a: ArrayD<A>,
         axis: isize,
+    ) -> crate::proxy::Transfer<'_, DistArray<A>> {
+        crate::proxy::Transfer::new(move |meter| self.scatter_axis_noted(a, axis, meter))
+    }
+
+    async fn scatter_axis_noted<A: Element + Value>(
+        &self,
+        a: ArrayD<A>,
+        axis: isize,
+        meter: std::sync::Arc<crate::proxy::progress::Meter>,
     ) -> Result<DistArray<A>> {
         let ndim = a.ndim();
         let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
@@ -82,7 +92,7 @@ impl ObjectHub {
                 .slice_axis(Axis(k), Slice::from(range))
                 .as_standard_layout()
                 .into_owned();
-            let (remote, ack) = self.put(node, block)?;
+            let (remote, ack) = self.put_noted(node, block, Some(&meter))?;
             blocks.push(remote);
             acks.push(ack);
         }
@@ -441,6 +451,13 @@ impl<A: Element + Value> DistArray<A> {
 impl<A: Element + Value> Gather for DistArray<A> {
     type Output = ArrayD<A>;
     type Future = BoxFuture<'static, Result<ArrayD<A>>>;
+
+    fn sizes(&self, out: &mut Vec<(crate::id::NodeId, u64)>) {
+        for b in &self.blocks {
+            let len: usize = b.known_shape().map_or(0, |s| s.iter().product());
+            out.push((b.node(), (len * std::mem::size_of::<A>()) as u64));
+        }
+    }
 
     fn start_gather(&self) -> Self::Future {
         let blocks = self.materialize().blocks;

@@ -33,12 +33,12 @@ impl Cluster {
 
     /// Splits an array along `axis` over the engines (see
     /// [`ObjectHub::scatter_axis`](crate::ObjectHub::scatter_axis)).
-    pub async fn scatter_axis<A: crate::value::Element + Value>(
+    pub fn scatter_axis<A: crate::value::Element + Value>(
         &self,
         a: ndarray::ArrayD<A>,
         axis: isize,
-    ) -> Result<crate::DistArray<A>> {
-        self.inner.hub.scatter_axis(a, axis).await
+    ) -> Transfer<'_, crate::DistArray<A>> {
+        self.inner.hub.scatter_axis(a, axis)
     }
 
     /// A handle to the object `r` names, checked to be a `T`

@@ -210,6 +210,12 @@ impl FrameWriter {
     /// Queues one frame and starts writing it. Frames from one caller are
     /// written in the order of the calls. Fails once the connection closed.
     pub fn send(&self, message: &Message, body: Bytes) -> Result<(), NetError> {
+        self.send_counted(message, body).map(drop)
+    }
+
+    /// [`send`](FrameWriter::send), giving the frame's size in bytes (head
+    /// and body).
+    pub fn send_counted(&self, message: &Message, body: Bytes) -> Result<u64, NetError> {
         let mut st = self.lock();
         if st.closed {
             return Err(NetError::Closed);
@@ -252,11 +258,12 @@ impl FrameWriter {
                 st.large.push_back((end, body));
             }
         }
+        let size = (heads + len) as u64;
         self.shared
             .bytes
-            .fetch_add((heads + len) as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
         if st.flushing {
-            return Ok(());
+            return Ok(size);
         }
         let inline = match self.shared.mode {
             WriteMode::Immediate => true,
@@ -267,7 +274,7 @@ impl FrameWriter {
             // The caller writes at most one turn itself; the flusher does
             // the rest.
             match write_now(&mut st, half, WRITE_TURN) {
-                Ok(Wrote::All) => return Ok(()),
+                Ok(Wrote::All) => return Ok(size),
                 Ok(_) => {}
                 Err(e) => {
                     st.closed = true;
@@ -278,7 +285,7 @@ impl FrameWriter {
         st.flushing = true;
         drop(st);
         self.shared.wake.notify_one();
-        Ok(())
+        Ok(size)
     }
 
     /// Bytes of every frame sent through this writer so far (heads and

@@ -403,6 +403,12 @@ impl ObjectHub {
         self.count(|l| &l.sent)
     }
 
+    /// Frame bytes (heads and bodies) of the requests this hub has written
+    /// to engines: what `distob_bytes_sent_total` counts.
+    pub fn bytes_written(&self) -> u64 {
+        self.count(|l| &l.written)
+    }
+
     /// Requests this hub has sent to engines over the wire (calls made
     /// through it, by a client or by engine code; not its holds and
     /// releases).

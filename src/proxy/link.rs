@@ -140,6 +140,8 @@ pub(crate) struct Link {
     pub(super) bulk: Mutex<Option<Arc<Link>>>,
     /// This engine's metrics (registered with the recorder on first use).
     metrics: std::sync::OnceLock<Arc<NodeMetrics>>,
+    /// Frame bytes of the requests written to this engine.
+    pub(super) written: AtomicU64,
     /// Bytes read from the connection, as they come (for progress).
     pub(super) read_bytes: Arc<AtomicU64>,
     /// Bytes this link may have sent and not had answered, in KiB permits
@@ -338,6 +340,7 @@ impl Link {
             pending: Mutex::new(Pending::default()),
             metrics: std::sync::OnceLock::new(),
             read_bytes: Default::default(),
+            written: AtomicU64::new(0),
             reader: Mutex::new(None),
             bulk: Mutex::new(None),
             budget: Arc::new(Semaphore::new(MAX_BULK_IN_FLIGHT / BUDGET_UNIT)),
@@ -469,12 +472,15 @@ impl Link {
     /// Writes a registered call's request; on failure it leaves the map.
     fn write(&self, call: CallId, op: Op, meta: Meta, body: Bytes) -> Result<()> {
         self.sent.fetch_add(body.len() as u64, Ordering::Relaxed);
-        if crate::telemetry::on() {
-            self.metrics().bytes_sent.increment(body.len() as u64);
-        }
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.writer
-            .send(&Message::Request(call, op, meta), body)
+            .send_counted(&Message::Request(call, op, meta), body)
+            .map(|size| {
+                self.written.fetch_add(size, Ordering::Relaxed);
+                if crate::telemetry::on() {
+                    self.metrics().bytes_sent.increment(size);
+                }
+            })
             .map_err(|e| {
                 lock(&self.pending).calls.remove(&call);
                 match e {

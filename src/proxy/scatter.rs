@@ -21,7 +21,7 @@ impl ObjectHub {
     }
 
     /// [`put`](ObjectHub::put), noting the bytes it sends in `meter`.
-    fn put_noted<T: Value>(
+    pub(crate) fn put_noted<T: Value>(
         &self,
         node: NodeId,
         x: T,

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `distob_calls_total{node,outcome}` | counter | calls answered (or failed), by outcome |
 //! | `distob_call_seconds{node}` | histogram | time from send to answer |
-//! | `distob_bytes_sent_total{node}` | counter | body bytes sent to the engine |
+//! | `distob_bytes_sent_total{node}` | counter | frame bytes of requests sent to the engine |
 //! | `distob_bytes_received_total{node}` | counter | frame bytes received from it |
 //! | `distob_pending_calls{node}` | gauge | calls waiting for their answer |
 //! | `distob_bulk_bytes_in_flight{node}` | gauge | large bodies sent, not yet answered |

@@ -71,7 +71,7 @@ async fn metrics_equal_the_counters_after_a_workload(c: &Cluster) {
     let hub = c.hub();
     let (replies, sent, received) = (
         hub.replies_received(),
-        hub.bytes_sent(),
+        hub.bytes_written(),
         hub.bytes_received(),
     );
     let before = metrics();
@@ -105,7 +105,7 @@ async fn metrics_equal_the_counters_after_a_workload(c: &Cluster) {
     let bytes = |name| sum(&after, name) - sum(&before, name);
     assert_eq!(
         bytes("distob_bytes_sent_total"),
-        (hub.bytes_sent() - sent) as f64
+        (hub.bytes_written() - sent) as f64
     );
     // (Frames may arrive while the snapshot is taken.)
     let got = bytes("distob_bytes_received_total");
