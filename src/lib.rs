@@ -81,6 +81,8 @@
 mod actors;
 pub mod array;
 pub mod cluster;
+#[cfg(feature = "dashboard")]
+mod dashboard;
 pub mod error;
 pub mod id;
 mod macro_support;

@@ -36,10 +36,13 @@ use std::sync::Arc;
 pub use builder::ClusterBuilder;
 pub use settings::{Settings, SettingsError};
 
+#[cfg(feature = "dashboard")]
+pub use crate::dashboard::{Dashboard, SAMPLE_PERIOD};
 pub use crate::net::wire::{EngineStats, ObjectInfo};
 pub use crate::net::{ClusterKey, LinkOptions, Liveness, TlsPolicy, DEFAULT_CONNECT_TIMEOUT};
 pub use crate::proxy::{
-    ClusterEvent, ClusterEvents, HeldObject, ObjectEngine, ObjectHub, EVENT_BACKLOG,
+    ClusterEvent, ClusterEvents, Failure, HeldObject, ObjectEngine, ObjectHub, EVENT_BACKLOG,
+    FAILURES_KEPT,
 };
 pub use profile::{EngineEntry, JoinPoint, Profile, ProfileError};
 

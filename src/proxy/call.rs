@@ -255,6 +255,11 @@ impl<T, E> Call<T, E> {
     fn ended(&mut self, outcome: &'static str, bytes_in: usize) {
         self.record.done(outcome, bytes_in, self.sent.elapsed());
         self.record = CallRecord::none();
+        if outcome != "ok" && outcome != "cancelled" {
+            if let Some(w) = &self.withdraw {
+                w.hub.inner.failures.note(self.node, self.target, outcome);
+            }
+        }
     }
 
     fn finish(&mut self, reply: Reply) -> Result<T, Error<E>> {

@@ -88,6 +88,8 @@ pub(crate) struct HubInner {
     pub(super) reconnecting: Mutex<Option<Arc<Reconnecting>>>,
     /// Open, draining (no new calls) or closed (see `submit.rs`).
     pub(super) state: std::sync::atomic::AtomicU8,
+    /// The calls that failed lately.
+    pub(super) failures: super::failures::Failures,
 }
 
 /// Something that happened to the cluster's engines, as the hub saw it.
@@ -279,6 +281,7 @@ impl ObjectHub {
                 default_timeout_us: AtomicU64::new(0),
                 feeds: Mutex::new(HashMap::new()),
                 state: Default::default(),
+                failures: Default::default(),
             }),
         };
         let links = hub.inner.links.read().unwrap_or_else(|p| p.into_inner());

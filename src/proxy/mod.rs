@@ -9,6 +9,7 @@
 pub(crate) mod cache;
 pub(crate) mod call;
 pub(crate) mod deadline;
+pub(crate) mod failures;
 pub(crate) mod feed;
 pub(crate) mod handles;
 pub(crate) mod holds;
@@ -29,6 +30,7 @@ pub(crate) mod submit;
 pub use cache::{CacheStats, DEFAULT_METHOD_CACHE_BYTES};
 pub use call::{call_all, Call};
 pub use deadline::{Timed, WithTimeout};
+pub use failures::{Failure, FAILURES_KEPT};
 pub use feed::{Feed, FEED_WINDOW};
 pub use hub::{ClusterEvent, HeldObject, ObjectHub};
 pub use link::MAX_BULK_IN_FLIGHT;

@@ -74,6 +74,16 @@ enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// Serve the live dashboard of a cluster (engines, objects, events),
+    /// read-only, until Ctrl-C.
+    Dashboard {
+        /// Where to serve it (loopback unless told otherwise).
+        #[arg(long, default_value = "127.0.0.1:8265")]
+        listen: SocketAddr,
+        /// Profile of the cluster.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+    },
     /// List every object in the cluster.
     Ls {
         /// Profile of the cluster.
@@ -233,6 +243,7 @@ fn main() -> ExitCode {
             ClusterCommand::Status { profile } => runtime(status(profile)),
         },
         Command::Ls { profile, json } => runtime(ls(profile, json)),
+        Command::Dashboard { listen, profile } => runtime(dashboard(listen, profile)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -542,6 +553,16 @@ async fn status(profile: Option<PathBuf>) -> Result<(), BoxError> {
             e.node, e.addr, pid, state.0, state.1
         );
     }
+    Ok(())
+}
+
+async fn dashboard(listen: SocketAddr, profile: Option<PathBuf>) -> Result<(), BoxError> {
+    let profile = Profile::load(profile_path(profile)?)?;
+    let cluster = distob::Cluster::connect_profile(&profile).await?;
+    let dashboard = cluster.serve_dashboard(listen).await?;
+    println!("dashboard at {}", dashboard.url());
+    distob::engine::shutdown_signal().await;
+    dashboard.stop();
     Ok(())
 }
 
