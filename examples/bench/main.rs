@@ -11,15 +11,17 @@
 //! for those figures alone).
 
 mod actors;
+mod arrays;
 mod lifecycle;
+mod raw;
 mod telemetry;
+
+use raw::{channel_ping_pong, raw_ping_pong, raw_server, raw_transfer, start_raw_server};
 
 use distob::{Cluster, NodeId};
 use ndarray::{ArrayD, IxDyn};
 use serde_json::json;
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use std::time::Instant;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -131,10 +133,10 @@ fn main() -> Result<(), BoxError> {
         .build()?
         .block_on(async {
             let (server, raw_addr) = start_raw_server().await?;
-            let result = arrays(quick, raw_addr).await;
+            let result = arrays::arrays(quick, raw_addr).await;
             drop(server);
             result?;
-            scale(quick).await
+            arrays::scale(quick).await
         })?;
     // Last: it installs a global subscriber.
     tokio::runtime::Builder::new_current_thread()
@@ -433,284 +435,4 @@ async fn run(quick: bool) -> Result<(f64, f64), BoxError> {
     drop(server);
     let mut raw = raw;
     Ok((percentile(&mut raw, 0.5), floor_p50))
-}
-
-/// Many engines: a thousand in-process engines and 64 engine processes from
-/// start to all registered (each answering a call), and one array broadcast
-/// to 64 engines against the client sending it to each in turn.
-async fn scale(quick: bool) -> Result<(), BoxError> {
-    let t = Instant::now();
-    let cluster = Cluster::local(1000).await?;
-    let xs = cluster.scatter_each((0..1000u32).collect()).await?;
-    emit(
-        "register_1000_engines_s",
-        t.elapsed().as_secs_f64(),
-        "s",
-        None,
-    );
-    drop(xs);
-    cluster.shutdown().await?;
-
-    let t = Instant::now();
-    let procs = Cluster::launch(distob::launch::LocalProcesses::new(), 64).await?;
-    procs.wait_for(64, Duration::from_secs(120)).await?;
-    let xs = procs.scatter_each((0..64u32).collect()).await?;
-    emit(
-        "register_64_processes_s",
-        t.elapsed().as_secs_f64(),
-        "s",
-        None,
-    );
-    drop(xs);
-    procs.shutdown().await?;
-
-    let cluster = Cluster::local(64).await?;
-    let n = if quick { 1_250_000 } else { 12_500_000 }; // f64s: 100 MB
-    let a = ArrayD::from_shape_fn(IxDyn(&[n]), |i| i[0] as f64);
-    let mut each = Duration::ZERO;
-    let mut copies = Vec::with_capacity(64);
-    for node in cluster.engines() {
-        // The copy of the local array is not timed: only the sending is.
-        let copy = a.clone();
-        let t = Instant::now();
-        copies.push(cluster.scatter_to(node, copy).await?);
-        each += t.elapsed();
-    }
-    drop(copies);
-    let copy = a.clone();
-    let t = Instant::now();
-    let copies = cluster.broadcast(copy).await?;
-    let tree = t.elapsed();
-    assert_eq!(copies.len(), 64);
-    emit(
-        "broadcast_100mb_64_engines_s",
-        tree.as_secs_f64(),
-        "s",
-        Some(each.as_secs_f64()),
-    );
-    drop(copies);
-    cluster.shutdown().await?;
-    Ok(())
-}
-
-/// The array figures: a computation over two engine processes against one
-/// local thread, the gather of a distributed array against raw TCP, and a
-/// pipelined chain of operations against one round trip.
-async fn arrays(quick: bool, raw_addr: std::net::SocketAddr) -> Result<(), BoxError> {
-    let n = if quick { 10_000_000 } else { 100_000_000 };
-    let cluster = Cluster::spawn(2).await?;
-    let x = ArrayD::from_shape_fn(IxDyn(&[n]), |i| i[0] as f64 * 1e-7);
-    let d = cluster.scatter_axis(x.clone(), 0).await?;
-    let t = Instant::now();
-    let ours: f64 = (d.sin() * 2.0 + 1.0).sum().await?;
-    let ours_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let local = (x.mapv(f64::sin) * 2.0 + 1.0).sum();
-    let base_s = t.elapsed().as_secs_f64();
-    assert!((ours - local).abs() <= 1e-6 * local.abs().max(1.0));
-    emit("distarray_sin_sum_s", ours_s, "s", Some(base_s));
-    drop((d, x));
-
-    // Gather of a 400 MB distributed array from the two engines.
-    let g = if quick { 5_000_000 } else { 50_000_000 };
-    let mb = (g * 8) as f64 / 1e6;
-    let big = ArrayD::from_shape_fn(IxDyn(&[g]), |i| i[0] as f64);
-    let d = cluster.scatter_axis(big, 0).await?;
-    let mut ours = Vec::new();
-    let mut raw = Vec::new();
-    for _ in 0..3 {
-        raw.push(mb / raw_transfer(raw_addr, b'G', g * 8).await?.as_secs_f64());
-        let t = Instant::now();
-        let back = cluster.gather(&d).await?;
-        ours.push(mb / t.elapsed().as_secs_f64());
-        drop(back);
-    }
-    emit(
-        "distarray_gather_mb_per_s",
-        median(ours),
-        "MB/s",
-        Some(median(raw)),
-    );
-    drop(d);
-    drop(cluster);
-
-    // Ten elementwise operations and a sum on a small array over four
-    // engine processes, against one tiny call to one of them.
-    let cluster = Cluster::spawn(4).await?;
-    let small = ArrayD::from_shape_fn(IxDyn(&[1000]), |i| i[0] as f64 / 1000.0);
-    let d = cluster.scatter_axis(small, 0).await?;
-    let tally: distob::Remote<Tally> = cluster.scatter_to(NodeId(0), Tally { n: 0 }).await?;
-    let reps = if quick { 50 } else { 300 };
-    let mut chain = Vec::new();
-    let mut call = Vec::new();
-    for _ in 0..reps {
-        let t = Instant::now();
-        let y = (((((d.sin() + 1.0) * 2.0 - 0.5) / 3.0).abs() + 0.1).sqrt() * 1.5 - 0.2).exp();
-        y.sum().await?;
-        chain.push(t.elapsed().as_secs_f64() * 1e6);
-        let t = Instant::now();
-        tally
-            .invoke::<i64, std::convert::Infallible>(BUMP, &(1i64,), PLAIN)
-            .await?;
-        call.push(t.elapsed().as_secs_f64() * 1e6);
-    }
-    emit("op_chain_10_us", median(chain), "us", Some(median(call)));
-    Ok(())
-}
-
-/// The raw TCP peer for baselines, in its own process like an engine:
-/// 'P' echoes 64-byte messages, 'S' swallows N bytes then acks, 'G' sends N bytes.
-fn raw_server() -> Result<(), BoxError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
-            println!("{}", listener.local_addr()?);
-            // The source of downloads, written before any is timed.
-            let source = std::sync::Arc::new(vec![1u8; 400 << 20]);
-            loop {
-                let (mut s, _) = listener.accept().await?;
-                s.set_nodelay(true)?;
-                let source = source.clone();
-                tokio::spawn(async move {
-                    let mut mode = [0u8; 1];
-                    s.read_exact(&mut mode).await?;
-                    match mode[0] {
-                        b'P' => {
-                            let mut buf = [0u8; PING];
-                            while s.read_exact(&mut buf).await.is_ok() {
-                                s.write_all(&buf).await?;
-                            }
-                        }
-                        b'S' => {
-                            // Receive into a fresh buffer that holds it all,
-                            // as an engine receiving an array must.
-                            let n = s.read_u64().await? as usize;
-                            let mut buf = vec![0u8; n];
-                            s.read_exact(&mut buf).await?;
-                            s.write_all(&[1]).await?;
-                        }
-                        b'R' => {
-                            // Receive into one reused, cache-resident 1 MiB buffer.
-                            let n = s.read_u64().await? as usize;
-                            let mut buf = vec![0u8; 1 << 20];
-                            let mut left = n;
-                            while left > 0 {
-                                let k = left.min(buf.len());
-                                s.read_exact(&mut buf[..k]).await?;
-                                left -= k;
-                            }
-                            s.write_all(&[1]).await?;
-                        }
-                        b'G' => {
-                            let n = (s.read_u64().await? as usize).min(source.len());
-                            s.write_all(&source[..n]).await?;
-                        }
-                        _ => {}
-                    }
-                    Ok::<_, std::io::Error>(())
-                });
-            }
-        })
-}
-
-struct RawServer(std::process::Child);
-
-impl Drop for RawServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start_raw_server() -> Result<(RawServer, std::net::SocketAddr), BoxError> {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .env("DISTOB_BENCH_SERVER", "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line)?;
-    Ok((RawServer(child), line.trim().parse()?))
-}
-
-async fn raw_ping_pong(addr: std::net::SocketAddr, n: usize) -> Result<Vec<f64>, BoxError> {
-    let mut s = TcpStream::connect(addr).await?;
-    s.set_nodelay(true)?;
-    s.write_all(b"P").await?;
-    let mut buf = [7u8; PING];
-    for _ in 0..n / 10 {
-        s.write_all(&buf).await?;
-        s.read_exact(&mut buf).await?;
-    }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        s.write_all(&buf).await?;
-        s.read_exact(&mut buf).await?;
-        out.push(t.elapsed().as_secs_f64() * 1e6);
-    }
-    Ok(out)
-}
-
-/// Moves `n` bytes over raw loopback TCP from one buffer into a fresh one:
-/// up ('S'), down ('G'), or up into a reused 1 MiB buffer ('R').
-async fn raw_transfer(
-    addr: std::net::SocketAddr,
-    mode: u8,
-    n: usize,
-) -> Result<Duration, BoxError> {
-    let mut s = TcpStream::connect(addr).await?;
-    s.set_nodelay(true)?;
-    let src = if mode == b'G' {
-        Vec::new()
-    } else {
-        vec![1u8; n]
-    };
-    let t = Instant::now();
-    s.write_all(&[mode]).await?;
-    s.write_u64(n as u64).await?;
-    if mode == b'G' {
-        let mut dest = vec![0u8; n];
-        s.read_exact(&mut dest).await?;
-    } else {
-        s.write_all(&src).await?;
-        let mut ack = [0u8; 1];
-        s.read_exact(&mut ack).await?;
-    }
-    Ok(t.elapsed())
-}
-
-/// Ping-pong between this thread and another over tokio channels: the
-/// in-process floor for a round trip.
-async fn channel_ping_pong(n: usize) -> Vec<f64> {
-    let (to_tx, mut to_rx) = tokio::sync::mpsc::channel::<[u8; PING]>(1);
-    let (back_tx, mut back_rx) = tokio::sync::mpsc::channel::<[u8; PING]>(1);
-    let echo = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().build();
-        if let Ok(rt) = rt {
-            rt.block_on(async move {
-                while let Some(m) = to_rx.recv().await {
-                    if back_tx.send(m).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n + n / 10 {
-        let t = Instant::now();
-        if to_tx.send([3u8; PING]).await.is_err() || back_rx.recv().await.is_none() {
-            break;
-        }
-        if i >= n / 10 {
-            out.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-    }
-    drop(to_tx);
-    let _ = echo.join();
-    out
 }

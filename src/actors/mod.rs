@@ -28,6 +28,7 @@ pub(crate) mod ops;
 pub(crate) mod push;
 pub(crate) mod registry;
 pub(crate) mod reply;
+mod running;
 pub(crate) mod session;
 pub(crate) mod snapshots;
 pub(crate) mod state;

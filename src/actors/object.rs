@@ -12,10 +12,11 @@ use crate::proxy::handles::{self, Landing};
 use crate::value::{Encoded, Lease};
 use actix::prelude::*;
 use bytes::Bytes;
-use futures::FutureExt;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::rc::Weak;
+
+pub(super) use super::running::Running;
 
 /// The text of a caught panic.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -79,7 +80,7 @@ impl Held {
         }
     }
 
-    fn encode(&self) -> Result<Encoded, Fault> {
+    pub(super) fn encode(&self) -> Result<Encoded, Fault> {
         match self {
             Held::Stored(s) => Ok(Encoded {
                 head: s.head.clone(),
@@ -114,14 +115,14 @@ pub(crate) struct PushTo {
 
 /// The actor that owns one object.
 pub(crate) struct ObjectActor {
-    id: ObjectId,
-    held: Held,
-    engine: Weak<EngineState>,
+    pub(super) id: ObjectId,
+    pub(super) held: Held,
+    pub(super) engine: Weak<EngineState>,
     backlog: VecDeque<Queued>,
     /// The call chain of the async method holding the mailbox, if any
     /// (shared with the object's table entry: sessions refuse a call that
     /// comes back to it along its own chain, which would wait forever).
-    busy: Busy,
+    pub(super) busy: Busy,
     /// The type tag of what it holds (kept, not hashed per call).
     tag: TypeTag,
     /// When it was rebuilt after panics, within the type's window.
@@ -189,7 +190,7 @@ impl ObjectActor {
     }
 
     /// Runs queued messages in order until one waits on an async method.
-    fn drain(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn drain(&mut self, ctx: &mut Context<Self>) {
         if matches!(self.held, Held::Pending) {
             return;
         }
@@ -211,77 +212,9 @@ impl ObjectActor {
         }
     }
 
-    /// Sends a copy of the value to another engine, from a task of its own
-    /// (the object goes on with its calls meanwhile: the copy is taken now).
-    fn push(&self, msg: PushTo) {
-        let Some(engine) = self.engine.upgrade() else {
-            return msg
-                .reply
-                .fault(Fault::Refused("the engine is shutting down".into()));
-        };
-        // To an engine of this process: the shared value itself, no bytes.
-        if let Some(msg) = self.hand_over(&engine, msg) {
-            let value = self
-                .held
-                .encode()
-                .map(|enc| (self.held.type_name().to_owned(), enc));
-            actix_rt::spawn(async move {
-                match super::push::deliver(&engine.hub, msg.to, msg.object, value).await {
-                    Ok(()) => msg.reply.done(),
-                    Err(f) => msg.reply.fault(f),
-                }
-            });
-        }
-    }
-
-    /// Hands the shared value to an in-process engine, when the target is
-    /// one and the value shares; else gives the message back.
-    fn hand_over(&self, engine: &EngineState, msg: PushTo) -> Option<PushTo> {
-        let Some(addr) = engine.hub.engine_addr(msg.to) else {
-            return Some(msg);
-        };
-        let (Some(to), Held::Hosted(h)) =
-            (super::exchange::find(addr, &engine.fingerprint), &self.held)
-        else {
-            return Some(msg);
-        };
-        let adoptable = super::registry::lookup(h.type_name()).is_some_and(|e| e.adopt.is_some());
-        let Some(value) = adoptable
-            .then(|| catch(|| h.share()).ok().flatten())
-            .flatten()
-        else {
-            return Some(msg);
-        };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let handoff = super::exchange::Handoff {
-            object: msg.object,
-            type_name: h.type_name().to_owned(),
-            value,
-            nbytes: engine
-                .objects
-                .borrow()
-                .get(&self.id)
-                .map_or(0, |e| e.nbytes),
-            reply: tx,
-        };
-        if to.send(handoff).is_err() {
-            return Some(msg);
-        }
-        actix_rt::spawn(async move {
-            match rx.await {
-                Ok(Ok(())) => msg.reply.done(),
-                Ok(Err(f)) => msg.reply.fault(f),
-                Err(_) => msg
-                    .reply
-                    .fault(Fault::Refused("the peer engine is gone".into())),
-            }
-        });
-        None
-    }
-
     /// An announced change has run: the value it left is published for
     /// the readers that wait for it.
-    fn change_done(&self) {
+    pub(super) fn change_done(&self) {
         if let Some(engine) = self.engine.upgrade() {
             engine.change_done(&self.id, self.held.snapshot());
         }
@@ -386,7 +319,7 @@ impl ObjectActor {
 
     /// After a method panicked: poison the object, rebuild it, or go on,
     /// as its type says ([`OnPanic`]); its holders hear of the first two.
-    fn supervise(&mut self, method: Option<MethodId>, fault: &Fault) {
+    pub(super) fn supervise(&mut self, method: Option<MethodId>, fault: &Fault) {
         let (Some(method), Fault::Panic(message), Held::Hosted(h)) =
             (method, fault, &mut self.held)
         else {
@@ -453,56 +386,15 @@ impl ObjectActor {
         }
     }
 
-    /// Holds the mailbox while an async method runs: calls on one object
-    /// stay in order even across awaits, and what queued meanwhile runs
-    /// next. Calls it makes carry this object in their chain's path, so that
-    /// one that comes back here fails at once instead of waiting on it.
-    fn await_method(
-        &mut self,
-        fut: futures::future::LocalBoxFuture<'static, Result<Produced, Fault>>,
-        call: Running,
-        ctx: &mut Context<Self>,
-    ) {
-        let mut inner = call.chain.clone();
-        inner.path.push(self.id);
-        self.busy.set(Some(inner.id));
-        // A cancel of this call stops the method at its next await.
-        let stop = std::rc::Rc::new(super::state::Stop::default());
-        let running = (call.reply.session, call.reply.call);
-        if let Some(engine) = self.engine.upgrade() {
-            engine.running.borrow_mut().insert(running, stop.clone());
-        }
-        let fut = InChain {
-            chain: inner,
-            fut: AssertUnwindSafe(fut).catch_unwind(),
-            stop,
-        }
-        .map(|r| r.unwrap_or_else(|p| Err(Fault::Panic(panic_message(&*p)))));
-        ctx.wait(fut.into_actor(self).map(move |result, act, ctx| {
-            act.busy.set(None);
-            if let Some(engine) = act.engine.upgrade() {
-                engine.running.borrow_mut().remove(&running);
-            }
-            if call.announced {
-                act.change_done();
-            }
-            if let Err(fault) = &result {
-                act.supervise(call.method, fault);
-            }
-            match (result, call.keep) {
-                (Ok(Produced::Stream(items)), None) => act.stream(items, call.reply, ctx),
-                (result, keep) => {
-                    finish(result, call.reply, keep, &act.engine);
-                    act.drain(ctx);
-                }
-            }
-        }));
-    }
-
     /// Sends a streamed answer under its caller's credit, holding the
     /// mailbox until it ends (see `stream::pump`); then goes on with what
     /// queued meanwhile.
-    fn stream(&mut self, items: super::stream::Encodings, reply: ReplyTo, ctx: &mut Context<Self>) {
+    pub(super) fn stream(
+        &mut self,
+        items: super::stream::Encodings,
+        reply: ReplyTo,
+        ctx: &mut Context<Self>,
+    ) {
         let key = (reply.session, reply.call);
         let stop = std::rc::Rc::new(super::state::Stop::default());
         let credit = std::rc::Rc::new(super::stream::Credit::default());
@@ -518,40 +410,6 @@ impl ObjectActor {
             }
             act.drain(ctx);
         }));
-    }
-}
-
-/// An async method under way: what its end needs.
-struct Running {
-    chain: handles::Chain,
-    reply: ReplyTo,
-    keep: Option<Keep>,
-    announced: bool,
-    method: Option<MethodId>,
-}
-
-/// A method's future, polled as part of its call chain (calls it makes
-/// belong to the chain), until it is done or its call is withdrawn.
-struct InChain<F> {
-    chain: handles::Chain,
-    fut: F,
-    stop: std::rc::Rc<super::state::Stop>,
-}
-
-type Caught = std::thread::Result<Result<Produced, Fault>>;
-
-impl<F: std::future::Future<Output = Caught> + Unpin> std::future::Future for InChain<F> {
-    type Output = Caught;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Caught> {
-        let this = &mut *self;
-        if this.stop.check(cx) {
-            return std::task::Poll::Ready(Ok(Err(Fault::Cancelled)));
-        }
-        handles::in_chain(&this.chain, || std::pin::Pin::new(&mut this.fut).poll(cx))
     }
 }
 
@@ -637,7 +495,7 @@ fn deliver(engine: &Weak<EngineState>, keep: Keep, result: Result<Held, Fault>) 
 }
 
 /// Sends a call's result back, or keeps it as a new object.
-fn finish(
+pub(super) fn finish(
     result: Result<Produced, Fault>,
     reply: ReplyTo,
     keep: Option<Keep>,

@@ -81,6 +81,7 @@ impl Cluster {
     /// let dashboard = cluster.serve_dashboard("127.0.0.1:8265".parse()?).await?;
     /// println!("dashboard at {}", dashboard.url());
     /// # Ok(()) }
+    /// # let _ = demo;
     /// ```
     pub async fn serve_dashboard(&self, addr: SocketAddr) -> std::io::Result<Dashboard> {
         serve(self.hub().clone(), addr).await

@@ -15,6 +15,7 @@ pub(crate) mod handles;
 pub(crate) mod holds;
 pub(crate) mod hub;
 pub(crate) mod link;
+mod link_open;
 pub(crate) mod local;
 pub(crate) mod names;
 pub(crate) mod object_engine;

@@ -116,6 +116,7 @@ type Report<'a> = Box<dyn FnMut(Progress) + Send + 'a>;
 /// let big = ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[4_000_000])); // 32 MB
 /// let mut last = distob::call::Progress::default();
 /// let remote = cluster.scatter(big).progress(|p| last = p).await?;
+/// assert_eq!(remote.shape(), &[4_000_000]);
 /// assert_eq!(last.done, last.total);
 /// assert!(last.total >= 32_000_000);
 /// # Ok(()) }

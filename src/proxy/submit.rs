@@ -225,8 +225,23 @@ impl ObjectHub {
                 };
                 Call::pending(sent, decode, target, withdraw)
             }
-            Err(e) => Call::ready(Err(e.widen()), node, target),
+            Err(e) => {
+                self.unsent(node, target, &e);
+                Call::ready(Err(e.widen()), node, target)
+            }
         }
+    }
+
+    /// Counts a call that failed before it was sent (its engine known lost,
+    /// the hub draining), as a sent one would be when it fails.
+    fn unsent(&self, node: NodeId, target: Option<Ref>, e: &Error) {
+        if let Ok(link) = self.link(node) {
+            if crate::telemetry::on() {
+                link.metrics()
+                    .call_done(e.kind(), std::time::Duration::ZERO);
+            }
+        }
+        self.inner.failures.note(node, target, e.kind());
     }
 
     /// Sends a request answered by `Done`.

@@ -76,6 +76,7 @@ enum Command {
     },
     /// Serve the live dashboard of a cluster (engines, objects, events),
     /// read-only, until Ctrl-C.
+    #[cfg(feature = "dashboard")]
     Dashboard {
         /// Where to serve it (loopback unless told otherwise).
         #[arg(long, default_value = "127.0.0.1:8265")]
@@ -243,6 +244,7 @@ fn main() -> ExitCode {
             ClusterCommand::Status { profile } => runtime(status(profile)),
         },
         Command::Ls { profile, json } => runtime(ls(profile, json)),
+        #[cfg(feature = "dashboard")]
         Command::Dashboard { listen, profile } => runtime(dashboard(listen, profile)),
     };
     match result {
@@ -556,6 +558,7 @@ async fn status(profile: Option<PathBuf>) -> Result<(), BoxError> {
     Ok(())
 }
 
+#[cfg(feature = "dashboard")]
 async fn dashboard(listen: SocketAddr, profile: Option<PathBuf>) -> Result<(), BoxError> {
     let profile = Profile::load(profile_path(profile)?)?;
     let cluster = distob::Cluster::connect_profile(&profile).await?;
