@@ -108,9 +108,9 @@ impl ObjectSlot<'_> {
         if let Some(plain) = any.downcast_mut::<Plain<T>>() {
             return Ok(f(&mut plain.0));
         }
-        // A hosted array: the function gets its own copy.
-        if let Some(mut copy) = crate::array::kernels::array_copy::<T>(any) {
-            return Ok(f(&mut copy));
+        // A hosted array, lent to the function without a copy.
+        if let Some(r) = crate::array::kernels::with_array::<T, R>(any, f) {
+            return Ok(r);
         }
         Err(Fault::Decode(format!(
             "the object is a {found}, not a {}",

@@ -48,6 +48,14 @@ pub struct DistArray<A> {
     pub(super) chain: Vec<ElemOp>,
 }
 
+macro_rules! dist_unary {
+    ($($t:tt)*) => { super::methods::unary_methods!(DistArray<A>; $($t)*); };
+}
+
+macro_rules! dist_comparisons {
+    ($($t:tt)*) => { super::methods::comparison_methods!(DistArray<bool>; $($t)*); };
+}
+
 impl<A> Clone for DistArray<A> {
     fn clone(&self) -> Self {
         DistArray {
@@ -361,15 +369,7 @@ impl<A: Element + Value> DistArray<A> {
         self.per_block(|b| b.compare(cmp, s))
     }
 
-    /// `x > s` elementwise.
-    pub fn gt(&self, s: f64) -> DistArray<bool> {
-        self.compare(Cmp::Gt, s)
-    }
-
-    /// `x < s` elementwise.
-    pub fn lt(&self, s: f64) -> DistArray<bool> {
-        self.compare(Cmp::Lt, s)
-    }
+    super::methods::for_each_comparison!(dist_comparisons);
 
     /// `xⁿ` elementwise (fused).
     pub fn powi(&self, n: i32) -> DistArray<A> {
@@ -412,40 +412,7 @@ impl<A: Element + Value> DistArray<A> {
         self.per_block(|b| b.astype::<B>())
     }
 
-    /// Elementwise `sin`.
-    pub fn sin(&self) -> DistArray<A> {
-        self.unary(Unary::Sin)
-    }
-
-    /// Elementwise `cos`.
-    pub fn cos(&self) -> DistArray<A> {
-        self.unary(Unary::Cos)
-    }
-
-    /// Elementwise `exp`.
-    pub fn exp(&self) -> DistArray<A> {
-        self.unary(Unary::Exp)
-    }
-
-    /// Elementwise `ln`.
-    pub fn ln(&self) -> DistArray<A> {
-        self.unary(Unary::Ln)
-    }
-
-    /// Elementwise `sqrt`.
-    pub fn sqrt(&self) -> DistArray<A> {
-        self.unary(Unary::Sqrt)
-    }
-
-    /// Elementwise `abs`.
-    pub fn abs(&self) -> DistArray<A> {
-        self.unary(Unary::Abs)
-    }
-
-    /// Elementwise `tanh`.
-    pub fn tanh(&self) -> DistArray<A> {
-        self.unary(Unary::Tanh)
-    }
+    super::methods::for_each_unary!(dist_unary);
 }
 
 impl<A: Element + Value> Gather for DistArray<A> {

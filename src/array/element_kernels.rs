@@ -6,7 +6,7 @@ use super::kinds::{BinOp, ElemOp, Reduce, Unary};
 use super::reduce_kernels::{lanes_into, reduce_axis_generic, reduce_iter, reduced_value};
 use crate::actors::hosted::{Hosted, Produced};
 use crate::macro_support::ok_value;
-use crate::net::wire::Fault;
+use crate::net::wire::{Fault, MethodId};
 use crate::value::DType;
 use ndarray::{ArcArray, ArrayD, ArrayViewD, Axis, IxDyn};
 use num_traits::NumCast;
@@ -130,6 +130,17 @@ macro_rules! numeric_kernel {
         ) -> Result<Box<dyn Hosted>, Fault> {
             reduce_axis_generic(a, op, axis, keepdims)
         }
+        fn more(a: &ArcArray<Self, IxDyn>, m: MethodId, args: &[u8]) -> Option<Result<Produced, Fault>> {
+            super::engine::numeric(a, m, args)
+        }
+        fn more_with(
+            a: &ArcArray<Self, IxDyn>,
+            m: MethodId,
+            args: &[u8],
+            other: &ArcArray<Self, IxDyn>,
+        ) -> Option<Result<Produced, Fault>> {
+            super::engine::numeric_with(a, m, args, other)
+        }
     };
 }
 
@@ -222,5 +233,17 @@ impl Kernel for bool {
             })
             .collect();
         lanes_into::<bool>(values, &shape, axis, keepdims)
+    }
+    fn more_with(
+        a: &ArcArray<Self, IxDyn>,
+        m: MethodId,
+        args: &[u8],
+        other: &ArcArray<Self, IxDyn>,
+    ) -> Option<Result<Produced, Fault>> {
+        (m == super::kernels::method::MERGE).then(|| {
+            crate::macro_support::decode_args::<(Reduce,)>(args)
+                .and_then(|(op,)| super::engine::merge::merge_bool(a.view(), other.view(), op))
+                .map(super::engine::keep)
+        })
     }
 }

@@ -52,6 +52,22 @@ pub(crate) mod method {
     pub(crate) const REDUCE_AXIS: MethodId = MethodId::of_name("distob::array::reduce_axis");
     /// `(usize,)` → a stream of arrays: that many rows (along axis 0) each
     pub(crate) const CHUNKS: MethodId = MethodId::of_name("distob::array::chunks");
+    /// `(Scan, axis)` → the cumulative sum or product along the axis
+    pub(crate) const SCAN: MethodId = MethodId::of_name("distob::array::scan");
+    /// `(Scan, axis)` with a carry array as operand → the scan continuing
+    /// from the carry
+    pub(crate) const SCAN_FROM: MethodId = MethodId::of_name("distob::array::scan_from");
+    /// `()` → `aᵀ·a`
+    pub(crate) const GRAM: MethodId = MethodId::of_name("distob::array::gram");
+    /// `()` with a second array as operand → `a·b` (numpy's `dot`)
+    pub(crate) const DOT: MethodId = MethodId::of_name("distob::array::dot");
+    /// `()` with a second array as operand → `aᵀ·b`
+    pub(crate) const TDOT: MethodId = MethodId::of_name("distob::array::tdot");
+    /// `(Reduce,)` with a second partial as operand → the two merged
+    pub(crate) const MERGE: MethodId = MethodId::of_name("distob::array::merge");
+    /// `(axis, offset)` with the extremes along the axis as operand → where
+    /// each first occurs (plus the offset), as `i64`
+    pub(crate) const FIRST_MATCH: MethodId = MethodId::of_name("distob::array::first_match");
 }
 
 pub(super) fn unsupported(what: &str, dtype: DType) -> Fault {
@@ -109,6 +125,24 @@ pub(crate) trait Kernel: Element {
         _keepdims: bool,
     ) -> Result<Box<dyn Hosted>, Fault> {
         Err(unsupported(&format!("{op:?}"), Self::DTYPE))
+    }
+    /// The methods of [`engine`](super::engine) (scans, products); `None`
+    /// for a method the type does not have.
+    fn more(
+        _a: &ArcArray<Self, IxDyn>,
+        _m: MethodId,
+        _args: &[u8],
+    ) -> Option<Result<Produced, Fault>> {
+        None
+    }
+    /// As [`more`](Kernel::more), with a second array as operand.
+    fn more_with(
+        _a: &ArcArray<Self, IxDyn>,
+        _m: MethodId,
+        _args: &[u8],
+        _other: &ArcArray<Self, IxDyn>,
+    ) -> Option<Result<Produced, Fault>> {
+        None
     }
 }
 
@@ -210,13 +244,7 @@ fn encode_shared<A: RawBytes>(a: &ArcArray<A, IxDyn>) -> Result<Encoded, Fault> 
 
 impl<A: Kernel + RawBytes> HostedArray<A> {
     fn kept(a: ArrayD<A>) -> Produced {
-        // Kernels build standard-layout arrays; keep it that way.
-        let a = if a.is_standard_layout() {
-            a
-        } else {
-            a.as_standard_layout().into_owned()
-        };
-        Produced::Object(Box::new(HostedArray(a.into_shared())))
+        super::engine::keep(a)
     }
 }
 
@@ -294,7 +322,10 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
             method::REDUCE_AXIS => decode_args::<(Reduce, usize, bool)>(args)
                 .and_then(|(op, axis, keep)| A::reduce_axis(view, op, axis, keep))
                 .map(Produced::Object),
-            other => return no_such_method::<ArrayD<A>>(other),
+            other => match A::more(&self.0, other, args) {
+                Some(result) => result,
+                None => return no_such_method::<ArrayD<A>>(other),
+            },
         };
         Invocation::Ready(result)
     }
@@ -369,7 +400,10 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
                     .map_collect(|&x, &y| cmp.test(A::to_f64(x), A::to_f64(y)));
                 Ok(Produced::Object(Box::new(HostedArray(out.into_shared()))))
             }),
-            other => return no_such_method::<ArrayD<A>>(other),
+            m => match A::more_with(&self.0, m, args, other) {
+                Some(result) => result,
+                None => return no_such_method::<ArrayD<A>>(m),
+            },
         };
         Invocation::Ready(result)
     }
@@ -460,22 +494,43 @@ macro_rules! register_arrays {
 
 register_arrays!(f64, f32, i64, i32, u8, bool);
 
-/// A copy of a hosted array as `T`, when `T` is that array's type.
-pub(crate) fn array_copy<T: 'static>(any: &mut dyn std::any::Any) -> Option<T> {
-    fn as_t<X: Element, T: 'static>(any: &mut dyn std::any::Any) -> Option<T> {
-        if std::any::TypeId::of::<T>() != std::any::TypeId::of::<ArrayD<X>>() {
-            return None;
-        }
-        let owned: ArrayD<X> = any.downcast_mut::<HostedArray<X>>()?.0.to_owned();
-        let mut slot = Some(owned);
-        (&mut slot as &mut dyn std::any::Any)
-            .downcast_mut::<Option<T>>()?
-            .take()
+/// Runs `f` on a hosted array as `T` when `T` is that array's type
+/// (`None` otherwise), lending the array without a copy: it is taken out
+/// (a sole owner is not copied), handed over, and put back after, even
+/// when `f` panics.
+pub(crate) fn with_array<T: 'static, R>(
+    any: &mut dyn std::any::Any,
+    f: impl FnOnce(&mut T) -> R,
+) -> Option<R> {
+    macro_rules! lend_as {
+        ($($x:ty),*) => {$(
+            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<ArrayD<$x>>() {
+                return lend::<$x, T, R>(any, f);
+            }
+        )*};
     }
-    as_t::<f64, T>(any)
-        .or_else(|| as_t::<f32, T>(any))
-        .or_else(|| as_t::<i64, T>(any))
-        .or_else(|| as_t::<i32, T>(any))
-        .or_else(|| as_t::<u8, T>(any))
-        .or_else(|| as_t::<bool, T>(any))
+    lend_as!(f64, f32, i64, i32, u8, bool);
+    None
+}
+
+fn lend<X: Element, T: 'static, R>(
+    any: &mut dyn std::any::Any,
+    f: impl FnOnce(&mut T) -> R,
+) -> Option<R> {
+    let hosted = any.downcast_mut::<HostedArray<X>>()?;
+    let empty = ArcArray::from_shape_vec(IxDyn(&[0]), Vec::new()).ok()?;
+    let mut slot: Option<ArrayD<X>> = Some(std::mem::replace(&mut hosted.0, empty).into_owned());
+    let outcome = match (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<T>>() {
+        Some(Some(t)) => Some(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+            || f(t),
+        ))),
+        _ => None,
+    };
+    if let Some(a) = slot {
+        hosted.0 = a.into_shared();
+    }
+    match outcome? {
+        Ok(r) => Some(r),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }

@@ -127,22 +127,34 @@ macro_rules! assign_operators {
 }
 pub(crate) use assign_operators;
 
+pub(crate) mod axis;
+pub(crate) mod blocks;
+pub(crate) mod create;
 pub(crate) mod dist_array;
 pub(crate) mod element_kernels;
+pub(crate) mod engine;
 pub(crate) mod index;
 pub(crate) mod kernels;
 pub mod kinds;
+pub(crate) mod linalg;
+pub(crate) mod methods;
 pub(crate) mod ops;
 pub mod partition;
 pub(crate) mod reduce;
 pub(crate) mod reduce_kernels;
 pub(crate) mod remote_array;
+pub(crate) mod scan;
 pub(crate) mod shape;
 pub(crate) mod stack;
+pub(crate) mod tree;
 
+pub use create::Random;
 pub use dist_array::DistArray;
+pub use engine::create::BlockInfo;
+pub use engine::scan::Scan;
 pub use index::{Placed, Sel};
 pub use kinds::{BinOp, Cmp, ElemOp, Reduce, Unary};
+pub use linalg::{dot_shape, tdot_shape};
 pub use remote_array::RemoteArray;
 pub use stack::{broadcast_arrays, concatenate, dstack, hstack, vstack, Joinable};
 
@@ -270,6 +282,15 @@ pub enum ShapeError {
         from: Vec<usize>,
         /// The shape asked for.
         to: Vec<usize>,
+    },
+    /// Operands of a product whose shapes do not align (numpy's `dot` of
+    /// 1-D and 2-D operands).
+    #[error("shapes {a:?} and {b:?} are not aligned for a product")]
+    NotAligned {
+        /// The left operand's shape.
+        a: Vec<usize>,
+        /// The right operand's shape.
+        b: Vec<usize>,
     },
     /// No blocks at all.
     #[error("a distributed array needs at least one block")]

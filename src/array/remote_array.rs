@@ -28,19 +28,18 @@ use ndarray::ArrayD;
 /// ```
 pub type RemoteArray<A> = Remote<ArrayD<A>>;
 
+macro_rules! remote_unary {
+    ($($t:tt)*) => { super::methods::unary_methods!(RemoteArray<A>; $($t)*); };
+}
+
+macro_rules! remote_comparisons {
+    ($($t:tt)*) => { super::methods::comparison_methods!(RemoteArray<bool>; $($t)*); };
+}
+
 const PLAIN: Invoke = Invoke {
     mutating: false,
     cached: false,
 };
-
-macro_rules! unary_methods {
-    ($($name:ident => $op:ident),* $(,)?) => {$(
-        #[doc = concat!("Elementwise `", stringify!($name), "`, computed on the engine.")]
-        pub fn $name(&self) -> RemoteArray<A> {
-            self.unary(Unary::$op)
-        }
-    )*};
-}
 
 impl<A: Element + Value> Remote<ArrayD<A>> {
     /// The shape (empty if this client does not know it: an array that came
@@ -90,10 +89,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         self.map_chain(&[ElemOp::Unary(op)])
     }
 
-    unary_methods!(
-        neg => Neg, abs => Abs, sqrt => Sqrt, exp => Exp, ln => Ln, sin => Sin,
-        cos => Cos, tan => Tan, tanh => Tanh, floor => Floor, ceil => Ceil,
-    );
+    super::methods::for_each_unary!(remote_unary);
 
     /// `self op s` (or `s op self` when `scalar_left`), computed on the engine.
     pub fn scalar(&self, op: BinOp, s: f64, scalar_left: bool) -> RemoteArray<A> {
@@ -138,30 +134,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         self.op_into(method::COMPARE, &(cmp, s), self.shape().to_vec())
     }
 
-    /// `x > s` elementwise.
-    pub fn gt(&self, s: f64) -> RemoteArray<bool> {
-        self.compare(Cmp::Gt, s)
-    }
-
-    /// `x < s` elementwise.
-    pub fn lt(&self, s: f64) -> RemoteArray<bool> {
-        self.compare(Cmp::Lt, s)
-    }
-
-    /// `x >= s` elementwise.
-    pub fn ge(&self, s: f64) -> RemoteArray<bool> {
-        self.compare(Cmp::Ge, s)
-    }
-
-    /// `x <= s` elementwise.
-    pub fn le(&self, s: f64) -> RemoteArray<bool> {
-        self.compare(Cmp::Le, s)
-    }
-
-    /// `x == s` elementwise.
-    pub fn eq_scalar(&self, s: f64) -> RemoteArray<bool> {
-        self.compare(Cmp::Eq, s)
-    }
+    super::methods::for_each_comparison!(remote_comparisons);
 
     /// `x cmp y` elementwise between two arrays on one engine (broadcasting).
     pub fn compare_array(&self, cmp: Cmp, other: &RemoteArray<A>) -> Result<RemoteArray<bool>> {
@@ -366,26 +339,6 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
             out.remove(k);
         }
         Ok(self.op_into(method::REDUCE_AXIS, &(op, k, keepdims), out))
-    }
-
-    /// Σ along `axis`.
-    pub fn sum_axis(&self, axis: isize) -> Result<RemoteArray<A>> {
-        self.reduce_axis(Reduce::Sum, axis, false)
-    }
-
-    /// Mean along `axis`.
-    pub fn mean_axis(&self, axis: isize) -> Result<RemoteArray<f64>> {
-        self.reduce_axis(Reduce::Mean, axis, false)
-    }
-
-    /// Smallest along `axis`.
-    pub fn min_axis(&self, axis: isize) -> Result<RemoteArray<A>> {
-        self.reduce_axis(Reduce::Min, axis, false)
-    }
-
-    /// Largest along `axis`.
-    pub fn max_axis(&self, axis: isize) -> Result<RemoteArray<A>> {
-        self.reduce_axis(Reduce::Max, axis, false)
     }
 }
 

@@ -291,7 +291,7 @@ impl<T> Remote<T> {
         self.kept_at_once(
             |object, args| Op::Call(CallOp(object, method, args, None)),
             args,
-            shape,
+            Some(shape),
         )
     }
 
@@ -303,6 +303,18 @@ impl<T> Remote<T> {
         args: &impl Serialize,
         other: &Remote<V>,
         shape: Vec<usize>,
+    ) -> Remote<U> {
+        self.combine_kept(method, args, other, Some(shape))
+    }
+
+    /// As [`combine_into`](Remote::combine_into), for a result whose shape
+    /// this client may not know.
+    pub(crate) fn combine_kept<U: 'static, V>(
+        &self,
+        method: MethodId,
+        args: &impl Serialize,
+        other: &Remote<V>,
+        shape: Option<Vec<usize>>,
     ) -> Remote<U> {
         let other = other.id().object;
         self.kept_at_once(
@@ -318,11 +330,11 @@ impl<T> Remote<T> {
         &self,
         op: impl FnOnce(ObjectId, Vec<u8>) -> Op,
         args: &impl Serialize,
-        shape: Vec<usize>,
+        shape: Option<Vec<usize>>,
     ) -> Remote<U> {
         let id = self.handle.id;
         let call: Call<Remote<U>> = match value::to_cbor_leased(args) {
-            Ok((args, leases)) => self.kept(op(id.object, args), leases, Some(shape)),
+            Ok((args, leases)) => self.kept(op(id.object, args), leases, shape),
             Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
         };
         self.detach(call)
@@ -444,7 +456,7 @@ impl<T> Remote<T> {
     {
         let id = self.handle.id;
         drop(f);
-        match apply_op::<F>(id.object, &args) {
+        match apply_op(id.object, std::any::type_name::<F>(), &args) {
             Ok((op, leases)) => self.send(op, leases, decode_value::<R, _>),
             Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
         }
@@ -459,9 +471,21 @@ impl<T> Remote<T> {
         A: Serialize,
         R: 'static,
     {
-        let id = self.handle.id;
         drop(f);
-        let call: Call<Remote<R>> = match apply_op::<F>(id.object, &args) {
+        self.apply_named_into(std::any::type_name::<F>(), &args, shape)
+    }
+
+    /// Runs the registered function of that name with this object as its
+    /// first argument, keeping the result on the engine (the crate's own
+    /// engine-side functions go through here).
+    pub(crate) fn apply_named_into<R: 'static>(
+        &self,
+        name: &str,
+        args: &impl Serialize,
+        shape: Option<Vec<usize>>,
+    ) -> Remote<R> {
+        let id = self.handle.id;
+        let call: Call<Remote<R>> = match apply_op(id.object, name, args) {
             Ok((op, leases)) => self.kept(op, leases, shape),
             Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
         };
@@ -469,15 +493,16 @@ impl<T> Remote<T> {
     }
 }
 
-/// The op that runs registered function `F` on `object` with `args`.
-fn apply_op<F>(
+/// The op that runs the registered function `name` on `object` with `args`.
+fn apply_op(
     object: ObjectId,
+    name: &str,
     args: &impl Serialize,
 ) -> Result<(Op, Vec<Lease>), crate::value::ValueError> {
     let (args, leases) = value::to_cbor_leased(args)?;
     let op = Op::Apply {
         object,
-        function: MethodId::of_name(std::any::type_name::<F>()),
+        function: MethodId::of_name(name),
         args,
         keep: None,
     };

@@ -1,0 +1,100 @@
+//! Cumulative sums and products. Along the distributed axis each block is
+//! scanned on its engine starting from a carry: the running total of the
+//! blocks before it, passed engine to engine (each engine adds its
+//! block's total to the carry it got and copies the result to the next).
+
+use super::dist_array::DistArray;
+use super::engine::scan::Scan;
+use super::kernels::method;
+use super::kinds::Reduce;
+use super::partition::resolve_axis;
+use super::remote_array::RemoteArray;
+use super::tree::{merge_pair, on_node};
+use super::ShapeError;
+use crate::error::Result;
+use crate::value::{Element, Value};
+
+impl<A: Element + Value> RemoteArray<A> {
+    /// The cumulative sum along `axis` (negative counts from the end), on
+    /// the engine.
+    pub fn cumsum(&self, axis: isize) -> Result<RemoteArray<A>> {
+        self.scan(Scan::Sum, axis)
+    }
+
+    /// The cumulative product along `axis`, on the engine.
+    pub fn cumprod(&self, axis: isize) -> Result<RemoteArray<A>> {
+        self.scan(Scan::Prod, axis)
+    }
+
+    fn scan(&self, op: Scan, axis: isize) -> Result<RemoteArray<A>> {
+        let shape = self.known_shape()?;
+        let ndim = shape.len();
+        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+        Ok(self.op_into(method::SCAN, &(op, k), shape))
+    }
+
+    fn scan_from(&self, op: Scan, axis: usize, carry: &RemoteArray<A>) -> RemoteArray<A> {
+        self.combine_into(method::SCAN_FROM, &(op, axis), carry, self.shape().to_vec())
+    }
+}
+
+impl<A: Element + Value> DistArray<A> {
+    /// The cumulative sum along `axis` (numpy's `cumsum`), laid out as this
+    /// array; along the distributed axis the carries pass engine to engine.
+    ///
+    /// ```
+    /// # async fn demo() -> distob::Result<()> {
+    /// let cluster = distob::Cluster::local(3).await?;
+    /// let d = cluster.arange::<f64>(1.0, 8.0, 1.0)?;
+    /// let c = cluster.gather(&d.cumsum(0)?).await?;
+    /// assert_eq!(c.as_slice().unwrap(), &[1.0, 3.0, 6.0, 10.0, 15.0, 21.0, 28.0]);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn cumsum(&self, axis: isize) -> Result<DistArray<A>> {
+        self.scan(Scan::Sum, axis)
+    }
+
+    /// The cumulative product along `axis` (numpy's `cumprod`).
+    pub fn cumprod(&self, axis: isize) -> Result<DistArray<A>> {
+        self.scan(Scan::Prod, axis)
+    }
+
+    fn scan(&self, op: Scan, axis: isize) -> Result<DistArray<A>> {
+        let ndim = self.ndim();
+        let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
+        let blocks = self.blocks();
+        if k != self.axis() {
+            let out = blocks
+                .iter()
+                .map(|b| b.scan(op, k as isize))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(self.with_blocks(out));
+        }
+        let total = match op {
+            Scan::Sum => Reduce::Sum,
+            Scan::Prod => Reduce::Prod,
+        };
+        let mut out = Vec::with_capacity(blocks.len());
+        // The running total of the blocks before, on the last block's engine.
+        let mut carry: Option<RemoteArray<A>> = None;
+        for (i, b) in blocks.iter().enumerate() {
+            let here = match &carry {
+                None => None,
+                Some(c) => Some(on_node(c, b.node())?),
+            };
+            out.push(match &here {
+                None => b.scan(op, k as isize)?,
+                Some(c) => b.scan_from(op, k, c),
+            });
+            if i + 1 < blocks.len() {
+                let mine = b.reduce_axis::<A>(total, k as isize, false)?;
+                carry = Some(match &here {
+                    None => mine,
+                    Some(c) => merge_pair(c, &mine, total)?,
+                });
+            }
+        }
+        Ok(self.with_blocks(out))
+    }
+}
