@@ -78,7 +78,7 @@ fn close(a: &ArrayD<f64>, b: &ArrayD<f64>) -> bool {
 
 /// ndarray's answer for one reduction along one axis.
 fn expected(a: &ArrayD<f64>, op: Reduce, k: usize) -> ArrayD<f64> {
-    let lanes = |f: &dyn Fn(ndarray::ArrayView1<'_, f64>) -> f64| a.map_axis(Axis(k), |l| f(l));
+    let lanes = |f: &dyn Fn(ndarray::ArrayView1<'_, f64>) -> f64| a.map_axis(Axis(k), f);
     match op {
         Reduce::Sum => a.sum_axis(Axis(k)),
         Reduce::Prod => a.map_axis(Axis(k), |l| l.product()),
