@@ -7,7 +7,7 @@
 //! cache-resident 1 MiB buffer, for reference.
 //!
 //! Run: `cargo run --release --example bench` (add `-- --quick` for a short
-//! run, `-- --only actors`, `-- --only lifecycle` or `-- --only telemetry`
+//! run, `-- --only actors`, `-- --only lifecycle`, `-- --only workloads` or `-- --only telemetry`
 //! for those figures alone).
 
 mod actors;
@@ -15,6 +15,7 @@ mod arrays;
 mod lifecycle;
 mod raw;
 mod telemetry;
+mod workloads;
 
 use raw::{channel_ping_pong, raw_ping_pong, raw_server, raw_transfer, start_raw_server};
 
@@ -98,6 +99,12 @@ fn main() -> Result<(), BoxError> {
             .build()?
             .block_on(telemetry::telemetry(quick));
     }
+    if only.as_deref() == Some("workloads") {
+        return tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(workloads::workloads(quick));
+    }
     if only.as_deref() == Some("lifecycle") {
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -136,6 +143,7 @@ fn main() -> Result<(), BoxError> {
             let result = arrays::arrays(quick, raw_addr).await;
             drop(server);
             result?;
+            workloads::workloads(quick).await?;
             arrays::scale(quick).await
         })?;
     // Last: it installs a global subscriber.

@@ -267,19 +267,34 @@ impl ObjectHub {
 
     /// The blocks of `shape` split along `axis` as `scatter_axis` splits,
     /// each made on its engine by `make`.
-    fn laid_out<A: Element + Value>(
+    pub(super) fn laid_out<A: Element + Value>(
         &self,
         shape: &[usize],
         axis: isize,
         make: impl Fn(NodeId, BlockInfo) -> Result<RemoteArray<A>>,
     ) -> Result<DistArray<A>> {
+        let (k, plan) = self.block_plan(shape, axis)?;
+        let blocks = plan
+            .into_iter()
+            .map(|(node, info)| make(node, info))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DistArray::assemble(blocks, k, shape.to_vec(), Vec::new()))
+    }
+
+    /// Where the blocks of `shape` split along `axis` go (as
+    /// `scatter_axis` splits), and the axis resolved.
+    pub(super) fn block_plan(
+        &self,
+        shape: &[usize],
+        axis: isize,
+    ) -> Result<(usize, Vec<(NodeId, BlockInfo)>)> {
         let ndim = shape.len();
         let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
         let engines = self.engines();
         if engines.is_empty() {
             return Err(Error::HubClosed);
         }
-        let blocks = partition::blocks(shape[k], engines.len())
+        let plan = partition::blocks(shape[k], engines.len())
             .into_iter()
             .zip(engines)
             .map(|(range, node)| {
@@ -289,10 +304,10 @@ impl ObjectHub {
                     start: range.start,
                     len: range.len(),
                 };
-                make(node, info)
+                (node, info)
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(DistArray::assemble(blocks, k, shape.to_vec(), Vec::new()))
+            .collect();
+        Ok((k, plan))
     }
 }
 

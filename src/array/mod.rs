@@ -133,6 +133,7 @@ pub(crate) mod create;
 pub(crate) mod dist_array;
 pub(crate) mod element_kernels;
 pub(crate) mod engine;
+pub(crate) mod files;
 pub(crate) mod index;
 pub(crate) mod kernels;
 pub mod kinds;

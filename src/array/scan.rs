@@ -75,26 +75,26 @@ impl<A: Element + Value> DistArray<A> {
             Scan::Sum => Reduce::Sum,
             Scan::Prod => Reduce::Prod,
         };
-        let mut out = Vec::with_capacity(blocks.len());
-        // The running total of the blocks before, on the last block's engine.
-        let mut carry: Option<RemoteArray<A>> = None;
-        for (i, b) in blocks.iter().enumerate() {
-            let here = match &carry {
-                None => None,
-                Some(c) => Some(on_node(c, b.node())?),
+        // The carries first, each on its block's engine: each block's
+        // total runs beside the other blocks' totals, and no engine's scan
+        // waits behind its own.
+        let mut carries: Vec<Option<RemoteArray<A>>> = vec![None];
+        for (i, pair) in blocks.windows(2).enumerate() {
+            let mine = pair[0].reduce_axis::<A>(total, k as isize, false)?;
+            let through = match &carries[i] {
+                None => mine,
+                Some(c) => merge_pair(c, &mine, total)?,
             };
-            out.push(match &here {
-                None => b.scan(op, k as isize)?,
-                Some(c) => b.scan_from(op, k, c),
-            });
-            if i + 1 < blocks.len() {
-                let mine = b.reduce_axis::<A>(total, k as isize, false)?;
-                carry = Some(match &here {
-                    None => mine,
-                    Some(c) => merge_pair(c, &mine, total)?,
-                });
-            }
+            carries.push(Some(on_node(&through, pair[1].node())?));
         }
+        let out = blocks
+            .iter()
+            .zip(&carries)
+            .map(|(b, carry)| match carry {
+                None => b.scan(op, k as isize),
+                Some(c) => Ok(b.scan_from(op, k, c)),
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(self.with_blocks(out))
     }
 }

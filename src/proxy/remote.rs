@@ -454,9 +454,15 @@ impl<T> Remote<T> {
         A: Serialize,
         R: Value,
     {
-        let id = self.handle.id;
         drop(f);
-        match apply_op(id.object, std::any::type_name::<F>(), &args) {
+        self.apply_named(std::any::type_name::<F>(), &args)
+    }
+
+    /// Runs the registered function of that name with this object as its
+    /// first argument; its result comes back.
+    pub(crate) fn apply_named<R: Value>(&self, name: &str, args: &impl Serialize) -> Call<R> {
+        let id = self.handle.id;
+        match apply_op(id.object, name, args) {
             Ok((op, leases)) => self.send(op, leases, decode_value::<R, _>),
             Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
         }
@@ -484,12 +490,22 @@ impl<T> Remote<T> {
         args: &impl Serialize,
         shape: Option<Vec<usize>>,
     ) -> Remote<R> {
+        self.detach(self.apply_named_kept(name, args, shape))
+    }
+
+    /// As [`apply_named_into`](Remote::apply_named_into), with the call
+    /// that completes (or fails) once the result is kept.
+    pub(crate) fn apply_named_kept<R: 'static>(
+        &self,
+        name: &str,
+        args: &impl Serialize,
+        shape: Option<Vec<usize>>,
+    ) -> Call<Remote<R>> {
         let id = self.handle.id;
-        let call: Call<Remote<R>> = match apply_op(id.object, name, args) {
+        match apply_op(id.object, name, args) {
             Ok((op, leases)) => self.kept(op, leases, shape),
             Err(e) => Call::ready(Err(Error::Codec(e)), id.node, Some(id)),
-        };
-        self.detach(call)
+        }
     }
 }
 

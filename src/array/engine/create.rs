@@ -161,6 +161,12 @@ fn fill_normal<A: Kernel>(key: u64, g: u64, out: &mut [A], scale: impl Fn(f64) -
     }
 }
 
+/// Standard normal numbers of the stream of `seed` from flat index
+/// `first` into `out`, exactly as the engines make them (for baselines).
+pub fn normal_into(seed: u64, first: u64, out: &mut [f64]) {
+    fill_normal(key(seed), first, out, |z| z);
+}
+
 /// The block `made` describes.
 pub(crate) fn make<A: Kernel>(made: &Made) -> Result<ArrayD<A>, Fault> {
     let info = &made.info;

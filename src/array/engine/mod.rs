@@ -7,6 +7,7 @@
 pub(crate) mod create;
 pub(crate) mod linalg;
 pub(crate) mod merge;
+pub(crate) mod npy;
 pub(crate) mod scan;
 
 use super::kernels::{method, HostedArray, Kernel, RawBytes};

@@ -40,34 +40,56 @@ pub(crate) fn scan<A: Num>(
         )));
     }
     let shape = a.shape().to_vec();
-    let mut out = a.as_standard_layout().into_owned();
+    let src = a.as_standard_layout();
+    let Some(src) = src.as_slice() else {
+        return Err(Fault::Refused("array is not contiguous".into()));
+    };
     let n = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
-    let outer: usize = shape[..axis].iter().product();
     let carry = match carry {
         None => None,
         Some(c) => Some(carry_values(c, &shape, axis)?),
     };
-    let Some(flat) = out.as_slice_mut() else {
-        return Err(Fault::Refused("array is not contiguous".into()));
-    };
-    for o in 0..outer {
-        let lanes = &mut flat[o * n * inner..(o + 1) * n * inner];
-        if let (Some(c), true) = (&carry, n > 0) {
-            let from = &c[o * inner..(o + 1) * inner];
-            for (x, &c) in lanes[..inner].iter_mut().zip(from) {
-                *x = op.step(c, *x);
-            }
-        }
-        for i in 1..n {
-            let (done, rest) = lanes.split_at_mut(i * inner);
-            let prev = &done[(i - 1) * inner..];
-            for (x, &p) in rest[..inner].iter_mut().zip(prev) {
-                *x = op.step(p, *x);
+    // One pass: each element is read once and its running value written
+    // once (no copy first, no zeroed buffer).
+    let mut out: Vec<A> = Vec::with_capacity(src.len());
+    for (o, lanes) in src.chunks_exact((n * inner).max(1)).enumerate() {
+        let from = carry.as_ref().map(|c| &c[o * inner..(o + 1) * inner]);
+        scan_lanes(op, lanes, inner, from, &mut out);
+    }
+    ArrayD::from_shape_vec(shape, out).map_err(|e| Fault::Refused(e.to_string()))
+}
+
+/// `n` rows of `inner` elements scanned row after row, appended to `out`.
+fn scan_lanes<A: Num>(op: Scan, rows: &[A], inner: usize, from: Option<&[A]>, out: &mut Vec<A>) {
+    if inner == 1 {
+        let mut it = rows.iter();
+        let mut acc = match (from, it.next()) {
+            (_, None) => return,
+            (None, Some(&x)) => x,
+            (Some(c), Some(&x)) => op.step(c[0], x),
+        };
+        out.push(acc);
+        out.extend(it.map(|&x| {
+            acc = op.step(acc, x);
+            acc
+        }));
+        return;
+    }
+    let base = out.len();
+    for (i, row) in rows.chunks_exact(inner).enumerate() {
+        match (i, from) {
+            (0, None) => out.extend_from_slice(row),
+            (0, Some(c)) => out.extend(row.iter().zip(c).map(|(&x, &c)| op.step(c, x))),
+            _ => {
+                let prev = base + (i - 1) * inner;
+                for (j, &x) in row.iter().enumerate() {
+                    let v = op.step(out[prev + j], x);
+                    out.push(v);
+                }
             }
         }
     }
-    Ok(out)
 }
 
 /// The carry's values in standard order, checked against the lanes.

@@ -1,0 +1,161 @@
+#![allow(unreachable_pub)]
+//! The numerical workload figures, over two engine processes against the
+//! same work on one thread: `Xᵀ·X`, a cumulative sum, random numbers made
+//! where they live, and a k-means step.
+
+#[path = "../common/kmeans_step.rs"]
+mod kmeans_step;
+
+use super::{emit, BoxError};
+use distob::array::Reduce;
+use distob::{Cluster, DistArray};
+use kmeans_step::{kmeans_partials, new_centers};
+use ndarray::{s, ArrayD, Ix2};
+use std::time::Instant;
+
+/// Waits until every block of `d` is computed (a one-element fetch each).
+async fn settled(d: &DistArray<f64>) -> Result<(), BoxError> {
+    let calls: Vec<_> = d
+        .blocks()
+        .iter()
+        .map(|b| {
+            let last = vec![ndarray::SliceInfoElem::from(ndarray::Slice::from(-1..)); b.ndim()];
+            b.slice(last).map(|one| one.fetch())
+        })
+        .collect::<Result<_, _>>()?;
+    futures::future::try_join_all(calls).await?;
+    Ok(())
+}
+
+pub async fn workloads(quick: bool) -> Result<(), BoxError> {
+    let cluster = Cluster::spawn(2).await?;
+    xtx(&cluster, quick).await?;
+    cumsum(&cluster, quick).await?;
+    random(&cluster, quick).await?;
+    kmeans(&cluster, quick).await?;
+    load_npy(&cluster, quick).await?;
+    cluster.shutdown().await?;
+    Ok(())
+}
+
+async fn xtx(cluster: &Cluster, quick: bool) -> Result<(), BoxError> {
+    let n = if quick { 400_000 } else { 4_000_000 };
+    let x = cluster.random(1).normal::<f64>(&[n, 16], 0)?;
+    settled(&x).await?;
+    let t = Instant::now();
+    let ours = x.t_dot(&x)?.fetch().await?;
+    let ours_s = t.elapsed().as_secs_f64();
+    let local = cluster.gather(&x).await?;
+    let l2 = local.view().into_dimensionality::<Ix2>()?;
+    let t = Instant::now();
+    let theirs = l2.t().dot(&l2);
+    let base_s = t.elapsed().as_secs_f64();
+    let apart = (&ours - &theirs.into_dyn()).mapv(f64::abs).sum();
+    assert!(apart < 1e-6 * n as f64, "Xᵀ·X differs by {apart}");
+    emit("distarray_xtx_s", ours_s, "s", Some(base_s));
+    Ok(())
+}
+
+async fn cumsum(cluster: &Cluster, quick: bool) -> Result<(), BoxError> {
+    let n = if quick { 10_000_000 } else { 100_000_000 };
+    let d = cluster.random(2).uniform::<f64>(&[n], 0)?;
+    settled(&d).await?;
+    let t = Instant::now();
+    let c = d.cumsum(0)?;
+    settled(&c).await?;
+    let ours_s = t.elapsed().as_secs_f64();
+    let last = c.blocks().last().map(|b| b.slice(s![-1..])).transpose()?;
+    let ours_last = match last {
+        Some(b) => b.fetch().await?[[0]],
+        None => 0.0,
+    };
+    drop(c);
+    let local = cluster.gather(&d).await?;
+    drop(d);
+    // The baseline: one pass on one thread, as the engines' kernel runs it
+    // (ndarray's `accumulate_axis_inplace` is several times slower).
+    let t = Instant::now();
+    let src = local.as_slice().ok_or("not contiguous")?;
+    let mut out = Vec::with_capacity(n);
+    let mut acc = 0.0;
+    out.extend(src.iter().map(|&x| {
+        acc += x;
+        acc
+    }));
+    let base_s = t.elapsed().as_secs_f64();
+    let theirs_last = out[n - 1];
+    assert!((ours_last - theirs_last).abs() <= 1e-9 * theirs_last.abs());
+    emit("distarray_cumsum_s", ours_s, "s", Some(base_s));
+    Ok(())
+}
+
+async fn random(cluster: &Cluster, quick: bool) -> Result<(), BoxError> {
+    let n = if quick { 10_000_000 } else { 100_000_000 };
+    let t = Instant::now();
+    let d = cluster.random(3).normal::<f64>(&[n], 0)?;
+    settled(&d).await?;
+    let ours_s = t.elapsed().as_secs_f64();
+    let mut mine = vec![0.0f64; n];
+    let t = Instant::now();
+    distob::__private::normal_into(3, 0, &mut mine);
+    let base_s = t.elapsed().as_secs_f64();
+    let tail = d.blocks().last().map(|b| b.slice(s![-1..])).transpose()?;
+    if let Some(tail) = tail {
+        assert_eq!(tail.fetch().await?[[0]], mine[n - 1]);
+    }
+    emit("distarray_random_s", ours_s, "s", Some(base_s));
+    Ok(())
+}
+
+async fn kmeans(cluster: &Cluster, quick: bool) -> Result<(), BoxError> {
+    let n = if quick { 200_000 } else { 2_000_000 };
+    let points = cluster.random(4).normal::<f64>(&[n, 8], 0)?;
+    let local = cluster.gather(&points).await?;
+    let centers: ArrayD<f64> = local.slice(s![..8, ..]).to_owned().into_dyn();
+    let steps = 5;
+    let (mut ours, mut theirs) = (centers.clone(), centers);
+    let t = Instant::now();
+    for _ in 0..steps {
+        let sums = points.map_reduce(kmeans_partials, (ours.clone(),), Reduce::Sum)?;
+        ours = new_centers(&sums.fetch().await?, &ours);
+    }
+    let ours_s = t.elapsed().as_secs_f64() / steps as f64;
+    let t = Instant::now();
+    for _ in 0..steps {
+        theirs = new_centers(&kmeans_partials(&local, theirs.clone()), &theirs);
+    }
+    let base_s = t.elapsed().as_secs_f64() / steps as f64;
+    let apart = (&ours - &theirs).mapv(f64::abs).sum();
+    assert!(apart < 1e-9, "the k-means runs differ by {apart}");
+    assert_eq!(ours.shape(), &[8, 8]);
+    emit("kmeans_step_s", ours_s, "s", Some(base_s));
+    Ok(())
+}
+
+async fn load_npy(cluster: &Cluster, quick: bool) -> Result<(), BoxError> {
+    let n = if quick { 10_000_000 } else { 100_000_000 }; // f64s: 800 MB
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("x.npy");
+    let d = cluster.random(5).uniform::<f64>(&[n / 8, 8], 0)?;
+    d.save_npy(&path).await?;
+    drop(d);
+    let mb = std::fs::metadata(&path)?.len() as f64 / 1e6;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let t = Instant::now();
+        let bytes = std::fs::read(&path)?;
+        theirs.push(mb / t.elapsed().as_secs_f64());
+        drop(bytes);
+        let t = Instant::now();
+        let back = cluster.load_npy::<f64>(&path, 0).await?;
+        ours.push(mb / t.elapsed().as_secs_f64());
+        drop(back);
+    }
+    emit(
+        "distarray_load_npy_mb_per_s",
+        super::median(ours),
+        "MB/s",
+        Some(super::median(theirs)),
+    );
+    Ok(())
+}
