@@ -341,7 +341,11 @@ fn file_task(slot: ObjectSlot<'_>, _args: &[u8]) -> Result<Produced, Fault> {
         } => ok_value(std::fs::rename(&tmp, &path).map_err(|e| fault(&path, e))?),
         FileTask::Finish {
             tmp, keep: false, ..
-        } => ok_value(drop(std::fs::remove_file(&tmp))),
+        } => {
+            // The partial file goes (it may never have been made).
+            let _ = std::fs::remove_file(&tmp);
+            ok_value(())
+        }
         FileTask::WriteText(path, text) => {
             let tmp = temporary(&path);
             std::fs::write(&tmp, text).map_err(|e| fault(&path, e))?;
