@@ -56,14 +56,15 @@ fn abs_index(len: usize, i: isize) -> Option<usize> {
     (a >= 0).then_some(a as usize)
 }
 
-/// The indices a slice picks on an axis of length `len`, in order.
-fn picked(
+/// What a slice picks on an axis of length `len`: the checked range
+/// `s..e` and the stride (the step's size).
+fn span(
     axis: usize,
     len: usize,
     start: isize,
     end: Option<isize>,
     step: isize,
-) -> Result<Vec<usize>, ShapeError> {
+) -> Result<(usize, usize, usize), ShapeError> {
     let bad = |index| ShapeError::IndexOutOfBounds { axis, index, len };
     if step == 0 {
         return Err(ShapeError::ZeroStep { axis });
@@ -75,8 +76,32 @@ fn picked(
         None => len,
         Some(e) => abs_index(len, e).filter(|&e| e <= len).ok_or(bad(e))?,
     };
-    let e = e.max(s);
-    let stride = step.unsigned_abs();
+    Ok((s, e.max(s), step.unsigned_abs()))
+}
+
+/// How many indices a slice picks (without listing them).
+fn picked_len(
+    axis: usize,
+    len: usize,
+    start: isize,
+    end: Option<isize>,
+    step: isize,
+) -> Result<usize, ShapeError> {
+    let (s, e, stride) = span(axis, len, start, end, step)?;
+    Ok((e - s).div_ceil(stride))
+}
+
+/// The indices a slice picks on an axis of length `len`, in order (the
+/// reference the arithmetic above is tested against).
+#[cfg(test)]
+fn picked(
+    axis: usize,
+    len: usize,
+    start: isize,
+    end: Option<isize>,
+    step: isize,
+) -> Result<Vec<usize>, ShapeError> {
+    let (s, e, stride) = span(axis, len, start, end, step)?;
     Ok(if step > 0 {
         (s..e).step_by(stride).collect()
     } else {
@@ -123,7 +148,7 @@ pub(crate) fn plan(shape: &[usize], sels: &[Sel]) -> Result<Plan, ShapeError> {
                 axis += 1;
             }
             Sel::Slice { start, end, step } => {
-                let n = picked(axis, shape[axis], start, end, step)?.len();
+                let n = picked_len(axis, shape[axis], start, end, step)?;
                 out_axis.push(Some(out.len()));
                 sel_pos.push(pos);
                 out.push(n);
@@ -187,43 +212,77 @@ impl<A: Element + Value> DistArray<A> {
         let k = self.axis();
         let pos = plan.sel_pos[k];
         let len = self.shape()[k];
-        let picks = match sels[pos] {
-            Sel::Index(i) => vec![abs_index(len, i).unwrap_or(0)],
-            Sel::Slice { start, end, step } => picked(k, len, start, end, step)?,
+        let bounds = self.boundaries();
+        // Per block it touches, in selection order: the first and last
+        // index picked there (found by arithmetic, not by listing picks).
+        let groups: Vec<(usize, usize, usize)> = match sels[pos] {
+            Sel::Index(i) => {
+                let g = abs_index(len, i).unwrap_or(0);
+                let b = bounds
+                    .windows(2)
+                    .position(|w| w[0] <= g && g < w[1])
+                    .unwrap_or(0);
+                vec![(b, g, g)]
+            }
+            Sel::Slice { start, end, step } => {
+                let (s, e, stride) = span(k, len, start, end, step)?;
+                let n = (e - s).div_ceil(stride);
+                // Pick j is s + j·stride walking up, e - 1 - j·stride walking down.
+                let pick = |j: usize| {
+                    if step > 0 {
+                        s + j * stride
+                    } else {
+                        e - 1 - j * stride
+                    }
+                };
+                let mut out: Vec<(usize, usize, usize)> = bounds
+                    .windows(2)
+                    .enumerate()
+                    .filter_map(|(b, w)| {
+                        let (b0, b1) = (w[0], w[1]);
+                        // The picks j with b0 <= pick(j) < b1.
+                        let (j0, j1) = if step > 0 {
+                            (
+                                b0.saturating_sub(s).div_ceil(stride),
+                                b1.saturating_sub(s).div_ceil(stride),
+                            )
+                        } else {
+                            let top = e.saturating_sub(1);
+                            let j0 = if top >= b1 {
+                                (top - (b1 - 1)).div_ceil(stride)
+                            } else {
+                                0
+                            };
+                            let j1 = if top >= b0 {
+                                (top - b0) / stride + 1
+                            } else {
+                                0
+                            };
+                            (j0, j1)
+                        };
+                        let (j0, j1) = (j0.min(n), j1.min(n));
+                        (j0 < j1).then(|| (b, pick(j0), pick(j1 - 1)))
+                    })
+                    .collect();
+                if step < 0 {
+                    out.reverse();
+                }
+                out
+            }
             Sel::NewAxis => Vec::new(),
         };
-        let bounds = self.boundaries();
-        let block_of = |g: usize| {
-            bounds
-                .windows(2)
-                .position(|w| w[0] <= g && g < w[1])
-                .unwrap_or(0)
-        };
-        // Consecutive picks in one block form that block's part.
-        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-        for g in picks {
-            let b = block_of(g);
-            match groups.last_mut() {
-                Some((last, members)) if *last == b => members.push(g),
-                _ => groups.push((b, vec![g])),
-            }
-        }
         let step = match sels[pos] {
             Sel::Slice { step, .. } => step,
             _ => 1,
         };
         let parts = groups
             .into_iter()
-            .map(|(b, members)| {
+            .map(|(b, first, last)| {
                 let b0 = bounds[b];
                 let elem = match sels[pos] {
-                    Sel::Index(_) => Sel::Index((members[0] - b0) as isize),
+                    Sel::Index(_) => Sel::Index((first - b0) as isize),
                     _ => {
-                        let (lo, hi) = if step > 0 {
-                            (members[0], members[members.len() - 1])
-                        } else {
-                            (members[members.len() - 1], members[0])
-                        };
+                        let (lo, hi) = (first.min(last), first.max(last));
                         Sel::Slice {
                             start: (lo - b0) as isize,
                             end: Some((hi - b0 + 1) as isize),

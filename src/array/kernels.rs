@@ -68,6 +68,28 @@ pub(crate) mod method {
     /// `(axis, offset)` with the extremes along the axis as operand → where
     /// each first occurs (plus the offset), as `i64`
     pub(crate) const FIRST_MATCH: MethodId = MethodId::of_name("distob::array::first_match");
+    /// `()` → the 1-D block sorted (NaN last)
+    pub(crate) const SORT: MethodId = MethodId::of_name("distob::array::sort");
+    /// `(offset,)` → the block's global indices in sorted order, as `i64`
+    pub(crate) const ARGSORT: MethodId = MethodId::of_name("distob::array::argsort");
+    /// `(lo, hi, k)` → `k` elements evenly spaced over positions `lo..hi`
+    /// of a 1-D block (a value)
+    pub(crate) const SPACED: MethodId = MethodId::of_name("distob::array::spaced");
+    /// `(values,)` → for each, how many elements of a sorted block are
+    /// below it and how many not above it (a value)
+    pub(crate) const RANKS: MethodId = MethodId::of_name("distob::array::ranks");
+    /// `()` with a second sorted run as operand → the two merged
+    pub(crate) const MERGE_SORTED: MethodId = MethodId::of_name("distob::array::merge_sorted");
+    /// `()` with a permutation (of the same type) as operand → the block
+    /// in that order
+    pub(crate) const TAKE_BY: MethodId = MethodId::of_name("distob::array::take_by");
+    /// `()`, or with the previous block's last element as operand → the
+    /// distinct elements of a sorted block
+    pub(crate) const UNIQUE: MethodId = MethodId::of_name("distob::array::unique");
+    /// as `UNIQUE`, giving only how many there are (a value)
+    pub(crate) const UNIQUE_COUNT: MethodId = MethodId::of_name("distob::array::unique_count");
+    /// `(bins, lo, hi)` → counts per bin, as `i64`
+    pub(crate) const HISTOGRAM: MethodId = MethodId::of_name("distob::array::histogram");
 }
 
 pub(super) fn unsupported(what: &str, dtype: DType) -> Fault {
@@ -313,9 +335,14 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
                         ))
                     })
             }),
-            method::SLICE => decode_args::<(Vec<super::index::Sel>,)>(args)
-                .and_then(|(sels,)| select(view, sels))
-                .map(Self::kept),
+            method::SLICE => {
+                decode_args::<(Vec<super::index::Sel>,)>(args).and_then(
+                    |(sels,)| match rows_shared(&self.0, &sels) {
+                        Some(rows) => Ok(Produced::Object(Box::new(HostedArray(rows)))),
+                        None => select(view, sels).map(Self::kept),
+                    },
+                )
+            }
             method::CHUNKS => {
                 decode_args::<(usize,)>(args).and_then(|(rows,)| chunks(self.0.clone(), rows))
             }
@@ -450,6 +477,46 @@ fn permute<A: Element>(a: ArrayViewD<'_, A>, axes: Vec<usize>) -> Result<ArrayD<
     Ok(a.permuted_axes(IxDyn(&axes))
         .as_standard_layout()
         .into_owned())
+}
+
+/// A selection of whole rows (a unit-step range of the first axis, every
+/// other axis whole) as an array sharing the original's memory: no copy,
+/// and still standard layout. `None` for any other selection.
+fn rows_shared<A: Element>(
+    a: &ArcArray<A, IxDyn>,
+    sels: &[super::index::Sel],
+) -> Option<ArcArray<A, IxDyn>> {
+    use super::index::Sel;
+    let whole = |s: &Sel| {
+        matches!(
+            s,
+            Sel::Slice {
+                start: 0,
+                end: None,
+                step: 1
+            }
+        )
+    };
+    if a.ndim() == 0 || sels.len() != a.ndim() || !sels[1..].iter().all(whole) {
+        return None;
+    }
+    let Sel::Slice {
+        start,
+        end,
+        step: 1,
+    } = sels[0]
+    else {
+        return None;
+    };
+    let len = a.len_of(Axis(0)) as isize;
+    let at = |i: isize| if i < 0 { i + len } else { i };
+    let (from, to) = (at(start), at(end.unwrap_or(len)));
+    if !(0 <= from && from <= to && to <= len) {
+        return None;
+    }
+    let mut rows = a.clone();
+    rows.slice_axis_inplace(Axis(0), ndarray::Slice::from(from as usize..to as usize));
+    rows.is_standard_layout().then_some(rows)
 }
 
 /// A selection of an array, copied into a new standard-layout array.

@@ -146,6 +146,7 @@ pub(crate) mod reduce_kernels;
 pub(crate) mod remote_array;
 pub(crate) mod scan;
 pub(crate) mod shape;
+pub(crate) mod sort;
 pub(crate) mod stack;
 pub(crate) mod tree;
 
@@ -293,6 +294,9 @@ pub enum ShapeError {
         /// The right operand's shape.
         b: Vec<usize>,
     },
+    /// A percentile outside `[0, 100]`.
+    #[error("percentile {0} is not within [0, 100]")]
+    Percentile(f64),
     /// No blocks at all.
     #[error("a distributed array needs at least one block")]
     NoBlocks,

@@ -9,20 +9,29 @@ pub(crate) mod linalg;
 pub(crate) mod merge;
 pub(crate) mod npy;
 pub(crate) mod scan;
+pub(crate) mod sort;
 
 use super::kernels::{method, HostedArray, Kernel, RawBytes};
 use crate::actors::hosted::Produced;
-use crate::macro_support::decode_args;
+use crate::macro_support::{decode_args, ok_value};
 use crate::net::wire::{Fault, MethodId};
 use ndarray::{ArcArray, ArrayD, IxDyn};
 
 /// The element types with arithmetic (every built-in type but `bool`).
 pub(crate) trait Num:
-    Kernel + RawBytes + ndarray::LinalgScalar + PartialOrd + num_traits::NumCast
+    Kernel + RawBytes + ndarray::LinalgScalar + PartialOrd + num_traits::NumCast + crate::value::Value
 {
 }
 
-impl<T: Kernel + RawBytes + ndarray::LinalgScalar + PartialOrd + num_traits::NumCast> Num for T {}
+impl<T> Num for T where
+    T: Kernel
+        + RawBytes
+        + ndarray::LinalgScalar
+        + PartialOrd
+        + num_traits::NumCast
+        + crate::value::Value
+{
+}
 
 /// A new array kept on the engine, in standard layout.
 pub(crate) fn keep<A: Kernel + RawBytes>(a: ArrayD<A>) -> Produced {
@@ -46,6 +55,21 @@ pub(crate) fn numeric<A: Num>(
             .and_then(|(op, axis)| scan::scan(view, op, axis, None))
             .map(keep),
         method::GRAM => linalg::gram(view).map(keep),
+        method::SORT => sort::sort(view).map(keep),
+        method::ARGSORT => decode_args::<(i64,)>(args)
+            .and_then(|(offset,)| sort::argsort(view, offset))
+            .map(keep),
+        method::SPACED => decode_args::<(usize, usize, usize)>(args)
+            .and_then(|(lo, hi, k)| sort::spaced(view, lo, hi, k))
+            .and_then(ok_value),
+        method::RANKS => decode_args::<(Vec<A>,)>(args)
+            .and_then(|(v,)| sort::ranks(view, &v))
+            .and_then(ok_value),
+        method::UNIQUE => sort::unique(view, None).map(keep),
+        method::UNIQUE_COUNT => sort::unique(view, None).and_then(|u| ok_value(u.len() as u64)),
+        method::HISTOGRAM => decode_args::<(usize, f64, f64)>(args)
+            .and_then(|(bins, lo, hi)| sort::histogram(view, bins, lo, hi))
+            .map(keep),
         _ => return None,
     })
 }
@@ -68,6 +92,10 @@ pub(crate) fn numeric_with<A: Num>(
         method::MERGE => decode_args::<(super::kinds::Reduce,)>(args)
             .and_then(|(op,)| merge::merge(x, y, op))
             .map(keep),
+        method::MERGE_SORTED => sort::merge_sorted(x, y).map(keep),
+        method::TAKE_BY => sort::take_by(x, y).map(keep),
+        method::UNIQUE => sort::unique(x, Some(y)).map(keep),
+        method::UNIQUE_COUNT => sort::unique(x, Some(y)).and_then(|u| ok_value(u.len() as u64)),
         method::FIRST_MATCH => decode_args::<(usize, i64)>(args)
             .and_then(|(axis, offset)| merge::first_match(x, y, axis, offset))
             .map(keep),

@@ -1,0 +1,169 @@
+//! The kernels of sorting and selection: sort a block, sample it, count
+//! where splitters fall, merge two sorted runs, order by a permutation,
+//! drop repeats, count into bins. NaN sorts last, as in numpy.
+
+use super::Num;
+use crate::net::wire::Fault;
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use std::cmp::Ordering;
+
+/// The order numpy sorts by: NaN after everything, equal to NaN.
+#[inline]
+pub(crate) fn order<A: PartialOrd>(a: &A, b: &A) -> Ordering {
+    #[allow(clippy::eq_op)]
+    a.partial_cmp(b).unwrap_or_else(|| (a != a).cmp(&(b != b)))
+}
+
+fn flat<'a, A: Num>(a: &'a ArrayViewD<'_, A>) -> Result<&'a [A], Fault> {
+    if a.ndim() != 1 {
+        return Err(Fault::Refused(format!(
+            "sorting takes 1-D blocks, not {}-D",
+            a.ndim()
+        )));
+    }
+    a.as_slice()
+        .ok_or_else(|| Fault::Refused("block is not contiguous".into()))
+}
+
+fn vector<A>(v: Vec<A>) -> Result<ArrayD<A>, Fault> {
+    let n = v.len();
+    ArrayD::from_shape_vec(IxDyn(&[n]), v).map_err(|e| Fault::Refused(e.to_string()))
+}
+
+/// The block sorted: NaN moved to the end first, so that the rest sorts
+/// with a plain comparison.
+pub(crate) fn sort<A: Num>(a: ArrayViewD<'_, A>) -> Result<ArrayD<A>, Fault> {
+    let xs = flat(&a)?;
+    #[allow(clippy::eq_op)]
+    let mut v: Vec<A> = xs.iter().copied().filter(|x| x == x).collect();
+    let nan = xs.len() - v.len();
+    v.sort_unstable_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
+    if nan > 0 {
+        #[allow(clippy::eq_op)]
+        v.extend(xs.iter().copied().filter(|x| x != x));
+    }
+    vector(v)
+}
+
+/// The global indices (`offset + i`) of the block in sorted order (stable:
+/// equal elements keep their order).
+pub(crate) fn argsort<A: Num>(a: ArrayViewD<'_, A>, offset: i64) -> Result<ArrayD<i64>, Fault> {
+    let xs = flat(&a)?;
+    let mut idx: Vec<usize> = (0..xs.len()).collect();
+    idx.sort_by(|&i, &j| order(&xs[i], &xs[j]));
+    vector(idx.into_iter().map(|i| i as i64 + offset).collect())
+}
+
+/// `k` elements evenly spaced over positions `lo..hi` of a 1-D block.
+pub(crate) fn spaced<A: Num>(
+    a: ArrayViewD<'_, A>,
+    lo: usize,
+    hi: usize,
+    k: usize,
+) -> Result<Vec<A>, Fault> {
+    let xs = flat(&a)?;
+    let hi = hi.min(xs.len());
+    if lo >= hi {
+        return Ok(Vec::new());
+    }
+    let k = k.min(hi - lo);
+    Ok((0..k).map(|i| xs[lo + i * (hi - lo) / k]).collect())
+}
+
+/// For each value: how many elements of a sorted block are smaller, and
+/// how many are not larger (numpy's order).
+pub(crate) fn ranks<A: Num>(a: ArrayViewD<'_, A>, values: &[A]) -> Result<Vec<(u64, u64)>, Fault> {
+    let xs = flat(&a)?;
+    Ok(values
+        .iter()
+        .map(|v| {
+            let lt = xs.partition_point(|x| order(x, v) == Ordering::Less);
+            let le = xs.partition_point(|x| order(x, v) != Ordering::Greater);
+            (lt as u64, le as u64)
+        })
+        .collect())
+}
+
+/// Two sorted runs merged into one: their numbers merged without a branch
+/// per element, then their NaN (sorted last in each).
+pub(crate) fn merge_sorted<A: Num>(
+    a: ArrayViewD<'_, A>,
+    b: ArrayViewD<'_, A>,
+) -> Result<ArrayD<A>, Fault> {
+    let (xs, ys) = (flat(&a)?, flat(&b)?);
+    #[allow(clippy::eq_op)]
+    let numbers = |v: &[A]| v.partition_point(|x| x == x);
+    let (nx, ny) = (numbers(xs), numbers(ys));
+    let mut out = Vec::with_capacity(xs.len() + ys.len());
+    let (mut i, mut j) = (0, 0);
+    while i < nx && j < ny {
+        let (x, y) = (xs[i], ys[j]);
+        let take_y = y < x;
+        out.push(if take_y { y } else { x });
+        j += usize::from(take_y);
+        i += usize::from(!take_y);
+    }
+    out.extend_from_slice(&xs[i..nx]);
+    out.extend_from_slice(&ys[j..ny]);
+    out.extend_from_slice(&xs[nx..]);
+    out.extend_from_slice(&ys[ny..]);
+    vector(out)
+}
+
+/// `a[perm[k]]` for every `k`.
+pub(crate) fn take_by<A: Num>(
+    a: ArrayViewD<'_, A>,
+    perm: ArrayViewD<'_, A>,
+) -> Result<ArrayD<A>, Fault> {
+    let xs = flat(&a)?;
+    let out = perm
+        .iter()
+        .map(|p| {
+            p.to_usize()
+                .and_then(|i| xs.get(i).copied())
+                .ok_or_else(|| Fault::Refused("a permutation index out of range".into()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    vector(out)
+}
+
+/// The distinct elements of a sorted block, without those equal to
+/// `before` (the previous block's last element).
+pub(crate) fn unique<A: Num>(
+    a: ArrayViewD<'_, A>,
+    before: Option<ArrayViewD<'_, A>>,
+) -> Result<ArrayD<A>, Fault> {
+    let xs = flat(&a)?;
+    let mut last = before.and_then(|b| b.iter().last().copied());
+    let mut out = Vec::new();
+    for &x in xs {
+        if last.is_none_or(|l| order(&l, &x) != Ordering::Equal) {
+            out.push(x);
+        }
+        last = Some(x);
+    }
+    vector(out)
+}
+
+/// Counts of the elements in `bins` equal bins over `[lo, hi]` (the last
+/// bin includes `hi`; elements outside, and NaN, are not counted).
+pub(crate) fn histogram<A: Num>(
+    a: ArrayViewD<'_, A>,
+    bins: usize,
+    lo: f64,
+    hi: f64,
+) -> Result<ArrayD<i64>, Fault> {
+    if bins == 0 || lo.partial_cmp(&hi) != Some(Ordering::Less) {
+        return Err(Fault::Refused(format!("{bins} bins over [{lo}, {hi}]")));
+    }
+    let mut counts = vec![0i64; bins];
+    let width = (hi - lo) / bins as f64;
+    for &x in a.iter() {
+        let x = <A as crate::array::kernels::Kernel>::to_f64(x);
+        if (lo..=hi).contains(&x) {
+            let b = (((x - lo) / width) as usize).min(bins - 1);
+            counts[b] += 1;
+        }
+    }
+    vector(counts)
+}
