@@ -69,6 +69,18 @@ fn distarray_runs_quick() {
 }
 
 #[test]
+fn stencil_runs() {
+    let out = run("stencil", &[]);
+    assert!(out.contains("equals the blur of the whole image"), "{out}");
+}
+
+#[test]
+fn kmeans_runs_quick_and_agrees_with_one_thread() {
+    let out = run("kmeans", &["--quick"]);
+    assert!(out.contains("k-means step over 100000 points"), "{out}");
+}
+
+#[test]
 fn launch_dry_run_shows_the_commands_and_starts_nothing() {
     let out = run("launch", &["--dry-run", "-n", "3"]);
     assert!(out.contains("ssh -o BatchMode=yes node1"), "{out}");

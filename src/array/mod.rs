@@ -140,6 +140,7 @@ pub mod kinds;
 pub(crate) mod linalg;
 pub(crate) mod methods;
 pub(crate) mod ops;
+pub(crate) mod overlap;
 pub mod partition;
 pub(crate) mod reduce;
 pub(crate) mod reduce_kernels;
@@ -157,6 +158,7 @@ pub use engine::scan::Scan;
 pub use index::{Placed, Sel};
 pub use kinds::{BinOp, Cmp, ElemOp, Reduce, Unary};
 pub use linalg::{dot_shape, tdot_shape};
+pub use overlap::Boundary;
 pub use remote_array::RemoteArray;
 pub use stack::{broadcast_arrays, concatenate, dstack, hstack, vstack, Joinable};
 
@@ -293,6 +295,14 @@ pub enum ShapeError {
         a: Vec<usize>,
         /// The right operand's shape.
         b: Vec<usize>,
+    },
+    /// A stencil whose halo is deeper than a block.
+    #[error("a halo of depth {depth} is deeper than a block of {block} rows")]
+    DepthTooLarge {
+        /// The halo's depth.
+        depth: usize,
+        /// The shortest block's length along the distributed axis.
+        block: usize,
     },
     /// A percentile outside `[0, 100]`.
     #[error("percentile {0} is not within [0, 100]")]
