@@ -75,6 +75,15 @@ pub trait Hosted: 'static {
         None
     }
 
+    /// Lends the value to `f` in the form registered functions take it
+    /// (`&mut T` of the object's value type), for types whose hosted form
+    /// is another (arrays keep a shared array and lend an owned one, without
+    /// a copy when they are its only owner). `false` when it lends nothing.
+    fn lend(&mut self, f: &mut dyn FnMut(&mut dyn Any)) -> bool {
+        let _ = f;
+        false
+    }
+
     /// The bytes the value holds, where that is known and large enough to
     /// matter (arrays); 0 otherwise. A released object this large is freed
     /// off the engine's thread.

@@ -99,6 +99,20 @@ impl ObjectSlot<'_> {
             return Err(Fault::Decode("object is not hosted".into()));
         };
         let found = hosted.type_name();
+        // A value lent in its registered functions' form (an array).
+        let mut f = Some(f);
+        let mut out = None;
+        hosted.lend(&mut |lent| {
+            if let (Some(t), Some(f)) = (lent.downcast_mut::<T>(), f.take()) {
+                out = Some(f(t));
+            }
+        });
+        if let Some(r) = out {
+            return Ok(r);
+        }
+        let Some(f) = f else {
+            return Err(Fault::Decode("the object was lent and not given back".into()));
+        };
         let any = hosted.as_any();
         if any.is::<Host<T>>() {
             if let Some(host) = any.downcast_mut::<Host<T>>() {
@@ -107,10 +121,6 @@ impl ObjectSlot<'_> {
         }
         if let Some(plain) = any.downcast_mut::<Plain<T>>() {
             return Ok(f(&mut plain.0));
-        }
-        // A hosted array, lent to the function without a copy.
-        if let Some(r) = crate::array::kernels::with_array::<T, R>(any, f) {
-            return Ok(r);
         }
         Err(Fault::Decode(format!(
             "the object is a {found}, not a {}",

@@ -369,6 +369,23 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
         Some(std::sync::Arc::new(self.0.clone()))
     }
 
+    /// Lends the array as an owned `ArrayD` without a copy when this is
+    /// its only owner: taken out, handed over, and put back after, even
+    /// when `f` panics.
+    fn lend(&mut self, f: &mut dyn FnMut(&mut dyn std::any::Any)) -> bool {
+        let Ok(empty) = ArcArray::from_shape_vec(IxDyn(&[0]), Vec::new()) else {
+            return false;
+        };
+        let mut owned: ArrayD<A> = std::mem::replace(&mut self.0, empty).into_owned();
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut owned)));
+        self.0 = owned.into_shared();
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+        true
+    }
+
     fn invoke_with(&mut self, m: MethodId, args: &[u8], operand: &dyn std::any::Any) -> Invocation {
         if m == method::WHERE {
             let Some(cond) = operand.downcast_ref::<ArcArray<bool, IxDyn>>() else {
@@ -560,44 +577,3 @@ macro_rules! register_arrays {
 }
 
 register_arrays!(f64, f32, i64, i32, u8, bool);
-
-/// Runs `f` on a hosted array as `T` when `T` is that array's type
-/// (`None` otherwise), lending the array without a copy: it is taken out
-/// (a sole owner is not copied), handed over, and put back after, even
-/// when `f` panics.
-pub(crate) fn with_array<T: 'static, R>(
-    any: &mut dyn std::any::Any,
-    f: impl FnOnce(&mut T) -> R,
-) -> Option<R> {
-    macro_rules! lend_as {
-        ($($x:ty),*) => {$(
-            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<ArrayD<$x>>() {
-                return lend::<$x, T, R>(any, f);
-            }
-        )*};
-    }
-    lend_as!(f64, f32, i64, i32, u8, bool);
-    None
-}
-
-fn lend<X: Element, T: 'static, R>(
-    any: &mut dyn std::any::Any,
-    f: impl FnOnce(&mut T) -> R,
-) -> Option<R> {
-    let hosted = any.downcast_mut::<HostedArray<X>>()?;
-    let empty = ArcArray::from_shape_vec(IxDyn(&[0]), Vec::new()).ok()?;
-    let mut slot: Option<ArrayD<X>> = Some(std::mem::replace(&mut hosted.0, empty).into_owned());
-    let outcome = match (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<T>>() {
-        Some(Some(t)) => Some(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-            || f(t),
-        ))),
-        _ => None,
-    };
-    if let Some(a) = slot {
-        hosted.0 = a.into_shared();
-    }
-    match outcome? {
-        Ok(r) => Some(r),
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-}
