@@ -111,7 +111,9 @@ impl ObjectSlot<'_> {
             return Ok(r);
         }
         let Some(f) = f else {
-            return Err(Fault::Decode("the object was lent and not given back".into()));
+            return Err(Fault::Decode(
+                "the object was lent and not given back".into(),
+            ));
         };
         let any = hosted.as_any();
         if any.is::<Host<T>>() {

@@ -3,14 +3,14 @@
 //! axis combines the blocks' partials engine to engine (a tree, never
 //! through the client) into one `RemoteArray`.
 
-use super::dist_array::DistArray;
+use super::dist::tree::{merge_tree, on_node};
+use super::dist::DistArray;
+use super::engine::kernels::method;
 use super::index::Placed;
-use super::kernels::method;
 use super::kinds::{BinOp, Reduce};
 use super::methods::for_each_axis_reduction;
 use super::partition::resolve_axis;
 use super::remote_array::RemoteArray;
-use super::tree::{merge_tree, on_node};
 use super::ShapeError;
 use crate::error::Result;
 use crate::value::{Element, Value};

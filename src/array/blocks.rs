@@ -2,10 +2,10 @@
 //! each block's result as a block of a new distributed array, and
 //! `map_reduce` merges the blocks' results engine to engine into one.
 
-use super::dist_array::DistArray;
+use super::dist::tree::merge_tree;
+use super::dist::DistArray;
 use super::kinds::Reduce;
 use super::remote_array::RemoteArray;
-use super::tree::merge_tree;
 use crate::call::RemoteFn;
 use crate::error::Result;
 use crate::value::{Element, Value};

@@ -2,7 +2,7 @@
 //! [`DistArray`] (or one engine a whole [`RemoteArray`]); the client sends
 //! a few bytes per block and no array data.
 
-use super::dist_array::DistArray;
+use super::dist::DistArray;
 use super::engine::create::{function_name, BlockInfo, Fill, Made};
 use super::partition::{self, resolve_axis};
 use super::remote_array::RemoteArray;

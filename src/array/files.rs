@@ -4,7 +4,7 @@
 //! a directory of block files for arrays larger than one file should be.
 //! The client moves no array bytes; paths are as the engines see them.
 
-use super::dist_array::DistArray;
+use super::dist::DistArray;
 use super::engine::create::BlockInfo;
 use super::engine::npy::{name, temporary, FileTask, Header, Part};
 use super::remote_array::RemoteArray;

@@ -2,8 +2,8 @@
 //! bounds, single indices and new axes, on one array or across the blocks
 //! of a distributed one — with ndarray's semantics, checked on the client.
 
-use super::dist_array::DistArray;
-use super::kernels::method;
+use super::dist::DistArray;
+use super::engine::kernels::method;
 use super::remote_array::RemoteArray;
 use super::ShapeError;
 use crate::error::Result;

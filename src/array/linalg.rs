@@ -4,12 +4,12 @@
 //! `X` split by columns, `Xᵀ·X`, `Xᵀ·y`) gives per-block partials summed
 //! engine to engine in a tree.
 
-use super::dist_array::DistArray;
+use super::dist::tree::{merge_tree, on_node};
+use super::dist::DistArray;
+use super::engine::kernels::method;
 use super::index::Placed;
-use super::kernels::method;
 use super::kinds::Reduce;
 use super::remote_array::RemoteArray;
-use super::tree::{merge_tree, on_node};
 use super::ShapeError;
 use crate::error::Result;
 use crate::id::NodeId;

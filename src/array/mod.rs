@@ -7,11 +7,26 @@
 //! so a shape error is immediate; a failure on an engine surfaces when the
 //! result is awaited or gathered.
 //!
-//! - `partition`: pure block math along an axis.
-//! - `kinds`: the operations, as the wire names them.
-//! - `remote_array`: one array on one engine.
-//! - `dist_array`: one array over many engines.
-//! - `kernels`: what engines run on their blocks.
+//! The layout, by side:
+//!
+//! - shared by client and engine: `kinds` (the operations, as the wire
+//!   names them), `methods` (the method tables both kinds expand),
+//!   `for_each_dtype!` (the one list of element types), `partition` (pure
+//!   block math, property-tested beside it);
+//! - the two kinds: `remote_array` (one array on one engine), `dist/` (one
+//!   array over many engines: its type, reductions over everything,
+//!   operands, re-splitting, and `tree`, partials merged engine to engine);
+//! - themes implemented for both kinds, each planning on the client what
+//!   the engines run: `index` (selections), `stack` (structure and joins),
+//!   `axis` (reductions along any axis), `scan` (cumulative sums and
+//!   products), `linalg` (`dot`, `matmul`, `t_dot`), `create` (arrays made
+//!   on the engines), `files` (`.npy` files and block directories),
+//!   `blocks` (your code on the blocks), `overlap` (stencils), `sort`
+//!   (sorting and selection);
+//! - `engine/`: what engines run, reached only through the hosted-object
+//!   and function-registry seams: `kernels` (the hosted array and its
+//!   dispatch), `element` and `reduce` (per-type elementwise and reduction
+//!   kernels), `scan`, `linalg`, `merge`, `sort`, `create`, `npy`.
 
 /// `array op scalar` and `scalar op array` for `+ - * /`, by value and by
 /// reference, through the type's `scalar(op, s, scalar_left)`.
@@ -127,32 +142,36 @@ macro_rules! assign_operators {
 }
 pub(crate) use assign_operators;
 
+/// The element types arrays hold, each with its [`DType`](crate::value::DType)
+/// variant: the one list every per-type table (hosting, casts, creation,
+/// files) is generated from. `for_each_dtype!(m)` expands to
+/// `m!(f64 F64, f32 F32, …)`.
+macro_rules! for_each_dtype {
+    ($m:ident) => {
+        $m! { f64 F64, f32 F32, i64 I64, i32 I32, u8 U8, bool Bool }
+    };
+}
+pub(crate) use for_each_dtype;
+
 pub(crate) mod axis;
 pub(crate) mod blocks;
 pub(crate) mod create;
-pub(crate) mod dist_array;
-pub(crate) mod element_kernels;
+pub(crate) mod dist;
 pub(crate) mod engine;
 pub(crate) mod files;
 pub(crate) mod index;
-pub(crate) mod kernels;
 pub mod kinds;
 pub(crate) mod linalg;
 pub(crate) mod methods;
-pub(crate) mod ops;
 pub(crate) mod overlap;
 pub mod partition;
-pub(crate) mod reduce;
-pub(crate) mod reduce_kernels;
 pub(crate) mod remote_array;
 pub(crate) mod scan;
-pub(crate) mod shape;
 pub(crate) mod sort;
 pub(crate) mod stack;
-pub(crate) mod tree;
 
 pub use create::Random;
-pub use dist_array::DistArray;
+pub use dist::DistArray;
 pub use engine::create::BlockInfo;
 pub use engine::scan::Scan;
 pub use index::{Placed, Sel};
@@ -264,8 +283,9 @@ pub enum ShapeError {
         /// The axis.
         axis: usize,
     },
-    /// A reduction that must name a non-distributed axis.
-    #[error("axis {axis} is the distributed axis: use reduce_distributed_axis")]
+    /// `reduce_axis` along the distributed axis (the `*_axis` methods take
+    /// any axis).
+    #[error("axis {axis} is the distributed axis: use sum_axis, mean_axis and the others, which merge the partials")]
     AlongDistributedAxis {
         /// The axis.
         axis: usize,

@@ -3,9 +3,9 @@
 //! engine to engine (a halo exchange), a registered function runs on the
 //! padded block, and the halo is trimmed off its result.
 
-use super::dist_array::DistArray;
+use super::dist::tree::on_node;
+use super::dist::DistArray;
 use super::remote_array::RemoteArray;
-use super::tree::on_node;
 use super::ShapeError;
 use crate::call::RemoteFn;
 use crate::error::Result;

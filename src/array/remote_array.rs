@@ -1,6 +1,6 @@
 //! [`RemoteArray`]: one `ndarray` array on one engine.
 
-use super::kernels::method;
+use super::engine::kernels::method;
 use super::kinds::{BinOp, Cmp, ElemOp, Reduce, Unary};
 use super::partition::resolve_axis;
 use super::ShapeError;

@@ -3,13 +3,13 @@
 //! blocks before it, passed engine to engine (each engine adds its
 //! block's total to the carry it got and copies the result to the next).
 
-use super::dist_array::DistArray;
+use super::dist::tree::{merge_pair, on_node};
+use super::dist::DistArray;
+use super::engine::kernels::method;
 use super::engine::scan::Scan;
-use super::kernels::method;
 use super::kinds::Reduce;
 use super::partition::resolve_axis;
 use super::remote_array::RemoteArray;
-use super::tree::{merge_pair, on_node};
 use super::ShapeError;
 use crate::error::Result;
 use crate::value::{Element, Value};

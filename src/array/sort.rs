@@ -8,11 +8,11 @@
 //! their ranks, where they are merged. `unique`, `percentile` and `median`
 //! build on it; `histogram` merges per-block counts.
 
-use super::dist_array::DistArray;
-use super::kernels::method;
+use super::dist::tree::{merge_tree, on_node};
+use super::dist::DistArray;
+use super::engine::kernels::method;
 use super::kinds::Reduce;
 use super::remote_array::RemoteArray;
-use super::tree::{merge_tree, on_node};
 use super::ShapeError;
 use crate::call::Invoke;
 use crate::error::Result;

@@ -2,9 +2,9 @@
 //! `concatenate`, `vstack`, `hstack`, `dstack`. Joining along the
 //! distributed axis only joins block lists: no data moves.
 
-use super::dist_array::DistArray;
+use super::dist::DistArray;
+use super::engine::kernels::method;
 use super::index::{Placed, Sel};
-use super::kernels::method;
 use super::partition::resolve_axis;
 use super::remote_array::RemoteArray;
 use super::ShapeError;

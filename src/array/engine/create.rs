@@ -11,7 +11,7 @@
 use super::keep;
 use crate::actors::hosted::Produced;
 use crate::actors::registry::{FunctionEntry, ObjectSlot};
-use crate::array::kernels::{Kernel, RawBytes};
+use crate::array::engine::kernels::{Kernel, RawBytes};
 use crate::net::wire::Fault;
 use ndarray::{ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
@@ -199,13 +199,13 @@ fn run<A: Kernel + RawBytes>(slot: ObjectSlot<'_>, _args: &[u8]) -> Result<Produ
 /// The registered name of the function that makes blocks of `dtype`.
 pub(crate) fn function_name(dtype: crate::value::DType) -> &'static str {
     macro_rules! name {
-        ($($t:ty => $d:ident),*) => {
+        ($($t:ident $d:ident),*) => {
             match dtype {
                 $(crate::value::DType::$d => concat!("distob::array::make<", stringify!($t), ">"),)*
             }
         };
     }
-    name!(f64 => F64, f32 => F32, i64 => I64, i32 => I32, u8 => U8, bool => Bool)
+    crate::array::for_each_dtype!(name)
 }
 
 fn name_of<A: Kernel>() -> &'static str {
@@ -213,7 +213,7 @@ fn name_of<A: Kernel>() -> &'static str {
 }
 
 macro_rules! register_make {
-    ($($t:ty),*) => {$(
+    ($($t:ident $d:ident),*) => {$(
         inventory::submit! {
             FunctionEntry {
                 name: name_of::<$t>,
@@ -223,7 +223,7 @@ macro_rules! register_make {
     )*};
 }
 
-register_make!(f64, f32, i64, i32, u8, bool);
+crate::array::for_each_dtype!(register_make);
 
 #[cfg(test)]
 mod tests {

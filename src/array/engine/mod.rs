@@ -1,20 +1,23 @@
 //! Engine-side kernels for numerical work: scans, products, merges of
 //! partial reductions, and arrays made where they live. They reach the
-//! engine through [`HostedArray`](super::kernels::HostedArray)'s dispatch
-//! (method ids in [`method`](super::kernels::method)) and, for creation,
+//! engine through [`HostedArray`](kernels::HostedArray)'s dispatch
+//! (method ids in [`method`](kernels::method)) and, for creation,
 //! through the function registry.
 
 pub(crate) mod create;
+pub(crate) mod element;
+pub(crate) mod kernels;
 pub(crate) mod linalg;
 pub(crate) mod merge;
 pub(crate) mod npy;
+pub(crate) mod reduce;
 pub(crate) mod scan;
 pub(crate) mod sort;
 
-use super::kernels::{method, HostedArray, Kernel, RawBytes};
 use crate::actors::hosted::Produced;
 use crate::macro_support::{decode_args, ok_value};
 use crate::net::wire::{Fault, MethodId};
+use kernels::{method, HostedArray, Kernel, RawBytes};
 use ndarray::{ArcArray, ArrayD, IxDyn};
 
 /// The element types with arithmetic (every built-in type but `bool`).

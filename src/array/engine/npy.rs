@@ -8,7 +8,7 @@ use super::create::BlockInfo;
 use super::keep;
 use crate::actors::hosted::Produced;
 use crate::actors::registry::{FunctionEntry, ObjectSlot};
-use crate::array::kernels::{Kernel, RawBytes};
+use crate::array::engine::kernels::{Kernel, RawBytes};
 use crate::macro_support::{decode_args, ok_value};
 use crate::net::wire::Fault;
 use crate::value::DType;
@@ -419,7 +419,7 @@ fn task_name() -> &'static str {
 inventory::submit! { FunctionEntry { name: task_name, call: file_task } }
 
 macro_rules! register_npy {
-    ($($t:ty),*) => {$(
+    ($($t:ident $d:ident),*) => {$(
         const _: () = {
             fn read() -> &'static str { name::read(<$t as crate::value::Element>::DTYPE) }
             fn write() -> &'static str { name::write(<$t as crate::value::Element>::DTYPE) }
@@ -433,7 +433,7 @@ macro_rules! register_npy {
     )*};
 }
 
-register_npy!(f64, f32, i64, i32, u8, bool);
+crate::array::for_each_dtype!(register_npy);
 
 #[cfg(test)]
 mod tests {

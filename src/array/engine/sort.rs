@@ -159,7 +159,7 @@ pub(crate) fn histogram<A: Num>(
     let mut counts = vec![0i64; bins];
     let width = (hi - lo) / bins as f64;
     for &x in a.iter() {
-        let x = <A as crate::array::kernels::Kernel>::to_f64(x);
+        let x = <A as crate::array::engine::kernels::Kernel>::to_f64(x);
         if (lo..=hi).contains(&x) {
             let b = (((x - lo) / width) as usize).min(bins - 1);
             counts[b] += 1;

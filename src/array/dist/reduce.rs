@@ -1,14 +1,13 @@
 //! Reductions of distributed arrays: over everything (each engine reduces
 //! its block; only the partial results move) and along an axis.
 
-use super::dist_array::DistArray;
-use super::kinds::Reduce;
-use super::partition::resolve_axis;
-use super::ShapeError;
+use crate::array::dist::DistArray;
+use crate::array::kinds::Reduce;
+use crate::array::partition::resolve_axis;
+use crate::array::ShapeError;
 use crate::error::{Error, Result};
 use crate::proxy::Call;
 use crate::value::{Element, Value};
-use ndarray::ArrayD;
 
 impl<A: Element + Value> DistArray<A> {
     /// Each block's reduction (after the pending steps), all in flight.
@@ -108,7 +107,8 @@ impl<A: Element + Value> DistArray<A> {
 
     /// A reduction along an axis other than the distributed one: each
     /// engine reduces its block, and the result stays distributed (no data
-    /// moves). `B` is `A` for sum, prod, min and max, `f64` for mean, var
+    /// moves). Along any axis, the distributed one too, use the
+    /// `sum_axis`, `mean_axis`, … methods. `B` is `A` for sum, prod, min and max, `f64` for mean, var
     /// and std.
     pub fn reduce_axis<B: Element + Value>(
         &self,
@@ -140,104 +140,6 @@ impl<A: Element + Value> DistArray<A> {
         Ok(DistArray::assemble(blocks, dist, shape, Vec::new()))
     }
 
-    /// The mean, variance or standard deviation along the distributed axis:
-    /// each engine gives its block's means and variances along it, and the
-    /// client combines them, weighted by block lengths.
-    pub async fn statistic_distributed_axis(&self, op: Reduce) -> Result<ArrayD<f64>> {
-        if !op.is_statistic() {
-            return Err(Error::Shape(ShapeError::NotCombinable { op }));
-        }
-        let k = self.axis as isize;
-        let me = self.materialize();
-        // Per block: its length along the axis, its means and its variances.
-        type Partial = (f64, Call<ArrayD<f64>>, Call<ArrayD<f64>>);
-        let parts: Vec<Partial> = me
-            .blocks
-            .iter()
-            .filter(|b| b.shape().get(self.axis).copied().unwrap_or(0) > 0)
-            .map(|b| {
-                let n = b.shape()[self.axis] as f64;
-                let mean = b.reduce_axis::<f64>(Reduce::Mean, k, false)?.fetch();
-                let var = b.reduce_axis::<f64>(Reduce::Var, k, false)?.fetch();
-                Ok((n, mean, var))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let total = self.shape[self.axis] as f64;
-        let (mut sum, mut sum_sq): (Option<ArrayD<f64>>, Option<ArrayD<f64>>) = (None, None);
-        for (n, mean, var) in parts {
-            let (m, v) = (mean.await?, var.await?);
-            let s = &m * n;
-            let q = (&v + &(&m * &m)) * n;
-            sum = Some(match sum {
-                None => s,
-                Some(acc) => acc + &s,
-            });
-            sum_sq = Some(match sum_sq {
-                None => q,
-                Some(acc) => acc + &q,
-            });
-        }
-        let (sum, sum_sq) = match (sum, sum_sq) {
-            (Some(a), Some(b)) => (a, b),
-            _ => return Err(Error::Shape(ShapeError::Empty { op })),
-        };
-        let mean = sum / total;
-        Ok(match op {
-            Reduce::Mean => mean,
-            Reduce::Var => sum_sq / total - &mean * &mean,
-            _ => (sum_sq / total - &mean * &mean).mapv(f64::sqrt),
-        })
-    }
-
-    /// A sum, min or max along the distributed axis: each engine reduces its
-    /// block, only those partial results move, and the client combines them
-    /// into the (small) result.
-    pub async fn reduce_distributed_axis(&self, op: Reduce) -> Result<ArrayD<A>>
-    where
-        A: num_traits::Zero + num_traits::One + PartialOrd,
-    {
-        if !matches!(op, Reduce::Sum | Reduce::Prod | Reduce::Min | Reduce::Max) {
-            return Err(Error::Shape(ShapeError::NotCombinable { op }));
-        }
-        let k = self.axis as isize;
-        let calls: Vec<Call<ArrayD<A>>> = self
-            .materialize()
-            .blocks
-            .iter()
-            .filter(|b| b.shape().get(self.axis).copied().unwrap_or(0) > 0)
-            .map(|b| b.reduce_axis::<A>(op, k, false).map(|r| r.fetch()))
-            .collect::<Result<Vec<_>>>()?;
-        let mut out: Option<ArrayD<A>> = None;
-        for c in calls {
-            let part = c.await?;
-            out = Some(match out {
-                None => part,
-                Some(acc) => ndarray::Zip::from(&acc)
-                    .and(&part)
-                    .map_collect(|&x, &y| match op {
-                        Reduce::Sum => x + y,
-                        Reduce::Prod => x * y,
-                        #[allow(clippy::eq_op)]
-                        Reduce::Min => {
-                            if y < x || y != y {
-                                y
-                            } else {
-                                x
-                            }
-                        }
-                        #[allow(clippy::eq_op)]
-                        _ => {
-                            if y > x || y != y {
-                                y
-                            } else {
-                                x
-                            }
-                        }
-                    }),
-            });
-        }
-        out.ok_or(Error::Shape(ShapeError::Empty { op }))
-    }
     /// Whether any element is true (nonzero).
     pub async fn any(&self) -> Result<bool> {
         for (n, c) in self.partials::<bool>(Reduce::Any) {

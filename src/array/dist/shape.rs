@@ -1,13 +1,13 @@
 //! Reshaping and re-laying out: split and array_split, reshape, and the
 //! relayout (rebalance included) that moves blocks engine to engine.
 
-use super::dist_array::DistArray;
-use super::index::Placed;
-use super::kernels::method;
-use super::partition::resolve_axis;
-use super::remote_array::RemoteArray;
-use super::stack::concatenate;
-use super::ShapeError;
+use crate::array::dist::DistArray;
+use crate::array::engine::kernels::method;
+use crate::array::index::Placed;
+use crate::array::partition::resolve_axis;
+use crate::array::remote_array::RemoteArray;
+use crate::array::stack::concatenate;
+use crate::array::ShapeError;
 use crate::error::Result;
 use crate::value::{Element, Value};
 use ndarray::SliceInfoElem;
@@ -86,7 +86,7 @@ impl<A: Element + Value> DistArray<A> {
         nodes.dedup();
         let mut seen = std::collections::BTreeSet::new();
         nodes.retain(|n| seen.insert(*n));
-        let ranges = super::partition::blocks(self.shape()[self.axis()], nodes.len());
+        let ranges = crate::array::partition::blocks(self.shape()[self.axis()], nodes.len());
         let layout: Vec<_> = ranges.into_iter().zip(nodes).collect();
         self.relayout(self.axis(), &layout)
     }

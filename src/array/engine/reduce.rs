@@ -2,9 +2,9 @@
 //! or along each lane of an axis, into the element type, `f64`, `bool` or
 //! an index as the reduction gives.
 
-use super::kernels::{HostedArray, Kernel, RawBytes};
-use super::kinds::Reduce;
 use crate::actors::hosted::{Hosted, Produced};
+use crate::array::engine::kernels::{HostedArray, Kernel, RawBytes};
+use crate::array::kinds::Reduce;
 use crate::macro_support::ok_value;
 use crate::net::wire::Fault;
 use crate::value::{DType, Element};

@@ -2,10 +2,10 @@
 //! remote arrays (broadcast, engine to engine) and local arrays (sent in
 //! slices to the blocks' engines) — and their operators.
 
-use super::dist_array::DistArray;
-use super::kinds::BinOp;
-use super::remote_array::RemoteArray;
-use super::ShapeError;
+use crate::array::dist::DistArray;
+use crate::array::kinds::BinOp;
+use crate::array::remote_array::RemoteArray;
+use crate::array::ShapeError;
 use crate::error::Result;
 use crate::value::{Element, Value};
 use ndarray::{ArrayD, Axis, Slice};
@@ -31,10 +31,11 @@ impl<A: Element + Value> DistArray<A> {
 
     fn with_remote(&self, op: BinOp, other: &RemoteArray<A>, left: bool) -> Result<DistArray<A>> {
         let oshape = other.known_shape()?;
-        let shape = super::broadcast_shape(&self.shape, &oshape).ok_or(ShapeError::Broadcast {
-            a: self.shape.clone(),
-            b: oshape.clone(),
-        })?;
+        let shape =
+            crate::array::broadcast_shape(&self.shape, &oshape).ok_or(ShapeError::Broadcast {
+                a: self.shape.clone(),
+                b: oshape.clone(),
+            })?;
         // The result's distributed axis, and the operand's axis facing it.
         let offset = shape.len() - self.shape.len();
         let axis = self.axis + offset;
@@ -151,4 +152,4 @@ macro_rules! remote_left_operators {
 }
 
 remote_left_operators!(Add add Add, Sub sub Sub, Mul mul Mul, Div div Div);
-super::array_operators!(DistArray<A>, DistArray<A>);
+crate::array::array_operators!(DistArray<A>, DistArray<A>);

@@ -4,15 +4,18 @@
 //! in-process engines, with random shapes of 1 to 4 dimensions.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../common/mod.rs"]
 mod common;
+mod sorting;
+mod stencils;
 
 use distob::array::{BlockInfo, Placed, Reduce};
 use distob::{Cluster, DistArray, RemoteArray};
-use ndarray::{ArrayD, Axis, Dimension, Ix2, IxDyn};
+use ndarray::{ArrayD, Axis, Ix2, IxDyn};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
-fn clusters() -> &'static (tokio::runtime::Runtime, Vec<Cluster>) {
+pub(crate) fn clusters() -> &'static (tokio::runtime::Runtime, Vec<Cluster>) {
     static CLUSTERS: OnceLock<(tokio::runtime::Runtime, Vec<Cluster>)> = OnceLock::new();
     CLUSTERS.get_or_init(|| {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -31,7 +34,7 @@ fn clusters() -> &'static (tokio::runtime::Runtime, Vec<Cluster>) {
     })
 }
 
-fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+pub(crate) fn run<T>(f: impl std::future::Future<Output = T>) -> T {
     clusters().0.block_on(common::within(f))
 }
 
@@ -69,7 +72,7 @@ async fn placed<A: distob::value::Element + distob::value::Value>(
     }
 }
 
-fn close(a: &ArrayD<f64>, b: &ArrayD<f64>) -> bool {
+pub(crate) fn close(a: &ArrayD<f64>, b: &ArrayD<f64>) -> bool {
     a.shape() == b.shape()
         && a.iter()
             .zip(b)
@@ -446,184 +449,4 @@ fn your_own_code_makes_and_reduces_blocks() {
             }
         }
     });
-}
-
-fn sorted_copy(v: &[f64]) -> Vec<f64> {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| {
-        a.partial_cmp(b)
-            .unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()))
-    });
-    s
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
-
-    #[test]
-    fn sorting_and_selection_match_ndarray(
-        data in prop::collection::vec(-20i32..20, 1..=13 * 8),
-        engines in 1usize..=4,
-        q in 0.0f64..=100.0,
-    ) {
-        run(async {
-            let c = &clusters().1[engines - 1];
-            let v: Vec<f64> = data.iter().map(|&x| x as f64 / 2.0).collect();
-            let a = ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.clone()).unwrap();
-            let d = c.scatter_axis(a.clone(), 0).await.unwrap();
-            let want = sorted_copy(&v);
-
-            let s = d.sort().await.unwrap();
-            prop_assert_eq!(s.block_lens(), d.block_lens(), "balanced blocks");
-            prop_assert_eq!(c.gather(&s).await.unwrap().into_raw_vec_and_offset().0, want.clone());
-
-            let perm = c.gather(&d.argsort().await.unwrap()).await.unwrap();
-            let mut seen = vec![false; v.len()];
-            for &i in perm.iter() {
-                prop_assert!(!std::mem::replace(&mut seen[i as usize], true), "a permutation");
-            }
-            let by_perm: Vec<f64> = perm.iter().map(|&i| v[i as usize]).collect();
-            prop_assert_eq!(by_perm, want.clone());
-
-            let mut distinct = want.clone();
-            distinct.dedup();
-            let u = c.gather(&d.unique().await.unwrap()).await.unwrap();
-            prop_assert_eq!(u.into_raw_vec_and_offset().0, distinct);
-
-            let h = d.histogram(5, -5.0, 5.0).unwrap().fetch().await.unwrap();
-            let mut counts = vec![0i64; 5];
-            for &x in &v {
-                if (-5.0..=5.0).contains(&x) {
-                    counts[(((x + 5.0) / 2.0) as usize).min(4)] += 1;
-                }
-            }
-            prop_assert_eq!(h.into_raw_vec_and_offset().0, counts);
-
-            let pos = q / 100.0 * (want.len() - 1) as f64;
-            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-            let expect = want[lo] + (want[hi] - want[lo]) * (pos - lo as f64);
-            let got = d.percentile(q).await.unwrap();
-            prop_assert!((got - expect).abs() < 1e-9, "{} vs {}", got, expect);
-            Ok(())
-        })?;
-    }
-}
-
-#[test]
-fn sorts_put_nan_last_and_move_no_array_bytes_through_the_client() {
-    run(async {
-        let c = Cluster::local(3).await.unwrap();
-        let mut v: Vec<f64> = (0..30_000).map(|i| ((i * 7919) % 30_011) as f64).collect();
-        v[5] = f64::NAN;
-        let a = ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.clone()).unwrap();
-        let d = c.scatter_axis(a, 0).await.unwrap();
-        let before = c.hub().bytes_written();
-        let s = d.sort().await.unwrap();
-        let med = d.median().await.unwrap();
-        let sent = c.hub().bytes_written() - before;
-        assert!(
-            sent < 64 * 1024,
-            "the client sent {sent} bytes for a 240 KB sort"
-        );
-        let got = c.gather(&s).await.unwrap();
-        assert!(got[[v.len() - 1]].is_nan());
-        let rest = got.slice(ndarray::s![..v.len() - 1]).to_vec();
-        assert_eq!(rest, sorted_copy(&v)[..v.len() - 1].to_vec());
-        assert!(
-            med.is_nan(),
-            "NaN anywhere makes the median NaN, as in numpy"
-        );
-        assert!(d.percentile(101.0).await.is_err());
-    });
-}
-
-/// A box blur of radius 1 over every axis (neighbourhoods clipped at the
-/// array's ends).
-#[distob::function]
-fn blur(x: &ArrayD<f64>) -> ArrayD<f64> {
-    let shape = x.shape().to_vec();
-    ArrayD::from_shape_fn(IxDyn(&shape), |at| {
-        let (mut sum, mut n) = (0.0, 0.0);
-        let mut idx = at.as_array_view().to_vec();
-        let around = |d: usize, len: usize| {
-            let i = idx[d];
-            i.saturating_sub(1)..(i + 2).min(len)
-        };
-        // Up to two dimensions in these tests.
-        let rows = around(0, shape[0]);
-        let cols = if shape.len() > 1 {
-            around(1, shape[1])
-        } else {
-            0..1
-        };
-        for r in rows {
-            for c in cols.clone() {
-                idx[0] = r;
-                if shape.len() > 1 {
-                    idx[1] = c;
-                }
-                sum += x[IxDyn(&idx)];
-                n += 1.0;
-            }
-        }
-        sum / n
-    })
-}
-
-/// The whole array padded along `k` as the boundary mode says.
-fn padded(
-    a: &ArrayD<f64>,
-    k: usize,
-    depth: usize,
-    mode: distob::array::Boundary,
-) -> (ArrayD<f64>, usize) {
-    use distob::array::Boundary;
-    let n = a.len_of(Axis(k));
-    let take = |idx: Vec<usize>| a.select(Axis(k), &idx);
-    let (before, after) = match mode {
-        Boundary::Reflect => (
-            take((0..depth).rev().collect()),
-            take((n - depth..n).rev().collect()),
-        ),
-        Boundary::Periodic => (take((n - depth..n).collect()), take((0..depth).collect())),
-        _ => return (a.clone(), 0),
-    };
-    let whole = ndarray::concatenate(Axis(k), &[before.view(), a.view(), after.view()]).unwrap();
-    (whole, depth)
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
-
-    #[test]
-    fn stencils_equal_the_stencil_on_the_whole_array(
-        rows in 2usize..=13, cols in 1usize..=5, two_d in any::<bool>(), split in 0usize..2,
-        depth in 1usize..=2, engines in 1usize..=4, mode in 0u8..3, seed in 0u64..100,
-    ) {
-        use distob::array::Boundary;
-        let shape = if two_d { vec![rows, cols] } else { vec![rows] };
-        let k = if two_d { split } else { 0 };
-        let a = ArrayD::from_shape_fn(IxDyn(&shape), |i| ((i[0] * 31 + i.slice().last().copied().unwrap_or(0) * 7 + seed as usize) % 17) as f64);
-        let mode = [Boundary::None, Boundary::Reflect, Boundary::Periodic][mode as usize];
-        run(async {
-            let c = &clusters().1[engines - 1];
-            let d = c.scatter_axis(a.clone(), k as isize).await.unwrap();
-            let shortest = d.block_lens().into_iter().min().unwrap_or(0);
-            let result = d.map_overlap(depth, mode, blur);
-            if shortest < depth {
-                let refused = matches!(
-                    result,
-                    Err(distob::Error::Shape(distob::array::ShapeError::DepthTooLarge { .. }))
-                );
-                prop_assert!(refused, "a halo deeper than a block is refused");
-                return Ok(());
-            }
-            let got = c.gather(&result.unwrap()).await.unwrap();
-            let (whole, front) = padded(&a, k, depth, mode);
-            let n = a.len_of(Axis(k));
-            let want = blur(&whole).slice_axis(Axis(k), ndarray::Slice::from(front..front + n)).to_owned();
-            prop_assert!(close(&got, &want), "{mode:?} depth {depth} axis {k}: {got} vs {want}");
-            Ok(())
-        })?;
-    }
 }

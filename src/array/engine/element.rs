@@ -1,10 +1,10 @@
 //! The kernels of each element type: one elementwise step, scalar and
 //! array arithmetic, casts and reductions, for the numeric types and `bool`.
 
-use super::kernels::{apply, broadcast, check_chain, unsupported, Kernel};
-use super::kinds::{BinOp, ElemOp, Reduce, Unary};
-use super::reduce_kernels::{lanes_into, reduce_axis_generic, reduce_iter, reduced_value};
 use crate::actors::hosted::{Hosted, Produced};
+use crate::array::engine::kernels::{apply, broadcast, check_chain, unsupported, Kernel};
+use crate::array::engine::reduce::{lanes_into, reduce_axis_generic, reduce_iter, reduced_value};
+use crate::array::kinds::{BinOp, ElemOp, Reduce, Unary};
 use crate::macro_support::ok_value;
 use crate::net::wire::{Fault, MethodId};
 use crate::value::DType;
@@ -131,7 +131,7 @@ macro_rules! numeric_kernel {
             reduce_axis_generic(a, op, axis, keepdims)
         }
         fn more(a: &ArcArray<Self, IxDyn>, m: MethodId, args: &[u8]) -> Option<Result<Produced, Fault>> {
-            super::engine::numeric(a, m, args)
+            crate::array::engine::numeric(a, m, args)
         }
         fn more_with(
             a: &ArcArray<Self, IxDyn>,
@@ -139,7 +139,7 @@ macro_rules! numeric_kernel {
             args: &[u8],
             other: &ArcArray<Self, IxDyn>,
         ) -> Option<Result<Produced, Fault>> {
-            super::engine::numeric_with(a, m, args, other)
+            crate::array::engine::numeric_with(a, m, args, other)
         }
     };
 }
@@ -240,10 +240,12 @@ impl Kernel for bool {
         args: &[u8],
         other: &ArcArray<Self, IxDyn>,
     ) -> Option<Result<Produced, Fault>> {
-        (m == super::kernels::method::MERGE).then(|| {
+        (m == crate::array::engine::kernels::method::MERGE).then(|| {
             crate::macro_support::decode_args::<(Reduce,)>(args)
-                .and_then(|(op,)| super::engine::merge::merge_bool(a.view(), other.view(), op))
-                .map(super::engine::keep)
+                .and_then(|(op,)| {
+                    crate::array::engine::merge::merge_bool(a.view(), other.view(), op)
+                })
+                .map(crate::array::engine::keep)
         })
     }
 }

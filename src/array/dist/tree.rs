@@ -3,10 +3,10 @@
 //! after round, until one result is left. The client only names the
 //! steps; no partial passes through it.
 
-use super::kernels::method;
-use super::kinds::Reduce;
-use super::remote_array::RemoteArray;
-use super::ShapeError;
+use crate::array::engine::kernels::method;
+use crate::array::kinds::Reduce;
+use crate::array::remote_array::RemoteArray;
+use crate::array::ShapeError;
 use crate::error::Result;
 use crate::value::{Element, Value};
 

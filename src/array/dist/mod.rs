@@ -1,9 +1,17 @@
-//! [`DistArray`]: one array split along one axis over many engines.
+//! [`DistArray`]: one array split along one axis over many engines, and
+//! the planning that is its alone: reductions over everything,
+//! elementwise work with other operands, re-splitting, and partials
+//! merged engine to engine.
 
-use super::kinds::{BinOp, Cmp, ElemOp, Unary};
-use super::partition::{self, resolve_axis};
-use super::remote_array::RemoteArray;
-use super::ShapeError;
+pub(crate) mod ops;
+pub(crate) mod reduce;
+pub(crate) mod shape;
+pub(crate) mod tree;
+
+use crate::array::kinds::{BinOp, Cmp, ElemOp, Unary};
+use crate::array::partition::{self, resolve_axis};
+use crate::array::remote_array::RemoteArray;
+use crate::array::ShapeError;
 use crate::error::{Error, Result};
 use crate::id::NodeId;
 use crate::proxy::{Call, Gather, ObjectHub};
@@ -49,11 +57,11 @@ pub struct DistArray<A> {
 }
 
 macro_rules! dist_unary {
-    ($($t:tt)*) => { super::methods::unary_methods!(DistArray<A>; $($t)*); };
+    ($($t:tt)*) => { crate::array::methods::unary_methods!(DistArray<A>; $($t)*); };
 }
 
 macro_rules! dist_comparisons {
-    ($($t:tt)*) => { super::methods::comparison_methods!(DistArray<bool>; $($t)*); };
+    ($($t:tt)*) => { crate::array::methods::comparison_methods!(DistArray<bool>; $($t)*); };
 }
 
 impl<A> Clone for DistArray<A> {
@@ -277,10 +285,12 @@ impl<A: Element + Value> DistArray<A> {
         if self.shape != other.shape {
             // Shapes that broadcast: gather the other onto one engine (engine
             // to engine) and broadcast it against every block.
-            super::broadcast_shape(&self.shape, &other.shape).ok_or(ShapeError::Broadcast {
-                a: self.shape.clone(),
-                b: other.shape.clone(),
-            })?;
+            crate::array::broadcast_shape(&self.shape, &other.shape).ok_or(
+                ShapeError::Broadcast {
+                    a: self.shape.clone(),
+                    b: other.shape.clone(),
+                },
+            )?;
             let node = other.engines().first().copied().unwrap_or(NodeId(0));
             let whole = other.relayout(other.axis, &[(0..other.shape[other.axis], node)])?;
             let one = whole.blocks.first().cloned().ok_or(ShapeError::NoBlocks)?;
@@ -369,7 +379,7 @@ impl<A: Element + Value> DistArray<A> {
         self.per_block(|b| b.compare(cmp, s))
     }
 
-    super::methods::for_each_comparison!(dist_comparisons);
+    crate::array::methods::for_each_comparison!(dist_comparisons);
 
     /// `xⁿ` elementwise (fused).
     pub fn powi(&self, n: i32) -> DistArray<A> {
@@ -412,7 +422,7 @@ impl<A: Element + Value> DistArray<A> {
         self.per_block(|b| b.astype::<B>())
     }
 
-    super::methods::for_each_unary!(dist_unary);
+    crate::array::methods::for_each_unary!(dist_unary);
 }
 
 impl<A: Element + Value> Gather for DistArray<A> {
@@ -438,8 +448,8 @@ impl<A: Element + Value> Gather for DistArray<A> {
     }
 }
 
-super::scalar_operators!(DistArray<A>, DistArray<A>);
-super::assign_operators!(DistArray<A>);
+crate::array::scalar_operators!(DistArray<A>, DistArray<A>);
+crate::array::assign_operators!(DistArray<A>);
 
 impl<A: Element + Value> std::ops::Neg for &DistArray<A> {
     type Output = DistArray<A>;

@@ -2,10 +2,10 @@
 //! every built-in element type, and its kernels (ufuncs, scalar arithmetic,
 //! reductions). Results stay on the engine as new hosted arrays.
 
-use super::kinds::Cmp;
-use super::kinds::{BinOp, ElemOp, Reduce};
 use crate::actors::hosted::{Hosted, Invocation, Produced};
 use crate::actors::registry::TypeEntry;
+use crate::array::kinds::Cmp;
+use crate::array::kinds::{BinOp, ElemOp, Reduce};
 use crate::macro_support::{decode_args, no_such_method, ok_value};
 use crate::net::wire::{Fault, MethodId};
 use crate::net::AlignedBuf;
@@ -148,7 +148,7 @@ pub(crate) trait Kernel: Element {
     ) -> Result<Box<dyn Hosted>, Fault> {
         Err(unsupported(&format!("{op:?}"), Self::DTYPE))
     }
-    /// The methods of [`engine`](super::engine) (scans, products); `None`
+    /// The methods of [`engine`](crate::array::engine) (scans, products); `None`
     /// for a method the type does not have.
     fn more(
         _a: &ArcArray<Self, IxDyn>,
@@ -170,7 +170,7 @@ pub(crate) trait Kernel: Element {
 
 /// The shape two shapes broadcast to (numpy's rules).
 pub(super) fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, Fault> {
-    super::broadcast_shape(a, b)
+    crate::array::broadcast_shape(a, b)
         .ok_or_else(|| Fault::Refused(format!("shapes {a:?} and {b:?} do not broadcast")))
 }
 
@@ -202,14 +202,14 @@ fn astype<A: Kernel>(a: ArrayViewD<'_, A>, dtype: DType) -> Result<Box<dyn Hoste
             a.mapv(|x| B::from_f64(A::to_f64(x))).into_shared(),
         ))
     }
-    Ok(match dtype {
-        DType::F64 => to::<A, f64>(a),
-        DType::F32 => to::<A, f32>(a),
-        DType::I64 => to::<A, i64>(a),
-        DType::I32 => to::<A, i32>(a),
-        DType::U8 => to::<A, u8>(a),
-        DType::Bool => to::<A, bool>(a),
-    })
+    macro_rules! cast {
+        ($($t:ident $d:ident),*) => {
+            match dtype {
+                $(DType::$d => to::<A, $t>(a),)*
+            }
+        };
+    }
+    Ok(crate::array::for_each_dtype!(cast))
 }
 
 /// An array hosted on an engine: shared, immutable, standard layout.
@@ -266,7 +266,7 @@ fn encode_shared<A: RawBytes>(a: &ArcArray<A, IxDyn>) -> Result<Encoded, Fault> 
 
 impl<A: Kernel + RawBytes> HostedArray<A> {
     fn kept(a: ArrayD<A>) -> Produced {
-        super::engine::keep(a)
+        crate::array::engine::keep(a)
     }
 }
 
@@ -304,7 +304,7 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
                 ok_value(())
             }),
             method::ASSIGN => {
-                decode_args::<(Vec<super::index::Sel>, f64)>(args).and_then(|(sels, v)| {
+                decode_args::<(Vec<crate::array::index::Sel>, f64)>(args).and_then(|(sels, v)| {
                     let elems: Vec<ndarray::SliceInfoElem> =
                         sels.into_iter().map(Into::into).collect();
                     let info = ndarray::SliceInfo::<_, IxDyn, IxDyn>::try_from(elems)
@@ -336,12 +336,12 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
                     })
             }),
             method::SLICE => {
-                decode_args::<(Vec<super::index::Sel>,)>(args).and_then(
-                    |(sels,)| match rows_shared(&self.0, &sels) {
+                decode_args::<(Vec<crate::array::index::Sel>,)>(args).and_then(|(sels,)| {
+                    match rows_shared(&self.0, &sels) {
                         Some(rows) => Ok(Produced::Object(Box::new(HostedArray(rows)))),
                         None => select(view, sels).map(Self::kept),
-                    },
-                )
+                    }
+                })
             }
             method::CHUNKS => {
                 decode_args::<(usize,)>(args).and_then(|(rows,)| chunks(self.0.clone(), rows))
@@ -377,8 +377,7 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
             return false;
         };
         let mut owned: ArrayD<A> = std::mem::replace(&mut self.0, empty).into_owned();
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut owned)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut owned)));
         self.0 = owned.into_shared();
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
@@ -501,9 +500,9 @@ fn permute<A: Element>(a: ArrayViewD<'_, A>, axes: Vec<usize>) -> Result<ArrayD<
 /// and still standard layout. `None` for any other selection.
 fn rows_shared<A: Element>(
     a: &ArcArray<A, IxDyn>,
-    sels: &[super::index::Sel],
+    sels: &[crate::array::index::Sel],
 ) -> Option<ArcArray<A, IxDyn>> {
-    use super::index::Sel;
+    use crate::array::index::Sel;
     let whole = |s: &Sel| {
         matches!(
             s,
@@ -539,7 +538,7 @@ fn rows_shared<A: Element>(
 /// A selection of an array, copied into a new standard-layout array.
 fn select<A: Element>(
     a: ArrayViewD<'_, A>,
-    sels: Vec<super::index::Sel>,
+    sels: Vec<crate::array::index::Sel>,
 ) -> Result<ArrayD<A>, Fault> {
     let elems: Vec<ndarray::SliceInfoElem> = sels.into_iter().map(Into::into).collect();
     let info = ndarray::SliceInfo::<_, IxDyn, IxDyn>::try_from(elems)
@@ -563,7 +562,7 @@ fn adopt<A: Kernel + RawBytes>(
 }
 
 macro_rules! register_arrays {
-    ($($t:ty),*) => {$(
+    ($($t:ident $d:ident),*) => {$(
         inventory::submit! {
             TypeEntry {
                 name: concat!("ndarray::ArrayD<", stringify!($t), ">"),
@@ -576,4 +575,4 @@ macro_rules! register_arrays {
     )*};
 }
 
-register_arrays!(f64, f32, i64, i32, u8, bool);
+crate::array::for_each_dtype!(register_arrays);

@@ -1,0 +1,95 @@
+//! Sorting and selection against a sorted copy on the client.
+
+use super::{clusters, run};
+use distob::Cluster;
+use ndarray::{ArrayD, IxDyn};
+use proptest::prelude::*;
+
+fn sorted_copy(v: &[f64]) -> Vec<f64> {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| {
+        a.partial_cmp(b)
+            .unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()))
+    });
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sorting_and_selection_match_ndarray(
+        data in prop::collection::vec(-20i32..20, 1..=13 * 8),
+        engines in 1usize..=4,
+        q in 0.0f64..=100.0,
+    ) {
+        run(async {
+            let c = &clusters().1[engines - 1];
+            let v: Vec<f64> = data.iter().map(|&x| x as f64 / 2.0).collect();
+            let a = ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.clone()).unwrap();
+            let d = c.scatter_axis(a.clone(), 0).await.unwrap();
+            let want = sorted_copy(&v);
+
+            let s = d.sort().await.unwrap();
+            prop_assert_eq!(s.block_lens(), d.block_lens(), "balanced blocks");
+            prop_assert_eq!(c.gather(&s).await.unwrap().into_raw_vec_and_offset().0, want.clone());
+
+            let perm = c.gather(&d.argsort().await.unwrap()).await.unwrap();
+            let mut seen = vec![false; v.len()];
+            for &i in perm.iter() {
+                prop_assert!(!std::mem::replace(&mut seen[i as usize], true), "a permutation");
+            }
+            let by_perm: Vec<f64> = perm.iter().map(|&i| v[i as usize]).collect();
+            prop_assert_eq!(by_perm, want.clone());
+
+            let mut distinct = want.clone();
+            distinct.dedup();
+            let u = c.gather(&d.unique().await.unwrap()).await.unwrap();
+            prop_assert_eq!(u.into_raw_vec_and_offset().0, distinct);
+
+            let h = d.histogram(5, -5.0, 5.0).unwrap().fetch().await.unwrap();
+            let mut counts = vec![0i64; 5];
+            for &x in &v {
+                if (-5.0..=5.0).contains(&x) {
+                    counts[(((x + 5.0) / 2.0) as usize).min(4)] += 1;
+                }
+            }
+            prop_assert_eq!(h.into_raw_vec_and_offset().0, counts);
+
+            let pos = q / 100.0 * (want.len() - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            let expect = want[lo] + (want[hi] - want[lo]) * (pos - lo as f64);
+            let got = d.percentile(q).await.unwrap();
+            prop_assert!((got - expect).abs() < 1e-9, "{} vs {}", got, expect);
+            Ok(())
+        })?;
+    }
+}
+
+#[test]
+fn sorts_put_nan_last_and_move_no_array_bytes_through_the_client() {
+    run(async {
+        let c = Cluster::local(3).await.unwrap();
+        let mut v: Vec<f64> = (0..30_000).map(|i| ((i * 7919) % 30_011) as f64).collect();
+        v[5] = f64::NAN;
+        let a = ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.clone()).unwrap();
+        let d = c.scatter_axis(a, 0).await.unwrap();
+        let before = c.hub().bytes_written();
+        let s = d.sort().await.unwrap();
+        let med = d.median().await.unwrap();
+        let sent = c.hub().bytes_written() - before;
+        assert!(
+            sent < 64 * 1024,
+            "the client sent {sent} bytes for a 240 KB sort"
+        );
+        let got = c.gather(&s).await.unwrap();
+        assert!(got[[v.len() - 1]].is_nan());
+        let rest = got.slice(ndarray::s![..v.len() - 1]).to_vec();
+        assert_eq!(rest, sorted_copy(&v)[..v.len() - 1].to_vec());
+        assert!(
+            med.is_nan(),
+            "NaN anywhere makes the median NaN, as in numpy"
+        );
+        assert!(d.percentile(101.0).await.is_err());
+    });
+}
