@@ -4,32 +4,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+use common::clusters;
 
 use distob::array::{concatenate, Placed};
-use distob::{Cluster, DistArray};
+use distob::DistArray;
 use ndarray::{ArrayD, Axis, IxDyn, SliceInfoElem};
 use proptest::prelude::*;
-use std::sync::OnceLock;
-
-/// One runtime and one cluster per engine count (1 to 4), shared by all cases.
-fn clusters() -> &'static (tokio::runtime::Runtime, Vec<Cluster>) {
-    static CLUSTERS: OnceLock<(tokio::runtime::Runtime, Vec<Cluster>)> = OnceLock::new();
-    CLUSTERS.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let clusters = rt.block_on(async {
-            let mut out = Vec::new();
-            for n in 1..=4 {
-                out.push(common::within(Cluster::local(n)).await.unwrap());
-            }
-            out
-        });
-        (rt, clusters)
-    })
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Step {

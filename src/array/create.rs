@@ -110,7 +110,7 @@ impl ObjectHub {
     /// # async fn demo() -> distob::Result<()> {
     /// let cluster = distob::Cluster::local(2).await?;
     /// let z = cluster.hub().zeros::<f64>(&[4, 3], 0)?;
-    /// assert_eq!(cluster.gather(&z).await?, ndarray::ArrayD::zeros(ndarray::IxDyn(&[4, 3])));
+    /// assert_eq!(cluster.gather(&z).await?, ndarray::ArrayD::<f64>::zeros(ndarray::IxDyn(&[4, 3])));
     /// let r = cluster.hub().random(7).normal::<f64>(&[1000], 0)?;
     /// assert!(r.mean().await?.abs() < 0.2);
     /// # Ok(()) }

@@ -40,6 +40,20 @@ impl ObjectHub {
         Ok(spec.apply_named(name::TASK, &()))
     }
 
+    /// Puts `spec` on `node` and runs the named file function on it,
+    /// keeping the array it makes (of `shape`) there.
+    fn made_from<S: Value, A: Element + Value>(
+        &self,
+        node: NodeId,
+        spec: S,
+        function: &str,
+        shape: Vec<usize>,
+    ) -> Result<Call<RemoteArray<A>>> {
+        let (spec, sent) = self.put(node, spec)?;
+        drop(sent);
+        Ok(spec.apply_named_kept(function, &(), Some(shape)))
+    }
+
     fn first_engine(&self) -> Result<NodeId> {
         self.engines().first().copied().ok_or(Error::HubClosed)
     }
@@ -88,13 +102,7 @@ impl ObjectHub {
                     header: header.clone(),
                     info,
                 };
-                let (spec, sent) = self.put(node, part)?;
-                drop(sent);
-                Ok(spec.apply_named_kept::<ndarray::ArrayD<A>>(
-                    name::read(A::DTYPE),
-                    &(),
-                    Some(block),
-                ))
+                self.made_from(node, part, name::read(A::DTYPE), block)
             })
             .collect::<Result<Vec<_>>>()?;
         let blocks = futures::future::try_join_all(reads).await?;
@@ -133,13 +141,8 @@ impl ObjectHub {
                 let node = engines[i % engines.len()];
                 let mut shape = layout.shape.clone();
                 shape[layout.axis] = *len;
-                let (spec, sent) = self.put(node, text(&dir.join(block_file(i))))?;
-                drop(sent);
-                Ok(spec.apply_named_kept::<ndarray::ArrayD<A>>(
-                    name::load(A::DTYPE),
-                    &(),
-                    Some(shape),
-                ))
+                let path = text(&dir.join(block_file(i)));
+                self.made_from(node, path, name::load(A::DTYPE), shape)
             })
             .collect::<Result<Vec<_>>>()?;
         let blocks = futures::future::try_join_all(loads).await?;

@@ -89,95 +89,76 @@ impl<A: Element + Value> DistArray<A> {
     /// ```
     /// # async fn demo() -> distob::Result<()> {
     /// use distob::array::Placed;
-    /// use ndarray::{array, ArrayD};
+    /// use ndarray::array;
     /// let cluster = distob::Cluster::local(2).await?;
-    /// let x = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]].into_dyn();
+    /// let x2 = array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
+    /// let x = x2.clone().into_dyn();
     /// let d = cluster.scatter_axis(x.clone(), 0).await?;
     /// let w = array![1.0, -1.0].into_dyn();
     /// let Placed::Dist(y) = d.dot_local(&w)? else { unreachable!() };
     /// assert_eq!(cluster.gather(&y).await?, array![-1.0, -1.0, -1.0].into_dyn());
     /// let gram = d.t_dot(&d)?.fetch().await?;                 // Xᵀ·X
-    /// assert_eq!(gram, x.t().dot(&x.view().into_dimensionality::<ndarray::Ix2>().unwrap()).into_dyn());
+    /// assert_eq!(gram, x2.t().dot(&x2).into_dyn());
     /// # Ok(()) }
     /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
     /// ```
     pub fn dot_local(&self, w: &ArrayD<A>) -> Result<Placed<A>> {
         let shape = dot_shape(self.shape(), w.shape())?;
         let hub = self.hub_of()?;
-        if self.contracts() {
-            let parts = self
-                .blocks()
-                .iter()
-                .zip(self.ranges())
-                .map(|(b, r)| {
-                    let piece = w.slice_axis(Axis(0), Slice::from(r)).to_owned();
-                    let (theirs, sent) = hub.put(b.node(), piece)?;
-                    drop(sent);
-                    b.dot(&theirs)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            return Ok(Placed::Remote(merge_tree(parts, Reduce::Sum)?));
-        }
-        let mut sent: HashMap<NodeId, RemoteArray<A>> = HashMap::new();
-        let blocks = self
-            .blocks()
-            .iter()
-            .map(|b| {
-                let theirs = match sent.get(&b.node()) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let (t, ack) = hub.put(b.node(), w.clone())?;
-                        drop(ack);
-                        sent.insert(b.node(), t.clone());
-                        t
-                    }
-                };
-                b.dot(&theirs)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Placed::Dist(DistArray::assemble(
-            blocks,
-            0,
-            shape,
-            Vec::new(),
-        )))
+        self.dot_with(shape, |node, rows| {
+            let part = match rows {
+                Some(r) => w.slice_axis(Axis(0), Slice::from(r)).to_owned(),
+                None => w.clone(),
+            };
+            let (theirs, sent) = hub.put(node, part)?;
+            drop(sent);
+            Ok(theirs)
+        })
     }
 
     /// `self·w` with `w` on an engine: as [`dot_local`](Self::dot_local),
     /// `w` (or each block's rows of it) copied engine to engine.
     pub fn dot_remote(&self, w: &RemoteArray<A>) -> Result<Placed<A>> {
         let shape = dot_shape(self.shape(), &w.known_shape()?)?;
+        self.dot_with(shape, |node, rows| match rows {
+            Some(r) => on_node(&w.rows(r)?, node),
+            None => on_node(w, node),
+        })
+    }
+
+    /// `self·w`, with `operand(node, rows)` putting `w` (or its rows `rows`,
+    /// for a contraction over the distributed axis) on `node`: once per
+    /// engine for the whole of `w`.
+    fn dot_with(
+        &self,
+        shape: Vec<usize>,
+        operand: impl Fn(NodeId, Option<std::ops::Range<usize>>) -> Result<RemoteArray<A>>,
+    ) -> Result<Placed<A>> {
+        let blocks = self.blocks();
         if self.contracts() {
-            let parts = self
-                .blocks()
+            let parts = blocks
                 .iter()
                 .zip(self.ranges())
-                .map(|(b, r)| b.dot(&w.rows(r)?))
+                .map(|(b, r)| b.dot(&operand(b.node(), Some(r))?))
                 .collect::<Result<Vec<_>>>()?;
             return Ok(Placed::Remote(merge_tree(parts, Reduce::Sum)?));
         }
-        let mut copies: HashMap<NodeId, RemoteArray<A>> = HashMap::new();
-        let blocks = self
-            .blocks()
+        let mut placed: HashMap<NodeId, RemoteArray<A>> = HashMap::new();
+        let out = blocks
             .iter()
             .map(|b| {
-                let theirs = match copies.get(&b.node()) {
-                    Some(t) => t.clone(),
+                let w = match placed.get(&b.node()) {
+                    Some(w) => w.clone(),
                     None => {
-                        let t = on_node(w, b.node())?;
-                        copies.insert(b.node(), t.clone());
-                        t
+                        let w = operand(b.node(), None)?;
+                        placed.insert(b.node(), w.clone());
+                        w
                     }
                 };
-                b.dot(&theirs)
+                b.dot(&w)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Placed::Dist(DistArray::assemble(
-            blocks,
-            0,
-            shape,
-            Vec::new(),
-        )))
+        Ok(Placed::Dist(DistArray::assemble(out, 0, shape, Vec::new())))
     }
 
     /// `self·other` between distributed arrays: `self` split along the

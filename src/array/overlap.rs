@@ -62,7 +62,7 @@ impl<A: Element + Value> DistArray<A> {
     /// ```
     /// # async fn demo() -> distob::Result<()> {
     /// use distob::array::Boundary;
-    /// use ndarray::{ArrayD, Axis};
+    /// use ndarray::ArrayD;
     /// /// One step of 1-D diffusion (the ends kept).
     /// #[distob::function]
     /// fn diffuse(x: &ArrayD<f64>) -> ArrayD<f64> {

@@ -9,30 +9,12 @@ mod common;
 mod sorting;
 mod stencils;
 
+pub(crate) use common::clusters;
+
 use distob::array::{BlockInfo, Placed, Reduce};
 use distob::{Cluster, DistArray, RemoteArray};
 use ndarray::{ArrayD, Axis, Ix2, IxDyn};
 use proptest::prelude::*;
-use std::sync::OnceLock;
-
-pub(crate) fn clusters() -> &'static (tokio::runtime::Runtime, Vec<Cluster>) {
-    static CLUSTERS: OnceLock<(tokio::runtime::Runtime, Vec<Cluster>)> = OnceLock::new();
-    CLUSTERS.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let clusters = rt.block_on(async {
-            let mut out = Vec::new();
-            for n in 1..=4 {
-                out.push(common::within(Cluster::local(n)).await.unwrap());
-            }
-            out
-        });
-        (rt, clusters)
-    })
-}
 
 pub(crate) fn run<T>(f: impl std::future::Future<Output = T>) -> T {
     clusters().0.block_on(common::within(f))

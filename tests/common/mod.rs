@@ -142,3 +142,25 @@ pub fn rss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// One runtime and one in-process cluster per engine count (1 to 4),
+/// shared by every case of a property test.
+pub fn clusters() -> &'static (tokio::runtime::Runtime, Vec<distob::Cluster>) {
+    static CLUSTERS: std::sync::OnceLock<(tokio::runtime::Runtime, Vec<distob::Cluster>)> =
+        std::sync::OnceLock::new();
+    CLUSTERS.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let clusters = rt.block_on(async {
+            let mut out = Vec::new();
+            for n in 1..=4 {
+                out.push(within(distob::Cluster::local(n)).await.unwrap());
+            }
+            out
+        });
+        (rt, clusters)
+    })
+}
