@@ -188,3 +188,40 @@ async fn a_failed_save_leaves_nothing_half_written() {
     assert!(format!("{err}").contains("x.npy"), "{err}");
     assert!(leftovers(dir.path()).is_empty());
 }
+
+#[tokio::test]
+async fn a_block_directory_is_replaced_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = dir.path().join("x");
+    let cluster = within(Cluster::local(2)).await.unwrap();
+    let first = within(cluster.scatter_axis(sample(&[6, 2]), 0))
+        .await
+        .unwrap();
+    within(first.save_blocks(&blocks)).await.unwrap();
+    // Saved again over it: the new one, whole.
+    let second = cluster.ones::<f64>(&[9, 2], 0).unwrap();
+    within(second.save_blocks(&blocks)).await.unwrap();
+    let back = within(cluster.load_blocks::<f64>(&blocks)).await.unwrap();
+    assert_eq!(
+        within(cluster.gather(&back)).await.unwrap(),
+        ArrayD::<f64>::ones(IxDyn(&[9, 2]))
+    );
+    // A save that fails leaves the last good directory as it was.
+    let broken = cluster.ones::<i64>(&[4], 0).unwrap().ln();
+    assert!(within(broken.save_blocks(&blocks)).await.is_err());
+    let back = within(cluster.load_blocks::<f64>(&blocks)).await.unwrap();
+    assert_eq!(back.shape(), &[9, 2]);
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+    // A layout that does not match its files is refused, naming the file.
+    let layout = blocks.join("layout.json");
+    let text = std::fs::read_to_string(&layout).unwrap().replace("9", "8");
+    std::fs::write(&layout, text).unwrap();
+    let err = within(cluster.load_blocks::<f64>(&blocks))
+        .await
+        .unwrap_err();
+    assert!(format!("{err}").contains("layout.json"), "{err}");
+}

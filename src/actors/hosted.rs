@@ -78,9 +78,10 @@ pub trait Hosted: 'static {
     /// Lends the value to `f` in the form registered functions take it
     /// (`&mut T` of the object's value type), for types whose hosted form
     /// is another (arrays keep a shared array and lend an owned one, without
-    /// a copy when they are its only owner). `false` when it lends nothing.
-    fn lend(&mut self, f: &mut dyn FnMut(&mut dyn Any)) -> bool {
-        let _ = f;
+    /// a copy when they are its only owner), when that form is the type
+    /// `wanted`. `false` when it lends nothing.
+    fn lend(&mut self, wanted: std::any::TypeId, f: &mut dyn FnMut(&mut dyn Any)) -> bool {
+        let _ = (wanted, f);
         false
     }
 

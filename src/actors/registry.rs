@@ -102,7 +102,7 @@ impl ObjectSlot<'_> {
         // A value lent in its registered functions' form (an array).
         let mut f = Some(f);
         let mut out = None;
-        hosted.lend(&mut |lent| {
+        hosted.lend(std::any::TypeId::of::<T>(), &mut |lent| {
             if let (Some(t), Some(f)) = (lent.downcast_mut::<T>(), f.take()) {
                 out = Some(f(t));
             }

@@ -51,6 +51,25 @@ impl<A: Element + Value> DistArray<A> {
         Ok((k != self.axis()).then_some(k))
     }
 
+    /// Along an empty distributed axis: its one block reduced on its engine
+    /// (zeros, ones, NaN, false or true, as numpy gives; an error for the
+    /// extremes).
+    fn empty_axis<B: Element + Value>(&self, op: Reduce) -> Result<Option<Placed<B>>> {
+        if self.shape()[self.axis()] > 0 {
+            return Ok(None);
+        }
+        let first = self
+            .blocks()
+            .into_iter()
+            .next()
+            .ok_or(ShapeError::NoBlocks)?;
+        Ok(Some(Placed::Remote(first.reduce_axis::<B>(
+            op,
+            self.axis() as isize,
+            false,
+        )?)))
+    }
+
     /// The blocks with elements, and their lengths along the axis.
     fn filled(&self, op: Reduce) -> Result<Vec<(RemoteArray<A>, usize)>> {
         let k = self.axis();
@@ -86,6 +105,9 @@ impl<A: Element + Value> DistArray<A> {
     }
 
     fn merged<B: Element + Value>(&self, op: Reduce) -> Result<Placed<B>> {
+        if let Some(empty) = self.empty_axis::<B>(op)? {
+            return Ok(empty);
+        }
         let k = self.axis() as isize;
         let parts = self
             .filled(op)?
@@ -102,6 +124,9 @@ impl<A: Element + Value> DistArray<A> {
     fn along_stat(&self, op: Reduce, axis: isize) -> Result<Placed<f64>> {
         if self.other_axis(axis)?.is_some() {
             return Ok(Placed::Dist(self.reduce_axis::<f64>(op, axis, false)?));
+        }
+        if let Some(empty) = self.empty_axis::<f64>(op)? {
+            return Ok(empty);
         }
         let k = self.axis() as isize;
         let total = self.shape()[self.axis()] as f64;

@@ -87,6 +87,12 @@ impl<A: Element + Value> DistArray<A> {
         Args: Serialize + Clone,
         B: Element + Value,
     {
+        if !matches!(
+            combine,
+            Reduce::Sum | Reduce::Prod | Reduce::Min | Reduce::Max
+        ) {
+            return Err(super::ShapeError::NotCombinable { op: combine }.into());
+        }
         let parts = self
             .blocks()
             .iter()

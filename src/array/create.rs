@@ -78,6 +78,11 @@ impl Random<'_> {
         shape: &[usize],
         axis: isize,
     ) -> Result<DistArray<A>> {
+        if lo >= hi {
+            return Err(crate::Error::Refused {
+                message: format!("integers in [{lo}, {hi}): an empty range"),
+            });
+        }
         let fill = Fill::Integers {
             seed: self.seed,
             lo,

@@ -41,7 +41,8 @@ impl ObjectHub {
     }
 
     /// Puts `spec` on `node` and runs the named file function on it,
-    /// keeping the array it makes (of `shape`) there.
+    /// keeping the array it makes (of `shape`, which the function is given
+    /// to check) there.
     fn made_from<S: Value, A: Element + Value>(
         &self,
         node: NodeId,
@@ -51,7 +52,7 @@ impl ObjectHub {
     ) -> Result<Call<RemoteArray<A>>> {
         let (spec, sent) = self.put(node, spec)?;
         drop(sent);
-        Ok(spec.apply_named_kept(function, &(), Some(shape)))
+        Ok(spec.apply_named_kept(function, &(shape.clone(),), Some(shape)))
     }
 
     fn first_engine(&self) -> Result<NodeId> {
@@ -132,7 +133,18 @@ impl ObjectHub {
                 A::DTYPE
             )));
         }
+        let fits = layout.axis < layout.shape.len()
+            && layout.blocks.iter().sum::<usize>() == layout.shape[layout.axis];
+        if !fits {
+            return Err(refused(format!(
+                "{layout_path}: blocks {:?} along axis {} do not make {:?}",
+                layout.blocks, layout.axis, layout.shape
+            )));
+        }
         let engines = self.engines();
+        if engines.is_empty() {
+            return Err(Error::HubClosed);
+        }
         let loads = layout
             .blocks
             .iter()
@@ -170,7 +182,18 @@ impl<A: Element + Value> DistArray<A> {
             .clone();
         let first = blocks[0].node();
         let create = FileTask::Create(tmp.clone(), A::DTYPE, self.shape().to_vec());
-        let offset: u64 = hub.task(first, create)?.await?;
+        let offset: u64 = match hub.task(first, create)?.await {
+            Ok(offset) => offset,
+            Err(e) => {
+                let gone = FileTask::Finish {
+                    tmp,
+                    path,
+                    keep: false,
+                };
+                let _: Result<()> = hub.task(first, gone)?.await;
+                return Err(e);
+            }
+        };
         let header = Header {
             dtype: A::DTYPE,
             shape: self.shape().to_vec(),
@@ -202,9 +225,10 @@ impl<A: Element + Value> DistArray<A> {
         finished
     }
 
-    /// Writes each block to its own `.npy` file in `dir` (made if needed),
-    /// each by its engine, with a `layout.json` beside them for
-    /// [`ObjectHub::load_blocks`].
+    /// Writes each block to its own `.npy` file in directory `dir`, each by
+    /// its engine, with a `layout.json` beside them for
+    /// [`ObjectHub::load_blocks`]; the directory is written under a
+    /// temporary name and replaces `dir` only when complete.
     pub async fn save_blocks(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
         let blocks = self.blocks();
@@ -214,27 +238,42 @@ impl<A: Element + Value> DistArray<A> {
             .hub()
             .clone();
         let first = blocks[0].node();
-        hub.task::<()>(first, FileTask::MakeDir(text(dir)))?.await?;
-        let saves = blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                b.apply_named::<()>(name::save(A::DTYPE), &(text(&dir.join(block_file(i))),))
-            })
-            .collect::<Vec<_>>();
-        futures::future::try_join_all(saves).await?;
-        let layout = Layout {
-            dtype: A::DTYPE,
-            shape: self.shape().to_vec(),
-            axis: self.axis(),
-            blocks: self.block_lens(),
+        // Written under a temporary name beside `dir`, which it replaces
+        // only once every block and the layout are in.
+        let tmp = temporary(&text(dir));
+        let tmp_dir = Path::new(&tmp);
+        let written = async {
+            hub.task::<()>(first, FileTask::MakeDir(tmp.clone()))?
+                .await?;
+            let saves = blocks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let path = text(&tmp_dir.join(block_file(i)));
+                    b.apply_named::<()>(name::save(A::DTYPE), &(path,))
+                })
+                .collect::<Vec<_>>();
+            futures::future::try_join_all(saves).await?;
+            let layout = Layout {
+                dtype: A::DTYPE,
+                shape: self.shape().to_vec(),
+                axis: self.axis(),
+                blocks: self.block_lens(),
+            };
+            let json = serde_json::to_string_pretty(&layout).map_err(|e| refused(e.to_string()))?;
+            let layout_path = text(&tmp_dir.join("layout.json"));
+            hub.task::<()>(first, FileTask::WriteText(layout_path, json))?
+                .await
+        }
+        .await;
+        let finish = FileTask::Finish {
+            tmp,
+            path: text(dir),
+            keep: written.is_ok(),
         };
-        let json = serde_json::to_string_pretty(&layout).map_err(|e| refused(e.to_string()))?;
-        hub.task(
-            first,
-            FileTask::WriteText(text(&dir.join("layout.json")), json),
-        )?
-        .await
+        let finished: Result<()> = hub.task(first, finish)?.await;
+        written?;
+        finished
     }
 }
 

@@ -62,6 +62,9 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
     /// ```
     pub async fn sort(&self) -> Result<DistArray<A>> {
         self.check_1d()?;
+        if self.is_empty() {
+            return Ok(self.materialize());
+        }
         let sorted = self.sorted_blocks();
         let exchange = self.exchange(&sorted, &[]).await?.0;
         let blocks = exchange
@@ -76,6 +79,9 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
     /// balanced blocks; equal elements keep their order.
     pub async fn argsort(&self) -> Result<DistArray<i64>> {
         self.check_1d()?;
+        if self.is_empty() {
+            return Ok(self.astype::<i64>());
+        }
         let blocks = self.blocks();
         let starts = self.boundaries();
         let sorted = self.sorted_blocks();
@@ -102,6 +108,9 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
     /// The distinct elements, sorted (numpy's `unique`).
     pub async fn unique(&self) -> Result<DistArray<A>> {
         let sorted = self.sort().await?;
+        if sorted.is_empty() {
+            return Ok(sorted);
+        }
         let blocks = sorted.blocks();
         let mut counts = Vec::with_capacity(blocks.len());
         let mut befores = Vec::with_capacity(blocks.len());

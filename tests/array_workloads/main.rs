@@ -432,3 +432,16 @@ fn your_own_code_makes_and_reduces_blocks() {
         }
     });
 }
+
+#[test]
+fn map_reduce_merges_only_what_merges_elementwise() {
+    run(async {
+        let c = &clusters().1[2];
+        let x = c.random(5).uniform::<f64>(&[13, 4], 0).unwrap();
+        for op in [Reduce::Mean, Reduce::Var, Reduce::ArgMin, Reduce::Any] {
+            assert!(x.map_reduce(lane_sums, (1.0,), op).is_err(), "{op:?}");
+        }
+        let top = x.map_reduce(lane_sums, (1.0,), Reduce::Max).unwrap();
+        assert_eq!(top.fetch().await.unwrap().len(), 4);
+    });
+}

@@ -93,3 +93,30 @@ fn sorts_put_nan_last_and_move_no_array_bytes_through_the_client() {
         assert!(d.percentile(101.0).await.is_err());
     });
 }
+
+#[test]
+fn empty_arrays_sort_and_reduce_as_numpy_does() {
+    run(async {
+        let c = &clusters().1[1];
+        let e = c.zeros::<f64>(&[0], 0).unwrap();
+        assert_eq!(c.gather(&e.sort().await.unwrap()).await.unwrap().len(), 0);
+        assert_eq!(
+            c.gather(&e.argsort().await.unwrap()).await.unwrap().len(),
+            0
+        );
+        assert_eq!(c.gather(&e.unique().await.unwrap()).await.unwrap().len(), 0);
+        let m = c.zeros::<f64>(&[0, 3], 0).unwrap();
+        let sums = match m.sum_axis(0).unwrap() {
+            distob::array::Placed::Remote(r) => r.fetch().await.unwrap(),
+            distob::array::Placed::Dist(d) => c.gather(&d).await.unwrap(),
+        };
+        assert_eq!(sums, ArrayD::<f64>::zeros(IxDyn(&[3])));
+        assert!(c.random(1).integers::<i64>(5, 5, &[3], 0).is_err());
+        let wide = c
+            .random(2)
+            .integers::<i64>(i64::MIN, i64::MAX, &[64], 0)
+            .unwrap();
+        let wide = c.gather(&wide).await.unwrap();
+        assert!(wide.iter().any(|&x| x > 0) && wide.iter().any(|&x| x < 0));
+    });
+}

@@ -133,10 +133,11 @@ fn fill_run<A: Kernel>(fill: Fill, g: u64, out: &mut [A]) {
             }
         }
         Fill::Integers { seed, lo, hi } => {
-            let (k, span) = (key(seed), hi.saturating_sub(lo).max(0) as u128);
+            let k = key(seed);
+            let span = (i128::from(hi) - i128::from(lo)).max(0) as u128;
             for (i, x) in out.iter_mut().enumerate() {
-                let r = ((bits(k, g + i as u64) as u128 * span) >> 64) as i64;
-                *x = A::from_f64(lo.wrapping_add(r) as f64);
+                let r = ((u128::from(bits(k, g + i as u64)) * span) >> 64) as i128;
+                *x = A::from_f64((i128::from(lo) + r) as f64);
             }
         }
         Fill::Normal { seed, mean, std } => fill_normal(key(seed), g, out, |z| mean + std * z),
@@ -170,8 +171,9 @@ pub fn normal_into(seed: u64, first: u64, out: &mut [f64]) {
 /// The block `made` describes.
 pub(crate) fn make<A: Kernel>(made: &Made) -> Result<ArrayD<A>, Fault> {
     let info = &made.info;
+    let end = info.start.checked_add(info.len);
     if info.axis >= info.shape.len().max(1)
-        || info.start + info.len > info.shape.get(info.axis).copied().unwrap_or(1)
+        || end.is_none_or(|e| e > info.shape.get(info.axis).copied().unwrap_or(1))
     {
         return Err(Fault::Refused(format!(
             "no block {}..{} along axis {} of {:?}",
@@ -182,8 +184,14 @@ pub(crate) fn make<A: Kernel>(made: &Made) -> Result<ArrayD<A>, Fault> {
         )));
     }
     let shape = info.block_shape();
-    let total: usize = shape.iter().product();
-    let mut data = vec![A::from_f64(0.0); total];
+    let too_large = || Fault::Refused(format!("a block of {shape:?} is too large"));
+    let total = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(too_large)?;
+    let mut data = Vec::new();
+    data.try_reserve_exact(total).map_err(|_| too_large())?;
+    data.resize(total, A::from_f64(0.0));
     let mut at = 0;
     for (g, len) in info.runs() {
         fill_run(made.fill, g, &mut data[at..at + len]);

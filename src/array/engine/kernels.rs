@@ -370,14 +370,26 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
     }
 
     /// Lends the array as an owned `ArrayD` without a copy when this is
-    /// its only owner: taken out, handed over, and put back after, even
-    /// when `f` panics.
-    fn lend(&mut self, f: &mut dyn FnMut(&mut dyn std::any::Any)) -> bool {
+    /// its only owner: taken out, handed over, and put back after (in
+    /// standard layout, whatever the function did to it), even when `f`
+    /// panics. A function that changes the array's shape changes the
+    /// object; handles made before keep the shape they knew.
+    fn lend(
+        &mut self,
+        wanted: std::any::TypeId,
+        f: &mut dyn FnMut(&mut dyn std::any::Any),
+    ) -> bool {
+        if wanted != std::any::TypeId::of::<ArrayD<A>>() {
+            return false;
+        }
         let Ok(empty) = ArcArray::from_shape_vec(IxDyn(&[0]), Vec::new()) else {
             return false;
         };
         let mut owned: ArrayD<A> = std::mem::replace(&mut self.0, empty).into_owned();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut owned)));
+        if !owned.is_standard_layout() {
+            owned = owned.as_standard_layout().into_owned();
+        }
         self.0 = owned.into_shared();
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
@@ -496,8 +508,10 @@ fn permute<A: Element>(a: ArrayViewD<'_, A>, axes: Vec<usize>) -> Result<ArrayD<
 }
 
 /// A selection of whole rows (a unit-step range of the first axis, every
-/// other axis whole) as an array sharing the original's memory: no copy,
-/// and still standard layout. `None` for any other selection.
+/// other axis whole, at least a quarter of the rows) as an array sharing
+/// the original's memory: no copy, and still standard layout
+/// (copy-on-write: whichever side changes first copies). `None` for any
+/// other selection.
 fn rows_shared<A: Element>(
     a: &ArcArray<A, IxDyn>,
     sels: &[crate::array::index::Sel],
@@ -528,6 +542,11 @@ fn rows_shared<A: Element>(
     let at = |i: isize| if i < 0 { i + len } else { i };
     let (from, to) = (at(start), at(end.unwrap_or(len)));
     if !(0 <= from && from <= to && to <= len) {
+        return None;
+    }
+    // A small part is copied, so that it does not keep a large array's
+    // memory alive after the array goes.
+    if ((to - from) as usize) * 4 < a.len_of(Axis(0)) {
         return None;
     }
     let mut rows = a.clone();

@@ -130,7 +130,7 @@ pub(crate) fn read_header(path: &str) -> Result<Header, Fault> {
     }
     let shape = parse_shape(path, &field(path, &dict, "shape")?)?;
     let offset = (prefix + dict_len) as u64;
-    let want = shape.iter().product::<usize>() as u64 * dtype.size() as u64;
+    let want = data_bytes(path, dtype, &shape)?;
     if len - offset.min(len) != want {
         return Err(fault(
             path,
@@ -257,6 +257,16 @@ fn write_part<A: NpyElement>(block: &ArrayD<A>, part: &Part) -> Result<(), Fault
         .map_err(|e| fault(path, e))?;
     let block = block.as_standard_layout();
     let xs = block.as_slice().unwrap_or(&[]);
+    if block.shape() != part.info.block_shape().as_slice() {
+        return Err(fault(
+            path,
+            format!(
+                "a block of shape {:?} where {:?} was planned",
+                block.shape(),
+                part.info.block_shape()
+            ),
+        ));
+    }
     let size = A::DTYPE.size() as u64;
     let mut at = 0;
     for (g, len) in part.info.runs() {
@@ -272,12 +282,26 @@ fn write_part<A: NpyElement>(block: &ArrayD<A>, part: &Part) -> Result<(), Fault
 /// full length, for the parts to be written into.
 fn create(path: &str, dtype: DType, shape: &[usize]) -> Result<u64, Fault> {
     let head = header_bytes(dtype, shape);
-    let data = shape.iter().product::<usize>() as u64 * dtype.size() as u64;
-    let mut f = File::create(path).map_err(|e| fault(path, e))?;
-    f.write_all(&head).map_err(|e| fault(path, e))?;
-    f.set_len(head.len() as u64 + data)
-        .map_err(|e| fault(path, e))?;
-    Ok(head.len() as u64)
+    let data = data_bytes(path, dtype, shape)?;
+    let result = (|| {
+        let mut f = File::create(path).map_err(|e| fault(path, e))?;
+        f.write_all(&head).map_err(|e| fault(path, e))?;
+        f.set_len(head.len() as u64 + data)
+            .map_err(|e| fault(path, e))?;
+        Ok(head.len() as u64)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+/// The data's length in bytes, checked against overflow.
+fn data_bytes(path: &str, dtype: DType, shape: &[usize]) -> Result<u64, Fault> {
+    shape
+        .iter()
+        .try_fold(dtype.size() as u64, |n, &d| n.checked_mul(d as u64))
+        .ok_or_else(|| fault(path, format!("a shape of {shape:?} is too large")))
 }
 
 /// A whole array into one file, under a temporary name first.
@@ -297,6 +321,33 @@ pub(crate) fn save_whole<A: NpyElement>(a: &ArrayD<A>, path: &str) -> Result<(),
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// `tmp` moved to `path` (a directory replacing a directory there), or
+/// removed if it cannot be.
+fn renamed(tmp: &str, path: &str) -> Result<(), Fault> {
+    let aside = (Path::new(path).is_dir() && Path::new(tmp).is_dir()).then(|| temporary(path));
+    if let Some(old) = &aside {
+        if let Err(e) = std::fs::rename(path, old) {
+            let _ = std::fs::remove_dir_all(tmp);
+            return Err(fault(path, e));
+        }
+    }
+    match std::fs::rename(tmp, path) {
+        Ok(()) => {
+            if let Some(old) = aside {
+                let _ = std::fs::remove_dir_all(old);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if let Some(old) = aside {
+                let _ = std::fs::rename(old, path);
+            }
+            let _ = std::fs::remove_file(tmp).or_else(|_| std::fs::remove_dir_all(tmp));
+            Err(fault(path, e))
+        }
+    }
 }
 
 /// The temporary name a file is written under, beside it.
@@ -338,18 +389,21 @@ fn file_task(slot: ObjectSlot<'_>, _args: &[u8]) -> Result<Produced, Fault> {
             tmp,
             path,
             keep: true,
-        } => ok_value(std::fs::rename(&tmp, &path).map_err(|e| fault(&path, e))?),
+        } => ok_value(renamed(&tmp, &path)?),
         FileTask::Finish {
             tmp, keep: false, ..
         } => {
-            // The partial file goes (it may never have been made).
-            let _ = std::fs::remove_file(&tmp);
+            // The partial file (or directory) goes; it may never have been made.
+            let _ = std::fs::remove_file(&tmp).or_else(|_| std::fs::remove_dir_all(&tmp));
             ok_value(())
         }
         FileTask::WriteText(path, text) => {
             let tmp = temporary(&path);
-            std::fs::write(&tmp, text).map_err(|e| fault(&path, e))?;
-            ok_value(std::fs::rename(&tmp, &path).map_err(|e| fault(&path, e))?)
+            if let Err(e) = std::fs::write(&tmp, text) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(fault(&path, e));
+            }
+            ok_value(renamed(&tmp, &path)?)
         }
         FileTask::MakeDir(path) => {
             ok_value(std::fs::create_dir_all(&path).map_err(|e| fault(&path, e))?)
@@ -370,9 +424,19 @@ fn write_fn<A: NpyElement>(slot: ObjectSlot<'_>, args: &[u8]) -> Result<Produced
     ok_value(())
 }
 
-fn load_fn<A: NpyElement>(slot: ObjectSlot<'_>, _args: &[u8]) -> Result<Produced, Fault> {
+fn load_fn<A: NpyElement>(slot: ObjectSlot<'_>, args: &[u8]) -> Result<Produced, Fault> {
+    let (expected,) = decode_args::<(Vec<usize>,)>(args)?;
     let path = slot.with::<String, _>(|p| p.clone())?;
     let header = read_header(&path)?;
+    if header.shape != expected {
+        return Err(fault(
+            &path,
+            format!(
+                "holds {:?}, not the {expected:?} its layout says",
+                header.shape
+            ),
+        ));
+    }
     let info = BlockInfo {
         shape: header.shape.clone(),
         axis: 0,
