@@ -4,6 +4,8 @@
 
 use super::dist::tree::merge_tree;
 use super::dist::DistArray;
+use super::engine::kernels::method;
+use super::index::Sel;
 use super::kinds::Reduce;
 use super::remote_array::RemoteArray;
 use crate::call::RemoteFn;
@@ -51,6 +53,65 @@ impl<A: Element + Value> DistArray<A> {
             .blocks()
             .iter()
             .map(|b| b.apply_into(f, args.clone(), Some(shape_of(b.shape()))))
+            .collect();
+        Ok(DistArray::from_blocks(blocks, self.axis() as isize)?)
+    }
+
+    /// As [`map_blocks_with`](Self::map_blocks_with), with each result
+    /// block's shape found from the engines (one small round trip, all
+    /// blocks at once) instead of declared: blocks of any shapes whose
+    /// other axes agree.
+    ///
+    /// ```
+    /// # async fn demo() -> distob::Result<()> {
+    /// use ndarray::ArrayD;
+    /// #[distob::function]
+    /// fn positives(block: &ArrayD<f64>, above: f64) -> ArrayD<f64> {
+    ///     let kept: Vec<f64> = block.iter().copied().filter(|&x| x > above).collect();
+    ///     ArrayD::from_shape_vec(ndarray::IxDyn(&[kept.len()]), kept).unwrap()
+    /// }
+    /// let cluster = distob::Cluster::local(2).await?;
+    /// let d = cluster.arange::<f64>(-3.0, 5.0, 1.0)?;
+    /// let p = d.map_blocks_found(positives, (0.0,)).await?;
+    /// assert_eq!(p.shape(), &[4]);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn map_blocks_found<F, Args, B>(&self, f: F, args: Args) -> Result<DistArray<B>>
+    where
+        F: RemoteFn<ArrayD<A>, Args, ArrayD<B>> + Copy,
+        Args: Serialize + Clone,
+        B: Element + Value,
+    {
+        let results: Vec<RemoteArray<B>> = self
+            .blocks()
+            .iter()
+            .map(|b| b.apply_into(f, args.clone(), None))
+            .collect();
+        let shapes = futures::future::try_join_all(results.iter().map(|r| {
+            r.invoke::<Vec<usize>, std::convert::Infallible>(
+                method::SHAPE,
+                &(),
+                crate::call::Invoke::default(),
+            )
+        }))
+        .await?;
+        // The same arrays under handles that know their shapes (whole-row
+        // selections share the arrays' memory on the engines).
+        let blocks = results
+            .iter()
+            .zip(shapes)
+            .map(|(r, shape)| {
+                let whole: Vec<Sel> = shape
+                    .iter()
+                    .map(|_| Sel::Slice {
+                        start: 0,
+                        end: None,
+                        step: 1,
+                    })
+                    .collect();
+                r.op_into(method::SLICE, &(whole,), shape)
+            })
             .collect();
         Ok(DistArray::from_blocks(blocks, self.axis() as isize)?)
     }

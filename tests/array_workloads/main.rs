@@ -445,3 +445,27 @@ fn map_reduce_merges_only_what_merges_elementwise() {
         assert_eq!(top.fetch().await.unwrap().len(), 4);
     });
 }
+
+#[distob::function]
+fn above(block: &ArrayD<f64>, limit: f64) -> ArrayD<f64> {
+    let kept: Vec<f64> = block.iter().copied().filter(|&x| x > limit).collect();
+    ArrayD::from_shape_vec(IxDyn(&[kept.len()]), kept).unwrap()
+}
+
+#[test]
+fn block_results_of_any_length_are_found_from_the_engines() {
+    run(async {
+        for c in &clusters().1 {
+            let x = c.random(8).uniform::<f64>(&[37], 0).unwrap();
+            let local = c.gather(&x).await.unwrap();
+            let kept = x.map_blocks_found(above, (0.5,)).await.unwrap();
+            let want: Vec<f64> = local.iter().copied().filter(|&v| v > 0.5).collect();
+            assert_eq!(kept.shape(), &[want.len()]);
+            assert_eq!(
+                c.gather(&kept).await.unwrap().into_raw_vec_and_offset().0,
+                want
+            );
+            assert!((kept.sum().await.unwrap() - want.iter().sum::<f64>()).abs() < 1e-9);
+        }
+    });
+}

@@ -52,6 +52,8 @@ pub(crate) mod method {
     pub(crate) const REDUCE_AXIS: MethodId = MethodId::of_name("distob::array::reduce_axis");
     /// `(usize,)` → a stream of arrays: that many rows (along axis 0) each
     pub(crate) const CHUNKS: MethodId = MethodId::of_name("distob::array::chunks");
+    /// `()` → the array's shape (a value)
+    pub(crate) const SHAPE: MethodId = MethodId::of_name("distob::array::shape");
     /// `(Scan, axis)` → the cumulative sum or product along the axis
     pub(crate) const SCAN: MethodId = MethodId::of_name("distob::array::scan");
     /// `(Scan, axis)` with a carry array as operand → the scan continuing
@@ -343,6 +345,7 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
                     }
                 })
             }
+            method::SHAPE => ok_value(view.shape().to_vec()),
             method::CHUNKS => {
                 decode_args::<(usize,)>(args).and_then(|(rows,)| chunks(self.0.clone(), rows))
             }
