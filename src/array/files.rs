@@ -174,35 +174,17 @@ impl<A: Element + Value> DistArray<A> {
     pub async fn save_npy(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = text(path.as_ref());
         let tmp = temporary(&path);
+        let (hub, first) = self.first_block()?;
         let blocks = self.blocks();
-        let hub = blocks
-            .first()
-            .ok_or(super::ShapeError::NoBlocks)?
-            .hub()
-            .clone();
-        let first = blocks[0].node();
-        let create = FileTask::Create(tmp.clone(), A::DTYPE, self.shape().to_vec());
-        let offset: u64 = match hub.task(first, create)?.await {
-            Ok(offset) => offset,
-            Err(e) => {
-                let gone = FileTask::Finish {
-                    tmp,
-                    path,
-                    keep: false,
-                };
-                let _: Result<()> = hub.task(first, gone)?.await;
-                return Err(e);
-            }
-        };
-        let header = Header {
-            dtype: A::DTYPE,
-            shape: self.shape().to_vec(),
-            offset,
-        };
-        let writes = blocks
-            .iter()
-            .zip(self.ranges())
-            .map(|(b, r)| {
+        let work = async {
+            let create = FileTask::Create(tmp.clone(), A::DTYPE, self.shape().to_vec());
+            let offset: u64 = hub.task(first, create)?.await?;
+            let header = Header {
+                dtype: A::DTYPE,
+                shape: self.shape().to_vec(),
+                offset,
+            };
+            let writes = blocks.iter().zip(self.ranges()).map(|(b, r)| {
                 let info = BlockInfo {
                     shape: self.shape().to_vec(),
                     axis: self.axis(),
@@ -215,14 +197,18 @@ impl<A: Element + Value> DistArray<A> {
                     info,
                 };
                 b.apply_named::<()>(name::write(A::DTYPE), &(part,))
-            })
-            .collect::<Vec<_>>();
-        let written = futures::future::try_join_all(writes).await;
-        let keep = written.is_ok();
-        let finish = FileTask::Finish { tmp, path, keep };
-        let finished: Result<()> = hub.task(first, finish)?.await;
-        written?;
-        finished
+            });
+            futures::future::try_join_all(writes).await.map(drop)
+        };
+        put_in_place(&hub, first, tmp.clone(), path, work.await).await
+    }
+
+    /// The hub of the blocks and the first block's engine, which lays out
+    /// and finishes files.
+    fn first_block(&self) -> Result<(ObjectHub, NodeId)> {
+        let (blocks, _) = self.parts();
+        let b = blocks.first().ok_or(super::ShapeError::NoBlocks)?;
+        Ok((b.hub().clone(), b.node()))
     }
 
     /// Writes each block to its own `.npy` file in directory `dir`, each by
@@ -231,28 +217,17 @@ impl<A: Element + Value> DistArray<A> {
     /// temporary name and replaces `dir` only when complete.
     pub async fn save_blocks(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
+        let (hub, first) = self.first_block()?;
         let blocks = self.blocks();
-        let hub = blocks
-            .first()
-            .ok_or(super::ShapeError::NoBlocks)?
-            .hub()
-            .clone();
-        let first = blocks[0].node();
-        // Written under a temporary name beside `dir`, which it replaces
-        // only once every block and the layout are in.
         let tmp = temporary(&text(dir));
         let tmp_dir = Path::new(&tmp);
-        let written = async {
+        let work = async {
             hub.task::<()>(first, FileTask::MakeDir(tmp.clone()))?
                 .await?;
-            let saves = blocks
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    let path = text(&tmp_dir.join(block_file(i)));
-                    b.apply_named::<()>(name::save(A::DTYPE), &(path,))
-                })
-                .collect::<Vec<_>>();
+            let saves = blocks.iter().enumerate().map(|(i, b)| {
+                let path = text(&tmp_dir.join(block_file(i)));
+                b.apply_named::<()>(name::save(A::DTYPE), &(path,))
+            });
             futures::future::try_join_all(saves).await?;
             let layout = Layout {
                 dtype: A::DTYPE,
@@ -264,17 +239,24 @@ impl<A: Element + Value> DistArray<A> {
             let layout_path = text(&tmp_dir.join("layout.json"));
             hub.task::<()>(first, FileTask::WriteText(layout_path, json))?
                 .await
-        }
-        .await;
-        let finish = FileTask::Finish {
-            tmp,
-            path: text(dir),
-            keep: written.is_ok(),
         };
-        let finished: Result<()> = hub.task(first, finish)?.await;
-        written?;
-        finished
+        put_in_place(&hub, first, tmp.clone(), text(dir), work.await).await
     }
+}
+
+/// What was written under `tmp` moved to `path` when the writing went
+/// well, or removed when it did not (its error is then the answer).
+async fn put_in_place(
+    hub: &ObjectHub,
+    node: NodeId,
+    tmp: String,
+    path: String,
+    written: Result<()>,
+) -> Result<()> {
+    let keep = written.is_ok();
+    let finished: Result<()> = hub.task(node, FileTask::Finish { tmp, path, keep })?.await;
+    written?;
+    finished
 }
 
 impl<A: Element + Value> RemoteArray<A> {
