@@ -158,6 +158,7 @@ pub mod launch {
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::array::engine::chain::chained_sum;
     pub use crate::array::engine::create::normal_into;
     pub use crate::cluster::process::{serve_test_engine, TestEngine};
     pub use crate::macro_support::*;

@@ -4,6 +4,7 @@
 
 use super::raw::raw_transfer;
 use super::{emit, median, BoxError, Tally, BUMP, PLAIN};
+use distob::array::{BinOp, ElemOp, Unary};
 use distob::{Cluster, NodeId};
 use ndarray::{ArrayD, IxDyn};
 use std::time::{Duration, Instant};
@@ -82,6 +83,18 @@ pub async fn arrays(quick: bool, raw_addr: std::net::SocketAddr) -> Result<(), B
     let base_s = t.elapsed().as_secs_f64();
     assert!((ours - local).abs() <= 1e-6 * local.abs().max(1.0));
     emit("distarray_sin_sum_s", ours_s, "s", Some(base_s));
+    // The same chain through one engine's kernel, on this one thread.
+    let chain = [
+        ElemOp::Unary(Unary::Sin),
+        ElemOp::Scalar(BinOp::Mul, 2.0, false),
+        ElemOp::Scalar(BinOp::Add, 1.0, false),
+    ];
+    let flat = x.as_slice().ok_or("x is in standard layout")?;
+    let t = Instant::now();
+    let kernel = distob::__private::chained_sum(flat, &chain);
+    let kernel_s = t.elapsed().as_secs_f64();
+    assert!((kernel - local).abs() <= 1e-6 * local.abs().max(1.0));
+    emit("kernel_sin_sum_1thread_s", kernel_s, "s", Some(base_s));
     drop((d, x));
 
     // Gather of a 400 MB distributed array from the two engines.

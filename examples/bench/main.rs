@@ -7,7 +7,7 @@
 //! cache-resident 1 MiB buffer, for reference.
 //!
 //! Run: `cargo run --release --example bench` (add `-- --quick` for a short
-//! run, `-- --only actors`, `-- --only lifecycle`, `-- --only workloads` or `-- --only telemetry`
+//! run, `-- --only actors`, `-- --only arrays`, `-- --only lifecycle`, `-- --only workloads` or `-- --only telemetry`
 //! for those figures alone).
 
 mod actors;
@@ -104,6 +104,15 @@ fn main() -> Result<(), BoxError> {
             .enable_all()
             .build()?
             .block_on(workloads::workloads(quick));
+    }
+    if only.as_deref() == Some("arrays") {
+        return tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let (_server, raw_addr) = start_raw_server().await?;
+                arrays::arrays(quick, raw_addr).await
+            });
     }
     if only.as_deref() == Some("lifecycle") {
         return tokio::runtime::Builder::new_current_thread()

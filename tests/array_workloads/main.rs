@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod kernels;
 mod sorting;
 mod stencils;
 

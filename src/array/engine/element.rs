@@ -61,6 +61,9 @@ macro_rules! numeric_kernel {
                     ElemOp::Powf(y) => x.powf(y as $t),
                 }
             }
+            fn apply_block(buf: &mut [Self], chain: &[ElemOp]) {
+                <$t as crate::array::engine::chain::FloatBlock>::block(buf, chain)
+            }
             numeric_kernel!(@common);
         }
     };
@@ -120,6 +123,9 @@ macro_rules! numeric_kernel {
         }
         fn reduce_all(a: ArrayViewD<'_, Self>, chain: &[ElemOp], op: Reduce) -> Result<Produced, Fault> {
             check_chain::<Self>(chain)?;
+            if let Some(folded) = crate::array::engine::chain::fold_blocks(&a, chain, op) {
+                return reduced_value(crate::array::engine::reduce::Reduced::Same(folded));
+            }
             reduced_value(reduce_iter(a.iter().map(|&x| apply(x, chain)), a.len(), op)?)
         }
         fn reduce_axis(

@@ -4,6 +4,7 @@
 
 use crate::actors::hosted::{Hosted, Invocation, Produced};
 use crate::actors::registry::TypeEntry;
+use crate::array::engine::chain::{map_chain, map_chain_inplace};
 use crate::array::kinds::Cmp;
 use crate::array::kinds::{BinOp, ElemOp, Reduce};
 use crate::macro_support::{decode_args, no_such_method, ok_value};
@@ -135,6 +136,11 @@ pub(crate) trait Kernel: Element {
     ) -> Result<ArrayD<Self>, Fault> {
         Err(unsupported(&format!("{op:?}"), Self::DTYPE))
     }
+    /// Applies a (checked) chain to a block of elements; the float types
+    /// run it step by step over the block, vectorised.
+    fn apply_block(buf: &mut [Self], chain: &[ElemOp]) {
+        buf.iter_mut().for_each(|x| *x = apply(*x, chain));
+    }
     fn reduce_all(
         _a: ArrayViewD<'_, Self>,
         _chain: &[ElemOp],
@@ -188,12 +194,6 @@ pub(super) fn check_chain<A: Kernel>(chain: &[ElemOp]) -> Result<(), Fault> {
 #[inline]
 pub(super) fn apply<A: Kernel>(x: A, chain: &[ElemOp]) -> A {
     chain.iter().fold(x, |x, op| A::step(x, op))
-}
-
-/// The chain applied to every element, in one pass, into a new array.
-fn map_chain<A: Kernel>(a: ArrayViewD<'_, A>, chain: &[ElemOp]) -> Result<ArrayD<A>, Fault> {
-    check_chain::<A>(chain)?;
-    Ok(a.mapv(|x| apply(x, chain)))
 }
 
 #[inline]
@@ -300,11 +300,9 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
             method::ASTYPE => decode_args::<(DType,)>(args)
                 .and_then(|(dtype,)| astype(view, dtype))
                 .map(Produced::Object),
-            method::MAP_INPLACE => decode_args::<(Vec<ElemOp>,)>(args).and_then(|(chain,)| {
-                check_chain::<A>(&chain)?;
-                self.0.mapv_inplace(|x| apply(x, &chain));
-                ok_value(())
-            }),
+            method::MAP_INPLACE => decode_args::<(Vec<ElemOp>,)>(args)
+                .and_then(|(chain,)| map_chain_inplace(&mut self.0, &chain))
+                .and_then(|()| ok_value(())),
             method::ASSIGN => {
                 decode_args::<(Vec<crate::array::index::Sel>, f64)>(args).and_then(|(sels, v)| {
                     let elems: Vec<ndarray::SliceInfoElem> =

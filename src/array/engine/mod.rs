@@ -4,6 +4,7 @@
 //! (method ids in [`method`](kernels::method)) and, for creation,
 //! through the function registry.
 
+pub(crate) mod chain;
 pub(crate) mod create;
 pub(crate) mod element;
 pub(crate) mod kernels;
@@ -13,6 +14,7 @@ pub(crate) mod npy;
 pub(crate) mod reduce;
 pub(crate) mod scan;
 pub(crate) mod sort;
+pub(crate) mod vmath;
 
 use crate::actors::hosted::Produced;
 use crate::macro_support::{decode_args, ok_value};
