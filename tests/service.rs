@@ -35,6 +35,24 @@ impl Sleeper {
     pub fn pid(&self) -> u32 {
         std::process::id()
     }
+
+    /// The latency mode the engine process was given.
+    pub fn latency(&self) -> Option<String> {
+        std::env::var("DISTOB_LATENCY").ok()
+    }
+}
+
+/// CPU time a process has used, in seconds (Linux's clock ticks).
+fn cpu_s(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<f64> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    (f[11] + f[12]) / 100.0
 }
 
 #[test]
@@ -82,6 +100,35 @@ async fn builder_limits_reach_engine_processes() {
     assert!(
         busy >= 3,
         "the engine kept its queue bound of 2: {results:?}"
+    );
+    within(cluster.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
+async fn spinning_links_serve_calls_then_park_when_calls_stop() {
+    let spin: distob::cluster::Latency = "spin:5ms".parse().unwrap();
+    let cluster = within(Cluster::builder().ignore_env().latency(spin).spawn(1))
+        .await
+        .unwrap();
+    assert_eq!(cluster.settings().latency, Some(spin));
+    let s: RemoteSleeper = within(cluster.scatter(Sleeper::default())).await.unwrap();
+    assert_eq!(
+        within(s.latency()).await.unwrap().as_deref(),
+        Some("spin:5000us")
+    );
+    for i in 1..=200 {
+        assert_eq!(within(s.nap(0)).await.unwrap(), i);
+    }
+    // Once calls stop, both sides park: over a quiet second neither the
+    // engine process nor this one keeps a CPU busy.
+    let pid = within(s.pid()).await.unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (engine, me) = (cpu_s(&pid), cpu_s("self"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (engine, me) = (cpu_s(&pid) - engine, cpu_s("self") - me);
+    assert!(
+        engine < 0.3 && me < 0.3,
+        "CPU while idle: engine {engine} s, client {me} s"
     );
     within(cluster.shutdown()).await.unwrap();
 }

@@ -7,11 +7,12 @@
 //! cache-resident 1 MiB buffer, for reference.
 //!
 //! Run: `cargo run --release --example bench` (add `-- --quick` for a short
-//! run, `-- --only actors`, `-- --only arrays`, `-- --only lifecycle`, `-- --only workloads` or `-- --only telemetry`
+//! run, `-- --only actors`, `-- --only arrays`, `-- --only latency`, `-- --only lifecycle`, `-- --only workloads` or `-- --only telemetry`
 //! for those figures alone).
 
 mod actors;
 mod arrays;
+mod latency;
 mod lifecycle;
 mod raw;
 mod telemetry;
@@ -114,6 +115,12 @@ fn main() -> Result<(), BoxError> {
                 arrays::arrays(quick, raw_addr).await
             });
     }
+    if only.as_deref() == Some("latency") {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(latency::latency(quick));
+    }
     if only.as_deref() == Some("lifecycle") {
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -140,7 +147,8 @@ fn main() -> Result<(), BoxError> {
         .block_on(async {
             let (raw_p50, channel_p50) = run(quick).await?;
             actors::actors(quick, raw_p50, channel_p50).await?;
-            lifecycle::lifecycle(quick).await
+            lifecycle::lifecycle(quick).await?;
+            latency::latency(quick).await
         })?;
     // Arrays: the default multi-threaded runtime of a numerical program, so
     // that blocks from several engines arrive on several threads.

@@ -9,7 +9,8 @@ use crate::net::connection::WriteMode;
 use crate::net::tls::{Binding, PLAINTEXT};
 use crate::net::{accept_tcp, AcceptAs, Dialed};
 use crate::net::{
-    handshake, ClusterKey, FrameReader, FrameWriter, Limits, LinkOptions, Liveness, TlsPolicy,
+    handshake, ClusterKey, FrameReader, FrameWriter, Latency, Limits, LinkOptions, Liveness,
+    TlsPolicy,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -80,6 +81,7 @@ pub struct Engine {
     tls: TlsPolicy,
     liveness: Liveness,
     connect_timeout: Duration,
+    latency: Latency,
 }
 
 impl Engine {
@@ -92,7 +94,15 @@ impl Engine {
             tls: TlsPolicy::Auto,
             liveness: Liveness::default(),
             connect_timeout: crate::net::DEFAULT_CONNECT_TIMEOUT,
+            latency: Latency::Park,
         }
+    }
+
+    /// Sets whether this engine's links poll for the next frame before
+    /// parking (default [`Latency::Park`]; see [`Latency`]).
+    pub fn with_latency(mut self, latency: Latency) -> Self {
+        self.latency = latency;
+        self
     }
 
     /// Sets how this engine's links notice a dead peer (default: within
@@ -268,6 +278,7 @@ impl Engine {
             tls: self.tls,
             liveness: self.liveness,
             connect_timeout: self.connect_timeout,
+            latency: self.latency,
         };
         let (port, items) = crate::proxy::local::LocalPort::new(self.node);
         let hub = crate::proxy::ObjectHub::for_engine(self.node, self.key.clone(), links, port);
@@ -420,6 +431,7 @@ async fn open_session(id: u64, stream: TcpStream, engine: Engine, state: Rc<Engi
         limits: engine.limits.frames,
         frame_timeout: engine.limits.frame_timeout,
         liveness: engine.liveness,
+        latency: engine.latency,
     };
     match accept_tcp(stream, how, WriteMode::Batched, || state.identity()).await {
         Ok(Dialed {

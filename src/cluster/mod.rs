@@ -39,7 +39,9 @@ pub use settings::{Settings, SettingsError};
 #[cfg(feature = "dashboard")]
 pub use crate::dashboard::{Dashboard, SAMPLE_PERIOD};
 pub use crate::net::wire::{EngineStats, ObjectInfo};
-pub use crate::net::{ClusterKey, LinkOptions, Liveness, TlsPolicy, DEFAULT_CONNECT_TIMEOUT};
+pub use crate::net::{
+    ClusterKey, Latency, LinkOptions, Liveness, TlsPolicy, DEFAULT_CONNECT_TIMEOUT,
+};
 pub use crate::proxy::{
     ClusterEvent, ClusterEvents, Failure, HeldObject, ObjectEngine, ObjectHub, EVENT_BACKLOG,
     FAILURES_KEPT,

@@ -190,7 +190,8 @@ fn run_from_env() -> Result<(), LaunchError> {
     let engine = Engine::new(node, key)
         .with_tls(settings.tls.unwrap_or(tls))
         .with_limits(settings.engine_limits())
-        .with_connect_timeout(settings.connect_timeout());
+        .with_connect_timeout(settings.connect_timeout())
+        .with_latency(settings.latency.unwrap_or_default());
     let stop = async move {
         tokio::select! {
             _ = stop => {}

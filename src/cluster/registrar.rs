@@ -158,6 +158,7 @@ async fn register(stream: TcpStream, shared: Arc<Shared>) {
         limits: Limits::default(),
         frame_timeout: REGISTER_TIMEOUT,
         liveness: crate::net::Liveness::default(),
+        latency: crate::net::Latency::Park,
     };
     let identity = || match shared.identity.get() {
         Some(id) => Ok(id.clone()),

@@ -4,7 +4,7 @@
 
 use crate::actors::EngineLimits;
 use crate::net::DEFAULT_CONNECT_TIMEOUT;
-use crate::net::{LinkOptions, Liveness, TlsPolicy};
+use crate::net::{Latency, LinkOptions, Liveness, TlsPolicy};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -37,6 +37,7 @@ pub enum SettingsError {
 /// | `max_queued_per_object` | `DISTOB_MAX_QUEUED_PER_OBJECT` | 16384 |
 /// | `max_frame` | `DISTOB_MAX_FRAME` (bytes) | 64 MiB |
 /// | `drain_deadline_ms` | `DISTOB_DRAIN_DEADLINE_MS` | 10000 |
+/// | `latency` | `DISTOB_LATENCY` (`park`, `spin:50us`) | `park` |
 ///
 /// The engine limits reach every engine the cluster starts: in-process
 /// engines directly, engine processes (local, ssh, Slurm) through the same
@@ -73,6 +74,10 @@ pub struct Settings {
     /// How long a stopping engine lets calls in flight finish.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drain_deadline_ms: Option<u64>,
+    /// Whether links poll for the next frame before parking (clients and
+    /// engines alike).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
 }
 
 /// One setting's variable, and how to read it into and out of [`Settings`].
@@ -89,7 +94,7 @@ fn num<T: std::str::FromStr>(v: &str) -> Option<T> {
     v.trim().parse().ok()
 }
 
-const VARS: [Var; 7] = [
+const VARS: [Var; 8] = [
     Var {
         name: "DISTOB_CONNECT_TIMEOUT_MS",
         expected: "milliseconds",
@@ -160,6 +165,16 @@ const VARS: [Var; 7] = [
         get: |s| s.drain_deadline_ms.map(|v| v.to_string()),
         engine: true,
     },
+    Var {
+        name: "DISTOB_LATENCY",
+        expected: "park or spin:<n>us",
+        set: |s, v| {
+            s.latency = Some(v.parse().ok()?);
+            Some(())
+        },
+        get: |s| s.latency.map(|v| v.to_string()),
+        engine: true,
+    },
 ];
 
 impl Settings {
@@ -198,6 +213,7 @@ impl Settings {
             max_queued_per_object: self.max_queued_per_object.or(lower.max_queued_per_object),
             max_frame: self.max_frame.or(lower.max_frame),
             drain_deadline_ms: self.drain_deadline_ms.or(lower.drain_deadline_ms),
+            latency: self.latency.or(lower.latency),
         }
     }
 
@@ -229,6 +245,7 @@ impl Settings {
             tls: self.tls.unwrap_or_default(),
             liveness,
             connect_timeout: self.connect_timeout(),
+            latency: self.latency.unwrap_or_default(),
         }
     }
 

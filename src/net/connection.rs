@@ -82,6 +82,9 @@ pub struct FrameReader<R> {
     /// Bytes read from the connection so far, for progress (see
     /// [`counting`](FrameReader::counting)).
     counter: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// How long to poll for the next frame before parking (see
+    /// [`Latency`](super::Latency)).
+    spin: Option<Duration>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -95,7 +98,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             streams: HashMap::new(),
             assembling: 0,
             counter: None,
+            spin: None,
         }
+    }
+
+    /// Polls for up to `spin` for the next frame before parking (`None`:
+    /// park at once), as a [`Latency`](super::Latency) mode says.
+    pub fn with_spin(mut self, spin: Option<Duration>) -> Self {
+        self.spin = spin;
+        self
     }
 
     /// Sets how long the peer may stall in the middle of a frame before the
@@ -193,9 +204,38 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     async fn fill(&mut self) -> Result<usize, NetError> {
         self.buf.reserve(READ_AHEAD);
-        let n = self.io.read_buf(&mut self.buf).await?;
+        let n = match self.spin {
+            Some(spin) if self.buf.is_empty() => self.spin_read(spin).await?,
+            _ => self.io.read_buf(&mut self.buf).await?,
+        };
         self.count(n);
         Ok(n)
+    }
+
+    /// Reads, polling without parking for up to `spin` — one look at the
+    /// connection per turn of the runtime, the thread's other tasks run in
+    /// between — then parking as a plain read does.
+    async fn spin_read(&mut self, spin: Duration) -> Result<usize, NetError> {
+        let until = std::time::Instant::now() + spin;
+        loop {
+            let read = std::future::poll_fn(|cx| {
+                let read = std::pin::pin!(self.io.read_buf(&mut self.buf));
+                std::task::Poll::Ready(match std::future::Future::poll(read, cx) {
+                    std::task::Poll::Ready(n) => Some(n),
+                    std::task::Poll::Pending => None,
+                })
+            })
+            .await;
+            if let Some(n) = read {
+                return Ok(n?);
+            }
+            if std::time::Instant::now() >= until {
+                return Ok(self.io.read_buf(&mut self.buf).await?);
+            }
+            // Tokio runs a yielded task again only after a non-blocking
+            // poll of its I/O driver: the look at the socket.
+            tokio::task::yield_now().await;
+        }
     }
 
     fn count(&self, n: usize) {

@@ -8,6 +8,7 @@ use super::connection::{FrameReader, FrameWriter, Liveness, WriteMode};
 use super::error::NetError;
 use super::handshake::{self, HANDSHAKE_TIMEOUT};
 use super::key::ClusterKey;
+use super::latency::Latency;
 use super::tls::{self, Binding, Identity, TlsPolicy, TLS_HANDSHAKE_RECORD};
 use super::wire::{Message, Refusal};
 use crate::id::NodeId;
@@ -65,6 +66,8 @@ pub struct LinkOptions {
     /// address that never answers fails in this time, not after the
     /// kernel's two minutes).
     pub connect_timeout: Duration,
+    /// Whether the link's reader polls before it parks.
+    pub latency: Latency,
 }
 
 /// How long a TCP connect may take by default.
@@ -82,6 +85,7 @@ impl From<TlsPolicy> for LinkOptions {
             tls,
             liveness: Liveness::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            latency: Latency::Park,
         }
     }
 }
@@ -162,12 +166,17 @@ pub async fn dial_tcp_into(
         tracing::debug!(error = %e, "cannot tune the link");
     }
     let side = Side::Dialer(key, me);
+    let reading = Reading {
+        limits,
+        stall: None,
+        spin: options.latency.spin(),
+    };
     let opened = async {
         if options.tls.wants_tls(addr.ip()) {
             let (stream, binding) = tls::connect(stream).await?;
-            tls_link(stream, &binding, side, limits, None, writer).await
+            tls_link(stream, &binding, side, reading, writer).await
         } else {
-            plain_link(stream, side, limits, None, writer).await
+            plain_link(stream, side, reading, writer).await
         }
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, opened)
@@ -192,6 +201,8 @@ pub struct AcceptAs<'a> {
     pub frame_timeout: Duration,
     /// How a dead peer is noticed.
     pub liveness: Liveness,
+    /// Whether the link's reader polls before it parks.
+    pub latency: Latency,
 }
 
 /// Accepts a link on `stream`: TLS if the dialer opens with it (and the
@@ -219,12 +230,16 @@ pub async fn accept_tcp(
             return Err(NetError::TlsRequired);
         }
         let side = Side::Acceptor(how.key, how.me);
-        let stall = Some(how.frame_timeout);
+        let reading = Reading {
+            limits: how.limits,
+            stall: Some(how.frame_timeout),
+            spin: how.latency.spin(),
+        };
         if tls {
             let (stream, binding) = tls::accept(stream, &identity()?).await?;
-            tls_link(stream, &binding, side, how.limits, stall, Writer::New(mode)).await
+            tls_link(stream, &binding, side, reading, Writer::New(mode)).await
         } else {
-            plain_link(stream, side, how.limits, stall, Writer::New(mode)).await
+            plain_link(stream, side, reading, Writer::New(mode)).await
         }
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, opened)
@@ -276,11 +291,22 @@ impl Side<'_> {
     }
 }
 
-fn reader(read: LinkRead, limits: Limits, stall: Option<Duration>) -> FrameReader<LinkRead> {
-    let reader = FrameReader::new(read, limits);
-    match stall {
-        Some(t) => reader.with_frame_timeout(t),
-        None => reader,
+/// How a link's frames are read: their limits, how long the peer may
+/// stall inside one, how long to poll before parking.
+#[derive(Clone, Copy)]
+struct Reading {
+    limits: Limits,
+    stall: Option<Duration>,
+    spin: Option<Duration>,
+}
+
+impl Reading {
+    fn reader(self, read: LinkRead) -> FrameReader<LinkRead> {
+        let reader = FrameReader::new(read, self.limits).with_spin(self.spin);
+        match self.stall {
+            Some(t) => reader.with_frame_timeout(t),
+            None => reader,
+        }
     }
 }
 
@@ -288,12 +314,11 @@ fn reader(read: LinkRead, limits: Limits, stall: Option<Duration>) -> FrameReade
 async fn plain_link(
     stream: TcpStream,
     side: Side<'_>,
-    limits: Limits,
-    stall: Option<Duration>,
+    reading: Reading,
     writer: Writer,
 ) -> Result<Dialed, NetError> {
     let (read, mut write) = stream.into_split();
-    let mut reader = reader(Box::new(read), limits, stall);
+    let mut reader = reading.reader(Box::new(read));
     let peer = side.prove(&mut reader, &mut write, &tls::PLAINTEXT).await?;
     Ok(Dialed {
         peer,
@@ -309,15 +334,14 @@ async fn tls_link<S>(
     stream: S,
     binding: &Binding,
     side: Side<'_>,
-    limits: Limits,
-    stall: Option<Duration>,
+    reading: Reading,
     writer: Writer,
 ) -> Result<Dialed, NetError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (read, mut write) = tokio::io::split(stream);
-    let mut reader = reader(Box::new(read), limits, stall);
+    let mut reader = reading.reader(Box::new(read));
     let peer = side.prove(&mut reader, &mut write, binding).await?;
     Ok(Dialed {
         peer,

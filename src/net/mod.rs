@@ -4,6 +4,7 @@
 //! - [`codec`]: frame = length prefix + CBOR head + raw body; partial is `Ok(None)`.
 //! - [`connection`]: framed reading over any byte stream, and TCP liveness.
 //! - [`writer`]: batched framed writing, large bodies a turn at a time.
+//! - [`latency`]: whether a reader polls before it parks.
 //! - [`dial`]: opening an authenticated TCP link (TLS when the policy says).
 //! - [`handshake`]: version check and cluster-key challenge–response.
 //! - [`tls`]: TLS for links that cross a real network, bound to the cluster key.
@@ -15,6 +16,7 @@ pub mod dial;
 pub mod error;
 pub mod handshake;
 pub mod key;
+pub mod latency;
 pub mod tls;
 pub mod wire;
 pub mod writer;
@@ -28,4 +30,5 @@ pub use dial::{
 };
 pub use error::NetError;
 pub use key::ClusterKey;
+pub use latency::Latency;
 pub use tls::TlsPolicy;
