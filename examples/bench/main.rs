@@ -7,7 +7,7 @@
 //! cache-resident 1 MiB buffer, for reference.
 //!
 //! Run: `cargo run --release --example bench` (add `-- --quick` for a short
-//! run, `-- --only actors`, `-- --only arrays`, `-- --only latency`, `-- --only lifecycle`, `-- --only workloads` or `-- --only telemetry`
+//! run, `-- --only actors`, `-- --only calls`, `-- --only arrays`, `-- --only latency`, `-- --only lifecycle`, `-- --only workloads` or `-- --only telemetry`
 //! for those figures alone).
 
 mod actors;
@@ -114,6 +114,12 @@ fn main() -> Result<(), BoxError> {
                 let (_server, raw_addr) = start_raw_server().await?;
                 arrays::arrays(quick, raw_addr).await
             });
+    }
+    if only.as_deref() == Some("calls") {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async { run(quick).await.map(|_| ()) });
     }
     if only.as_deref() == Some("latency") {
         return tokio::runtime::Builder::new_current_thread()
@@ -292,6 +298,12 @@ async fn run(quick: bool) -> Result<(f64, f64), BoxError> {
         emit(
             "fetch_rtt_during_big_scatter_p50_us",
             percentile(&mut during, 0.5),
+            "us",
+            Some(fetch_p50),
+        );
+        emit(
+            "fetch_rtt_during_big_scatter_p99_us",
+            percentile(&mut during, 0.99),
             "us",
             Some(fetch_p50),
         );

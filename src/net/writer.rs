@@ -335,7 +335,10 @@ enum Wrote {
 /// other tasks run: while the peer reads as fast as we write, the socket
 /// never says "would block", and a large body would otherwise hold the
 /// thread (and the small replies waiting on it) for the whole transfer.
-pub(crate) const WRITE_TURN: usize = 1 << 20;
+/// 128 KiB (≈ 0.1 ms of loopback transfer) keeps a small call beside a
+/// 1 GiB scatter under 1.5 ms at p99 (1 MiB turns gave 3–4.5 ms) at no
+/// cost in transfer rate.
+pub(crate) const WRITE_TURN: usize = 128 << 10;
 
 /// Writes what the socket takes without waiting, up to `limit` bytes.
 fn write_now(st: &mut State, half: &OwnedWriteHalf, limit: usize) -> std::io::Result<Wrote> {
