@@ -134,6 +134,38 @@ async fn spinning_links_serve_calls_then_park_when_calls_stop() {
 }
 
 #[tokio::test]
+async fn an_engine_gives_memory_back_once_its_objects_are_released() {
+    let cluster = within(Cluster::spawn(1)).await.unwrap();
+    let (_, pid) = cluster.pids()[0];
+    let engine = cluster.hub().engine(NodeId(0));
+    let warm = within(cluster.scatter_each((0..2_000u64).collect()))
+        .await
+        .unwrap();
+    drop(warm);
+    let empty = || async { within(engine.stats()).await.unwrap().objects == 0 };
+    common::eventually("the warm-up objects to go", empty).await;
+    let before = common::rss_kib(pid);
+    let many = within(cluster.scatter_each((0..100_000u64).collect()))
+        .await
+        .unwrap();
+    // One of them called: its actor starts then, the others never do.
+    assert_eq!(within(many[7].fetch()).await.unwrap(), 7);
+    let peak = common::rss_kib(pid);
+    assert!(
+        peak > before + 20_000,
+        "100,000 objects took {} KiB",
+        peak - before
+    );
+    drop(many);
+    common::eventually("the objects to go", empty).await;
+    common::eventually("the engine to give their memory back", || async {
+        common::rss_kib(pid) < before + (peak - before) / 3
+    })
+    .await;
+    within(cluster.shutdown()).await.unwrap();
+}
+
+#[tokio::test]
 async fn settings_come_from_the_builder_before_the_profile() {
     let first = within(Cluster::local(1)).await.unwrap();
     let mut profile = first.profile();

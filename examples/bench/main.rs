@@ -7,13 +7,14 @@
 //! cache-resident 1 MiB buffer, for reference.
 //!
 //! Run: `cargo run --release --example bench` (add `-- --quick` for a short
-//! run, `-- --only actors`, `-- --only calls`, `-- --only arrays`, `-- --only latency`, `-- --only lifecycle`, `-- --only workloads` or `-- --only telemetry`
+//! run, `-- --only actors`, `-- --only calls`, `-- --only arrays`, `-- --only latency`, `-- --only objects`, `-- --only lifecycle`, `-- --only workloads` or `-- --only telemetry`
 //! for those figures alone).
 
 mod actors;
 mod arrays;
 mod latency;
 mod lifecycle;
+mod objects;
 mod raw;
 mod telemetry;
 mod workloads;
@@ -121,6 +122,12 @@ fn main() -> Result<(), BoxError> {
             .build()?
             .block_on(async { run(quick).await.map(|_| ()) });
     }
+    if only.as_deref() == Some("objects") {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(objects::objects(quick));
+    }
     if only.as_deref() == Some("latency") {
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -154,7 +161,8 @@ fn main() -> Result<(), BoxError> {
             let (raw_p50, channel_p50) = run(quick).await?;
             actors::actors(quick, raw_p50, channel_p50).await?;
             lifecycle::lifecycle(quick).await?;
-            latency::latency(quick).await
+            latency::latency(quick).await?;
+            objects::objects(quick).await
         })?;
     // Arrays: the default multi-threaded runtime of a numerical program, so
     // that blocks from several engines arrive on several threads.

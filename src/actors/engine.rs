@@ -303,6 +303,7 @@ impl Engine {
             deliveries: RefCell::new(HashMap::new()),
             snapshots: RefCell::new(Default::default()),
             orphans: RefCell::new(HashMap::new()),
+            trimmer: Default::default(),
             next_session: Cell::new(0),
             next_timer: Cell::new(0),
             bulk_links: RefCell::new(HashMap::new()),

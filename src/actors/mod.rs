@@ -34,6 +34,7 @@ pub(crate) mod snapshots;
 pub(crate) mod state;
 pub(crate) mod stream;
 pub(crate) mod table;
+mod trim;
 
 pub(crate) use engine::LocalDialer;
 pub use engine::{

@@ -85,12 +85,10 @@ pub(super) fn unname(engine: &EngineState, name: &str, object: HandleRef, reply:
 /// (answered once the name is gone, so that a lookup after the kill finds
 /// nothing).
 pub(super) fn kill(engine: &EngineState, object: ObjectId, reply: ReplyTo) {
-    let Some(entry) = engine.kill(&object) else {
+    let Some(name) = engine.kill(&object) else {
         return reply.fault(engine.missing(&object));
     };
-    let dir = entry
-        .name
-        .and_then(|name| Some((directory_node(&name, &engine.hub.engines())?, name)));
+    let dir = name.and_then(|name| Some((directory_node(&name, &engine.hub.engines())?, name)));
     let Some((dir, name)) = dir else {
         return reply.done();
     };

@@ -29,6 +29,11 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// The fault of using a value of type `type_name` as an operand.
+pub(crate) fn not_an_operand(type_name: &str) -> Fault {
+    Fault::Refused(format!("a {type_name} cannot be an operand"))
+}
+
 /// Runs `f`, turning a panic into a fault.
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Fault> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| Fault::Panic(panic_message(&*p)))
@@ -69,14 +74,17 @@ impl Held {
 
     /// The value as an operand for other objects.
     pub(crate) fn snapshot(&self) -> Shared {
+        self.operand_value()
+            .unwrap_or_else(|| Err(not_an_operand(self.type_name())))
+    }
+
+    /// The value as an operand, `None` for a value that is none (nothing
+    /// to publish for it, and no slot to keep).
+    pub(crate) fn operand_value(&self) -> Option<Shared> {
         match self {
-            Held::Hosted(h) => catch(|| h.share())?
-                .ok_or_else(|| Fault::Refused(format!("a {} cannot be an operand", h.type_name()))),
-            Held::Failed(fault) => Err(fault.clone()),
-            other => Err(Fault::Refused(format!(
-                "a {} cannot be an operand",
-                other.type_name()
-            ))),
+            Held::Hosted(h) => catch(|| h.share()).map_or_else(|f| Some(Err(f)), |s| s.map(Ok)),
+            Held::Failed(fault) => Some(Err(fault.clone())),
+            Held::Stored(_) | Held::Pending => None,
         }
     }
 
@@ -155,6 +163,19 @@ impl ObjectActor {
             busy,
             tag,
             restarts: Vec::new(),
+        }
+    }
+
+    /// The actor moved out of `self` (left empty), to be started.
+    pub(crate) fn take_out(&mut self) -> ObjectActor {
+        ObjectActor {
+            id: self.id,
+            held: std::mem::replace(&mut self.held, Held::Pending),
+            engine: std::mem::take(&mut self.engine),
+            backlog: std::mem::take(&mut self.backlog),
+            busy: self.busy.clone(),
+            tag: self.tag,
+            restarts: std::mem::take(&mut self.restarts),
         }
     }
 

@@ -3,7 +3,7 @@
 //! expected copies, pushes, attaches, and the pairing of a client's two
 //! connections. The session routes to these (`Session::route`).
 
-use super::object::{Fetch, Held, Invoke, Keep, PushTo, ReplyTo, Sink, Target};
+use super::object::{Fetch, Invoke, Keep, PushTo, ReplyTo, Sink, Target};
 use super::registry;
 use super::session::Session;
 use super::table::Holder;
@@ -112,7 +112,7 @@ impl Session {
         // The result's object exists from now on, so that calls on it may
         // follow at once: they wait in its mailbox until the result comes.
         let keep = match keep {
-            Some(id) => match e.insert(id, Held::Pending, "(pending)", 0, Some(self.holder())) {
+            Some(id) => match e.insert_pending(id, "(pending)", Some(self.holder())) {
                 Ok(addr) => Some(Keep { id, addr }),
                 Err(fault) => return reply.fault(fault),
             },
@@ -161,10 +161,7 @@ impl Session {
         if self.engine.hold(&object, holder) {
             return reply.done();
         }
-        match self
-            .engine
-            .insert(object, Held::Pending, type_name, 0, Some(holder))
-        {
+        match self.engine.insert_pending(object, type_name, Some(holder)) {
             Ok(_) => reply.done(),
             Err(fault) => reply.fault(fault),
         }

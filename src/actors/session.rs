@@ -132,9 +132,9 @@ impl Session {
         reply: &mut ReplyTo,
         chain: Option<&Chain>,
     ) -> Result<Addr<ObjectActor>, Fault> {
-        let objects = self.engine.objects.borrow();
+        let mut objects = self.engine.objects.borrow_mut();
         let entry = objects
-            .get(object)
+            .get_mut(object)
             .ok_or_else(|| self.engine.missing(object))?;
         if let Some(fault) = chain.and_then(|c| refuse_reentrant(*object, &entry.busy, c)) {
             return Err(fault);
@@ -144,7 +144,7 @@ impl Session {
             return Err(Fault::Busy);
         }
         reply.queued = Some(entry.queued.clone());
-        Ok(entry.addr.clone())
+        Ok(entry.addr())
     }
 
     /// Counts a reply against the connection's bound on calls in flight;

@@ -122,12 +122,14 @@ impl Snapshots {
             .is_some_and(|s| s.released && s.waiters.is_empty())
         {
             self.slots.remove(id);
+            super::table::shrink(&mut self.slots);
         }
     }
 
     /// Keeps only the slots of `live` objects and of awaited ones.
     pub(crate) fn retain(&mut self, live: impl Fn(&ObjectId) -> bool) {
         self.slots.retain(|id, s| live(id) || !s.waiters.is_empty());
+        super::table::shrink(&mut self.slots);
         for (id, s) in self.slots.iter_mut() {
             if !live(id) {
                 s.released = true;

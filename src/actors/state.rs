@@ -5,7 +5,7 @@ use super::hosted::Produced;
 use super::object::{catch, Filled, Held, Keep, ObjectActor, Operand, Shared, Stored};
 use super::registry;
 use super::session::Session;
-use super::table::{Entry, Holder, ObjectTable};
+use super::table::{ActorState, Entry, Holder, ObjectTable};
 use crate::id::{CallId, NodeId, ObjectId};
 use crate::net::tls::Identity;
 use crate::net::wire::{EngineStats, Fault, HandleRef, Message};
@@ -58,6 +58,8 @@ pub(crate) struct EngineState {
     /// Objects released while still waiting for their value: they live on
     /// until it comes, to run the calls already queued on them.
     pub(super) orphans: RefCell<HashMap<ObjectId, Addr<ObjectActor>>>,
+    /// Memory given back after large releases.
+    pub(super) trimmer: Rc<super::trim::Trimmer>,
     pub(super) next_session: Cell<u64>,
     pub(super) next_timer: Cell<u64>,
     /// Clients' bulk connections (writer and session), by the token that
@@ -136,8 +138,32 @@ impl EngineState {
         }
     }
 
-    /// Starts an object's actor and enters it in the table, held by
-    /// `holder` (or by nobody yet).
+    /// Enters an object waiting for its value (calls on it wait in its
+    /// actor's mailbox), held by `holder` (or by nobody yet).
+    pub(crate) fn insert_pending(
+        self: &Rc<Self>,
+        id: ObjectId,
+        type_name: &str,
+        holder: Option<Holder>,
+    ) -> Result<Addr<ObjectActor>, Fault> {
+        self.vacant(&id)?;
+        let busy = super::object::Busy::default();
+        let addr = ObjectActor::new(id, Held::Pending, Rc::downgrade(self), busy.clone()).start();
+        self.snapshots.borrow_mut().insert(id, None);
+        self.enter(
+            id,
+            ActorState::Live(addr.clone()),
+            busy,
+            type_name,
+            0,
+            holder,
+        );
+        Ok(addr)
+    }
+
+    /// Enters an object holding `held`, held by `holder` (or by nobody
+    /// yet). A small one's actor starts at its first call; a large one's at
+    /// once (its value is freed aside when the actor stops).
     pub(crate) fn insert(
         self: &Rc<Self>,
         id: ObjectId,
@@ -145,23 +171,42 @@ impl EngineState {
         type_name: &str,
         nbytes: u64,
         holder: Option<Holder>,
-    ) -> Result<Addr<ObjectActor>, Fault> {
-        let mut table = self.objects.borrow_mut();
-        if table.contains(&id) {
-            return Err(Fault::Refused(format!("object id {id:#} is in use")));
+    ) -> Result<(), Fault> {
+        self.vacant(&id)?;
+        // A value that is no operand needs no slot (see `operand`).
+        if let Some(value) = held.operand_value() {
+            self.snapshots.borrow_mut().insert(id, Some(value));
         }
-        let snapshot = match held {
-            Held::Pending => None,
-            ref other => Some(other.snapshot()),
-        };
-        self.snapshots.borrow_mut().insert(id, snapshot);
         let busy = super::object::Busy::default();
-        let addr = ObjectActor::new(id, held, Rc::downgrade(self), busy.clone()).start();
-        table.insert(
-            id,
-            Entry::new(addr.clone(), busy, type_name, nbytes, holder),
-        );
-        Ok(addr)
+        let actor = ObjectActor::new(id, held, Rc::downgrade(self), busy.clone());
+        let actor = if nbytes >= crate::net::buf::DROP_ASIDE as u64 {
+            ActorState::Live(actor.start())
+        } else {
+            ActorState::Dormant(Box::new(actor))
+        };
+        self.enter(id, actor, busy, type_name, nbytes, holder);
+        Ok(())
+    }
+
+    fn vacant(&self, id: &ObjectId) -> Result<(), Fault> {
+        match self.objects.borrow().contains(id) {
+            true => Err(Fault::Refused(format!("object id {id:#} is in use"))),
+            false => Ok(()),
+        }
+    }
+
+    fn enter(
+        &self,
+        id: ObjectId,
+        actor: ActorState,
+        busy: super::object::Busy,
+        type_name: &str,
+        nbytes: u64,
+        holder: Option<Holder>,
+    ) {
+        let mut table = self.objects.borrow_mut();
+        let type_name = table.intern(type_name);
+        table.insert(id, Entry::new(actor, busy, type_name, nbytes, holder));
     }
 
     /// A value arrived for `object`: it fills the placeholder waiting for
@@ -188,7 +233,6 @@ impl EngineState {
             };
         }
         held.and_then(|held| self.insert(object, held, type_name, nbytes, holder))
-            .map(|_| ())
     }
 
     /// A call's result as something an object actor can hold (the
@@ -219,8 +263,12 @@ impl EngineState {
     /// queued on it, even if its client has released it meanwhile).
     pub(crate) fn deliver(&self, keep: Keep, result: Result<Held, Fault>) {
         self.orphans.borrow_mut().remove(&keep.id);
-        if let (Some(entry), Ok(held)) = (self.objects.borrow_mut().get_mut(&keep.id), &result) {
-            entry.type_name = Rc::from(held.type_name());
+        if let Ok(held) = &result {
+            let mut table = self.objects.borrow_mut();
+            let name = table.intern(held.type_name());
+            if let Some(entry) = table.get_mut(&keep.id) {
+                entry.type_name = name;
+            }
         }
         self.deliveries.borrow_mut().insert(keep.id, result);
         keep.addr.do_send(Filled);
@@ -290,11 +338,12 @@ impl EngineState {
 
     /// Ends an object for every holder; calls on it say it was killed.
     /// Its name, if any, is unnamed on the name's directory engine.
-    pub(crate) fn kill(&self, id: &ObjectId) -> Option<Entry> {
-        let entry = self.objects.borrow_mut().get(id).cloned()?;
+    /// Gives the object's name, if it had one (`None`: no such object).
+    pub(crate) fn kill(&self, id: &ObjectId) -> Option<Option<String>> {
+        let name = self.objects.borrow().get(id)?.name.clone();
         self.killed.borrow_mut().put(*id, ());
         self.release(id);
-        Some(entry)
+        Some(name)
     }
 
     /// Whether the object was killed here.
@@ -316,8 +365,11 @@ impl EngineState {
     pub(crate) fn release(&self, id: &ObjectId) {
         let removed = self.objects.borrow_mut().remove(id);
         if let Some(entry) = removed {
+            self.trimmer.released(entry.nbytes);
             if self.is_pending(id) {
-                self.orphans.borrow_mut().insert(*id, entry.addr);
+                if let Some(addr) = entry.live() {
+                    self.orphans.borrow_mut().insert(*id, addr);
+                }
             }
         }
         self.forget(id);
@@ -325,14 +377,21 @@ impl EngineState {
 
     /// The actor of an object waiting for its value (live or orphaned).
     pub(crate) fn waiting_actor(&self, id: &ObjectId) -> Option<Addr<ObjectActor>> {
-        let live = self.objects.borrow().get(id).map(|e| e.addr.clone());
+        let live = self.objects.borrow().get(id).and_then(Entry::live);
         live.filter(|_| self.is_pending(id))
             .or_else(|| self.orphans.borrow().get(id).cloned())
     }
 
     /// An object as the operand of a call on another object.
     pub(crate) fn operand(&self, id: &ObjectId) -> Option<Operand> {
-        self.snapshots.borrow_mut().operand(id)
+        let published = self.snapshots.borrow_mut().operand(id);
+        published.or_else(|| {
+            let objects = self.objects.borrow();
+            let entry = objects.get(id)?;
+            Some(Operand::Ready(Err(super::object::not_an_operand(
+                &entry.type_name,
+            ))))
+        })
     }
 
     /// Forgets the snapshots of objects no longer in the table (keeping

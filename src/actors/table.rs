@@ -23,10 +23,30 @@ pub(crate) type Holder = u64;
 /// The holder that a name is: a named object lives until killed.
 pub(crate) const NAMED: Holder = u64::MAX - 1;
 
+/// An object's actor: running, or not started yet. A small value that
+/// arrives is kept as the actor it will be, and started at its first call:
+/// most objects of a large scatter are never called before they go, and a
+/// running actor (its mailbox and task) costs several times its value.
+pub(crate) enum ActorState {
+    /// Started: calls go to its mailbox.
+    Live(Addr<ObjectActor>),
+    /// Not started: no call has come yet.
+    Dormant(Box<ObjectActor>),
+}
+
+impl std::fmt::Debug for ActorState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ActorState::Live(_) => "Live",
+            ActorState::Dormant(_) => "Dormant",
+        })
+    }
+}
+
 /// One object: its actor, what a listing says of it, and who keeps it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) addr: Addr<ObjectActor>,
+    actor: ActorState,
     /// The chain of the async method holding its mailbox, if any.
     pub(crate) busy: super::object::Busy,
     /// Calls queued on (or running in) the object's actor.
@@ -47,22 +67,40 @@ impl Entry {
     /// A new object held by `holder` (`None`: nobody yet — a copy that came
     /// before the client that expects it said so).
     pub(crate) fn new(
-        addr: Addr<ObjectActor>,
+        actor: ActorState,
         busy: super::object::Busy,
-        type_name: &str,
+        type_name: Rc<str>,
         nbytes: u64,
         holder: Option<Holder>,
     ) -> Entry {
         Entry {
-            addr,
+            actor,
             busy,
             queued: Default::default(),
-            type_name: Rc::from(type_name),
+            type_name,
             nbytes,
             holders: holder.map(|h| (h, 1)).into_iter().collect(),
             in_flight: 0,
             name: None,
             timers: Vec::new(),
+        }
+    }
+
+    /// The object's actor, started now if it was dormant.
+    pub(crate) fn addr(&mut self) -> Addr<ObjectActor> {
+        let addr = match &mut self.actor {
+            ActorState::Live(addr) => return addr.clone(),
+            ActorState::Dormant(actor) => actix::Actor::start(actor.take_out()),
+        };
+        self.actor = ActorState::Live(addr.clone());
+        addr
+    }
+
+    /// The actor's address if it is running.
+    pub(crate) fn live(&self) -> Option<Addr<ObjectActor>> {
+        match &self.actor {
+            ActorState::Live(addr) => Some(addr.clone()),
+            _ => None,
         }
     }
 
@@ -87,13 +125,34 @@ impl Entry {
     }
 }
 
+/// Gives a map's room back once it is under a quarter full (amortised:
+/// the map halves its room only after as many removals as it has entries),
+/// so that an engine that held many objects does not keep their table.
+pub(crate) fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 1024 && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
 /// All objects of one engine.
 #[derive(Debug, Default)]
 pub(crate) struct ObjectTable {
     map: HashMap<ObjectId, Entry>,
+    /// One copy of each type name, shared by every object of the type.
+    type_names: std::collections::HashSet<Rc<str>>,
 }
 
 impl ObjectTable {
+    /// The table's shared copy of a type name.
+    pub(crate) fn intern(&mut self, name: &str) -> Rc<str> {
+        if let Some(known) = self.type_names.get(name) {
+            return known.clone();
+        }
+        let name: Rc<str> = Rc::from(name);
+        self.type_names.insert(name.clone());
+        name
+    }
+
     pub(crate) fn get(&self, id: &ObjectId) -> Option<&Entry> {
         self.map.get(id)
     }
@@ -117,6 +176,7 @@ impl ObjectTable {
         for (_, timer) in &entry.timers {
             timer.abort();
         }
+        shrink(&mut self.map);
         Some(entry)
     }
 

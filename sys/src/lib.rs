@@ -1,0 +1,29 @@
+//! The one call into the C library that distob makes, kept here so that
+//! distob itself can forbid unsafe code.
+
+#![deny(missing_docs)]
+
+/// Asks the allocator to give its free memory back to the system: glibc
+/// keeps what a program frees for later allocations, so a process that
+/// held many small objects stays at its peak size after they are gone.
+/// Returns whether anything went back. Elsewhere (musl, macOS, Windows)
+/// it does nothing and returns `false`.
+///
+/// ```
+/// let v: Vec<Vec<u8>> = (0..10_000).map(|_| vec![0u8; 100]).collect();
+/// drop(v);
+/// let _gave_back: bool = distob_sys::trim_heap();
+/// ```
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn trim_heap() -> bool {
+    // SAFETY: malloc_trim takes no pointers and has no preconditions; glibc
+    // serialises it with every other allocator call (MT-Safe).
+    unsafe { libc::malloc_trim(0) == 1 }
+}
+
+/// Asks the allocator to give its free memory back to the system (nothing
+/// to do off glibc).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim_heap() -> bool {
+    false
+}
