@@ -20,6 +20,7 @@
 pub(crate) mod ctx;
 pub(crate) mod engine;
 pub(crate) mod exchange;
+pub(crate) mod held;
 pub(crate) mod hosted;
 pub(crate) mod limits;
 pub(crate) mod names;

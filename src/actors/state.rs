@@ -178,8 +178,12 @@ impl EngineState {
             self.snapshots.borrow_mut().insert(id, Some(value));
         }
         let busy = super::object::Busy::default();
+        let size = match &held {
+            Held::Hosted(h) => nbytes.max(h.nbytes() as u64),
+            _ => nbytes,
+        };
         let actor = ObjectActor::new(id, held, Rc::downgrade(self), busy.clone());
-        let actor = if nbytes >= crate::net::buf::DROP_ASIDE as u64 {
+        let actor = if size >= crate::net::buf::DROP_ASIDE as u64 {
             ActorState::Live(actor.start())
         } else {
             ActorState::Dormant(Box::new(actor))

@@ -128,10 +128,12 @@ impl Entry {
 /// Gives a map's room back once it is under a quarter full (amortised:
 /// the map halves its room only after as many removals as it has entries),
 /// so that an engine that held many objects does not keep their table.
-pub(crate) fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
-    if map.capacity() > 1024 && map.len() * 4 < map.capacity() {
+pub(crate) fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) -> bool {
+    let shrinks = map.capacity() > 1024 && map.len() * 4 < map.capacity();
+    if shrinks {
         map.shrink_to(map.len() * 2);
     }
+    shrinks
 }
 
 /// All objects of one engine.
@@ -176,7 +178,10 @@ impl ObjectTable {
         for (_, timer) in &entry.timers {
             timer.abort();
         }
-        shrink(&mut self.map);
+        if shrink(&mut self.map) {
+            // Names no object uses any more (clients name types, too).
+            self.type_names.retain(|n| Rc::strong_count(n) > 1);
+        }
         Some(entry)
     }
 

@@ -16,6 +16,9 @@ const BYTES: u64 = 64 << 20;
 /// How long after the release that called for it the trim runs: a release
 /// of many objects comes as many messages, and their actors stop after.
 const DELAY: Duration = Duration::from_millis(200);
+/// The least time between two trims: steady churn of objects trims at
+/// most this often (each trim walks the whole heap).
+const EVERY: Duration = Duration::from_secs(5);
 
 /// What was released since the last trim, and whether one is due.
 #[derive(Debug, Default)]
@@ -23,6 +26,7 @@ pub(crate) struct Trimmer {
     objects: Cell<u64>,
     bytes: Cell<u64>,
     due: Cell<bool>,
+    last: Cell<Option<std::time::Instant>>,
 }
 
 impl Trimmer {
@@ -35,13 +39,19 @@ impl Trimmer {
         if !enough || self.due.replace(true) {
             return;
         }
+        let wait = self.last.get().map_or(DELAY, |last| {
+            EVERY.saturating_sub(last.elapsed()).max(DELAY)
+        });
         let me = self.clone();
         actix::spawn(async move {
-            tokio::time::sleep(DELAY).await;
+            tokio::time::sleep(wait).await;
             me.objects.set(0);
             me.bytes.set(0);
             me.due.set(false);
-            distob_sys::trim_heap();
+            me.last.set(Some(std::time::Instant::now()));
+            // Off the engine's thread: the walk takes milliseconds on a
+            // large heap, and glibc serialises it with allocations.
+            let _ = tokio::task::spawn_blocking(distob_sys::trim_heap).await;
         });
     }
 }

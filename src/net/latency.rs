@@ -21,6 +21,8 @@ use std::time::Duration;
 /// assert_eq!(spin, Latency::Spin(Duration::from_micros(50)));
 /// assert_eq!(spin.to_string(), "spin:50us");
 /// assert_eq!("park".parse::<Latency>()?, Latency::Park);
+/// assert!("spin:5s".parse::<Latency>().is_err());
+/// assert!("spin:1000ms".parse::<Latency>().is_err());
 /// # Ok::<(), distob::net::latency::BadLatency>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -44,9 +46,13 @@ impl Latency {
     }
 }
 
-/// A latency mode that is neither `park` nor `spin:<n>(ns|us|ms)`.
+/// The longest spin a latency mode may ask for.
+pub const MAX_SPIN: Duration = Duration::from_millis(100);
+
+/// A latency mode that is neither `park` nor `spin:<n>(ns|us|ms)` of at
+/// most [`MAX_SPIN`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a latency mode is park or spin:<n>us (also ns, ms), not {0:?}")]
+#[error("a latency mode is park or spin:<n>us (also ns, ms; at most 100 ms), not {0:?}")]
 pub struct BadLatency(String);
 
 impl std::str::FromStr for Latency {
@@ -60,12 +66,17 @@ impl std::str::FromStr for Latency {
         let time = t.strip_prefix("spin:").ok_or_else(bad)?;
         let split = time.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
         let n: u64 = time[..split].parse().map_err(|_| bad())?;
-        Ok(Latency::Spin(match &time[split..] {
+        let spin = match &time[split..] {
             "ns" => Duration::from_nanos(n),
             "us" | "µs" => Duration::from_micros(n),
             "ms" => Duration::from_millis(n),
             _ => return Err(bad()),
-        }))
+        };
+        // A link that polls for longer than this is a busy loop, not a mode.
+        if spin > MAX_SPIN {
+            return Err(bad());
+        }
+        Ok(Latency::Spin(spin))
     }
 }
 

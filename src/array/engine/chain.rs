@@ -104,7 +104,9 @@ impl FloatBlock for f32 {
         for op in chain {
             match (vector_kernel(op), *op) {
                 (Some(kernel), _) => through_f64(buf, &mut wide, |w, _| kernel(w)),
-                (None, ElemOp::Powf(y)) => through_f64(buf, &mut wide, |w, x| powf_f32(w, x, y)),
+                (None, ElemOp::Powf(y)) if (y as f32).is_finite() => {
+                    through_f64(buf, &mut wide, |w, x| powf_f32(w, x, y as f32))
+                }
                 (None, _) => plain_step(buf, op),
             }
         }
@@ -124,16 +126,16 @@ fn through_f64(buf: &mut [f32], wide: &mut [f64; BLOCK], f: impl Fn(&mut [f64], 
         .for_each(|(x, &w)| *x = w as f32);
 }
 
-/// `xʸ = e^{y·ln x}` in `f64` (exact enough for `f32`), with `std`'s `powf`
-/// for the elements that are not positive and finite.
-fn powf_f32(w: &mut [f64], x: &[f32], y: f64) {
+/// `xʸ = e^{y·ln x}` in `f64` (exact enough for `f32`) for a finite `y`,
+/// with `std`'s `powf` for the elements that are not positive and finite.
+fn powf_f32(w: &mut [f64], x: &[f32], y: f32) {
     vmath::ln(w);
-    map(w, |l| l * y);
+    let wide_y = f64::from(y);
+    map(w, |l| l * wide_y);
     vmath::exp(w);
-    let y32 = y as f32;
     for (w, &x) in w.iter_mut().zip(x) {
         if !(x > 0.0 && x <= f32::MAX) {
-            *w = f64::from(x.powf(y32));
+            *w = f64::from(x.powf(y));
         }
     }
 }

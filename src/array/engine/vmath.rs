@@ -6,11 +6,13 @@
 //! operations), so the compiler turns its loop into SIMD instructions; an
 //! argument outside the fast range (non-finite, too large, subnormal,
 //! negative for `ln`) sends its block through `std`'s scalar function
-//! instead, element by element. Rounding-to-integer uses the `1.5·2⁵²`
+//! instead, element by element (subnormal arguments do so only for `ln`).
+//! Arrays not in standard layout go through `std` element by element, so
+//! their results may differ from a contiguous array's in the last bits. Rounding-to-integer uses the `1.5·2⁵²`
 //! trick, so nothing calls out of the loop.
 //!
 //! Accuracy against `std`'s functions, measured over millions of arguments
-//! (tests/kernels.rs asserts it): `sin`, `cos`, `exp`, `ln` within 2 ULP,
+//! (tests/array_workloads/kernels.rs asserts it): `sin`, `cos`, `exp`, `ln` within 2 ULP,
 //! `tan`, `tanh` within 4 ULP, for `|x| ≤ 2²⁰` (trigonometric; larger
 //! arguments go to `std`). Like every Cody–Waite reduction, an argument
 //! within a few ULP of a large multiple of π/2 has an absolute error of
