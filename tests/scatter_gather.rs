@@ -301,3 +301,39 @@ async fn large_sends_stay_within_the_clients_byte_budget() {
         assert_eq!(within(r.sum()).await.unwrap(), (i * n) as f64);
     }
 }
+
+/// `fetch_shared` from an in-process engine hands over the engine's own
+/// buffer (no copy), copy-on-write, in order with the calls before it; from
+/// an engine process it is an ordinary fetch.
+async fn fetch_shared_round_trips(cluster: &Cluster, shares: bool) {
+    let a = big_array();
+    let r = within(cluster.scatter(a.clone())).await.unwrap();
+    let one = within(r.fetch_shared()).await.unwrap();
+    let two = within(r.fetch_shared()).await.unwrap();
+    assert_eq!(one, a);
+    assert_eq!(
+        one.as_ptr() == two.as_ptr(),
+        shares,
+        "both views are the engine's buffer"
+    );
+    // A change made here copies first: the engine keeps its value.
+    let mut mine = one;
+    mine[[0, 0, 0]] = -1.0;
+    assert_ne!(mine.as_ptr(), two.as_ptr());
+    assert_eq!(within(r.fetch()).await.unwrap(), a);
+    // A change made on the engine before the fetch is seen by it.
+    r.assign_scalar(distob::array::BinOp::Mul, 2.0);
+    let after = within(r.fetch_shared()).await.unwrap();
+    assert_eq!(after, a.mapv(|x| x * 2.0));
+    assert_eq!(two, a, "what was lent before the change stays as it was");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_shared_lends_the_engines_buffer_in_process() {
+    let local = within(Cluster::local(2)).await.unwrap();
+    fetch_shared_round_trips(&local, true).await;
+    let spawned = within(Cluster::spawn_program(distob_bin(), 1))
+        .await
+        .unwrap();
+    fetch_shared_round_trips(&spawned, false).await;
+}

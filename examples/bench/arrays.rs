@@ -141,5 +141,36 @@ pub async fn arrays(quick: bool, raw_addr: std::net::SocketAddr) -> Result<(), B
         call.push(t.elapsed().as_secs_f64() * 1e6);
     }
     emit("op_chain_10_us", median(chain), "us", Some(median(call)));
+    drop(cluster);
+    local_gather(quick).await
+}
+
+/// A 100 MB array fetched from an engine in this process, shared with it
+/// (no copy), against copying the same 100 MB once in memory.
+async fn local_gather(quick: bool) -> Result<(), BoxError> {
+    let n = if quick { 1_250_000 } else { 12_500_000 };
+    let mb = (n * 8) as f64 / 1e6;
+    let cluster = Cluster::local(1).await?;
+    let a = ArrayD::from_shape_fn(IxDyn(&[n]), |i| i[0] as f64);
+    let r = cluster.scatter(a.clone()).await?;
+    let mut ours = Vec::new();
+    let mut copy = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let copied = a.to_owned();
+        copy.push(mb / t.elapsed().as_secs_f64());
+        drop(copied);
+        let t = Instant::now();
+        let shared = r.fetch_shared().await?;
+        ours.push(mb / t.elapsed().as_secs_f64());
+        assert_eq!(shared.len(), n);
+    }
+    emit(
+        "local_gather_100mb_mb_per_s",
+        median(ours),
+        "MB/s",
+        Some(median(copy)),
+    );
+    cluster.shutdown().await?;
     Ok(())
 }

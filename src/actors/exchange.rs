@@ -91,6 +91,37 @@ pub(crate) fn in_process_dialer(addr: SocketAddr, key: &ClusterKey) -> Option<Lo
         .map(|(_, _, dialer)| dialer.clone())
 }
 
+/// Values lent to clients of this process (`Op::Lend`), by token, with when
+/// they were lent: a token nobody takes (its call was dropped) goes after
+/// [`LENT_FOR`].
+type Lent = Mutex<LentMap>;
+type LentMap = HashMap<u64, (Arc<dyn Any + Send + Sync>, std::time::Instant)>;
+
+/// How long a lent value waits for its client.
+const LENT_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn lent() -> std::sync::MutexGuard<'static, LentMap> {
+    static LENT: OnceLock<Lent> = OnceLock::new();
+    LENT.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Puts a value where a client of this process takes it by the token.
+pub(crate) fn lend(value: Arc<dyn Any + Send + Sync>) -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let token = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut all = lent();
+    all.retain(|_, (_, at)| at.elapsed() < LENT_FOR);
+    all.insert(token, (value, std::time::Instant::now()));
+    token
+}
+
+/// The value lent under `token`, taken (once).
+pub(crate) fn take_lent(token: u64) -> Option<Arc<dyn Any + Send + Sync>> {
+    lent().remove(&token).map(|(value, _)| value)
+}
+
 /// Takes a handoff in on the receiving engine: the value becomes the
 /// expected object (or a new one).
 pub(crate) fn receive(engine: &Rc<EngineState>, h: Handoff) {

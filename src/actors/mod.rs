@@ -42,4 +42,4 @@ pub use engine::{
     Engine, EngineError, EngineLimits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED, DRAIN_DEADLINE,
     HANDSHAKE_TIMEOUT,
 };
-pub(crate) use exchange::in_process_dialer;
+pub(crate) use exchange::{in_process_dialer, take_lent};

@@ -135,9 +135,13 @@ impl ObjectActor {
 
     /// Answers a fetch with the value (unless it was withdrawn).
     fn fetch(&self, msg: Fetch) {
-        match self.withdrawn(&msg.reply, None) {
-            Some(fault) => msg.reply.fault(fault),
-            None => msg.reply.result(self.held.encode()),
+        match (self.withdrawn(&msg.reply, None), msg.lend) {
+            (Some(fault), _) => msg.reply.fault(fault),
+            (None, false) => msg.reply.result(self.held.encode()),
+            (None, true) => msg.reply.result(self.held.snapshot().and_then(|value| {
+                crate::value::encode(super::exchange::lend(value))
+                    .map_err(|e| Fault::Refused(e.to_string()))
+            })),
         }
     }
 
@@ -442,6 +446,8 @@ pub(crate) enum Operand {
 #[rtype(result = "()")]
 pub(crate) struct Fetch {
     pub(crate) reply: ReplyTo,
+    /// By reference, for a client in this process (see `Op::Lend`).
+    pub(crate) lend: bool,
 }
 
 /// Hands a kept result to its waiting object.

@@ -50,7 +50,16 @@ impl Session {
             };
         }
         match self.admit(&object, &mut reply, Some(&chain)) {
-            Ok(addr) => addr.do_send(Fetch { reply }),
+            Ok(addr) => addr.do_send(Fetch { reply, lend: false }),
+            Err(fault) => reply.fault(fault),
+        }
+    }
+
+    /// Lends an object's value by reference to a client of this process
+    /// (in order with the calls before it, as a fetch).
+    pub(super) fn lend(&self, object: ObjectId, mut reply: ReplyTo, chain: Chain) {
+        match self.admit(&object, &mut reply, Some(&chain)) {
+            Ok(addr) => addr.do_send(Fetch { reply, lend: true }),
             Err(fault) => reply.fault(fault),
         }
     }

@@ -297,6 +297,7 @@ impl Session {
             r.op,
             Op::Get(_)
                 | Op::GetBulk(_)
+                | Op::Lend(_)
                 | Op::Call(_)
                 | Op::Combine(..)
                 | Op::Apply { .. }
@@ -342,6 +343,7 @@ impl Session {
             } => self.put(object, &type_name, head, body, &handles, None, reply),
             Op::Get(object) => self.fetch(object, reply, chain, false),
             Op::GetBulk(object) => self.fetch(object, reply, chain, true),
+            Op::Lend(object) => self.lend(object, reply, chain),
             Op::Pair { token, bulk } => self.pair(token, bulk, reply),
             Op::Call(CallOp(object, method, args, keep)) => {
                 let call = (Target::Method(method), args, keep, None);

@@ -38,12 +38,61 @@ macro_rules! remote_comparisons {
     ($($t:tt)*) => { super::methods::comparison_methods!(RemoteArray<bool>; $($t)*); };
 }
 
+/// A lent array: the token of the reply, taken from this process's exchange.
+fn decode_lent<A: Element + Value>(
+    reply: crate::proxy::link::Reply,
+) -> Result<ndarray::ArcArray<A, ndarray::IxDyn>> {
+    let token: u64 = crate::proxy::remote::decode_value(reply)?;
+    let value = crate::actors::take_lent(token).ok_or_else(crate::proxy::remote::unexpected)?;
+    value
+        .downcast_ref::<ndarray::ArcArray<A, ndarray::IxDyn>>()
+        .cloned()
+        .ok_or_else(crate::proxy::remote::unexpected)
+}
+
+/// A fetched array, made shareable.
+fn decode_fetched<A: Element + Value>(
+    reply: crate::proxy::link::Reply,
+) -> Result<ndarray::ArcArray<A, ndarray::IxDyn>> {
+    crate::proxy::remote::decode_value::<ArrayD<A>, _>(reply).map(ArrayD::into_shared)
+}
+
 const PLAIN: Invoke = Invoke {
     mutating: false,
     cached: false,
 };
 
 impl<A: Element + Value> Remote<ArrayD<A>> {
+    /// The array, shared with its engine when that engine runs in this
+    /// process (`Cluster::local`): no copy and no encoding — the engine
+    /// and the caller hold one buffer copy-on-write, as in-process engines
+    /// do among themselves, so a change on either side copies first. From
+    /// an engine in another process it is fetched (and copied in) as
+    /// [`fetch`](Remote::fetch) does. In order with the calls before it.
+    ///
+    /// ```
+    /// # async fn demo() -> distob::Result<()> {
+    /// use ndarray::{ArrayD, IxDyn};
+    /// let cluster = distob::Cluster::local(1).await?;
+    /// let r = cluster.scatter(ArrayD::from_elem(IxDyn(&[1000]), 2.0f64)).await?;
+    /// let mut a = r.fetch_shared().await?;        // the engine's own buffer
+    /// a[[0]] = 5.0;                                 // copies it first
+    /// assert_eq!(r.fetch().await?[[0]], 2.0);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn fetch_shared(&self) -> Call<ndarray::ArcArray<A, ndarray::IxDyn>> {
+        let id = self.id();
+        let (op, decode): (_, crate::proxy::call::Decode<_, _>) = if self.hub().in_process(id.node)
+        {
+            (crate::net::wire::Op::Lend(id.object), decode_lent::<A>)
+        } else {
+            (self.fetch_op(), decode_fetched::<A>)
+        };
+        self.hub()
+            .submit(id.node, Some(id), op, bytes::Bytes::new(), decode)
+    }
+
     /// The shape (empty if this client does not know it: an array that came
     /// back from a method not marked as an array operation).
     pub fn shape(&self) -> &[usize] {

@@ -307,6 +307,11 @@ pub enum Op {
     /// the small replies on this connection. The request itself keeps its
     /// place among this connection's calls.
     GetBulk(ObjectId),
+    /// `Get` by reference, from a client in the engine's own process: the
+    /// reply is a token (a `u64` value) under which the client takes the
+    /// shared value from the process's exchange (arrays copy-on-write).
+    /// Sent only to in-process engines.
+    Lend(ObjectId),
     /// Pairs the client's two connections to this engine under `token`:
     /// the bulk one says so first (`bulk: true`), then the main one.
     Pair {

@@ -533,6 +533,18 @@ impl<T: Value> Remote<T> {
     /// connection, so that small replies do not wait behind it.
     pub fn fetch(&self) -> Call<T> {
         let id = self.handle.id;
+        self.handle.hub.submit(
+            id.node,
+            Some(id),
+            self.fetch_op(),
+            Bytes::new(),
+            decode_value::<T, _>,
+        )
+    }
+
+    /// The op that fetches the value: on the bulk connection when large.
+    pub(crate) fn fetch_op(&self) -> Op {
+        let id = self.handle.id;
         let hub = &self.handle.hub;
         let large = self
             .handle
@@ -542,12 +554,11 @@ impl<T: Value> Remote<T> {
             || hub
                 .get(&id)
                 .is_some_and(|h| h.nbytes > super::link::BULK_THRESHOLD as u64);
-        let op = if large {
+        if large {
             Op::GetBulk(id.object)
         } else {
             Op::Get(id.object)
-        };
-        hub.submit(id.node, Some(id), op, Bytes::new(), decode_value::<T, _>)
+        }
     }
 }
 

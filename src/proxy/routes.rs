@@ -87,6 +87,13 @@ impl ObjectHub {
     /// The link to `node`. An engine's hub opens one when it has none (or
     /// only a lost one) and knows where `node` listens; objects it held
     /// over a lost link are gone then.
+    /// Whether engine `node` runs in this process, so that its values can
+    /// be lent by reference (see [`RemoteArray::fetch_shared`](crate::RemoteArray::fetch_shared)).
+    pub(crate) fn in_process(&self, node: NodeId) -> bool {
+        self.link(node)
+            .is_ok_and(|l| crate::actors::in_process_dialer(l.addr, &self.inner.key).is_some())
+    }
+
     pub(super) fn link(&self, node: NodeId) -> Result<Arc<Link>> {
         let found = {
             let links = self.inner.links.read().unwrap_or_else(|p| p.into_inner());

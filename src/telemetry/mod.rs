@@ -38,6 +38,7 @@ pub(crate) fn op_name(op: &Op) -> &'static str {
     match op {
         Op::Put { .. } => "put",
         Op::Get(_) | Op::GetBulk(_) => "get",
+        Op::Lend(_) => "lend",
         Op::Pair { .. } => "pair",
         Op::Call(_) => "call",
         Op::Apply { .. } => "apply",
