@@ -119,17 +119,16 @@ async fn spinning_links_serve_calls_then_park_when_calls_stop() {
     for i in 1..=200 {
         assert_eq!(within(s.nap(0)).await.unwrap(), i);
     }
-    // Once calls stop, both sides park: over a quiet second neither the
-    // engine process nor this one keeps a CPU busy.
+    // Once calls stop, the engine's reader parks: over a quiet second the
+    // engine process keeps no CPU busy. (Its readers run the same code as
+    // the client's; this process's own CPU time counts the tests running
+    // beside this one.)
     let pid = within(s.pid()).await.unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let (engine, me) = (cpu_s(&pid), cpu_s("self"));
+    let engine = cpu_s(&pid);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (engine, me) = (cpu_s(&pid) - engine, cpu_s("self") - me);
-    assert!(
-        engine < 0.3 && me < 0.3,
-        "CPU while idle: engine {engine} s, client {me} s"
-    );
+    let engine = cpu_s(&pid) - engine;
+    assert!(engine < 0.3, "CPU of the engine while idle: {engine} s");
     within(cluster.shutdown()).await.unwrap();
 }
 
