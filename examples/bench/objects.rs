@@ -58,8 +58,9 @@ pub(crate) async fn objects(quick: bool) -> Result<(), BoxError> {
     );
     drop(remotes);
     settle(&engine, 0).await?;
-    // Give the engine a moment to hand memory back after the release.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Give the engine a moment to hand memory back after the release (it
+    // trims 200 ms after, off its thread; the walk takes a while).
+    tokio::time::sleep(Duration::from_secs(1)).await;
     emit(
         "engine_rss_after_release_ratio",
         rss_bytes(pid) / before,
