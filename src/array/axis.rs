@@ -5,11 +5,11 @@
 
 use super::dist::tree::{merge_tree, on_node};
 use super::dist::DistArray;
-use super::engine::kernels::method;
 use super::index::Placed;
 use super::kinds::{BinOp, Reduce};
 use super::methods::for_each_axis_reduction;
 use super::partition::resolve_axis;
+use super::protocol::ArrayOp;
 use super::remote_array::RemoteArray;
 use super::ShapeError;
 use crate::error::Result;
@@ -199,9 +199,11 @@ impl<A: Element + Value> DistArray<A> {
             }
             let Some((b, _)) = next.next() else { break };
             let here = on_node(&extreme, b.node())?;
-            let at: RemoteArray<i64> = b.combine_into(
-                method::FIRST_MATCH,
-                &(k, starts[i] as i64),
+            let at: RemoteArray<i64> = b.run_op_with(
+                ArrayOp::FirstMatch {
+                    axis: k,
+                    offset: starts[i] as i64,
+                },
                 &here,
                 lanes.clone(),
             );

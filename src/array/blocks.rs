@@ -4,9 +4,9 @@
 
 use super::dist::tree::merge_tree;
 use super::dist::DistArray;
-use super::engine::kernels::method;
 use super::index::Sel;
 use super::kinds::Reduce;
+use super::protocol::ArrayOp;
 use super::remote_array::RemoteArray;
 use crate::call::RemoteFn;
 use crate::error::Result;
@@ -88,13 +88,11 @@ impl<A: Element + Value> DistArray<A> {
             .iter()
             .map(|b| b.apply_into(f, args.clone(), None))
             .collect();
-        let shapes = futures::future::try_join_all(results.iter().map(|r| {
-            r.invoke::<Vec<usize>, std::convert::Infallible>(
-                method::SHAPE,
-                &(),
-                crate::call::Invoke::default(),
-            )
-        }))
+        let shapes = futures::future::try_join_all(
+            results
+                .iter()
+                .map(|r| r.ask_op::<Vec<usize>>(ArrayOp::Shape)),
+        )
         .await?;
         // The same arrays under handles that know their shapes (whole-row
         // selections share the arrays' memory on the engines).
@@ -110,7 +108,7 @@ impl<A: Element + Value> DistArray<A> {
                         step: 1,
                     })
                     .collect();
-                r.op_into(method::SLICE, &(whole,), shape)
+                r.run_op(ArrayOp::Slice { sels: whole }, shape)
             })
             .collect();
         Ok(DistArray::from_blocks(blocks, self.axis() as isize)?)

@@ -3,7 +3,7 @@
 //! of a distributed one — with ndarray's semantics, checked on the client.
 
 use super::dist::DistArray;
-use super::engine::kernels::method;
+use super::protocol::ArrayOp;
 use super::remote_array::RemoteArray;
 use super::ShapeError;
 use crate::error::Result;
@@ -197,7 +197,7 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
     pub fn slice(&self, info: impl AsRef<[SliceInfoElem]>) -> Result<RemoteArray<A>> {
         let sels: Vec<Sel> = info.as_ref().iter().map(|&e| e.into()).collect();
         let plan = plan(&self.known_shape()?, &sels)?;
-        Ok(self.op_into(method::SLICE, &(sels,), plan.shape))
+        Ok(self.run_op(ArrayOp::Slice { sels }, plan.shape))
     }
 }
 
@@ -307,7 +307,12 @@ impl<A: Element + Value> DistArray<A> {
         let (blocks, chain) = self.parts();
         let part = |b: usize, local: &[Sel]| -> Result<RemoteArray<A>> {
             let shape = plan_block_shape(&blocks[b], local)?;
-            Ok(blocks[b].op_into(method::SLICE, &(local,), shape))
+            Ok(blocks[b].run_op(
+                ArrayOp::Slice {
+                    sels: local.to_vec(),
+                },
+                shape,
+            ))
         };
         let with_chain = |r: RemoteArray<A>| {
             if chain.is_empty() {
@@ -367,23 +372,17 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
 
     pub(crate) fn assign_slice_sels(&self, sels: Vec<Sel>, value: f64) -> Result<()> {
         plan(&self.known_shape()?, &sels)?;
-        let how = crate::call::Invoke {
-            mutating: true,
-            cached: false,
-        };
         // Not awaited: a failure surfaces on the next use of the array.
-        let done: crate::Call<()> = self.invoke(method::ASSIGN, &(sels, value), how);
+        let done: crate::Call<()> = self.ask_op(ArrayOp::Assign { sels, value });
         drop(done);
         Ok(())
     }
 
     /// Applies elementwise steps to the array in place on the engine.
     pub fn map_inplace(&self, chain: &[super::kinds::ElemOp]) {
-        let how = crate::call::Invoke {
-            mutating: true,
-            cached: false,
-        };
-        let done: crate::Call<()> = self.invoke(method::MAP_INPLACE, &(chain,), how);
+        let done: crate::Call<()> = self.ask_op(ArrayOp::MapInPlace {
+            chain: chain.to_vec(),
+        });
         drop(done);
     }
 }
@@ -466,7 +465,7 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
         let picks = resolve_indices(indices, shape[k], k)?;
         let mut out = shape;
         out[k] = picks.len();
-        Ok(self.op_into(method::TAKE, &(k, picks), out))
+        Ok(self.run_op(ArrayOp::Take { axis: k, picks }, out))
     }
 }
 

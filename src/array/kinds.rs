@@ -133,3 +133,12 @@ impl Cmp {
         }
     }
 }
+
+/// A cumulative operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scan {
+    /// Running sum (numpy's `cumsum`).
+    Sum,
+    /// Running product (numpy's `cumprod`).
+    Prod,
+}

@@ -6,9 +6,9 @@
 
 use super::dist::tree::{merge_tree, on_node};
 use super::dist::DistArray;
-use super::engine::kernels::method;
 use super::index::Placed;
 use super::kinds::Reduce;
+use super::protocol::ArrayOp;
 use super::remote_array::RemoteArray;
 use super::ShapeError;
 use crate::error::Result;
@@ -46,7 +46,7 @@ impl<A: Element + Value> RemoteArray<A> {
     pub fn dot(&self, other: &RemoteArray<A>) -> Result<RemoteArray<A>> {
         let shape = dot_shape(&self.known_shape()?, &other.known_shape()?)?;
         let other = on_node(other, self.node())?;
-        Ok(self.combine_into(method::DOT, &(), &other, shape))
+        Ok(self.run_op_with(ArrayOp::Dot, &other, shape))
     }
 
     /// `self·w` with a local array `w` (sent to this array's engine).
@@ -61,10 +61,10 @@ impl<A: Element + Value> RemoteArray<A> {
     pub fn t_dot(&self, other: &RemoteArray<A>) -> Result<RemoteArray<A>> {
         let shape = tdot_shape(&self.known_shape()?, &other.known_shape()?)?;
         if other.id() == self.id() {
-            return Ok(self.op_into(method::GRAM, &(), shape));
+            return Ok(self.run_op(ArrayOp::Gram, shape));
         }
         let other = on_node(other, self.node())?;
-        Ok(self.combine_into(method::TDOT, &(), &other, shape))
+        Ok(self.run_op_with(ArrayOp::TDot, &other, shape))
     }
 
     /// Rows `range` (along axis 0), on the engine.

@@ -1,8 +1,8 @@
 //! [`RemoteArray`]: one `ndarray` array on one engine.
 
-use super::engine::kernels::method;
 use super::kinds::{BinOp, Cmp, ElemOp, Reduce, Unary};
 use super::partition::resolve_axis;
+use super::protocol::ArrayOp;
 use super::ShapeError;
 use crate::error::Result;
 use crate::proxy::{Call, Invoke, Remote};
@@ -56,11 +56,6 @@ fn decode_fetched<A: Element + Value>(
 ) -> Result<ndarray::ArcArray<A, ndarray::IxDyn>> {
     crate::proxy::remote::decode_value::<ArrayD<A>, _>(reply).map(ArrayD::into_shared)
 }
-
-const PLAIN: Invoke = Invoke {
-    mutating: false,
-    cached: false,
-};
 
 impl<A: Element + Value> Remote<ArrayD<A>> {
     /// The array, shared with its engine when that engine runs in this
@@ -132,7 +127,12 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
 
     /// A chain of elementwise steps, applied on the engine in one pass.
     pub fn map_chain(&self, chain: &[ElemOp]) -> RemoteArray<A> {
-        self.op_into(method::MAP, &(chain,), self.shape().to_vec())
+        self.run_op(
+            ArrayOp::Map {
+                chain: chain.to_vec(),
+            },
+            self.shape().to_vec(),
+        )
     }
 
     /// An elementwise function, computed on the engine.
@@ -154,7 +154,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
     /// once.
     pub fn try_binary(&self, op: BinOp, other: &RemoteArray<A>) -> Result<RemoteArray<A>> {
         let (x, y, shape) = self.colocate(other)?;
-        Ok(x.combine_into(method::BINARY, &(op,), &y, shape))
+        Ok(x.run_op_with(ArrayOp::Binary { op }, &y, shape))
     }
 
     /// `self op local` with a local array (numpy broadcasting): the local
@@ -171,7 +171,12 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<RemoteArray<A>> {
         let from = self.known_shape()?;
         match super::broadcast_shape(&from, shape) {
-            Some(s) if s == shape => Ok(self.op_into(method::BROADCAST, &(shape,), shape.to_vec())),
+            Some(s) if s == shape => Ok(self.run_op(
+                ArrayOp::Broadcast {
+                    shape: shape.to_vec(),
+                },
+                shape.to_vec(),
+            )),
             _ => Err(ShapeError::Broadcast {
                 a: from,
                 b: shape.to_vec(),
@@ -182,7 +187,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
 
     /// `x cmp s` for every element (compared as `f64`): a `bool` array.
     pub fn compare(&self, cmp: Cmp, s: f64) -> RemoteArray<bool> {
-        self.op_into(method::COMPARE, &(cmp, s), self.shape().to_vec())
+        self.run_op(ArrayOp::Compare { cmp, scalar: s }, self.shape().to_vec())
     }
 
     super::methods::for_each_comparison!(remote_comparisons);
@@ -190,7 +195,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
     /// `x cmp y` elementwise between two arrays on one engine (broadcasting).
     pub fn compare_array(&self, cmp: Cmp, other: &RemoteArray<A>) -> Result<RemoteArray<bool>> {
         let (x, y, shape) = self.colocate(other)?;
-        Ok(x.combine_into(method::COMPARE, &(cmp,), &y, shape))
+        Ok(x.run_op_with(ArrayOp::CompareArray { cmp }, &y, shape))
     }
 
     /// `xⁿ` elementwise (integer arrays: `n ≥ 0`, wrapping on overflow).
@@ -210,7 +215,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
 
     /// The array converted to element type `B` (`as` semantics).
     pub fn astype<B: Element + Value>(&self) -> RemoteArray<B> {
-        self.op_into(method::ASTYPE, &(B::DTYPE,), self.shape().to_vec())
+        self.run_op(ArrayOp::AsType { dtype: B::DTYPE }, self.shape().to_vec())
     }
 
     /// Where `cond` is true the element, elsewhere `other` (numpy's
@@ -224,7 +229,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         } else {
             cond.copy_to(self.node())?
         };
-        Ok(self.combine_into(method::WHERE, &(other,), &cond, shape))
+        Ok(self.run_op_with(ArrayOp::Where { other }, &cond, shape))
     }
 
     /// The array as a stream of arrays of `rows` rows each (along axis 0;
@@ -243,7 +248,8 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
     /// ```
     pub fn chunks(&self, rows: usize) -> crate::call::CallStream<ArrayD<A>> {
-        self.invoke_stream(method::CHUNKS, &(rows,), crate::call::Invoke::default())
+        let op = ArrayOp::<A>::Chunks { rows };
+        self.invoke_stream(op.method(), &op, crate::call::Invoke::default())
     }
 
     /// Whether any element is true (nonzero).
@@ -299,7 +305,7 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         } else {
             other.copy_to(self.node())?
         };
-        let done: Call<()> = self.combine_call(method::BINARY_INPLACE, &(op,), &other);
+        let done: Call<()> = self.ask_op_with(ArrayOp::BinaryInPlace { op }, &other);
         drop(done);
         Ok(())
     }
@@ -318,7 +324,10 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
     /// A reduction of the array after a chain of elementwise steps, in one
     /// pass on the engine (no array is made for the chain's result).
     pub(crate) fn reduce_chain<R: Value>(&self, chain: &[ElemOp], op: Reduce) -> Call<R> {
-        self.invoke(method::REDUCE_ALL, &(chain, op), PLAIN)
+        self.ask_op(ArrayOp::ReduceAll {
+            chain: chain.to_vec(),
+            op,
+        })
     }
 
     fn reduce_all<R: Value>(&self, op: Reduce) -> Call<R> {
@@ -389,13 +398,60 @@ impl<A: Element + Value> Remote<ArrayD<A>> {
         } else {
             out.remove(k);
         }
-        Ok(self.op_into(method::REDUCE_AXIS, &(op, k, keepdims), out))
+        Ok(self.run_op(
+            ArrayOp::ReduceAxis {
+                op,
+                axis: k,
+                keepdims,
+            },
+            out,
+        ))
     }
 }
 
 super::scalar_operators!(Remote<ArrayD<A>>, RemoteArray<A>);
 super::assign_operators!(Remote<ArrayD<A>>);
 super::array_operators!(Remote<ArrayD<A>>, RemoteArray<A>);
+
+/// Sending [`ArrayOp`]s: every array operation of both kinds goes through
+/// these four.
+impl<A: Element + Value> Remote<ArrayD<A>> {
+    /// Sends an operation whose result, of `shape`, stays on the engine;
+    /// returns its handle at once.
+    pub(crate) fn run_op<B: 'static>(&self, op: ArrayOp<A>, shape: Vec<usize>) -> RemoteArray<B> {
+        self.op_into(op.method(), &op, shape)
+    }
+
+    /// As [`run_op`](Self::run_op), with a second array of this engine as
+    /// operand (a result shape this client may not know: `None`).
+    pub(crate) fn run_op_with<B: 'static, C>(
+        &self,
+        op: ArrayOp<A>,
+        other: &RemoteArray<C>,
+        shape: impl Into<Option<Vec<usize>>>,
+    ) -> RemoteArray<B> {
+        self.combine_kept(op.method(), &op, other, shape.into())
+    }
+
+    /// Sends an operation whose answer is a value.
+    pub(crate) fn ask_op<R: Value>(&self, op: ArrayOp<A>) -> Call<R> {
+        let how = Invoke {
+            mutating: op.mutates(),
+            cached: false,
+        };
+        self.invoke(op.method(), &op, how)
+    }
+
+    /// As [`ask_op`](Self::ask_op), with a second array of this engine as
+    /// operand.
+    pub(crate) fn ask_op_with<R: Value, C>(
+        &self,
+        op: ArrayOp<A>,
+        other: &RemoteArray<C>,
+    ) -> Call<R> {
+        self.combine_call(op.method(), &op, other)
+    }
+}
 
 impl<A: Element + Value> std::ops::Neg for &Remote<ArrayD<A>> {
     type Output = RemoteArray<A>;

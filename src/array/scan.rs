@@ -5,10 +5,10 @@
 
 use super::dist::tree::{merge_pair, on_node};
 use super::dist::DistArray;
-use super::engine::kernels::method;
-use super::engine::scan::Scan;
 use super::kinds::Reduce;
+use super::kinds::Scan;
 use super::partition::resolve_axis;
+use super::protocol::ArrayOp;
 use super::remote_array::RemoteArray;
 use super::ShapeError;
 use crate::error::Result;
@@ -30,11 +30,11 @@ impl<A: Element + Value> RemoteArray<A> {
         let shape = self.known_shape()?;
         let ndim = shape.len();
         let k = resolve_axis(axis, ndim).ok_or(ShapeError::AxisOutOfRange { axis, ndim })?;
-        Ok(self.op_into(method::SCAN, &(op, k), shape))
+        Ok(self.run_op(ArrayOp::Scan { op, axis: k }, shape))
     }
 
     fn scan_from(&self, op: Scan, axis: usize, carry: &RemoteArray<A>) -> RemoteArray<A> {
-        self.combine_into(method::SCAN_FROM, &(op, axis), carry, self.shape().to_vec())
+        self.run_op_with(ArrayOp::ScanFrom { op, axis }, carry, self.shape().to_vec())
     }
 }
 

@@ -1,20 +1,23 @@
-//! Sorting and selection of 1-D distributed arrays, with the data moving
-//! engine to engine. Each engine sorts its block; for every boundary of
+//! Sorting and selection of distributed arrays, with the data moving
+//! engine to engine. A 1-D array is sorted by a sample sort: each engine
+//! sorts its block; for every boundary of
 //! the balanced result (the layout `scatter_axis` gives) the client finds
 //! where in each sorted block the elements of lower rank end, by a
 //! distributed selection (each round asks one engine for one element and
 //! every engine for that element's rank in its block: a few values per
 //! round, no array data); each block's runs go to the engines that own
 //! their ranks, where they are merged. `unique`, `percentile` and `median`
-//! build on it; `histogram` merges per-block counts.
+//! build on it (an n-D array flattened block by block first); `histogram`
+//! merges per-block counts. An n-D array sorts along its distributed axis
+//! lane by lane, laid out anew so that each engine holds whole lanes.
 
 use super::dist::tree::{merge_tree, on_node};
 use super::dist::DistArray;
-use super::engine::kernels::method;
 use super::kinds::Reduce;
+use super::partition;
+use super::protocol::ArrayOp;
 use super::remote_array::RemoteArray;
 use super::ShapeError;
-use crate::call::Invoke;
 use crate::error::Result;
 use crate::id::NodeId;
 use crate::value::{Element, Value};
@@ -35,21 +38,57 @@ fn range_of(range: std::ops::Range<usize>) -> Vec<SliceInfoElem> {
 }
 
 impl<A: Element + Value + PartialOrd> DistArray<A> {
-    fn check_1d(&self) -> Result<()> {
+    /// The lanes along the distributed axis of an n-D array, each made by
+    /// `op` (a sort or argsort of every lane along that axis): the array is
+    /// laid out anew split along its longest other axis, so that each engine
+    /// holds whole lanes, every engine runs `op` on its block, and the
+    /// result is laid out back along the distributed axis in balanced
+    /// blocks; every move is engine to engine.
+    fn by_lanes<B: Element + Value>(&self, op: ArrayOp<A>) -> Result<DistArray<B>> {
+        let (k, shape) = (self.axis(), self.shape().to_vec());
+        let j = (0..shape.len())
+            .filter(|&j| j != k)
+            .max_by_key(|&j| shape[j])
+            .unwrap_or(k);
+        let nodes = self.distinct_engines();
+        let across = |axis: usize| -> Vec<_> {
+            partition::blocks(shape[axis], nodes.len())
+                .into_iter()
+                .zip(nodes.iter().copied())
+                .collect()
+        };
+        let lanes = self.relayout(j, &across(j))?;
+        let done: Vec<RemoteArray<B>> = lanes
+            .blocks()
+            .iter()
+            .map(|b| b.run_op(op.clone(), b.shape().to_vec()))
+            .collect();
+        lanes.with_blocks(done).relayout(k, &across(k))
+    }
+
+    /// The elements as a 1-D array, each block flattened where it lives
+    /// (in the array's order when it is split along axis 0; otherwise in
+    /// some order, which is all that `unique`, percentiles and histograms
+    /// need).
+    fn flattened(&self) -> Result<DistArray<A>> {
         if self.ndim() == 1 {
-            Ok(())
-        } else {
-            Err(ShapeError::AxisOutOfRange {
-                axis: 1,
-                ndim: self.ndim(),
-            }
-            .into())
+            return Ok(self.clone());
         }
+        let flat = self
+            .blocks()
+            .iter()
+            .map(|b| b.reshape(&[b.len()]))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DistArray::from_blocks(flat, 0)?)
     }
 
     /// The array sorted (NaN last, as numpy sorts), split into balanced
     /// blocks as [`scatter_axis`](crate::ObjectHub::scatter_axis) splits;
-    /// the data move engine to engine only. 1-D arrays.
+    /// the data move engine to engine only. An n-D array is sorted along
+    /// its distributed axis (every lane on its own, as numpy's
+    /// `sort(axis=k)`): it is laid out anew split along its longest other
+    /// axis, each engine sorts whole lanes, and the result is laid out back;
+    /// engines beyond that axis's length have no part in it.
     ///
     /// ```
     /// # async fn demo() -> distob::Result<()> {
@@ -61,9 +100,11 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
     /// ```
     pub async fn sort(&self) -> Result<DistArray<A>> {
-        self.check_1d()?;
         if self.is_empty() {
             return Ok(self.materialize());
+        }
+        if self.ndim() > 1 {
+            return self.by_lanes(ArrayOp::Sort { axis: self.axis() });
         }
         let sorted = self.sorted_blocks();
         let exchange = self.exchange(&sorted, &[]).await?.0;
@@ -76,11 +117,20 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
     }
 
     /// The indices that sort the array (a permutation, `i64`), split into
-    /// balanced blocks; equal elements keep their order.
+    /// balanced blocks; equal elements keep their order. For an n-D array,
+    /// along the distributed axis: every lane's indices along that axis
+    /// (numpy's `argsort(axis=k, kind="stable")`), laid out as
+    /// [`sort`](Self::sort) lays them.
     pub async fn argsort(&self) -> Result<DistArray<i64>> {
-        self.check_1d()?;
         if self.is_empty() {
             return Ok(self.astype::<i64>());
+        }
+        if self.ndim() > 1 {
+            let op = ArrayOp::ArgSort {
+                axis: self.axis(),
+                offset: 0,
+            };
+            return self.by_lanes(op);
         }
         let blocks = self.blocks();
         let starts = self.boundaries();
@@ -88,7 +138,13 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
         let indices: Vec<RemoteArray<i64>> = blocks
             .iter()
             .zip(&starts)
-            .map(|(b, &s)| b.op_into(method::ARGSORT, &(s as i64,), b.shape().to_vec()))
+            .map(|(b, &s)| {
+                let op = ArrayOp::ArgSort {
+                    axis: 0,
+                    offset: s as i64,
+                };
+                b.run_op(op, b.shape().to_vec())
+            })
             .collect();
         let (values, indices) = self.exchange(&sorted, &indices).await?;
         let mut out = Vec::new();
@@ -99,15 +155,16 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
                 return Err(ShapeError::LayoutMismatch.into());
             };
             debug_assert_eq!(v.node(), node);
-            let perm: RemoteArray<i64> = v.op_into(method::ARGSORT, &(0i64,), vec![n]);
-            out.push(i.combine_into(method::TAKE_BY, &(), &perm, vec![n]));
+            let perm: RemoteArray<i64> = v.run_op(ArrayOp::ArgSort { axis: 0, offset: 0 }, vec![n]);
+            out.push(i.run_op_with(ArrayOp::TakeBy, &perm, vec![n]));
         }
         Ok(DistArray::from_blocks(out, 0)?)
     }
 
-    /// The distinct elements, sorted (numpy's `unique`).
+    /// The distinct elements, sorted, as a 1-D array (numpy's `unique`,
+    /// which flattens an n-D array).
     pub async fn unique(&self) -> Result<DistArray<A>> {
-        let sorted = self.sort().await?;
+        let sorted = self.flattened()?.sort().await?;
         if sorted.is_empty() {
             return Ok(sorted);
         }
@@ -123,12 +180,8 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
                 _ => None,
             };
             counts.push(match &before {
-                None => b.invoke::<u64, std::convert::Infallible>(
-                    method::UNIQUE_COUNT,
-                    &(),
-                    Invoke::default(),
-                ),
-                Some(p) => b.combine_call(method::UNIQUE_COUNT, &(), p),
+                None => b.ask_op::<u64>(ArrayOp::UniqueCount),
+                Some(p) => b.ask_op_with(ArrayOp::UniqueCount, p),
             });
             befores.push(before);
         }
@@ -138,16 +191,16 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
             .zip(befores)
             .zip(counts)
             .map(|((b, before), n)| match before {
-                None => b.op_into(method::UNIQUE, &(), vec![n as usize]),
-                Some(p) => b.combine_into(method::UNIQUE, &(), &p, vec![n as usize]),
+                None => b.run_op(ArrayOp::Unique, vec![n as usize]),
+                Some(p) => b.run_op_with(ArrayOp::Unique, &p, vec![n as usize]),
             })
             .collect();
         Ok(DistArray::from_blocks(out, 0)?)
     }
 
-    /// The `q`-th percentile (`0 ≤ q ≤ 100`), interpolated linearly between
-    /// the two nearest ranks as numpy's default does (NaN if any element
-    /// is NaN).
+    /// The `q`-th percentile (`0 ≤ q ≤ 100`) of all the elements,
+    /// interpolated linearly between the two nearest ranks as numpy's
+    /// default does (NaN if any element is NaN).
     pub async fn percentile(&self, q: f64) -> Result<f64> {
         let n = self.len();
         if !(0.0..=100.0).contains(&q) {
@@ -156,7 +209,7 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
         if n == 0 {
             return Err(ShapeError::Empty { op: Reduce::Mean }.into());
         }
-        let sorted = self.sort().await?;
+        let sorted = self.flattened()?.sort().await?;
         // Any NaN (sorted last) makes the percentile NaN, as in numpy.
         if sorted.element(n - 1).await?.is_nan() {
             return Ok(f64::NAN);
@@ -194,7 +247,7 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
         let parts = self
             .blocks()
             .iter()
-            .map(|b| b.op_into(method::HISTOGRAM, &(bins, lo, hi), vec![bins]))
+            .map(|b| b.run_op(ArrayOp::Histogram { bins, lo, hi }, vec![bins]))
             .collect();
         merge_tree(parts, Reduce::Sum)
     }
@@ -202,7 +255,7 @@ impl<A: Element + Value + PartialOrd> DistArray<A> {
     fn sorted_blocks(&self) -> Vec<RemoteArray<A>> {
         self.blocks()
             .iter()
-            .map(|b| b.op_into(method::SORT, &(), b.shape().to_vec()))
+            .map(|b| b.run_op(ArrayOp::Sort { axis: 0 }, b.shape().to_vec()))
             .collect()
     }
 
@@ -262,20 +315,18 @@ async fn cut_at<A: Element + Value + PartialOrd>(
     );
     while lo.iter().zip(&hi).any(|(l, h)| l < h) {
         let offers = futures::future::try_join_all(sorted.iter().enumerate().map(|(i, b)| {
-            b.invoke::<Vec<A>, std::convert::Infallible>(
-                method::SPACED,
-                &(lo[i], hi[i], PIVOTS),
-                Invoke::default(),
-            )
+            b.ask_op::<Vec<A>>(ArrayOp::Spaced {
+                lo: lo[i],
+                hi: hi[i],
+                k: PIVOTS,
+            })
         }))
         .await?;
         let pivots: Vec<A> = offers.into_iter().flatten().collect();
         let ranks = futures::future::try_join_all(sorted.iter().map(|b| {
-            b.invoke::<Vec<(u64, u64)>, std::convert::Infallible>(
-                method::RANKS,
-                &(pivots.clone(),),
-                Invoke::default(),
-            )
+            b.ask_op::<Vec<(u64, u64)>>(ArrayOp::Ranks {
+                values: pivots.clone(),
+            })
         }))
         .await?;
         for c in 0..pivots.len() {
@@ -319,7 +370,7 @@ fn merge_runs<A: Element + Value>(
             match it.next() {
                 Some(b) => {
                     let len = a.len() + b.len();
-                    next.push(a.combine_into(method::MERGE_SORTED, &(), &b, vec![len]));
+                    next.push(a.run_op_with(ArrayOp::MergeSorted, &b, vec![len]));
                 }
                 None => next.push(a),
             }

@@ -3,9 +3,9 @@
 //! distributed axis only joins block lists: no data moves.
 
 use super::dist::DistArray;
-use super::engine::kernels::method;
 use super::index::{Placed, Sel};
 use super::partition::resolve_axis;
+use super::protocol::ArrayOp;
 use super::remote_array::RemoteArray;
 use super::ShapeError;
 use crate::error::{Error, Result};
@@ -69,14 +69,19 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
         let shape = self.known_shape()?;
         check_perm(axes, shape.len())?;
         let out: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
-        Ok(self.op_into(method::TRANSPOSE, &(axes,), out))
+        Ok(self.run_op(
+            ArrayOp::Transpose {
+                axes: axes.to_vec(),
+            },
+            out,
+        ))
     }
 
     /// The transpose (axes reversed).
     pub fn t(&self) -> RemoteArray<A> {
         let axes: Vec<usize> = (0..self.ndim()).rev().collect();
         let out: Vec<usize> = axes.iter().map(|&a| self.shape()[a]).collect();
-        self.op_into(method::TRANSPOSE, &(axes,), out)
+        self.run_op(ArrayOp::Transpose { axes }, out)
     }
 
     /// Axes `a` and `b` swapped.
@@ -109,7 +114,7 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
             .collect();
         let out: Vec<usize> = self.shape().iter().copied().filter(|&n| n != 1).collect();
         let sels: Vec<Sel> = info.into_iter().map(Into::into).collect();
-        self.op_into(method::SLICE, &(sels,), out)
+        self.run_op(ArrayOp::Slice { sels }, out)
     }
 }
 
@@ -307,7 +312,7 @@ pub fn concatenate<A: Element + Value, J: Joinable<A>>(
             for b in &blocks[1..] {
                 let mut s = joined.shape().to_vec();
                 s[k] += b.shape()[k];
-                joined = joined.combine_into(method::CONCAT, &(k,), b, s);
+                joined = joined.run_op_with(ArrayOp::Concat { axis: k }, b, s);
             }
             return Ok(Placed::Remote(joined));
         }
@@ -343,7 +348,7 @@ pub fn concatenate<A: Element + Value, J: Joinable<A>>(
         for part in &per_part[1..] {
             let mut s = joined.shape().to_vec();
             s[k] += part[i].shape()[k];
-            joined = joined.combine_into(method::CONCAT, &(k,), &part[i], s);
+            joined = joined.run_op_with(ArrayOp::Concat { axis: k }, &part[i], s);
         }
         blocks.push(joined);
     }

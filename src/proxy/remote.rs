@@ -296,18 +296,7 @@ impl<T> Remote<T> {
     }
 
     /// As [`op_into`](Remote::op_into), with a second object of the same
-    /// engine as the method's operand.
-    pub(crate) fn combine_into<U: 'static, V>(
-        &self,
-        method: MethodId,
-        args: &impl Serialize,
-        other: &Remote<V>,
-        shape: Vec<usize>,
-    ) -> Remote<U> {
-        self.combine_kept(method, args, other, Some(shape))
-    }
-
-    /// As [`combine_into`](Remote::combine_into), for a result whose shape
+    /// engine as the method's operand, for a result whose shape
     /// this client may not know.
     pub(crate) fn combine_kept<U: 'static, V>(
         &self,

@@ -2,7 +2,7 @@
 
 use super::{clusters, run};
 use distob::Cluster;
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, Axis, IxDyn};
 use proptest::prelude::*;
 
 fn sorted_copy(v: &[f64]) -> Vec<f64> {
@@ -66,6 +66,63 @@ proptest! {
     }
 }
 
+/// Every lane along `k` sorted (stable), and the indices that sort it.
+fn lanes_sorted(a: &ArrayD<f64>, k: usize) -> (ArrayD<f64>, ArrayD<i64>) {
+    let mut want = a.clone();
+    let mut idx = ArrayD::<i64>::zeros(a.raw_dim());
+    for (mut lane, mut at) in want
+        .lanes_mut(Axis(k))
+        .into_iter()
+        .zip(idx.lanes_mut(Axis(k)))
+    {
+        let vals = lane.to_vec();
+        let mut order: Vec<usize> = (0..vals.len()).collect();
+        order.sort_by(|&i, &j| vals[i].partial_cmp(&vals[j]).unwrap());
+        for (slot, &i) in order.iter().enumerate() {
+            lane[slot] = vals[i];
+            at[slot] = i as i64;
+        }
+    }
+    (want, idx)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn n_d_arrays_sort_along_their_distributed_axis(
+        (a, engines, k) in super::case(),
+        q in 0.0f64..=100.0,
+    ) {
+        prop_assume!(a.ndim() > 1);
+        run(async {
+            let c = &clusters().1[engines - 1];
+            // Few distinct values: repeats test that argsort is stable.
+            let a = a.mapv(|x| (x / 10.0).round());
+            let d = c.scatter_axis(a.clone(), k as isize).await.unwrap();
+            let (want, want_idx) = lanes_sorted(&a, k);
+
+            let s = d.sort().await.unwrap();
+            prop_assert_eq!(s.axis(), k);
+            prop_assert_eq!(s.block_lens(), d.block_lens(), "balanced blocks");
+            prop_assert_eq!(c.gather(&s).await.unwrap(), want);
+            prop_assert_eq!(c.gather(&d.argsort().await.unwrap()).await.unwrap(), want_idx);
+
+            let all = sorted_copy(a.as_slice().unwrap());
+            let mut distinct = all.clone();
+            distinct.dedup();
+            let u = c.gather(&d.unique().await.unwrap()).await.unwrap();
+            prop_assert_eq!(u.into_raw_vec_and_offset().0, distinct);
+            let pos = q / 100.0 * (all.len() - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            let expect = all[lo] + (all[hi] - all[lo]) * (pos - lo as f64);
+            let got = d.percentile(q).await.unwrap();
+            prop_assert!((got - expect).abs() < 1e-9, "{} vs {}", got, expect);
+            Ok(())
+        })?;
+    }
+}
+
 #[test]
 fn sorts_put_nan_last_and_move_no_array_bytes_through_the_client() {
     run(async {
@@ -91,6 +148,24 @@ fn sorts_put_nan_last_and_move_no_array_bytes_through_the_client() {
             "NaN anywhere makes the median NaN, as in numpy"
         );
         assert!(d.percentile(101.0).await.is_err());
+
+        // Along the distributed axis of a 2-D array: laid out anew engine
+        // to engine, no array bytes through the client either.
+        let m = ArrayD::from_shape_fn(IxDyn(&[10_000, 3]), |i| {
+            ((i[0] * 7919 + i[1]) % 10_007) as f64
+        });
+        let d = c.scatter_axis(m.clone(), 0).await.unwrap();
+        let before = c.hub().bytes_written();
+        let s = d.sort().await.unwrap();
+        let p = d.argsort().await.unwrap();
+        let sent = c.hub().bytes_written() - before;
+        assert!(
+            sent < 64 * 1024,
+            "the client sent {sent} bytes for a 240 KB sort"
+        );
+        let (want, want_idx) = lanes_sorted(&m, 0);
+        assert_eq!(c.gather(&s).await.unwrap(), want);
+        assert_eq!(c.gather(&p).await.unwrap(), want_idx);
     });
 }
 

@@ -2,9 +2,9 @@
 //! relayout (rebalance included) that moves blocks engine to engine.
 
 use crate::array::dist::DistArray;
-use crate::array::engine::kernels::method;
 use crate::array::index::Placed;
 use crate::array::partition::resolve_axis;
+use crate::array::protocol::ArrayOp;
 use crate::array::remote_array::RemoteArray;
 use crate::array::stack::concatenate;
 use crate::array::ShapeError;
@@ -82,13 +82,18 @@ impl<A: Element + Value> DistArray<A> {
     /// Evens out the blocks over the engines that hold them (blocks of
     /// `ceil(n / engines)` along the same axis), moving data engine to engine.
     pub fn rebalance(&self) -> Result<DistArray<A>> {
-        let mut nodes = self.engines();
-        nodes.dedup();
-        let mut seen = std::collections::BTreeSet::new();
-        nodes.retain(|n| seen.insert(*n));
+        let nodes = self.distinct_engines();
         let ranges = crate::array::partition::blocks(self.shape()[self.axis()], nodes.len());
         let layout: Vec<_> = ranges.into_iter().zip(nodes).collect();
         self.relayout(self.axis(), &layout)
+    }
+
+    /// The engines that hold blocks, each once, in block order.
+    pub(crate) fn distinct_engines(&self) -> Vec<crate::NodeId> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut nodes = self.engines();
+        nodes.retain(|n| seen.insert(*n));
+        nodes
     }
 
     /// This array's layout: each block's range along the axis and engine.
@@ -181,7 +186,12 @@ impl<A: Element + Value> crate::proxy::Remote<ndarray::ArrayD<A>> {
             }
             .into());
         }
-        Ok(self.op_into(method::RESHAPE, &(shape,), shape.to_vec()))
+        Ok(self.run_op(
+            ArrayOp::Reshape {
+                shape: shape.to_vec(),
+            },
+            shape.to_vec(),
+        ))
     }
 }
 

@@ -3,8 +3,8 @@
 //! after round, until one result is left. The client only names the
 //! steps; no partial passes through it.
 
-use crate::array::engine::kernels::method;
 use crate::array::kinds::Reduce;
+use crate::array::protocol::ArrayOp;
 use crate::array::remote_array::RemoteArray;
 use crate::array::ShapeError;
 use crate::error::Result;
@@ -45,7 +45,7 @@ pub(crate) fn merge_pair<B: Element + Value>(
         b.copy_to(a.node())?
     };
     let shape = a.shape_meta().map(<[usize]>::to_vec);
-    Ok(a.combine_kept(method::MERGE, &(op,), &b, shape))
+    Ok(a.run_op_with(ArrayOp::Merge { op }, &b, shape))
 }
 
 /// `x` on `node`: itself if it lives there, else a copy made engine to

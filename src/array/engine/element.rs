@@ -5,8 +5,9 @@ use crate::actors::hosted::{Hosted, Produced};
 use crate::array::engine::kernels::{apply, broadcast, check_chain, unsupported, Kernel};
 use crate::array::engine::reduce::{lanes_into, reduce_axis_generic, reduce_iter, reduced_value};
 use crate::array::kinds::{BinOp, ElemOp, Reduce, Unary};
+use crate::array::protocol::ArrayOp;
 use crate::macro_support::ok_value;
-use crate::net::wire::{Fault, MethodId};
+use crate::net::wire::Fault;
 use crate::value::DType;
 use ndarray::{ArcArray, ArrayD, ArrayViewD, Axis, IxDyn};
 use num_traits::NumCast;
@@ -136,16 +137,15 @@ macro_rules! numeric_kernel {
         ) -> Result<Box<dyn Hosted>, Fault> {
             reduce_axis_generic(a, op, axis, keepdims)
         }
-        fn more(a: &ArcArray<Self, IxDyn>, m: MethodId, args: &[u8]) -> Option<Result<Produced, Fault>> {
-            crate::array::engine::numeric(a, m, args)
+        fn more(a: &ArcArray<Self, IxDyn>, op: &ArrayOp<Self>) -> Option<Result<Produced, Fault>> {
+            crate::array::engine::numeric(a, op)
         }
         fn more_with(
             a: &ArcArray<Self, IxDyn>,
-            m: MethodId,
-            args: &[u8],
+            op: &ArrayOp<Self>,
             other: &ArcArray<Self, IxDyn>,
         ) -> Option<Result<Produced, Fault>> {
-            crate::array::engine::numeric_with(a, m, args, other)
+            crate::array::engine::numeric_with(a, op, other)
         }
     };
 }
@@ -242,16 +242,15 @@ impl Kernel for bool {
     }
     fn more_with(
         a: &ArcArray<Self, IxDyn>,
-        m: MethodId,
-        args: &[u8],
+        op: &ArrayOp<Self>,
         other: &ArcArray<Self, IxDyn>,
     ) -> Option<Result<Produced, Fault>> {
-        (m == crate::array::engine::kernels::method::MERGE).then(|| {
-            crate::macro_support::decode_args::<(Reduce,)>(args)
-                .and_then(|(op,)| {
-                    crate::array::engine::merge::merge_bool(a.view(), other.view(), op)
-                })
-                .map(crate::array::engine::keep)
-        })
+        match *op {
+            ArrayOp::Merge { op } => Some(
+                crate::array::engine::merge::merge_bool(a.view(), other.view(), op)
+                    .map(crate::array::engine::keep),
+            ),
+            _ => None,
+        }
     }
 }

@@ -7,6 +7,7 @@ use crate::actors::registry::TypeEntry;
 use crate::array::engine::chain::{map_chain, map_chain_inplace};
 use crate::array::kinds::Cmp;
 use crate::array::kinds::{BinOp, ElemOp, Reduce};
+use crate::array::protocol::{self, ArrayOp};
 use crate::macro_support::{decode_args, no_such_method, ok_value};
 use crate::net::wire::{Fault, MethodId};
 use crate::net::AlignedBuf;
@@ -14,93 +15,12 @@ use crate::value::{self, DType, Element, Encoded};
 use bytes::Bytes;
 use ndarray::{ArcArray, ArrayD, ArrayViewD, Axis, IxDyn};
 
-/// Method ids of the array kernels.
-pub(crate) mod method {
-    use crate::net::wire::MethodId;
-    /// `(Vec<ElemOp>,)` → array: the chain applied in one pass
-    pub(crate) const MAP: MethodId = MethodId::of_name("distob::array::map");
-    /// `(Vec<Sel>,)` → array: the selection, as a new standard-layout array
-    pub(crate) const SLICE: MethodId = MethodId::of_name("distob::array::slice");
-    /// `(Vec<usize>,)` → array: axes permuted, in standard layout
-    pub(crate) const TRANSPOSE: MethodId = MethodId::of_name("distob::array::transpose");
-    /// `(usize,)` with a second array as operand → the two joined on that axis
-    pub(crate) const CONCAT: MethodId = MethodId::of_name("distob::array::concat");
-    /// `(Vec<ElemOp>,)` → the array changed in place
-    pub(crate) const MAP_INPLACE: MethodId = MethodId::of_name("distob::array::map_inplace");
-    /// `(Vec<Sel>, f64)` → the selected elements set in place
-    pub(crate) const ASSIGN: MethodId = MethodId::of_name("distob::array::assign");
-    /// `(Vec<usize>,)` → the same elements in that shape (standard order)
-    pub(crate) const RESHAPE: MethodId = MethodId::of_name("distob::array::reshape");
-    /// `(usize, Vec<usize>)` → the elements at those indices along that axis
-    pub(crate) const TAKE: MethodId = MethodId::of_name("distob::array::take");
-    /// `(Vec<usize>,)` → the array broadcast to that shape
-    pub(crate) const BROADCAST: MethodId = MethodId::of_name("distob::array::broadcast");
-    /// `(Cmp, f64)` → bool array
-    pub(crate) const COMPARE: MethodId = MethodId::of_name("distob::array::compare");
-    /// `(DType,)` → array of that element type
-    pub(crate) const ASTYPE: MethodId = MethodId::of_name("distob::array::astype");
-    /// `(f64,)` with a bool array as operand → `where cond { x } else { other }`
-    pub(crate) const WHERE: MethodId = MethodId::of_name("distob::array::where");
-    /// `(BinOp,)` with a second array as operand → this array changed in
-    /// place (the operand broadcast to its shape)
-    pub(crate) const BINARY_INPLACE: MethodId = MethodId::of_name("distob::array::binary_inplace");
-    /// `(BinOp,)` with a second array as operand → array (broadcasting)
-    pub(crate) const BINARY: MethodId = MethodId::of_name("distob::array::binary");
-    /// `(Vec<ElemOp>, Reduce)` → scalar: the chain and the reduction in one
-    /// pass, with no array allocated
-    pub(crate) const REDUCE_ALL: MethodId = MethodId::of_name("distob::array::reduce_all");
-    /// `(Reduce, axis, keepdims)` → array
-    pub(crate) const REDUCE_AXIS: MethodId = MethodId::of_name("distob::array::reduce_axis");
-    /// `(usize,)` → a stream of arrays: that many rows (along axis 0) each
-    pub(crate) const CHUNKS: MethodId = MethodId::of_name("distob::array::chunks");
-    /// `()` → the array's shape (a value)
-    pub(crate) const SHAPE: MethodId = MethodId::of_name("distob::array::shape");
-    /// `(Scan, axis)` → the cumulative sum or product along the axis
-    pub(crate) const SCAN: MethodId = MethodId::of_name("distob::array::scan");
-    /// `(Scan, axis)` with a carry array as operand → the scan continuing
-    /// from the carry
-    pub(crate) const SCAN_FROM: MethodId = MethodId::of_name("distob::array::scan_from");
-    /// `()` → `aᵀ·a`
-    pub(crate) const GRAM: MethodId = MethodId::of_name("distob::array::gram");
-    /// `()` with a second array as operand → `a·b` (numpy's `dot`)
-    pub(crate) const DOT: MethodId = MethodId::of_name("distob::array::dot");
-    /// `()` with a second array as operand → `aᵀ·b`
-    pub(crate) const TDOT: MethodId = MethodId::of_name("distob::array::tdot");
-    /// `(Reduce,)` with a second partial as operand → the two merged
-    pub(crate) const MERGE: MethodId = MethodId::of_name("distob::array::merge");
-    /// `(axis, offset)` with the extremes along the axis as operand → where
-    /// each first occurs (plus the offset), as `i64`
-    pub(crate) const FIRST_MATCH: MethodId = MethodId::of_name("distob::array::first_match");
-    /// `()` → the 1-D block sorted (NaN last)
-    pub(crate) const SORT: MethodId = MethodId::of_name("distob::array::sort");
-    /// `(offset,)` → the block's global indices in sorted order, as `i64`
-    pub(crate) const ARGSORT: MethodId = MethodId::of_name("distob::array::argsort");
-    /// `(lo, hi, k)` → `k` elements evenly spaced over positions `lo..hi`
-    /// of a 1-D block (a value)
-    pub(crate) const SPACED: MethodId = MethodId::of_name("distob::array::spaced");
-    /// `(values,)` → for each, how many elements of a sorted block are
-    /// below it and how many not above it (a value)
-    pub(crate) const RANKS: MethodId = MethodId::of_name("distob::array::ranks");
-    /// `()` with a second sorted run as operand → the two merged
-    pub(crate) const MERGE_SORTED: MethodId = MethodId::of_name("distob::array::merge_sorted");
-    /// `()` with a permutation (of the same type) as operand → the block
-    /// in that order
-    pub(crate) const TAKE_BY: MethodId = MethodId::of_name("distob::array::take_by");
-    /// `()`, or with the previous block's last element as operand → the
-    /// distinct elements of a sorted block
-    pub(crate) const UNIQUE: MethodId = MethodId::of_name("distob::array::unique");
-    /// as `UNIQUE`, giving only how many there are (a value)
-    pub(crate) const UNIQUE_COUNT: MethodId = MethodId::of_name("distob::array::unique_count");
-    /// `(bins, lo, hi)` → counts per bin, as `i64`
-    pub(crate) const HISTOGRAM: MethodId = MethodId::of_name("distob::array::histogram");
-}
-
 pub(super) fn unsupported(what: &str, dtype: DType) -> Fault {
     Fault::Refused(format!("{what} is not defined for {dtype} arrays"))
 }
 
 /// The kernels of one element type.
-pub(crate) trait Kernel: Element {
+pub(crate) trait Kernel: Element + crate::value::Value {
     /// Whether the element type has this operation.
     fn supports(op: &ElemOp) -> bool {
         let _ = op;
@@ -156,20 +76,15 @@ pub(crate) trait Kernel: Element {
     ) -> Result<Box<dyn Hosted>, Fault> {
         Err(unsupported(&format!("{op:?}"), Self::DTYPE))
     }
-    /// The methods of [`engine`](crate::array::engine) (scans, products); `None`
-    /// for a method the type does not have.
-    fn more(
-        _a: &ArcArray<Self, IxDyn>,
-        _m: MethodId,
-        _args: &[u8],
-    ) -> Option<Result<Produced, Fault>> {
+    /// The operations of [`engine`](crate::array::engine) (scans, products,
+    /// sorting); `None` for one the type does not have.
+    fn more(_a: &ArcArray<Self, IxDyn>, _op: &ArrayOp<Self>) -> Option<Result<Produced, Fault>> {
         None
     }
     /// As [`more`](Kernel::more), with a second array as operand.
     fn more_with(
         _a: &ArcArray<Self, IxDyn>,
-        _m: MethodId,
-        _args: &[u8],
+        _op: &ArrayOp<Self>,
         _other: &ArcArray<Self, IxDyn>,
     ) -> Option<Result<Produced, Fault>> {
         None
@@ -270,6 +185,179 @@ impl<A: Kernel + RawBytes> HostedArray<A> {
     fn kept(a: ArrayD<A>) -> Produced {
         crate::array::engine::keep(a)
     }
+
+    /// Runs an operation that takes no second array.
+    fn run(&mut self, op: ArrayOp<A>) -> Result<Produced, Fault> {
+        let view = self.0.view();
+        match op {
+            ArrayOp::Map { chain } => map_chain(view, &chain).map(Self::kept),
+            ArrayOp::MapInPlace { chain } => {
+                map_chain_inplace(&mut self.0, &chain).and_then(|()| ok_value(()))
+            }
+            ArrayOp::ReduceAll { chain, op } => A::reduce_all(view, &chain, op),
+            ArrayOp::ReduceAxis { op, axis, keepdims } => {
+                A::reduce_axis(view, op, axis, keepdims).map(Produced::Object)
+            }
+            ArrayOp::Slice { sels } => match rows_shared(&self.0, &sels) {
+                Some(rows) => Ok(Produced::Object(Box::new(HostedArray(rows)))),
+                None => select(view, sels).map(Self::kept),
+            },
+            ArrayOp::Assign { sels, value } => {
+                let info = slice_info(sels)?;
+                self.0.slice_mut(&info).fill(A::from_f64(value));
+                ok_value(())
+            }
+            ArrayOp::Transpose { axes } => permute(view, axes).map(Self::kept),
+            ArrayOp::Reshape { shape } => reshape(view, &shape).map(Self::kept),
+            ArrayOp::Take { axis, picks } => take(view, axis, &picks).map(Self::kept),
+            ArrayOp::Broadcast { shape } => broadcast_to(view, &shape).map(Self::kept),
+            ArrayOp::Compare { cmp, scalar } => Ok(Produced::Object(Box::new(HostedArray(
+                A::compare(view, cmp, scalar).into_shared(),
+            )))),
+            ArrayOp::AsType { dtype } => astype(view, dtype).map(Produced::Object),
+            ArrayOp::Chunks { rows } => chunks(self.0.clone(), rows),
+            ArrayOp::Shape => ok_value(view.shape().to_vec()),
+            op => match A::more(&self.0, &op) {
+                Some(result) => result,
+                None => Err(refuse(&op, A::DTYPE, false)),
+            },
+        }
+    }
+
+    /// Runs an operation with a second array of the same type as operand.
+    fn run_with(&mut self, op: ArrayOp<A>, other: &ArcArray<A, IxDyn>) -> Result<Produced, Fault> {
+        match op {
+            ArrayOp::Binary { op } => A::binary(self.0.view(), other.view(), op).map(Self::kept),
+            ArrayOp::BinaryInPlace { op } => {
+                let Some(b) = other.broadcast(self.0.raw_dim()) else {
+                    return Err(Fault::Refused(format!(
+                        "{:?} does not broadcast to {:?}",
+                        other.shape(),
+                        self.0.shape()
+                    )));
+                };
+                A::binary_inplace(&mut self.0, b, op)?;
+                ok_value(())
+            }
+            ArrayOp::Concat { axis } => {
+                ndarray::concatenate(Axis(axis), &[self.0.view(), other.view()])
+                    .map_err(|e| Fault::Refused(format!("cannot join: {e}")))
+                    .map(Self::kept)
+            }
+            ArrayOp::CompareArray { cmp } => compare_arrays(&self.0, other, cmp)
+                .map(|out| Produced::Object(Box::new(HostedArray(out.into_shared())))),
+            op => match A::more_with(&self.0, &op, other) {
+                Some(result) => result,
+                None => Err(refuse(&op, A::DTYPE, true)),
+            },
+        }
+    }
+}
+
+/// The operation a call carries, checked against the method it came as.
+fn decode_op<A: Kernel>(m: MethodId, args: &[u8]) -> Result<ArrayOp<A>, Invocation> {
+    if m != protocol::OP && m != protocol::OP_MUT {
+        return Err(no_such_method::<ArrayD<A>>(m));
+    }
+    let op: ArrayOp<A> = decode_args(args).map_err(|f| Invocation::Ready(Err(f)))?;
+    if op.method() != m {
+        return Err(Invocation::Ready(Err(Fault::Refused(format!(
+            "{} came as the wrong method (in place or not)",
+            op.name()
+        )))));
+    }
+    Ok(op)
+}
+
+/// Why an operation does not run: the type lacks it, or it came with (or
+/// without) a second array it does not (or does) take.
+fn refuse<A>(op: &ArrayOp<A>, dtype: DType, with_operand: bool) -> Fault {
+    let either = matches!(op, ArrayOp::Unique | ArrayOp::UniqueCount);
+    match (takes_operand(op), with_operand) {
+        (true, false) => Fault::Refused(format!("{} takes a second array", op.name())),
+        (false, true) if !either => Fault::Refused(format!("{} takes no second array", op.name())),
+        _ => unsupported(op.name(), dtype),
+    }
+}
+
+/// Whether an operation always takes a second array.
+fn takes_operand<A>(op: &ArrayOp<A>) -> bool {
+    matches!(
+        op,
+        ArrayOp::Where { .. }
+            | ArrayOp::Binary { .. }
+            | ArrayOp::BinaryInPlace { .. }
+            | ArrayOp::CompareArray { .. }
+            | ArrayOp::Concat { .. }
+            | ArrayOp::ScanFrom { .. }
+            | ArrayOp::Dot
+            | ArrayOp::TDot
+            | ArrayOp::Merge { .. }
+            | ArrayOp::FirstMatch { .. }
+            | ArrayOp::MergeSorted
+            | ArrayOp::TakeBy
+    )
+}
+
+fn slice_info(
+    sels: Vec<crate::array::index::Sel>,
+) -> Result<ndarray::SliceInfo<Vec<ndarray::SliceInfoElem>, IxDyn, IxDyn>, Fault> {
+    let elems: Vec<ndarray::SliceInfoElem> = sels.into_iter().map(Into::into).collect();
+    ndarray::SliceInfo::<_, IxDyn, IxDyn>::try_from(elems)
+        .map_err(|e| Fault::Refused(format!("bad selection: {e}")))
+}
+
+fn reshape<A: Element>(a: ArrayViewD<'_, A>, shape: &[usize]) -> Result<ArrayD<A>, Fault> {
+    let flat: Vec<A> = a.iter().copied().collect();
+    ArrayD::from_shape_vec(IxDyn(shape), flat)
+        .map_err(|e| Fault::Refused(format!("cannot reshape: {e}")))
+}
+
+fn take<A: Element>(
+    a: ArrayViewD<'_, A>,
+    axis: usize,
+    picks: &[usize],
+) -> Result<ArrayD<A>, Fault> {
+    if axis >= a.ndim() || picks.iter().any(|&i| i >= a.len_of(Axis(axis))) {
+        return Err(Fault::Refused("index out of bounds".into()));
+    }
+    Ok(a.select(Axis(axis), picks))
+}
+
+fn broadcast_to<A: Element>(a: ArrayViewD<'_, A>, shape: &[usize]) -> Result<ArrayD<A>, Fault> {
+    a.broadcast(IxDyn(shape))
+        .map(|b| b.to_owned())
+        .ok_or_else(|| Fault::Refused(format!("{:?} does not broadcast to {shape:?}", a.shape())))
+}
+
+/// `a cmp b` elementwise, broadcast, compared as `f64`.
+fn compare_arrays<A: Kernel>(
+    a: &ArcArray<A, IxDyn>,
+    b: &ArcArray<A, IxDyn>,
+    cmp: Cmp,
+) -> Result<ArrayD<bool>, Fault> {
+    let shape = broadcast(a.shape(), b.shape())?;
+    let (Some(x), Some(y)) = (a.broadcast(shape.clone()), b.broadcast(shape)) else {
+        return Err(Fault::Refused("operands do not broadcast".into()));
+    };
+    Ok(ndarray::Zip::from(&x)
+        .and(&y)
+        .map_collect(|&x, &y| cmp.test(A::to_f64(x), A::to_f64(y))))
+}
+
+/// `where cond { x } else { other }`, broadcast.
+fn where_<A: Kernel>(
+    a: &ArcArray<A, IxDyn>,
+    cond: &ArcArray<bool, IxDyn>,
+    other: A,
+) -> Result<ArrayD<A>, Fault> {
+    let shape = broadcast(a.shape(), cond.shape())?;
+    let (Some(x), Some(c)) = (a.broadcast(shape.clone()), cond.broadcast(shape)) else {
+        return Err(Fault::Refused("operands do not broadcast".into()));
+    };
+    Ok(ndarray::Zip::from(&x)
+        .and(&c)
+        .map_collect(|&x, &c| if c { x } else { other }))
 }
 
 impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
@@ -282,80 +370,10 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
     }
 
     fn invoke(&mut self, _ctx: &crate::actors::ctx::Ctx, m: MethodId, args: &[u8]) -> Invocation {
-        let view = self.0.view();
-        let result = match m {
-            method::MAP => decode_args::<(Vec<ElemOp>,)>(args)
-                .and_then(|(chain,)| map_chain(view, &chain))
-                .map(Self::kept),
-            method::REDUCE_ALL => decode_args::<(Vec<ElemOp>, Reduce)>(args)
-                .and_then(|(chain, op)| A::reduce_all(view, &chain, op)),
-            method::TRANSPOSE => decode_args::<(Vec<usize>,)>(args)
-                .and_then(|(axes,)| permute(view, axes))
-                .map(Self::kept),
-            method::COMPARE => decode_args::<(Cmp, f64)>(args).map(|(cmp, x)| {
-                Produced::Object(Box::new(HostedArray(
-                    A::compare(view, cmp, x).into_shared(),
-                )))
-            }),
-            method::ASTYPE => decode_args::<(DType,)>(args)
-                .and_then(|(dtype,)| astype(view, dtype))
-                .map(Produced::Object),
-            method::MAP_INPLACE => decode_args::<(Vec<ElemOp>,)>(args)
-                .and_then(|(chain,)| map_chain_inplace(&mut self.0, &chain))
-                .and_then(|()| ok_value(())),
-            method::ASSIGN => {
-                decode_args::<(Vec<crate::array::index::Sel>, f64)>(args).and_then(|(sels, v)| {
-                    let elems: Vec<ndarray::SliceInfoElem> =
-                        sels.into_iter().map(Into::into).collect();
-                    let info = ndarray::SliceInfo::<_, IxDyn, IxDyn>::try_from(elems)
-                        .map_err(|e| Fault::Refused(format!("bad selection: {e}")))?;
-                    self.0.slice_mut(&info).fill(A::from_f64(v));
-                    ok_value(())
-                })
-            }
-            method::RESHAPE => decode_args::<(Vec<usize>,)>(args).and_then(|(shape,)| {
-                let flat: Vec<A> = view.iter().copied().collect();
-                ArrayD::from_shape_vec(IxDyn(&shape), flat)
-                    .map(Self::kept)
-                    .map_err(|e| Fault::Refused(format!("cannot reshape: {e}")))
-            }),
-            method::TAKE => decode_args::<(usize, Vec<usize>)>(args).and_then(|(axis, picks)| {
-                if axis >= view.ndim() || picks.iter().any(|&i| i >= view.len_of(Axis(axis))) {
-                    return Err(Fault::Refused("index out of bounds".into()));
-                }
-                Ok(Self::kept(view.select(Axis(axis), &picks)))
-            }),
-            method::BROADCAST => decode_args::<(Vec<usize>,)>(args).and_then(|(shape,)| {
-                view.broadcast(IxDyn(&shape))
-                    .map(|b| Self::kept(b.to_owned()))
-                    .ok_or_else(|| {
-                        Fault::Refused(format!(
-                            "{:?} does not broadcast to {shape:?}",
-                            view.shape()
-                        ))
-                    })
-            }),
-            method::SLICE => {
-                decode_args::<(Vec<crate::array::index::Sel>,)>(args).and_then(|(sels,)| {
-                    match rows_shared(&self.0, &sels) {
-                        Some(rows) => Ok(Produced::Object(Box::new(HostedArray(rows)))),
-                        None => select(view, sels).map(Self::kept),
-                    }
-                })
-            }
-            method::SHAPE => ok_value(view.shape().to_vec()),
-            method::CHUNKS => {
-                decode_args::<(usize,)>(args).and_then(|(rows,)| chunks(self.0.clone(), rows))
-            }
-            method::REDUCE_AXIS => decode_args::<(Reduce, usize, bool)>(args)
-                .and_then(|(op, axis, keep)| A::reduce_axis(view, op, axis, keep))
-                .map(Produced::Object),
-            other => match A::more(&self.0, other, args) {
-                Some(result) => result,
-                None => return no_such_method::<ArrayD<A>>(other),
-            },
-        };
-        Invocation::Ready(result)
+        match decode_op::<A>(m, args) {
+            Ok(op) => Invocation::Ready(self.run(op)),
+            Err(refused) => refused,
+        }
     }
 
     fn encode(&self) -> Result<Encoded, Fault> {
@@ -363,7 +381,7 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
     }
 
     fn mutates(&self, m: MethodId) -> bool {
-        m == method::MAP_INPLACE || m == method::ASSIGN || m == method::BINARY_INPLACE
+        m == protocol::OP_MUT
     }
 
     fn share(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
@@ -399,67 +417,23 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
     }
 
     fn invoke_with(&mut self, m: MethodId, args: &[u8], operand: &dyn std::any::Any) -> Invocation {
-        if m == method::WHERE {
-            let Some(cond) = operand.downcast_ref::<ArcArray<bool, IxDyn>>() else {
-                return Invocation::Ready(Err(Fault::Refused(
-                    "the condition is not a bool array".into(),
-                )));
-            };
-            let result = decode_args::<(f64,)>(args).and_then(|(other,)| {
-                let shape = broadcast(self.0.shape(), cond.shape())?;
-                let (Some(x), Some(c)) = (self.0.broadcast(shape.clone()), cond.broadcast(shape))
-                else {
-                    return Err(Fault::Refused("operands do not broadcast".into()));
-                };
-                let other = A::from_f64(other);
-                Ok(ndarray::Zip::from(&x)
-                    .and(&c)
-                    .map_collect(|&x, &c| if c { x } else { other }))
-            });
-            return Invocation::Ready(result.map(Self::kept));
-        }
-        let Some(other) = operand.downcast_ref::<ArcArray<A, IxDyn>>() else {
-            return Invocation::Ready(Err(Fault::Refused(format!(
-                "the operand is not a {} array",
-                A::DTYPE
-            ))));
+        let op = match decode_op::<A>(m, args) {
+            Ok(op) => op,
+            Err(refused) => return refused,
         };
-        let result = match m {
-            method::BINARY => decode_args::<(BinOp,)>(args)
-                .and_then(|(op,)| A::binary(self.0.view(), other.view(), op))
-                .map(Self::kept),
-            method::BINARY_INPLACE => decode_args::<(BinOp,)>(args).and_then(|(op,)| {
-                let Some(b) = other.broadcast(self.0.raw_dim()) else {
-                    return Err(Fault::Refused(format!(
-                        "{:?} does not broadcast to {:?}",
-                        other.shape(),
-                        self.0.shape()
-                    )));
-                };
-                A::binary_inplace(&mut self.0, b, op)?;
-                ok_value(())
-            }),
-            method::CONCAT => decode_args::<(usize,)>(args)
-                .and_then(|(axis,)| {
-                    ndarray::concatenate(Axis(axis), &[self.0.view(), other.view()])
-                        .map_err(|e| Fault::Refused(format!("cannot join: {e}")))
-                })
-                .map(Self::kept),
-            method::COMPARE => decode_args::<(Cmp,)>(args).and_then(|(cmp,)| {
-                let shape = broadcast(self.0.shape(), other.shape())?;
-                let (Some(a), Some(b)) = (self.0.broadcast(shape.clone()), other.broadcast(shape))
-                else {
-                    return Err(Fault::Refused("operands do not broadcast".into()));
-                };
-                let out = ndarray::Zip::from(&a)
-                    .and(&b)
-                    .map_collect(|&x, &y| cmp.test(A::to_f64(x), A::to_f64(y)));
-                Ok(Produced::Object(Box::new(HostedArray(out.into_shared()))))
-            }),
-            m => match A::more_with(&self.0, m, args, other) {
-                Some(result) => result,
-                None => return no_such_method::<ArrayD<A>>(m),
-            },
+        let result = if let ArrayOp::Where { other } = op {
+            match operand.downcast_ref::<ArcArray<bool, IxDyn>>() {
+                Some(cond) => where_(&self.0, cond, A::from_f64(other)).map(Self::kept),
+                None => Err(Fault::Refused("the condition is not a bool array".into())),
+            }
+        } else {
+            match operand.downcast_ref::<ArcArray<A, IxDyn>>() {
+                Some(other) => self.run_with(op, other),
+                None => Err(Fault::Refused(format!(
+                    "the operand is not a {} array",
+                    A::DTYPE
+                ))),
+            }
         };
         Invocation::Ready(result)
     }
@@ -560,9 +534,7 @@ fn select<A: Element>(
     a: ArrayViewD<'_, A>,
     sels: Vec<crate::array::index::Sel>,
 ) -> Result<ArrayD<A>, Fault> {
-    let elems: Vec<ndarray::SliceInfoElem> = sels.into_iter().map(Into::into).collect();
-    let info = ndarray::SliceInfo::<_, IxDyn, IxDyn>::try_from(elems)
-        .map_err(|e| Fault::Refused(format!("bad selection: {e}")))?;
+    let info = slice_info(sels)?;
     Ok(a.slice(&info).as_standard_layout().into_owned())
 }
 

@@ -2,26 +2,15 @@
 //! a carry (the running total of the blocks before).
 
 use super::Num;
+use crate::array::kinds::Scan;
 use crate::net::wire::Fault;
 use ndarray::{ArrayD, ArrayViewD};
-use serde::{Deserialize, Serialize};
 
-/// A cumulative operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Scan {
-    /// Running sum (numpy's `cumsum`).
-    Sum,
-    /// Running product (numpy's `cumprod`).
-    Prod,
-}
-
-impl Scan {
-    #[inline]
-    fn step<A: Num>(self, acc: A, x: A) -> A {
-        match self {
-            Scan::Sum => acc + x,
-            Scan::Prod => acc * x,
-        }
+#[inline]
+fn step<A: Num>(op: Scan, acc: A, x: A) -> A {
+    match op {
+        Scan::Sum => acc + x,
+        Scan::Prod => acc * x,
     }
 }
 
@@ -67,11 +56,11 @@ fn scan_lanes<A: Num>(op: Scan, rows: &[A], inner: usize, from: Option<&[A]>, ou
         let mut acc = match (from, it.next()) {
             (_, None) => return,
             (None, Some(&x)) => x,
-            (Some(c), Some(&x)) => op.step(c[0], x),
+            (Some(c), Some(&x)) => step(op, c[0], x),
         };
         out.push(acc);
         out.extend(it.map(|&x| {
-            acc = op.step(acc, x);
+            acc = step(op, acc, x);
             acc
         }));
         return;
@@ -80,11 +69,11 @@ fn scan_lanes<A: Num>(op: Scan, rows: &[A], inner: usize, from: Option<&[A]>, ou
     for (i, row) in rows.chunks_exact(inner).enumerate() {
         match (i, from) {
             (0, None) => out.extend_from_slice(row),
-            (0, Some(c)) => out.extend(row.iter().zip(c).map(|(&x, &c)| op.step(c, x))),
+            (0, Some(c)) => out.extend(row.iter().zip(c).map(|(&x, &c)| step(op, c, x))),
             _ => {
                 let prev = base + (i - 1) * inner;
                 for (j, &x) in row.iter().enumerate() {
-                    let v = op.step(out[prev + j], x);
+                    let v = step(op, out[prev + j], x);
                     out.push(v);
                 }
             }

@@ -1,10 +1,11 @@
-//! The kernels of sorting and selection: sort a block, sample it, count
+//! The kernels of sorting and selection: sort a block (every lane along
+//! an axis), sample it, count
 //! where splitters fall, merge two sorted runs, order by a permutation,
 //! drop repeats, count into bins. NaN sorts last, as in numpy.
 
 use super::Num;
 use crate::net::wire::Fault;
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use std::cmp::Ordering;
 
 /// The order numpy sorts by: NaN after everything, equal to NaN.
@@ -30,28 +31,71 @@ fn vector<A>(v: Vec<A>) -> Result<ArrayD<A>, Fault> {
     ArrayD::from_shape_vec(IxDyn(&[n]), v).map_err(|e| Fault::Refused(e.to_string()))
 }
 
-/// The block sorted: NaN moved to the end first, so that the rest sorts
-/// with a plain comparison.
-pub(crate) fn sort<A: Num>(a: ArrayViewD<'_, A>) -> Result<ArrayD<A>, Fault> {
-    let xs = flat(&a)?;
-    #[allow(clippy::eq_op)]
-    let mut v: Vec<A> = xs.iter().copied().filter(|x| x == x).collect();
-    let nan = xs.len() - v.len();
-    v.sort_unstable_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
-    if nan > 0 {
-        #[allow(clippy::eq_op)]
-        v.extend(xs.iter().copied().filter(|x| x != x));
-    }
-    vector(v)
+/// Every lane along `axis` sorted (NaN last).
+pub(crate) fn sort<A: Num>(a: ArrayViewD<'_, A>, axis: usize) -> Result<ArrayD<A>, Fault> {
+    lanewise(a, axis, sort_into)
 }
 
-/// The global indices (`offset + i`) of the block in sorted order (stable:
-/// equal elements keep their order).
-pub(crate) fn argsort<A: Num>(a: ArrayViewD<'_, A>, offset: i64) -> Result<ArrayD<i64>, Fault> {
-    let xs = flat(&a)?;
-    let mut idx: Vec<usize> = (0..xs.len()).collect();
-    idx.sort_by(|&i, &j| order(&xs[i], &xs[j]));
-    vector(idx.into_iter().map(|i| i as i64 + offset).collect())
+/// For every lane along `axis`, the indices (`offset + i`) in sorted order
+/// (stable: equal elements keep their order).
+pub(crate) fn argsort<A: Num>(
+    a: ArrayViewD<'_, A>,
+    axis: usize,
+    offset: i64,
+) -> Result<ArrayD<i64>, Fault> {
+    lanewise(a, axis, |xs, out| {
+        let mut idx: Vec<usize> = (0..xs.len()).collect();
+        idx.sort_by(|&i, &j| order(&xs[i], &xs[j]));
+        out.extend(idx.into_iter().map(|i| i as i64 + offset));
+    })
+}
+
+/// The lanes sorted: NaN moved to the end first, so that the rest sorts
+/// with a plain comparison.
+fn sort_into<A: Num>(xs: &[A], out: &mut Vec<A>) {
+    #[allow(clippy::eq_op)]
+    out.extend(xs.iter().copied().filter(|x| x == x));
+    let nan = xs.len() - out.len();
+    out.sort_unstable_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
+    if nan > 0 {
+        #[allow(clippy::eq_op)]
+        out.extend(xs.iter().copied().filter(|x| x != x));
+    }
+}
+
+/// `f` run on every lane along `axis` (as a slice), its output (as long as
+/// the lane) written to the same lane of the result. A contiguous 1-D
+/// block is its own lane, with no copy in.
+fn lanewise<A: Num, B: Clone + num_traits::Zero>(
+    a: ArrayViewD<'_, A>,
+    axis: usize,
+    mut f: impl FnMut(&[A], &mut Vec<B>),
+) -> Result<ArrayD<B>, Fault> {
+    if axis >= a.ndim() {
+        return Err(Fault::Refused(format!(
+            "axis {axis} out of range for {} dimensions",
+            a.ndim()
+        )));
+    }
+    if let (1, Some(xs)) = (a.ndim(), a.as_slice()) {
+        let mut out = Vec::with_capacity(xs.len());
+        f(xs, &mut out);
+        return vector(out);
+    }
+    let mut out = ArrayD::<B>::zeros(a.raw_dim());
+    let (mut lane, mut done) = (Vec::new(), Vec::new());
+    for (from, mut to) in a
+        .lanes(Axis(axis))
+        .into_iter()
+        .zip(out.lanes_mut(Axis(axis)))
+    {
+        lane.clear();
+        lane.extend(from.iter().copied());
+        done.clear();
+        f(&lane, &mut done);
+        to.iter_mut().zip(&done).for_each(|(t, d)| *t = d.clone());
+    }
+    Ok(out)
 }
 
 /// `k` elements evenly spaced over positions `lo..hi` of a 1-D block.
