@@ -147,8 +147,8 @@ async fn every_bad_input_gets_a_clear_answer_and_the_engine_goes_on() {
     let c2: distob::Call<i64> = arr.invoke(MethodId::of_name("Counter::incr"), &(1i64,), how);
     let r2 = within(c2).await;
     assert!(matches!(r2, Err(Error::NoSuchMethod { .. })), "{r2:?}");
-    let reduce = MethodId::of_name("distob::array::reduce_all");
-    let c3: distob::Call<f64> = arr.invoke(reduce, &("not", "the", "arguments"), how);
+    let array_op = MethodId::of_name("distob::array::op");
+    let c3: distob::Call<f64> = arr.invoke(array_op, &("not", "the", "arguments"), how);
     let r3 = within(c3).await;
     assert!(matches!(r3, Err(Error::RemoteDecode { .. })), "{r3:?}");
     still_serves(&hub, &survivor).await;

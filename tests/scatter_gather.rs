@@ -302,6 +302,12 @@ async fn large_sends_stay_within_the_clients_byte_budget() {
     }
 }
 
+/// Where an array's elements are, as the engine's functions see it.
+#[distob::function]
+fn data_address(a: &ArrayD<f64>) -> u64 {
+    a.as_ptr() as u64
+}
+
 /// `fetch_shared` from an in-process engine hands over the engine's own
 /// buffer (no copy), copy-on-write, in order with the calls before it; from
 /// an engine process it is an ordinary fetch.
@@ -326,6 +332,17 @@ async fn fetch_shared_round_trips(cluster: &Cluster, shares: bool) {
     let after = within(r.fetch_shared()).await.unwrap();
     assert_eq!(after, a.mapv(|x| x * 2.0));
     assert_eq!(two, a, "what was lent before the change stays as it was");
+    if shares {
+        // A function that reads the array is lent the engine's own buffer,
+        // not a copy (its published snapshot is set aside meanwhile).
+        drop((mine, two, after));
+        let r = within(cluster.scatter(a.clone())).await.unwrap();
+        let here = within(r.fetch_shared()).await.unwrap().as_ptr() as u64;
+        let seen = within(r.apply(data_address, ())).await.unwrap();
+        assert_eq!(seen, here, "the function saw a copy");
+        assert_eq!(within(r.apply(data_address, ())).await.unwrap(), here);
+        assert_eq!(within(r.sum()).await.unwrap(), a.sum());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -295,6 +295,7 @@ pub(crate) fn remote_function(f: &RemoteFunction) -> TokenStream {
     let passes = pass_exprs(&f.args);
     let decode = decode_args(&f.args, quote!(::std::result::Result::Err));
     let asserts = wire_asserts(&f.args, &f.ret);
+    let mutates = f.object_mut;
     let obj = if f.object_mut {
         quote!(__obj)
     } else {
@@ -319,7 +320,7 @@ pub(crate) fn remote_function(f: &RemoteFunction) -> TokenStream {
             }
 
             #p::inventory::submit! {
-                #p::FunctionEntry { name: __distob_name, call: __distob_call }
+                #p::FunctionEntry { name: __distob_name, call: __distob_call, mutates: #mutates }
             }
 
             #[allow(dead_code)]

@@ -228,6 +228,7 @@ impl ObjectActor {
             return false;
         };
         let cx = self.ctx(&engine, &chain);
+        let aside = engine.set_aside(&self.id);
         let method = match target {
             Target::Method(m) => Some(m),
             Target::Function(_) => None,
@@ -240,12 +241,13 @@ impl ObjectActor {
             })
         });
         drop(landing);
-        if announced {
+        let deferred = matches!(invocation, Ok(Invocation::Deferred(_)));
+        if announced && !deferred {
             // The change (if any) is done once the method returns; an async
             // method's publishes when it finishes, below.
-            if !matches!(invocation, Ok(Invocation::Deferred(_))) {
-                self.change_done();
-            }
+            self.change_done();
+        } else if aside && !announced {
+            engine.publish(self.id, self.held.snapshot());
         }
         match invocation {
             Ok(Invocation::Ready(Ok(Produced::Stream(items)))) if keep.is_none() => {

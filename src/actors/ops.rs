@@ -114,10 +114,14 @@ impl Session {
                 None => return reply.fault(e.missing(&o)),
             },
         };
-        // A method call that keeps nothing may change its object (in place):
-        // operands read from now on wait for the value it leaves.
-        let announced =
-            keep.is_none() && matches!(target, Target::Method(_)) && e.announce_change(&object);
+        // A method call that keeps nothing, or a function that takes its
+        // object by `&mut`, may change its object (in place): operands read
+        // from now on wait for the value it leaves.
+        let may_change = match &target {
+            Target::Method(_) => keep.is_none(),
+            Target::Function(entry) => entry.mutates,
+        };
+        let announced = may_change && e.announce_change(&object);
         // The result's object exists from now on, so that calls on it may
         // follow at once: they wait in its mailbox until the result comes.
         let keep = match keep {

@@ -69,6 +69,9 @@ pub struct FunctionEntry {
     pub name: fn() -> &'static str,
     /// Runs it.
     pub call: FunctionFn,
+    /// It takes its object by `&mut`: a call announces a change, so that
+    /// the object's readers on the engine see the value it leaves.
+    pub mutates: bool,
 }
 
 inventory::collect!(TypeEntry);

@@ -21,6 +21,9 @@ struct Slot {
     waiters: Vec<(u64, oneshot::Sender<Shared>)>,
     /// The object's client let go of it; the slot lives while readers wait.
     released: bool,
+    /// The value is set aside while a call runs on the object (see
+    /// [`Snapshots::set_aside`]).
+    aside: bool,
 }
 
 impl Slot {
@@ -83,9 +86,29 @@ impl Snapshots {
         }
     }
 
+    /// Drops the object's published value while a call runs on it, so that
+    /// the object owns its value alone and lends it (an array to a
+    /// function, or to a change in place) without a copy. No reader loses:
+    /// the engine runs nothing else until the call returns, and readers of
+    /// an announced change wait for it anyway. The call's end publishes the
+    /// value anew ([`publish`](Self::publish) or
+    /// [`change_done`](Self::change_done)). False when there is nothing to
+    /// set aside.
+    pub(crate) fn set_aside(&mut self, id: &ObjectId) -> bool {
+        match self.slots.get_mut(id) {
+            Some(slot) if matches!(slot.value, Some(Ok(_))) => {
+                slot.value = None;
+                slot.aside = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The object's value is computed (or delivered).
     pub(crate) fn publish(&mut self, id: &ObjectId, value: Shared) {
         if let Some(slot) = self.slots.get_mut(id) {
+            slot.aside = false;
             slot.value = Some(value);
             slot.wake();
             self.drop_if_done(id);
@@ -96,6 +119,7 @@ impl Snapshots {
     pub(crate) fn change_done(&mut self, id: &ObjectId, value: Shared) {
         if let Some(slot) = self.slots.get_mut(id) {
             slot.done += 1;
+            slot.aside = false;
             slot.value = Some(value);
             slot.wake();
             self.drop_if_done(id);
@@ -104,7 +128,9 @@ impl Snapshots {
 
     /// Whether the object is still being computed.
     pub(crate) fn is_pending(&self, id: &ObjectId) -> bool {
-        self.slots.get(id).is_some_and(|s| s.value.is_none())
+        self.slots
+            .get(id)
+            .is_some_and(|s| s.value.is_none() && !s.aside)
     }
 
     /// The client let go of the object: its slot goes once no reader waits.

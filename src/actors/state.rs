@@ -284,6 +284,12 @@ impl EngineState {
         self.snapshots.borrow_mut().announce(id)
     }
 
+    /// Sets an object's published value aside while a call runs on it
+    /// (see `Snapshots::set_aside`).
+    pub(crate) fn set_aside(&self, id: &ObjectId) -> bool {
+        self.snapshots.borrow_mut().set_aside(id)
+    }
+
     /// An announced change has run, leaving `value`.
     pub(crate) fn change_done(&self, id: &ObjectId, value: Shared) {
         self.snapshots.borrow_mut().change_done(id, value);

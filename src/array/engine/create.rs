@@ -226,6 +226,7 @@ macro_rules! register_make {
             FunctionEntry {
                 name: name_of::<$t>,
                 call: run::<$t>,
+                mutates: false,
             }
         }
     )*};

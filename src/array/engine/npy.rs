@@ -480,7 +480,7 @@ fn task_name() -> &'static str {
     name::TASK
 }
 
-inventory::submit! { FunctionEntry { name: task_name, call: file_task } }
+inventory::submit! { FunctionEntry { name: task_name, call: file_task, mutates: false } }
 
 macro_rules! register_npy {
     ($($t:ident $d:ident),*) => {$(
@@ -489,10 +489,10 @@ macro_rules! register_npy {
             fn write() -> &'static str { name::write(<$t as crate::value::Element>::DTYPE) }
             fn load() -> &'static str { name::load(<$t as crate::value::Element>::DTYPE) }
             fn save() -> &'static str { name::save(<$t as crate::value::Element>::DTYPE) }
-            inventory::submit! { FunctionEntry { name: read, call: read_fn::<$t> } }
-            inventory::submit! { FunctionEntry { name: write, call: write_fn::<$t> } }
-            inventory::submit! { FunctionEntry { name: load, call: load_fn::<$t> } }
-            inventory::submit! { FunctionEntry { name: save, call: save_fn::<$t> } }
+            inventory::submit! { FunctionEntry { name: read, call: read_fn::<$t>, mutates: false } }
+            inventory::submit! { FunctionEntry { name: write, call: write_fn::<$t>, mutates: false } }
+            inventory::submit! { FunctionEntry { name: load, call: load_fn::<$t>, mutates: false } }
+            inventory::submit! { FunctionEntry { name: save, call: save_fn::<$t>, mutates: false } }
         };
     )*};
 }
