@@ -169,9 +169,19 @@ mod enabled {
     use tokio::net::TcpStream;
 
     /// The TLS stream a dialer holds.
-    pub type TlsClientStream = tokio_rustls::client::TlsStream<TcpStream>;
+    pub type TlsClientStream = tokio_rustls::client::TlsStream<Buffered>;
     /// The TLS stream an engine holds.
-    pub type TlsServerStream = tokio_rustls::server::TlsStream<TcpStream>;
+    pub type TlsServerStream = tokio_rustls::server::TlsStream<Buffered>;
+    /// The socket under a TLS session, read through a large buffer: rustls
+    /// asks for at most a few kilobytes per read, so reading the socket
+    /// directly would cost a system call per 4 KiB (writes pass through).
+    pub type Buffered = tokio::io::BufReader<TcpStream>;
+
+    /// The read buffer under a TLS session.
+    const SOCKET_READ: usize = 256 * 1024;
+    /// How many encrypted bytes a session queues before a write waits for
+    /// the socket (rustls' default is 64 KiB): larger writes, fewer calls.
+    const SEND_QUEUE: usize = 512 * 1024;
 
     const EXPORTER_LABEL: &[u8] = b"EXPORTER-distob-cluster-key-v1";
     /// The name a dialer asks for; certificates carry it, nobody checks it.
@@ -180,7 +190,15 @@ mod enabled {
     fn provider() -> Arc<CryptoProvider> {
         static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
         PROVIDER
-            .get_or_init(|| Arc::new(ring::default_provider()))
+            .get_or_init(|| {
+                // AES-128-GCM first: as safe for these sessions and about a
+                // third cheaper per byte than AES-256 (ring's first choice).
+                let mut p = ring::default_provider();
+                let first = ring::cipher_suite::TLS13_AES_128_GCM_SHA256;
+                p.cipher_suites.retain(|s| s.suite() != first.suite());
+                p.cipher_suites.insert(0, first);
+                Arc::new(p)
+            })
             .clone()
     }
 
@@ -288,7 +306,9 @@ mod enabled {
     pub async fn connect(stream: TcpStream) -> Result<(TlsClientStream, Binding), NetError> {
         let connector = tokio_rustls::TlsConnector::from(client_config()?);
         let name = ServerName::try_from(SERVER_NAME).map_err(tls_error)?;
-        let tls = connector.connect(name, stream).await?;
+        let stream = Buffered::with_capacity(SOCKET_READ, stream);
+        let mut tls = connector.connect(name, stream).await?;
+        tls.get_mut().1.set_buffer_limit(Some(SEND_QUEUE));
         let binding = tls
             .get_ref()
             .1
@@ -304,7 +324,9 @@ mod enabled {
         identity: &Identity,
     ) -> Result<(TlsServerStream, Binding), NetError> {
         let acceptor = tokio_rustls::TlsAcceptor::from(identity.config.clone());
-        let tls = acceptor.accept(stream).await?;
+        let stream = Buffered::with_capacity(SOCKET_READ, stream);
+        let mut tls = acceptor.accept(stream).await?;
+        tls.get_mut().1.set_buffer_limit(Some(SEND_QUEUE));
         let binding = tls
             .get_ref()
             .1
