@@ -391,6 +391,51 @@ pub fn is_raw_array<T: 'static>() -> bool {
     false
 }
 
+/// A built-in array taken out of `slot` as the shared, standard-layout
+/// `ArcArray<A, IxDyn>` that engines host, with its shape and size in
+/// bytes; `None` (and `slot` untouched) for any other value.
+pub(crate) fn share_array<T: 'static>(slot: &mut Option<T>) -> Option<SharedArray> {
+    if !is_raw_array::<T>() {
+        return None;
+    }
+    let slot: &mut dyn Any = slot;
+    macro_rules! attempt {
+        ($a:ty, $slot:ident) => {
+            for r in [
+                try_share::<$a, IxDyn>($slot),
+                try_share::<$a, ndarray::Ix1>($slot),
+                try_share::<$a, ndarray::Ix2>($slot),
+                try_share::<$a, ndarray::Ix3>($slot),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                return Some(r);
+            }
+        };
+    }
+    for_each_array_type!(attempt, slot);
+    None
+}
+
+/// An array as engines host it: the shared array, its shape, its bytes.
+pub(crate) type SharedArray = (std::sync::Arc<dyn Any + Send + Sync>, Vec<usize>, u64);
+
+fn try_share<A: Element, D: Dimension + 'static>(slot: &mut dyn Any) -> Option<SharedArray> {
+    let arr = slot
+        .downcast_mut::<Option<Array<A, D>>>()?
+        .take()?
+        .into_dyn();
+    let arr = if arr.is_standard_layout() {
+        arr
+    } else {
+        arr.as_standard_layout().into_owned()
+    };
+    let shape = arr.shape().to_vec();
+    let nbytes = (arr.len() * std::mem::size_of::<A>()) as u64;
+    Some((std::sync::Arc::new(arr.into_shared()), shape, nbytes))
+}
+
 /// Encodes an owned value: raw bytes for built-in arrays, CBOR otherwise.
 pub fn encode<T: Value>(x: T) -> Result<Encoded, ValueError> {
     if is_raw_array::<T>() {

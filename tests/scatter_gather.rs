@@ -336,7 +336,19 @@ async fn fetch_shared_round_trips(cluster: &Cluster, shares: bool) {
         // A function that reads the array is lent the engine's own buffer,
         // not a copy (its published snapshot is set aside meanwhile).
         drop((mine, two, after));
-        let r = within(cluster.scatter(a.clone())).await.unwrap();
+        // A scatter to an engine of this process moves the array in: the
+        // engine hosts the client's own buffer.
+        let moved = a.clone();
+        let at = moved.as_ptr() as u64;
+        let r = within(cluster.scatter(moved)).await.unwrap();
+        assert_eq!(within(r.apply(data_address, ())).await.unwrap(), at);
+        assert_eq!(within(r.fetch()).await.unwrap(), a);
+        let t = ndarray::Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f64)
+            .reversed_axes()
+            .into_dyn();
+        let rt = within(cluster.scatter(t.clone())).await.unwrap();
+        assert_eq!(rt.shape(), &[4, 3]);
+        assert_eq!(within(rt.fetch()).await.unwrap(), t);
         let here = within(r.fetch_shared()).await.unwrap().as_ptr() as u64;
         let seen = within(r.apply(data_address, ())).await.unwrap();
         assert_eq!(seen, here, "the function saw a copy");

@@ -146,7 +146,8 @@ pub async fn arrays(quick: bool, raw_addr: std::net::SocketAddr) -> Result<(), B
 }
 
 /// A 100 MB array fetched from an engine in this process, shared with it
-/// (no copy), against copying the same 100 MB once in memory.
+/// (no copy), and one scattered to it (moved in), against copying the same
+/// 100 MB once in memory.
 async fn local_gather(quick: bool) -> Result<(), BoxError> {
     let n = if quick { 1_250_000 } else { 12_500_000 };
     let mb = (n * 8) as f64 / 1e6;
@@ -167,6 +168,21 @@ async fn local_gather(quick: bool) -> Result<(), BoxError> {
     }
     emit(
         "local_gather_100mb_mb_per_s",
+        median(ours),
+        "MB/s",
+        Some(median(copy)),
+    );
+    // And the other way: a scatter moves the array in.
+    let mut ours = Vec::new();
+    for _ in 0..5 {
+        let copied = a.to_owned();
+        let t = Instant::now();
+        let r = cluster.scatter(copied).await?;
+        ours.push(mb / t.elapsed().as_secs_f64());
+        assert_eq!(r.shape(), &[n]);
+    }
+    emit(
+        "local_scatter_100mb_mb_per_s",
         median(ours),
         "MB/s",
         Some(median(copy)),

@@ -122,14 +122,23 @@ pub(crate) fn take_lent(token: u64) -> Option<Arc<dyn Any + Send + Sync>> {
     lent().remove(&token).map(|(value, _)| value)
 }
 
+/// A shared value of another engine or a client of this process, hosted
+/// here without a copy (types that share: arrays).
+pub(crate) fn adopted(
+    type_name: &str,
+    value: &(dyn Any + Send + Sync),
+) -> Result<super::object::Held, Fault> {
+    super::registry::lookup(type_name)
+        .and_then(|entry| entry.adopt)
+        .and_then(|adopt| adopt(value))
+        .map(super::object::Held::Hosted)
+        .ok_or_else(|| Fault::Refused(format!("a {type_name} cannot be handed over")))
+}
+
 /// Takes a handoff in on the receiving engine: the value becomes the
 /// expected object (or a new one).
 pub(crate) fn receive(engine: &Rc<EngineState>, h: Handoff) {
-    let held = super::registry::lookup(&h.type_name)
-        .and_then(|entry| entry.adopt)
-        .and_then(|adopt| adopt(&*h.value))
-        .map(super::object::Held::Hosted)
-        .ok_or_else(|| Fault::Refused(format!("a {} cannot be handed over", h.type_name)));
+    let held = adopted(&h.type_name, &*h.value);
     // A copy adds no holder: the client that expects it holds it.
     let done = engine.fill_or_insert(h.object, held, &h.type_name, h.nbytes, None);
     // The pusher may have given up; the object stands either way.

@@ -39,6 +39,25 @@ impl Session {
         }
     }
 
+    /// A value a client of this process lent to the exchange, taken over
+    /// without a copy as a new object it holds.
+    pub(super) fn adopt(&self, object: ObjectId, type_name: &str, token: u64, reply: ReplyTo) {
+        let held = super::exchange::take_lent(token)
+            .ok_or_else(|| Fault::Refused(format!("nothing was lent under token {token}")))
+            .and_then(|value| super::exchange::adopted(type_name, &*value));
+        let nbytes = match &held {
+            Ok(super::object::Held::Hosted(h)) => h.nbytes() as u64,
+            _ => 0,
+        };
+        match self
+            .engine
+            .fill_or_insert(object, held, type_name, nbytes, Some(self.holder()))
+        {
+            Ok(()) => reply.done(),
+            Err(fault) => reply.fault(fault),
+        }
+    }
+
     /// The value of an object; a large one goes back on the paired bulk
     /// connection (this one when there is none; the call counts here).
     pub(super) fn fetch(&self, object: ObjectId, mut reply: ReplyTo, chain: Chain, bulk: bool) {

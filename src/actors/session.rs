@@ -344,6 +344,11 @@ impl Session {
             Op::Get(object) => self.fetch(object, reply, chain, false),
             Op::GetBulk(object) => self.fetch(object, reply, chain, true),
             Op::Lend(object) => self.lend(object, reply, chain),
+            Op::Adopt {
+                object,
+                type_name,
+                token,
+            } => self.adopt(object, &type_name, token, reply),
             Op::Pair { token, bulk } => self.pair(token, bulk, reply),
             Op::Call(CallOp(object, method, args, keep)) => {
                 let call = (Target::Method(method), args, keep, None);

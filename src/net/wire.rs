@@ -312,6 +312,18 @@ pub enum Op {
     /// shared value from the process's exchange (arrays copy-on-write).
     /// Sent only to in-process engines.
     Lend(ObjectId),
+    /// `Put` by reference, from a client in the engine's own process: the
+    /// value (a shared array) waits in the process's exchange under
+    /// `token`, and the engine takes it over without a copy. Sent only to
+    /// in-process engines.
+    Adopt {
+        /// The id the client chose.
+        object: ObjectId,
+        /// The Rust type name, for the engine's registry.
+        type_name: String,
+        /// Where the value waits.
+        token: u64,
+    },
     /// Pairs the client's two connections to this engine under `token`:
     /// the bulk one says so first (`bulk: true`), then the main one.
     Pair {

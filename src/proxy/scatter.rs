@@ -27,7 +27,16 @@ impl ObjectHub {
         x: T,
         meter: Option<&Meter>,
     ) -> Result<(Remote<T>, Call<()>)> {
-        let enc = value::encode(x)?;
+        let mut slot = Some(x);
+        if value::is_raw_array::<T>() && self.in_process(node) {
+            if let Some(shared) = value::share_array(&mut slot) {
+                return Ok(self.put_shared::<T>(node, shared));
+            }
+        }
+        let enc = match slot {
+            Some(x) => value::encode(x)?,
+            None => value::Encoded::default(),
+        };
         if let Some(m) = meter {
             m.outgoing(self, node, enc.len() as u64);
         }
@@ -55,6 +64,25 @@ impl ObjectHub {
         };
         let ack = self.submit_leased(node, Some(id), op, enc.body, enc.leases, decode_done);
         Ok((remote, ack))
+    }
+
+    /// An array put on an engine of this process without a copy: lent to
+    /// the process's exchange, from which the engine takes it over
+    /// (`Op::Adopt`, in order with the calls before and after it).
+    fn put_shared<T: 'static>(
+        &self,
+        node: NodeId,
+        (value, shape, nbytes): value::SharedArray,
+    ) -> (Remote<T>, Call<()>) {
+        let id = self.new_ref::<T>(node);
+        let remote = Remote::created(self, id, nbytes, Some(shape));
+        let op = Op::Adopt {
+            object: id.object,
+            type_name: crate::actors::registry::stable_name::<T>().to_owned(),
+            token: crate::actors::exchange::lend(value),
+        };
+        let ack = self.submit(node, Some(id), op, Bytes::new(), decode_done);
+        (remote, ack)
     }
 
     /// Puts `x` on `node`; the transfer ends once the engine holds it.

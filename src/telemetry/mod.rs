@@ -39,6 +39,7 @@ pub(crate) fn op_name(op: &Op) -> &'static str {
         Op::Put { .. } => "put",
         Op::Get(_) | Op::GetBulk(_) => "get",
         Op::Lend(_) => "lend",
+        Op::Adopt { .. } => "adopt",
         Op::Pair { .. } => "pair",
         Op::Call(_) => "call",
         Op::Apply { .. } => "apply",
