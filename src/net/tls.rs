@@ -175,7 +175,7 @@ mod enabled {
     /// The socket under a TLS session, read through a large buffer: rustls
     /// asks for at most a few kilobytes per read, so reading the socket
     /// directly would cost a system call per 4 KiB (writes pass through).
-    pub type Buffered = tokio::io::BufReader<TcpStream>;
+    pub(super) type Buffered = tokio::io::BufReader<TcpStream>;
 
     /// The read buffer under a TLS session.
     const SOCKET_READ: usize = 256 * 1024;
