@@ -170,7 +170,7 @@ async fn local_gather(quick: bool) -> Result<(), BoxError> {
         "local_gather_100mb_mb_per_s",
         median(ours),
         "MB/s",
-        Some(median(copy)),
+        Some(median(copy.clone())),
     );
     // And the other way: a scatter moves the array in.
     let mut ours = Vec::new();
