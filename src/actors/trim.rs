@@ -13,8 +13,8 @@ use std::time::Duration;
 const OBJECTS: u64 = 4096;
 /// Released bytes (as the objects arrived) that call for a trim.
 const BYTES: u64 = 64 << 20;
-/// How long after the release that called for it the trim runs: a release
-/// of many objects comes as many messages, and their actors stop after.
+/// How long releases must have stopped before the trim runs: a release of
+/// many objects comes as many messages, and their actors stop after.
 const DELAY: Duration = Duration::from_millis(200);
 /// The least time between two trims: steady churn of objects trims at
 /// most this often (each trim walks the whole heap).
@@ -27,6 +27,8 @@ pub(crate) struct Trimmer {
     bytes: Cell<u64>,
     due: Cell<bool>,
     last: Cell<Option<std::time::Instant>>,
+    /// When the latest object was released.
+    latest: Cell<Option<std::time::Instant>>,
 }
 
 impl Trimmer {
@@ -35,6 +37,7 @@ impl Trimmer {
     pub(crate) fn released(self: &Rc<Self>, nbytes: u64) {
         self.objects.set(self.objects.get() + 1);
         self.bytes.set(self.bytes.get().saturating_add(nbytes));
+        self.latest.set(Some(std::time::Instant::now()));
         let enough = self.objects.get() >= OBJECTS || self.bytes.get() >= BYTES;
         if !enough || self.due.replace(true) {
             return;
@@ -45,6 +48,13 @@ impl Trimmer {
         let me = self.clone();
         actix::spawn(async move {
             tokio::time::sleep(wait).await;
+            // Until the releases have been quiet for a while.
+            while let Some(quiet) = me.latest.get().map(|t| t.elapsed()) {
+                if quiet >= DELAY {
+                    break;
+                }
+                tokio::time::sleep(DELAY - quiet).await;
+            }
             me.objects.set(0);
             me.bytes.set(0);
             me.due.set(false);
