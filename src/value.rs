@@ -338,13 +338,6 @@ pub fn array_header(head: &[u8]) -> Result<ArrayHeader, ValueError> {
     from_cbor(head)
 }
 
-fn try_encode_array<A: Element, D: Dimension + 'static>(
-    slot: &mut dyn Any,
-) -> Option<Result<Encoded, ValueError>> {
-    let arr = slot.downcast_mut::<Option<Array<A, D>>>()?.take()?;
-    Some(encode_array(arr))
-}
-
 fn try_decode_array<T: 'static, A: Element, D: Dimension + 'static>(
     head: &[u8],
     body: &mut Option<AlignedBuf>,
@@ -391,26 +384,29 @@ pub fn is_raw_array<T: 'static>() -> bool {
     false
 }
 
-/// A built-in array taken out of `slot` as the shared, standard-layout
-/// `ArcArray<A, IxDyn>` that engines host, with its shape and size in
-/// bytes; `None` (and `slot` untouched) for any other value.
-pub(crate) fn share_array<T: 'static>(slot: &mut Option<T>) -> Option<SharedArray> {
-    if !is_raw_array::<T>() {
-        return None;
+/// What to do with a built-in array taken out of a slot (see
+/// [`take_array`]): generic over the element type.
+trait OnArray {
+    type Out;
+    fn on<A: Element>(self, a: ArrayD<A>) -> Self::Out;
+}
+
+/// Takes the built-in array (any element type; `IxDyn`, `Ix1`, `Ix2` or
+/// `Ix3`) out of `slot`, an `&mut Option<T>`, and runs `f` on it; `None`
+/// (and `slot` untouched) for any other value.
+fn take_array<F: OnArray>(slot: &mut dyn Any, f: F) -> Option<F::Out> {
+    fn take<A: Element, D: Dimension + 'static>(slot: &mut dyn Any) -> Option<ArrayD<A>> {
+        let a = slot.downcast_mut::<Option<Array<A, D>>>()?.take()?;
+        Some(a.into_dyn())
     }
-    let slot: &mut dyn Any = slot;
     macro_rules! attempt {
         ($a:ty, $slot:ident) => {
-            for r in [
-                try_share::<$a, IxDyn>($slot),
-                try_share::<$a, ndarray::Ix1>($slot),
-                try_share::<$a, ndarray::Ix2>($slot),
-                try_share::<$a, ndarray::Ix3>($slot),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                return Some(r);
+            let found = take::<$a, IxDyn>($slot)
+                .or_else(|| take::<$a, ndarray::Ix1>($slot))
+                .or_else(|| take::<$a, ndarray::Ix2>($slot))
+                .or_else(|| take::<$a, ndarray::Ix3>($slot));
+            if let Some(a) = found {
+                return Some(f.on(a));
             }
         };
     }
@@ -421,19 +417,28 @@ pub(crate) fn share_array<T: 'static>(slot: &mut Option<T>) -> Option<SharedArra
 /// An array as engines host it: the shared array, its shape, its bytes.
 pub(crate) type SharedArray = (std::sync::Arc<dyn Any + Send + Sync>, Vec<usize>, u64);
 
-fn try_share<A: Element, D: Dimension + 'static>(slot: &mut dyn Any) -> Option<SharedArray> {
-    let arr = slot
-        .downcast_mut::<Option<Array<A, D>>>()?
-        .take()?
-        .into_dyn();
-    let arr = if arr.is_standard_layout() {
-        arr
-    } else {
-        arr.as_standard_layout().into_owned()
-    };
-    let shape = arr.shape().to_vec();
-    let nbytes = (arr.len() * std::mem::size_of::<A>()) as u64;
-    Some((std::sync::Arc::new(arr.into_shared()), shape, nbytes))
+/// A built-in array taken out of `slot` as the shared, standard-layout
+/// `ArcArray<A, IxDyn>` that engines host, with its shape and size in
+/// bytes; `None` (and `slot` untouched) for any other value.
+pub(crate) fn share_array<T: 'static>(slot: &mut Option<T>) -> Option<SharedArray> {
+    struct Share;
+    impl OnArray for Share {
+        type Out = SharedArray;
+        fn on<A: Element>(self, a: ArrayD<A>) -> SharedArray {
+            let a = if a.is_standard_layout() {
+                a
+            } else {
+                a.as_standard_layout().into_owned()
+            };
+            let shape = a.shape().to_vec();
+            let nbytes = (a.len() * std::mem::size_of::<A>()) as u64;
+            (std::sync::Arc::new(a.into_shared()), shape, nbytes)
+        }
+    }
+    if !is_raw_array::<T>() {
+        return None;
+    }
+    take_array(slot, Share)
 }
 
 /// Encodes an owned value: raw bytes for built-in arrays, CBOR otherwise.
@@ -445,25 +450,16 @@ pub fn encode<T: Value>(x: T) -> Result<Encoded, ValueError> {
 }
 
 fn encode_array_value<T: Value>(x: T) -> Result<Encoded, ValueError> {
-    let mut slot = Some(x);
-    {
-        let slot: &mut dyn Any = &mut slot;
-        macro_rules! attempt {
-            ($a:ty, $slot:ident) => {
-                for r in [
-                    try_encode_array::<$a, IxDyn>($slot),
-                    try_encode_array::<$a, ndarray::Ix1>($slot),
-                    try_encode_array::<$a, ndarray::Ix2>($slot),
-                    try_encode_array::<$a, ndarray::Ix3>($slot),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    return r;
-                }
-            };
+    struct Encode;
+    impl OnArray for Encode {
+        type Out = Result<Encoded, ValueError>;
+        fn on<A: Element>(self, a: ArrayD<A>) -> Self::Out {
+            encode_array(a)
         }
-        for_each_array_type!(attempt, slot);
+    }
+    let mut slot = Some(x);
+    if let Some(encoded) = take_array(&mut slot, Encode) {
+        return encoded;
     }
     match slot.take() {
         Some(x) => encode_ref(&x),

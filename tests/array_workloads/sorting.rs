@@ -14,6 +14,13 @@ fn sorted_copy(v: &[f64]) -> Vec<f64> {
     s
 }
 
+/// numpy's default percentile of sorted values: linear between ranks.
+fn percentile_of(sorted: &[f64], q: f64) -> f64 {
+    let pos = q / 100.0 * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
@@ -56,9 +63,7 @@ proptest! {
             }
             prop_assert_eq!(h.into_raw_vec_and_offset().0, counts);
 
-            let pos = q / 100.0 * (want.len() - 1) as f64;
-            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-            let expect = want[lo] + (want[hi] - want[lo]) * (pos - lo as f64);
+            let expect = percentile_of(&want, q);
             let got = d.percentile(q).await.unwrap();
             prop_assert!((got - expect).abs() < 1e-9, "{} vs {}", got, expect);
             Ok(())
@@ -113,9 +118,7 @@ proptest! {
             distinct.dedup();
             let u = c.gather(&d.unique().await.unwrap()).await.unwrap();
             prop_assert_eq!(u.into_raw_vec_and_offset().0, distinct);
-            let pos = q / 100.0 * (all.len() - 1) as f64;
-            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-            let expect = all[lo] + (all[hi] - all[lo]) * (pos - lo as f64);
+            let expect = percentile_of(&all, q);
             let got = d.percentile(q).await.unwrap();
             prop_assert!((got - expect).abs() < 1e-9, "{} vs {}", got, expect);
             Ok(())

@@ -330,19 +330,26 @@ fn broadcast_to<A: Element>(a: ArrayViewD<'_, A>, shape: &[usize]) -> Result<Arr
         .ok_or_else(|| Fault::Refused(format!("{:?} does not broadcast to {shape:?}", a.shape())))
 }
 
+/// `f` of the two arrays' elements, broadcast to one shape (numpy's rules).
+fn zip_broadcast<A: Element, B: Element, C>(
+    a: &ArcArray<A, IxDyn>,
+    b: &ArcArray<B, IxDyn>,
+    f: impl Fn(A, B) -> C,
+) -> Result<ArrayD<C>, Fault> {
+    let shape = broadcast(a.shape(), b.shape())?;
+    let (Some(x), Some(y)) = (a.broadcast(shape.clone()), b.broadcast(shape)) else {
+        return Err(Fault::Refused("operands do not broadcast".into()));
+    };
+    Ok(ndarray::Zip::from(&x).and(&y).map_collect(|&x, &y| f(x, y)))
+}
+
 /// `a cmp b` elementwise, broadcast, compared as `f64`.
 fn compare_arrays<A: Kernel>(
     a: &ArcArray<A, IxDyn>,
     b: &ArcArray<A, IxDyn>,
     cmp: Cmp,
 ) -> Result<ArrayD<bool>, Fault> {
-    let shape = broadcast(a.shape(), b.shape())?;
-    let (Some(x), Some(y)) = (a.broadcast(shape.clone()), b.broadcast(shape)) else {
-        return Err(Fault::Refused("operands do not broadcast".into()));
-    };
-    Ok(ndarray::Zip::from(&x)
-        .and(&y)
-        .map_collect(|&x, &y| cmp.test(A::to_f64(x), A::to_f64(y))))
+    zip_broadcast(a, b, |x, y| cmp.test(A::to_f64(x), A::to_f64(y)))
 }
 
 /// `where cond { x } else { other }`, broadcast.
@@ -351,13 +358,7 @@ fn where_<A: Kernel>(
     cond: &ArcArray<bool, IxDyn>,
     other: A,
 ) -> Result<ArrayD<A>, Fault> {
-    let shape = broadcast(a.shape(), cond.shape())?;
-    let (Some(x), Some(c)) = (a.broadcast(shape.clone()), cond.broadcast(shape)) else {
-        return Err(Fault::Refused("operands do not broadcast".into()));
-    };
-    Ok(ndarray::Zip::from(&x)
-        .and(&c)
-        .map_collect(|&x, &c| if c { x } else { other }))
+    zip_broadcast(a, cond, |x, c| if c { x } else { other })
 }
 
 impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
