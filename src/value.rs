@@ -414,12 +414,21 @@ fn take_array<F: OnArray>(slot: &mut dyn Any, f: F) -> Option<F::Out> {
     None
 }
 
-/// An array as engines host it: the shared array, its shape, its bytes.
-pub(crate) type SharedArray = (std::sync::Arc<dyn Any + Send + Sync>, Vec<usize>, u64);
+/// An array as engines host it.
+pub(crate) struct SharedArray {
+    /// The shared `ArcArray<A, IxDyn>`, in standard layout.
+    pub(crate) value: std::sync::Arc<dyn Any + Send + Sync>,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) nbytes: u64,
+    /// The type engines host it as (`ArrayD<A>`, whatever the array's
+    /// dimension type was).
+    pub(crate) hosted_as: std::any::TypeId,
+}
 
 /// A built-in array taken out of `slot` as the shared, standard-layout
-/// `ArcArray<A, IxDyn>` that engines host, with its shape and size in
-/// bytes; `None` (and `slot` untouched) for any other value.
+/// `ArcArray<A, IxDyn>` that engines host (an array in another layout is
+/// copied into standard layout first), with its shape and size in bytes;
+/// `None` (and `slot` untouched) for any other value.
 pub(crate) fn share_array<T: 'static>(slot: &mut Option<T>) -> Option<SharedArray> {
     struct Share;
     impl OnArray for Share {
@@ -430,9 +439,12 @@ pub(crate) fn share_array<T: 'static>(slot: &mut Option<T>) -> Option<SharedArra
             } else {
                 a.as_standard_layout().into_owned()
             };
-            let shape = a.shape().to_vec();
-            let nbytes = (a.len() * std::mem::size_of::<A>()) as u64;
-            (std::sync::Arc::new(a.into_shared()), shape, nbytes)
+            SharedArray {
+                shape: a.shape().to_vec(),
+                nbytes: (a.len() * std::mem::size_of::<A>()) as u64,
+                hosted_as: std::any::TypeId::of::<ArrayD<A>>(),
+                value: std::sync::Arc::new(a.into_shared()),
+            }
         }
     }
     if !is_raw_array::<T>() {

@@ -343,6 +343,13 @@ async fn fetch_shared_round_trips(cluster: &Cluster, shares: bool) {
         let r = within(cluster.scatter(moved)).await.unwrap();
         assert_eq!(within(r.apply(data_address, ())).await.unwrap(), at);
         assert_eq!(within(r.fetch()).await.unwrap(), a);
+        let m = ndarray::Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f64);
+        let r2 = within(cluster.scatter(m.clone())).await.unwrap();
+        assert_eq!(
+            within(r2.fetch()).await.unwrap(),
+            m,
+            "an Array2 moves in too"
+        );
         let t = ndarray::Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f64)
             .reversed_axes()
             .into_dyn();

@@ -91,9 +91,10 @@ pub(crate) fn in_process_dialer(addr: SocketAddr, key: &ClusterKey) -> Option<Lo
         .map(|(_, _, dialer)| dialer.clone())
 }
 
-/// Values lent to clients of this process (`Op::Lend`), by token, with when
-/// they were lent: a token nobody takes (its call was dropped) goes after
-/// [`LENT_FOR`].
+/// Values lent between clients and engines of this process (`Op::Lend`,
+/// `Op::Adopt`), by token, with when they were lent: a token nobody takes
+/// (its call was dropped, its engine went first) goes after [`LENT_FOR`],
+/// at the next lend or take.
 type Lent = Mutex<LentMap>;
 type LentMap = HashMap<u64, (Arc<dyn Any + Send + Sync>, std::time::Instant)>;
 
@@ -108,9 +109,9 @@ fn lent() -> std::sync::MutexGuard<'static, LentMap> {
 }
 
 /// Puts a value where a client of this process takes it by the token.
+/// Tokens are random, so that one session cannot guess another's.
 pub(crate) fn lend(value: Arc<dyn Any + Send + Sync>) -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let token = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let token = uuid::Uuid::new_v4().as_u64_pair().0;
     let mut all = lent();
     all.retain(|_, (_, at)| at.elapsed() < LENT_FOR);
     all.insert(token, (value, std::time::Instant::now()));
@@ -119,7 +120,10 @@ pub(crate) fn lend(value: Arc<dyn Any + Send + Sync>) -> u64 {
 
 /// The value lent under `token`, taken (once).
 pub(crate) fn take_lent(token: u64) -> Option<Arc<dyn Any + Send + Sync>> {
-    lent().remove(&token).map(|(value, _)| value)
+    let mut all = lent();
+    let taken = all.remove(&token).map(|(value, _)| value);
+    all.retain(|_, (_, at)| at.elapsed() < LENT_FOR);
+    taken
 }
 
 /// A shared value of another engine or a client of this process, hosted

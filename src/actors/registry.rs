@@ -157,10 +157,12 @@ fn names() -> &'static HashMap<std::any::TypeId, &'static str> {
 /// The name `T` travels by: its registered name, or (for a type no engine
 /// hosts with methods, stored as its encoding) `std::any::type_name`.
 pub fn stable_name<T: 'static>() -> &'static str {
-    names()
-        .get(&std::any::TypeId::of::<T>())
-        .copied()
-        .unwrap_or_else(std::any::type_name::<T>)
+    registered_name(std::any::TypeId::of::<T>()).unwrap_or_else(std::any::type_name::<T>)
+}
+
+/// The registered name of the type with this id, if it is registered.
+pub(crate) fn registered_name(id: std::any::TypeId) -> Option<&'static str> {
+    names().get(&id).copied()
 }
 
 fn functions() -> &'static HashMap<MethodId, &'static FunctionEntry> {

@@ -89,11 +89,12 @@ impl Snapshots {
     /// Drops the object's published value while a call runs on it, so that
     /// the object owns its value alone and lends it (an array to a
     /// function, or to a change in place) without a copy. No reader loses:
-    /// the engine runs nothing else until the call returns, and readers of
-    /// an announced change wait for it anyway. The call's end publishes the
-    /// value anew ([`publish`](Self::publish) or
-    /// [`change_done`](Self::change_done)). False when there is nothing to
-    /// set aside.
+    /// the engine runs nothing else while the call's synchronous part runs,
+    /// after which the value is published anew ([`publish`](Self::publish)),
+    /// and readers of an announced change wait for its end anyway
+    /// ([`change_done`](Self::change_done) publishes it then, an async
+    /// method's too). Meanwhile the slot has no value but does not count as
+    /// pending. False when there is nothing to set aside.
     pub(crate) fn set_aside(&mut self, id: &ObjectId) -> bool {
         match self.slots.get_mut(id) {
             Some(slot) if matches!(slot.value, Some(Ok(_))) => {

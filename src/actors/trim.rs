@@ -47,10 +47,12 @@ impl Trimmer {
         });
         let me = self.clone();
         actix::spawn(async move {
+            let scheduled = std::time::Instant::now();
             tokio::time::sleep(wait).await;
-            // Until the releases have been quiet for a while.
+            // Until the releases have been quiet for a while (a steady
+            // stream of them waits no longer than `EVERY`).
             while let Some(quiet) = me.latest.get().map(|t| t.elapsed()) {
-                if quiet >= DELAY {
+                if quiet >= DELAY || scheduled.elapsed() >= EVERY {
                     break;
                 }
                 tokio::time::sleep(DELAY - quiet).await;

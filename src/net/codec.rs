@@ -1,4 +1,6 @@
-//! Frames ↔ bytes: a length prefix and one CBOR message, then the raw body.
+//! Frames ↔ bytes: a length prefix and one message (CBOR, or for plain
+//! calls and their replies a compact head, see `compact`), then the raw
+//! body.
 //!
 //! Not enough bytes yet is `Ok(None)`, never an error; errors mean corrupt
 //! input and close that one connection.
@@ -89,7 +91,9 @@ pub fn encode_head(
 ) -> Result<(), EncodeError> {
     let start = out.len();
     out.put_bytes(0, PREFIX_LEN);
-    ciborium::into_writer(message, out.writer()).map_err(EncodeError)?;
+    if !super::compact::encode(message, out) {
+        ciborium::into_writer(message, out.writer()).map_err(EncodeError)?;
+    }
     let head_len = out.len() - start - PREFIX_LEN;
     // Lengths over u32 are refused by the receiving side's limits; saturate so
     // that such a frame is rejected there rather than misread.
@@ -125,8 +129,11 @@ pub fn parse_prefix(buf: &[u8], limits: &Limits) -> Result<Option<(usize, usize)
     Ok(Some((head, body)))
 }
 
-/// Decodes a CBOR message head.
+/// Decodes a message head (compact or CBOR).
 pub fn decode_head(bytes: &[u8]) -> Result<Message, DecodeError> {
+    if let Some(compact) = super::compact::decode(bytes) {
+        return compact;
+    }
     // A small scratch buffer: longer strings are read through it in pieces,
     // and a small one costs nothing to set up on every frame.
     let mut scratch = [0u8; SCRATCH];

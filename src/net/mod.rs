@@ -11,6 +11,7 @@
 
 pub mod buf;
 pub mod codec;
+mod compact;
 pub mod connection;
 pub mod dial;
 pub mod error;

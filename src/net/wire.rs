@@ -16,7 +16,7 @@ use crate::id::{CallId, NodeId, ObjectId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version both sides must speak; checked in the handshake.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// A 32-byte random challenge or proof in the handshake.
 pub type Nonce = [u8; 32];

@@ -93,12 +93,8 @@ impl Link {
     /// Tells the engine the two connections belong together (so that large
     /// replies can come back on the bulk one) and joins them here.
     async fn pair(main: Arc<Link>, bulk: Arc<Link>) -> Result<Arc<Link>> {
-        let token = u64::from_le_bytes(
-            *uuid::Uuid::new_v4()
-                .as_bytes()
-                .first_chunk::<8>()
-                .unwrap_or(&[0; 8]),
-        );
+        let random = crate::net::key::random_bytes()?;
+        let token = u64::from_le_bytes(*random.first_chunk::<8>().unwrap_or(&[0; 8]));
         for (link, is_bulk) in [(&bulk, true), (&main, false)] {
             // Call id 0 is never a hub's: the hub counts from 1.
             let rx = link.request(

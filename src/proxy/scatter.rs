@@ -72,14 +72,17 @@ impl ObjectHub {
     fn put_shared<T: 'static>(
         &self,
         node: NodeId,
-        (value, shape, nbytes): value::SharedArray,
+        shared: value::SharedArray,
     ) -> (Remote<T>, Call<()>) {
         let id = self.new_ref::<T>(node);
-        let remote = Remote::created(self, id, nbytes, Some(shape));
+        let remote = Remote::created(self, id, shared.nbytes, Some(shared.shape));
+        // Hosted as an `ArrayD` whatever its dimension type here.
+        let type_name = crate::actors::registry::registered_name(shared.hosted_as)
+            .unwrap_or_else(crate::actors::registry::stable_name::<T>);
         let op = Op::Adopt {
             object: id.object,
-            type_name: crate::actors::registry::stable_name::<T>().to_owned(),
-            token: crate::actors::exchange::lend(value),
+            type_name: type_name.to_owned(),
+            token: crate::actors::exchange::lend(shared.value),
         };
         let ack = self.submit(node, Some(id), op, Bytes::new(), decode_done);
         (remote, ack)
