@@ -1,16 +1,19 @@
-//! Compact heads for the two messages every call sends: a plain method
-//! call's [`Message::Request`] and its [`Message::Reply`] when it carries no
-//! handles. They are fixed little-endian fields after a one-byte tag
+//! Compact heads for the messages every call or scatter sends: a plain
+//! method call's [`Message::Request`], a `Put` of a value, and a
+//! [`Message::Reply`] — each when it carries no handles, waiting objects
+//! or trace. They are fixed little-endian fields after a one-byte tag
 //! instead of CBOR (whose encoding and decoding were a fifth of the call
-//! path's time). Every other message, and these two when they carry
-//! anything else (handles, waiting objects, a trace), stays CBOR. The tags
-//! are CBOR's unsigned integers 1 and 2, which no CBOR [`Message`] starts
-//! with (a message is a map or a string), so the two never mix up.
+//! path's time); every other message stays CBOR. The tags are CBOR's
+//! unsigned integers 1 to 3, which no CBOR [`Message`] starts with (a
+//! message is a map or a string), so the two never mix up.
 //!
-//! A request: tag, call id, chain id, flags (bit 0: a deadline follows,
-//! bit 1: a kept result's id follows), [deadline µs], object id (16 bytes),
-//! method id, [kept id], then the arguments to the end. A reply: tag, call
-//! id, kind (0: done, 1: a value), then the value's head to the end.
+//! Both requests start with: tag, call id, chain id, flags (bit 0: a
+//! deadline follows; for a call, bit 1: a kept result's id follows),
+//! [deadline µs]. A call goes on with the object id (16 bytes), method id,
+//! [kept id], then the arguments to the end; a put with the object id, the
+//! type name's length (`u16`) and UTF-8 bytes, then the value's head to
+//! the end. A reply: tag, call id, kind (0: done, 1: a value), then the
+//! value's head to the end.
 
 use super::codec::DecodeError;
 use super::wire::{CallOp, Message, Meta, MethodId, Op, Outcome};
@@ -19,18 +22,56 @@ use bytes::{BufMut, BytesMut};
 
 const REQUEST: u8 = 0x01;
 const REPLY: u8 = 0x02;
+const PUT: u8 = 0x03;
 const HAS_DEADLINE: u8 = 1;
 const HAS_KEEP: u8 = 2;
 const DONE: u8 = 0;
 const VALUE: u8 = 1;
 
-/// Writes `message` compactly when it is one of the two it covers; false
+/// Writes `message` compactly when it is one of those it covers; false
 /// (and nothing written) otherwise.
 pub(super) fn encode(message: &Message, out: &mut BytesMut) -> bool {
     match message {
-        Message::Request(id, Op::Call(call), meta) => request(*id, call, meta, out),
+        Message::Request(id, Op::Call(call), meta) if plain(meta) => {
+            request(*id, call, meta, out);
+            true
+        }
+        Message::Request(
+            id,
+            Op::Put {
+                object,
+                type_name,
+                head,
+            },
+            meta,
+        ) if plain(meta) && type_name.len() <= usize::from(u16::MAX) => {
+            put(*id, (object, type_name, head), meta, out);
+            true
+        }
         Message::Reply(id, outcome, handles) if handles.is_empty() => reply(*id, outcome, out),
         _ => false,
+    }
+}
+
+/// A meta with nothing but a chain id and a deadline.
+fn plain(Meta(_, handles, waiting, _, trace): &Meta) -> bool {
+    handles.is_empty() && waiting.is_empty() && trace.is_none()
+}
+
+/// The fields both compact requests start with.
+fn start(
+    tag: u8,
+    id: CallId,
+    Meta(chain, _, _, deadline, _): &Meta,
+    flags: u8,
+    out: &mut BytesMut,
+) {
+    out.put_u8(tag);
+    out.put_u64_le(id.0);
+    out.put_u64_le(*chain);
+    out.put_u8(flags | deadline.map_or(0, |_| HAS_DEADLINE));
+    if let Some(d) = deadline {
+        out.put_u64_le(*d);
     }
 }
 
@@ -39,27 +80,30 @@ fn request(
     CallOp(object, method, args, keep): &CallOp,
     meta: &Meta,
     out: &mut BytesMut,
-) -> bool {
-    let Meta(chain, handles, waiting, deadline, trace) = meta;
-    if !handles.is_empty() || !waiting.is_empty() || trace.is_some() {
-        return false;
-    }
-    let flags = deadline.map_or(0, |_| HAS_DEADLINE) | keep.map_or(0, |_| HAS_KEEP);
+) {
     out.reserve(1 + 8 + 8 + 1 + 8 + 16 + 8 + 16 + args.len());
-    out.put_u8(REQUEST);
-    out.put_u64_le(id.0);
-    out.put_u64_le(*chain);
-    out.put_u8(flags);
-    if let Some(d) = deadline {
-        out.put_u64_le(*d);
-    }
+    start(REQUEST, id, meta, keep.map_or(0, |_| HAS_KEEP), out);
     out.put_slice(object.as_uuid().as_bytes());
     out.put_u64_le(method.0);
     if let Some(k) = keep {
         out.put_slice(k.as_uuid().as_bytes());
     }
     out.put_slice(args);
-    true
+}
+
+fn put(
+    id: CallId,
+    (object, type_name, head): (&ObjectId, &str, &[u8]),
+    meta: &Meta,
+    out: &mut BytesMut,
+) {
+    out.reserve(1 + 8 + 8 + 1 + 8 + 16 + 2 + type_name.len() + head.len());
+    start(PUT, id, meta, 0, out);
+    out.put_slice(object.as_uuid().as_bytes());
+    // The caller checked that the name's length fits.
+    out.put_u16_le(u16::try_from(type_name.len()).unwrap_or(u16::MAX));
+    out.put_slice(type_name.as_bytes());
+    out.put_slice(head);
 }
 
 fn reply(id: CallId, outcome: &Outcome, out: &mut BytesMut) -> bool {
@@ -80,18 +124,22 @@ fn reply(id: CallId, outcome: &Outcome, out: &mut BytesMut) -> bool {
 pub(super) fn decode(bytes: &[u8]) -> Option<Result<Message, DecodeError>> {
     let (&tag, rest) = bytes.split_first()?;
     let mut r = Reader(rest);
-    match tag {
-        REQUEST => Some(decode_request(&mut r).ok_or(DecodeError::Malformed)),
-        REPLY => Some(decode_reply(&mut r).ok_or(DecodeError::Malformed)),
-        _ => None,
-    }
+    let message = match tag {
+        REQUEST => decode_request(&mut r),
+        PUT => decode_put(&mut r),
+        REPLY => decode_reply(&mut r),
+        _ => return None,
+    };
+    Some(message.ok_or(DecodeError::Malformed))
 }
 
-fn decode_request(r: &mut Reader<'_>) -> Option<Message> {
+/// The fields both compact requests start with: the call's id, its meta
+/// and its flags (none but a deadline's and those `allowed`).
+fn decode_start(r: &mut Reader<'_>, allowed: u8) -> Option<(CallId, Meta, u8)> {
     let id = CallId(r.u64()?);
     let chain = r.u64()?;
     let flags = r.u8()?;
-    if flags & !(HAS_DEADLINE | HAS_KEEP) != 0 {
+    if flags & !(HAS_DEADLINE | allowed) != 0 {
         return None;
     }
     let deadline = if flags & HAS_DEADLINE != 0 {
@@ -99,6 +147,15 @@ fn decode_request(r: &mut Reader<'_>) -> Option<Message> {
     } else {
         None
     };
+    Some((
+        id,
+        Meta(chain, Vec::new(), Vec::new(), deadline, None),
+        flags,
+    ))
+}
+
+fn decode_request(r: &mut Reader<'_>) -> Option<Message> {
+    let (id, meta, flags) = decode_start(r, HAS_KEEP)?;
     let object = r.object()?;
     let method = MethodId(r.u64()?);
     let keep = if flags & HAS_KEEP != 0 {
@@ -107,8 +164,20 @@ fn decode_request(r: &mut Reader<'_>) -> Option<Message> {
         None
     };
     let call = CallOp(object, method, r.0.to_vec(), keep);
-    let meta = Meta(chain, Vec::new(), Vec::new(), deadline, None);
     Some(Message::Request(id, Op::Call(call), meta))
+}
+
+fn decode_put(r: &mut Reader<'_>) -> Option<Message> {
+    let (id, meta, _) = decode_start(r, 0)?;
+    let object = r.object()?;
+    let len = usize::from(u16::from_le_bytes(r.take::<2>()?));
+    let (name, head) = (r.0.get(..len)?, r.0.get(len..)?);
+    let op = Op::Put {
+        object,
+        type_name: std::str::from_utf8(name).ok()?.to_owned(),
+        head: head.to_vec(),
+    };
+    Some(Message::Request(id, op, meta))
 }
 
 fn decode_reply(r: &mut Reader<'_>) -> Option<Message> {
@@ -230,6 +299,23 @@ mod tests {
             decode(&[REPLY, 0, 0, 0, 0, 0, 0, 0, 0, DONE, 1]),
             Some(Err(DecodeError::Malformed))
         );
+        let put = Op::Put {
+            object: ObjectId::new(),
+            type_name: "é".into(),
+            head: vec![],
+        };
+        let mut out = BytesMut::new();
+        assert!(encode(
+            &Message::Request(CallId(1), put, Meta::default()),
+            &mut out
+        ));
+        let mut bad = out.to_vec();
+        let at = bad.len() - 2;
+        bad[at] = 0xff; // not UTF-8
+        assert_eq!(decode(&bad), Some(Err(DecodeError::Malformed)));
+        let long = bad.len() - 4;
+        bad[long] = 0xff; // a name longer than what follows
+        assert_eq!(decode(&bad), Some(Err(DecodeError::Malformed)));
         assert_eq!(decode(&[0xa1]), None);
         assert_eq!(decode(&[]), None);
     }
