@@ -82,8 +82,10 @@ async fn broadcast_leaves_the_client_once_and_reaches_every_engine() {
     let mut copies: Vec<distob::RemoteArray<f64>> =
         within(cluster.broadcast(a.clone())).await.unwrap();
     let sent = cluster.hub().bytes_sent() - before;
+    // The first engine, in this process, takes the array over (no bytes);
+    // the others get their copies from the engines, never from the client.
     assert!(
-        (nbytes..nbytes + 4096).contains(&sent),
+        sent < 4096,
         "the client sent {sent} bytes for one {nbytes}-byte array"
     );
     let nodes: Vec<NodeId> = copies.iter().map(|c| c.node()).collect();

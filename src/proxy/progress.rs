@@ -38,6 +38,8 @@ pub struct Progress {
 enum Way {
     Out,
     In,
+    /// Handed over in this process (no bytes on a wire): done at once.
+    Moved,
 }
 
 /// One engine's share of a transfer: its connection, the count there when
@@ -54,11 +56,15 @@ impl Part {
         match self.way {
             Way::Out => self.link.writer.bytes_written(),
             Way::In => self.link.read_bytes.load(Ordering::Relaxed),
+            Way::Moved => 0,
         }
     }
 
     fn done(&self) -> u64 {
-        self.count().saturating_sub(self.from).min(self.size)
+        match self.way {
+            Way::Moved => self.size,
+            _ => self.count().saturating_sub(self.from).min(self.size),
+        }
     }
 }
 
@@ -76,6 +82,12 @@ impl Meter {
     /// Notes `size` bytes going to engine `node` of `hub`.
     pub(crate) fn outgoing(&self, hub: &ObjectHub, node: NodeId, size: u64) {
         self.note(hub, node, size, Way::Out);
+    }
+
+    /// Notes `size` bytes handed over to engine `node` of `hub` in this
+    /// process: done as soon as noted.
+    pub(crate) fn moved(&self, hub: &ObjectHub, node: NodeId, size: u64) {
+        self.note(hub, node, size, Way::Moved);
     }
 
     /// Notes `size` bytes coming from engine `node` of `hub`.

@@ -30,6 +30,9 @@ impl ObjectHub {
         let mut slot = Some(x);
         if value::is_raw_array::<T>() && self.in_process(node) {
             if let Some(shared) = value::share_array(&mut slot) {
+                if let Some(m) = meter {
+                    m.moved(self, node, shared.nbytes);
+                }
                 return Ok(self.put_shared::<T>(node, shared));
             }
         }
