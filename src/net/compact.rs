@@ -275,6 +275,27 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_after_a_tag_decode_or_are_malformed(
+            tag in 1u8..=3,
+            rest in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+        ) {
+            let mut bytes = vec![tag];
+            bytes.extend(rest);
+            match decode(&bytes) {
+                Some(Ok(m)) => {
+                    // What decodes encodes back to the same bytes.
+                    let mut out = BytesMut::new();
+                    proptest::prop_assert!(encode(&m, &mut out));
+                    proptest::prop_assert_eq!(&out[..], &bytes[..]);
+                }
+                Some(Err(e)) => proptest::prop_assert_eq!(e, DecodeError::Malformed),
+                None => proptest::prop_assert!(false, "a tagged head is compact"),
+            }
+        }
+    }
+
     #[test]
     fn short_or_odd_compact_heads_are_malformed() {
         let mut out = BytesMut::new();
