@@ -162,6 +162,15 @@ def check_close(name, got, want, rel=1e-6):
         raise AssertionError(f"{name}: got {got!r}, expected {want!r}")
 
 
+class Peer:
+    """One peer system: its sizes and scratch folder; subclasses start it,
+    run the workloads and stop it."""
+
+    def __init__(self, sz, tmp):
+        self.sz = sz
+        self.tmp = tmp
+
+
 class Counter:
     """The remote object of the call figures, on every peer."""
 
@@ -199,13 +208,9 @@ def xtx_part(x):
 # memory: a worker (or the driver, on `ray.get`) maps a numpy array zero-copy
 # instead of receiving it over a socket, so the transfer figures measure the
 # copy into the store and the call that hands the reference over.
-class RayPeer:
+class RayPeer(Peer):
     name = "ray"
-
-    def __init__(self, sz, tmp):
-        self.sz = sz
-        self.tmp = tmp
-        self.started = False
+    started = False
 
     def start(self):
         import ray
@@ -315,13 +320,9 @@ class RayPeer:
 # `client.scatter(workers=[w])` / `client.gather`, both with the client's
 # defaults (they go by way of the scheduler); arrays are dask.array
 # collections of two chunks persisted on the workers.
-class DaskPeer:
+class DaskPeer(Peer):
     name = "dask"
-
-    def __init__(self, sz, tmp):
-        self.sz = sz
-        self.tmp = tmp
-        self.cluster = self.client = None
+    cluster = client = None
 
     def start(self):
         from dask.distributed import Client, LocalCluster
@@ -447,13 +448,9 @@ class DaskPeer:
 # `view.apply_sync(bump, 1)` runs an `@interactive` function calling its
 # method. Transfers are `view.push` / `view.pull`; arrays are split over the
 # engines with `DirectView.scatter` and worked on with `apply_sync`.
-class IppPeer:
+class IppPeer(Peer):
     name = "ipyparallel"
-
-    def __init__(self, sz, tmp):
-        self.sz = sz
-        self.tmp = tmp
-        self.cluster = self.rc = None
+    cluster = rc = None
 
     def start(self):
         # Profiles and connection files go to this run's scratch folder.

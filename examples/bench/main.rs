@@ -87,6 +87,20 @@ impl Counter {
 /// Size of the raw ping-pong message: about one tiny call's frame.
 const PING: usize = 64;
 
+/// A runtime on this thread alone (the call figures: one client thread).
+fn one_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// The default multi-threaded runtime (the array figures).
+fn threads() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
 fn main() -> Result<(), BoxError> {
     distob::engine::main_if_engine();
     if std::env::var_os("DISTOB_BENCH_SERVER").is_some() {
@@ -95,93 +109,51 @@ fn main() -> Result<(), BoxError> {
     let quick = std::env::args().any(|a| a == "--quick");
     // `--only actors`: just the actor figures (and the baselines they need).
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
-    if only.as_deref() == Some("telemetry") {
-        return tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(telemetry::telemetry(quick));
-    }
-    if only.as_deref() == Some("workloads") {
-        return tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(workloads::workloads(quick));
-    }
-    if only.as_deref() == Some("arrays") {
-        return tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(async {
+    match only.as_deref() {
+        Some("telemetry") => return one_thread()?.block_on(telemetry::telemetry(quick)),
+        Some("workloads") => return threads()?.block_on(workloads::workloads(quick)),
+        Some("arrays") => {
+            return threads()?.block_on(async {
                 let (_server, raw_addr) = start_raw_server().await?;
                 arrays::arrays(quick, raw_addr).await
-            });
-    }
-    if only.as_deref() == Some("calls") {
-        return tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(async { run(quick).await.map(|_| ()) });
-    }
-    if only.as_deref() == Some("objects") {
-        return tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(objects::objects(quick));
-    }
-    if only.as_deref() == Some("latency") {
-        return tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(latency::latency(quick));
-    }
-    if only.as_deref() == Some("lifecycle") {
-        return tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(lifecycle::lifecycle(quick));
-    }
-    if only.as_deref() == Some("actors") {
-        return tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(async {
+            })
+        }
+        Some("calls") => return one_thread()?.block_on(async { run(quick).await.map(|_| ()) }),
+        Some("objects") => return one_thread()?.block_on(objects::objects(quick)),
+        Some("latency") => return one_thread()?.block_on(latency::latency(quick)),
+        Some("lifecycle") => return one_thread()?.block_on(lifecycle::lifecycle(quick)),
+        Some("actors") => {
+            return one_thread()?.block_on(async {
                 let (server, raw_addr) = start_raw_server().await?;
                 let mut raw = raw_ping_pong(raw_addr, 20_000).await?;
                 let mut floor = channel_ping_pong(20_000).await;
                 drop(server);
                 let (raw, floor) = (percentile(&mut raw, 0.5), percentile(&mut floor, 0.5));
                 actors::actors(quick, raw, floor).await
-            });
+            })
+        }
+        _ => {}
     }
     // Calls: one client thread, as a latency-bound program runs them.
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let (raw_p50, channel_p50) = run(quick).await?;
-            actors::actors(quick, raw_p50, channel_p50).await?;
-            lifecycle::lifecycle(quick).await?;
-            latency::latency(quick).await?;
-            objects::objects(quick).await
-        })?;
+    one_thread()?.block_on(async {
+        let (raw_p50, channel_p50) = run(quick).await?;
+        actors::actors(quick, raw_p50, channel_p50).await?;
+        lifecycle::lifecycle(quick).await?;
+        latency::latency(quick).await?;
+        objects::objects(quick).await
+    })?;
     // Arrays: the default multi-threaded runtime of a numerical program, so
     // that blocks from several engines arrive on several threads.
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let (server, raw_addr) = start_raw_server().await?;
-            let result = arrays::arrays(quick, raw_addr).await;
-            drop(server);
-            result?;
-            workloads::workloads(quick).await?;
-            arrays::scale(quick).await
-        })?;
+    threads()?.block_on(async {
+        let (server, raw_addr) = start_raw_server().await?;
+        let result = arrays::arrays(quick, raw_addr).await;
+        drop(server);
+        result?;
+        workloads::workloads(quick).await?;
+        arrays::scale(quick).await
+    })?;
     // Last: it installs a global subscriber.
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(telemetry::telemetry(quick))
+    one_thread()?.block_on(telemetry::telemetry(quick))
 }
 
 fn emit(figure: &str, value: f64, unit: &str, baseline: Option<f64>) {

@@ -6,43 +6,33 @@ use crate::run;
 use distob::{Cluster, RemoteArray};
 use ndarray::{ArrayD, IxDyn};
 
-/// Distance in units in the last place, with NaN equal only to NaN.
-fn ulps64(a: f64, b: f64) -> u64 {
-    if a.is_nan() || b.is_nan() {
-        return if a.is_nan() && b.is_nan() {
-            0
-        } else {
-            u64::MAX
-        };
+/// Distance in units in the last place between two floats given as their
+/// bits in monotonic order, with NaN equal only to NaN.
+fn ulps(nan: (bool, bool), a: i64, b: i64) -> u64 {
+    match nan {
+        (true, true) => 0,
+        (false, false) => a.abs_diff(b),
+        _ => u64::MAX,
     }
-    let ordered = |x: f64| {
-        let i = x.to_bits() as i64;
-        if i < 0 {
-            i64::MIN.wrapping_sub(i)
-        } else {
-            i
-        }
-    };
-    ordered(a).abs_diff(ordered(b))
+}
+
+/// A sign-magnitude float's bits as an integer that grows with the float.
+fn monotonic(bits: i64, min: i64) -> i64 {
+    if bits < 0 {
+        min.wrapping_sub(bits)
+    } else {
+        bits
+    }
+}
+
+fn ulps64(a: f64, b: f64) -> u64 {
+    let m = |x: f64| monotonic(x.to_bits() as i64, i64::MIN);
+    ulps((a.is_nan(), b.is_nan()), m(a), m(b))
 }
 
 fn ulps32(a: f32, b: f32) -> u64 {
-    if a.is_nan() || b.is_nan() {
-        return if a.is_nan() && b.is_nan() {
-            0
-        } else {
-            u64::MAX
-        };
-    }
-    let ordered = |x: f32| {
-        let i = x.to_bits() as i32;
-        if i < 0 {
-            i32::MIN.wrapping_sub(i)
-        } else {
-            i
-        }
-    };
-    u64::from(ordered(a).abs_diff(ordered(b)))
+    let m = |x: f32| monotonic(i64::from(x.to_bits() as i32), i64::from(i32::MIN));
+    ulps((a.is_nan(), b.is_nan()), m(a), m(b))
 }
 
 /// `n` arguments, uniform in `[lo, hi]`, from a fixed xorshift stream.
