@@ -142,13 +142,18 @@ def log(*a):
 
 def median_time(fn, reps):
     """One untimed run of fn, then the median of `reps` timed ones, in s."""
-    fn()
+    return timed(fn, reps)[0]
+
+
+def timed(fn, reps):
+    """As median_time, with what the last run of fn returned."""
+    last = fn()
     ts = []
     for _ in range(reps):
         t = time.perf_counter()
-        fn()
+        last = fn()
         ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+    return statistics.median(ts), last
 
 
 def expected_sin_sum(n, h=1e-7):
@@ -286,13 +291,8 @@ class RayPeer(Peer):
         x = np.arange(n, dtype=np.float64) * 1e-7
         parts = [ray.put(h) for h in np.array_split(x, 2)]  # placed: not timed
         del x
-        res = []
-
-        def once():
-            res.append(sum(ray.get([self.sin_task.remote(p) for p in parts])))
-
-        s = median_time(once, self.sz.reps)
-        check_close("sin_sum", res[-1], expected_sin_sum(n))
+        s, last = timed(lambda: sum(ray.get([self.sin_task.remote(p) for p in parts])), self.sz.reps)
+        check_close("sin_sum", last, expected_sin_sum(n))
         del parts
         return {"distarray_sin_sum_s": s}
 
@@ -302,13 +302,8 @@ class RayPeer(Peer):
         ray = self.ray
         x = np.random.default_rng(0).standard_normal((self.sz.xtx_n, 16))
         parts = [ray.put(h) for h in np.array_split(x, 2)]
-        res = []
-
-        def once():
-            res.append(sum(ray.get([self.xtx_task.remote(p) for p in parts])))
-
-        s = median_time(once, self.sz.reps)
-        assert np.allclose(res[-1], x.T @ x)
+        s, last = timed(lambda: sum(ray.get([self.xtx_task.remote(p) for p in parts])), self.sz.reps)
+        assert np.allclose(last, x.T @ x)
         del parts
         return {"distarray_xtx_s": s}
 
@@ -413,13 +408,8 @@ class DaskPeer(Peer):
 
         n = self.sz.sin_n
         x = self._placed(da.arange(n, chunks=n // 2, dtype="f8") * 1e-7)
-        res = []
-
-        def once():
-            res.append(float((da.sin(x) * 2 + 1).sum().compute()))
-
-        s = median_time(once, self.sz.reps)
-        check_close("sin_sum", res[-1], expected_sin_sum(n))
+        s, last = timed(lambda: float((da.sin(x) * 2 + 1).sum().compute()), self.sz.reps)
+        check_close("sin_sum", last, expected_sin_sum(n))
         del x
         return {"distarray_sin_sum_s": s}
 
@@ -429,13 +419,7 @@ class DaskPeer(Peer):
         n = self.sz.xtx_n
         rng = da.random.default_rng(0)
         x = self._placed(rng.standard_normal((n, 16), chunks=(n // 2, 16)))
-        res = []
-
-        def once():
-            res.append((x.T @ x).compute())
-
-        s = median_time(once, self.sz.reps)
-        r = res[-1]
+        s, r = timed(lambda: (x.T @ x).compute(), self.sz.reps)
         assert r.shape == (16, 16) and abs(r.trace() / (16 * n) - 1) < 0.01
         del x
         return {"distarray_xtx_s": s}
@@ -541,13 +525,8 @@ class IppPeer(Peer):
         x = np.arange(n, dtype=np.float64) * 1e-7
         dv.scatter("x", x, block=True)  # half on each engine: not timed
         del x
-        res = []
-
-        def once():
-            res.append(sum(dv.apply_sync(self.sin_sum_here)))
-
-        s = median_time(once, self.sz.reps)
-        check_close("sin_sum", res[-1], expected_sin_sum(n))
+        s, last = timed(lambda: sum(dv.apply_sync(self.sin_sum_here)), self.sz.reps)
+        check_close("sin_sum", last, expected_sin_sum(n))
         dv.execute("del x", block=True)
         return {"distarray_sin_sum_s": s}
 
@@ -557,13 +536,8 @@ class IppPeer(Peer):
         dv = self.dv
         x = np.random.default_rng(0).standard_normal((self.sz.xtx_n, 16))
         dv.scatter("X", x, block=True)  # split by rows
-        res = []
-
-        def once():
-            res.append(sum(dv.apply_sync(self.xtx_here)))
-
-        s = median_time(once, self.sz.reps)
-        assert np.allclose(res[-1], x.T @ x)
+        s, last = timed(lambda: sum(dv.apply_sync(self.xtx_here)), self.sz.reps)
+        assert np.allclose(last, x.T @ x)
         dv.execute("del X", block=True)
         return {"distarray_xtx_s": s}
 
@@ -628,11 +602,8 @@ def baseline(sz):
 
     out = {}
     x = np.arange(sz.sin_n, dtype=np.float64) * 1e-7
-    res = []
-    out["distarray_sin_sum_s"] = median_time(
-        lambda: res.append(float((np.sin(x) * 2 + 1).sum())), sz.reps
-    )
-    check_close("sin_sum", res[-1], expected_sin_sum(sz.sin_n))
+    out["distarray_sin_sum_s"], last = timed(lambda: float((np.sin(x) * 2 + 1).sum()), sz.reps)
+    check_close("sin_sum", last, expected_sin_sum(sz.sin_n))
     del x
     x = np.random.default_rng(0).standard_normal((sz.xtx_n, 16))
     out["distarray_xtx_s"] = median_time(lambda: x.T @ x, sz.reps)

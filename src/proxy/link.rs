@@ -146,6 +146,10 @@ const BUDGET_UNIT: usize = 1 << 10;
 impl Link {
     /// Closes both connections and stops their readers.
     pub(super) fn shut(&self) {
+        // A link shut on purpose (replaced, or its hub closing) is not lost:
+        // its reader, which may still see the connection end before it is
+        // aborted, has nobody to tell.
+        lock(&self.watch).take();
         self.writer.close();
         // Sends held back for budget give up (and free their bodies).
         self.budget.close();
