@@ -58,7 +58,7 @@ pub(super) fn lookup(engine: &EngineState, name: &str, reply: ReplyTo) {
         return reply.fault(Fault::Refused(format!("bad name: {e}")));
     }
     let found = engine.names.borrow().get(name).cloned();
-    reply.outcome(Outcome::Found(found), Bytes::new());
+    reply.outcome(Outcome::Found(Box::new(found)), Bytes::new());
 }
 
 /// The object is named: the name holds it until it is killed.

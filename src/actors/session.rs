@@ -67,14 +67,7 @@ impl Session {
     where
         R: AsyncRead + Unpin + 'static,
     {
-        let frames = futures::stream::unfold(Some(reader), |reader| async move {
-            let mut reader = reader?;
-            match reader.next().await {
-                Ok(Some(frame)) => Some((Ok(frame), Some(reader))),
-                Ok(None) => None,
-                Err(e) => Some((Err(e), None)),
-            }
-        });
+        let frames = crate::net::connection::Frames::new(reader);
         Session::create(move |ctx| {
             ctx.add_stream(frames);
             Session::new(id, peer, Some(writer), engine)
@@ -391,7 +384,7 @@ impl Session {
                 let listing = self.engine.objects.borrow().listing();
                 reply.outcome(Outcome::Listing(listing), Bytes::new());
             }
-            Op::Stats => reply.outcome(Outcome::Stats(self.engine.stats()), Bytes::new()),
+            Op::Stats => reply.outcome(Outcome::Stats(Box::new(self.engine.stats())), Bytes::new()),
             Op::Shutdown => {
                 reply.done();
                 self.engine.stop.notify_one();

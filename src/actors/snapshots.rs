@@ -10,7 +10,7 @@
 
 use super::object::{Operand, Shared};
 use crate::id::ObjectId;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use tokio::sync::oneshot;
 
 #[derive(Default)]

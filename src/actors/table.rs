@@ -14,7 +14,7 @@ use super::object::ObjectActor;
 use crate::id::ObjectId;
 use crate::net::wire::ObjectInfo;
 use actix::Addr;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::rc::Rc;
 
 /// Who holds an object: a session's holder id (see `Session`), or a name.

@@ -12,7 +12,11 @@ use super::wire::Message;
 use super::writer::WRITE_TURN;
 pub use super::writer::{write_frame, FrameWriter, WriteMode, DEFAULT_CHUNK};
 use bytes::{Buf, BytesMut};
+use futures::Stream;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -126,6 +130,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// peer closed the connection between frames.
     pub async fn next(&mut self) -> Result<Option<Frame>, NetError> {
         loop {
+            if let Some(frame) = self.buffered()? {
+                return Ok(Some(frame));
+            }
             let Some((head_len, body_len)) = self.read_prefix().await? else {
                 return Ok(None);
             };
@@ -135,6 +142,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             self.buf.advance(PREFIX_LEN);
             let message = codec::decode_head(&self.buf[..head_len]);
             self.buf.advance(head_len);
+            let wire = (PREFIX_LEN + head_len + body_len) as u64;
             match message? {
                 Message::Chunk {
                     stream,
@@ -142,46 +150,118 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     total,
                     last,
                 } => {
-                    let len = body_len as u64;
-                    let fits = offset
-                        .checked_add(len)
-                        .is_some_and(|end| end <= total && total <= self.limits.max_body);
-                    let wire = (PREFIX_LEN + head_len + body_len) as u64;
-                    let (mut dest, so_far) = match self.streams.remove(&stream) {
-                        Some((d, n)) if d.len() as u64 == total && fits => (d, n),
-                        None if fits && self.assembling + total <= self.limits.max_body => {
-                            self.assembling += total;
-                            (AlignedBuf::zeroed(total as usize), 0)
-                        }
-                        _ => return Err(codec::DecodeError::BadChunk { offset, len, total }.into()),
-                    };
+                    let (mut dest, so_far) = self.chunk_target(stream, offset, total, body_len)?;
                     let start = offset as usize;
                     self.read_body(&mut dest.as_bytes_mut()[start..start + body_len])
                         .await?;
-                    match last {
-                        Some(message) => {
-                            self.assembling -= total;
-                            return Ok(Some(Frame {
-                                message: *message,
-                                body: dest,
-                                wire_len: so_far + wire,
-                            }));
-                        }
-                        None => {
-                            self.streams.insert(stream, (dest, so_far + wire));
-                        }
+                    if let Some(frame) = self.chunk_read(stream, total, last, dest, so_far + wire) {
+                        return Ok(Some(frame));
                     }
                 }
                 message => {
                     let mut body = AlignedBuf::zeroed(body_len);
                     self.read_body(body.as_bytes_mut()).await?;
-                    let wire_len = (PREFIX_LEN + head_len + body_len) as u64;
                     return Ok(Some(Frame {
                         message,
                         body,
-                        wire_len,
+                        wire_len: wire,
                     }));
                 }
+            }
+        }
+    }
+
+    /// The next frame if the bytes already read hold all of it — nothing
+    /// to wait for (pipelined calls arrive many to a read). A chunk read
+    /// whole is assembled and the next frame looked for.
+    pub fn buffered(&mut self) -> Result<Option<Frame>, NetError> {
+        loop {
+            let Some((head_len, body_len)) = codec::parse_prefix(&self.buf, &self.limits)? else {
+                return Ok(None);
+            };
+            let wire = PREFIX_LEN + head_len + body_len;
+            if self.buf.len() < wire {
+                return Ok(None);
+            }
+            let message = codec::decode_head(&self.buf[PREFIX_LEN..PREFIX_LEN + head_len])?;
+            self.buf.advance(PREFIX_LEN + head_len);
+            let frame = match message {
+                Message::Chunk {
+                    stream,
+                    offset,
+                    total,
+                    last,
+                } => {
+                    let (mut dest, so_far) = self.chunk_target(stream, offset, total, body_len)?;
+                    let start = offset as usize;
+                    dest.as_bytes_mut()[start..start + body_len]
+                        .copy_from_slice(&self.buf[..body_len]);
+                    self.buf.advance(body_len);
+                    self.chunk_read(stream, total, last, dest, so_far + wire as u64)
+                }
+                message => {
+                    let mut body = AlignedBuf::zeroed(body_len);
+                    body.as_bytes_mut().copy_from_slice(&self.buf[..body_len]);
+                    self.buf.advance(body_len);
+                    Some(Frame {
+                        message,
+                        body,
+                        wire_len: wire as u64,
+                    })
+                }
+            };
+            if frame.is_some() {
+                return Ok(frame);
+            }
+        }
+    }
+
+    /// Where a chunk of `len` bytes at `offset` of a `total`-byte body
+    /// goes: its stream's buffer (new for a first chunk) and the wire bytes
+    /// of its chunks so far.
+    fn chunk_target(
+        &mut self,
+        stream: u32,
+        offset: u64,
+        total: u64,
+        len: usize,
+    ) -> Result<(AlignedBuf, u64), NetError> {
+        let len = len as u64;
+        let fits = offset
+            .checked_add(len)
+            .is_some_and(|end| end <= total && total <= self.limits.max_body);
+        match self.streams.remove(&stream) {
+            Some((d, n)) if d.len() as u64 == total && fits => Ok((d, n)),
+            None if fits && self.assembling + total <= self.limits.max_body => {
+                self.assembling += total;
+                Ok((AlignedBuf::zeroed(total as usize), 0))
+            }
+            _ => Err(codec::DecodeError::BadChunk { offset, len, total }.into()),
+        }
+    }
+
+    /// A chunk is in its buffer: the whole frame if it was the last, else
+    /// the buffer is kept for the next.
+    fn chunk_read(
+        &mut self,
+        stream: u32,
+        total: u64,
+        last: Option<Box<Message>>,
+        body: AlignedBuf,
+        wire_len: u64,
+    ) -> Option<Frame> {
+        match last {
+            Some(message) => {
+                self.assembling -= total;
+                Some(Frame {
+                    message: *message,
+                    body,
+                    wire_len,
+                })
+            }
+            None => {
+                self.streams.insert(stream, (body, wire_len));
+                None
             }
         }
     }
@@ -303,11 +383,107 @@ async fn read_exact_timed<R: AsyncRead + Unpin>(
     }
 }
 
+/// A reader as a stream of frames (what an actor adds with `add_stream`).
+/// A frame the reader already holds is handed over without a future; only
+/// a wait for the connection builds one (once per read, not per frame).
+pub struct Frames<R> {
+    state: FramesState<R>,
+}
+
+impl<R> std::fmt::Debug for Frames<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            FramesState::Ready(_) => "ready",
+            FramesState::Waiting(_) => "waiting",
+            FramesState::Done => "done",
+        };
+        f.debug_struct("Frames").field("state", &state).finish()
+    }
+}
+
+type Waiting<R> = Pin<Box<dyn Future<Output = (FrameReader<R>, Result<Option<Frame>, NetError>)>>>;
+
+enum FramesState<R> {
+    Ready(FrameReader<R>),
+    Waiting(Waiting<R>),
+    Done,
+}
+
+impl<R: AsyncRead + Unpin + 'static> Frames<R> {
+    /// The frames `reader` reads, until the peer closes or a read fails
+    /// (the error is the stream's last item).
+    pub fn new(reader: FrameReader<R>) -> Self {
+        Frames {
+            state: FramesState::Ready(reader),
+        }
+    }
+
+    /// The stream's item for what a read gave, and what the stream does
+    /// next.
+    fn end_of(
+        read: Result<Option<Frame>, NetError>,
+        reader: FrameReader<R>,
+    ) -> (Option<Result<Frame, NetError>>, FramesState<R>) {
+        match read {
+            Ok(Some(frame)) => (Some(Ok(frame)), FramesState::Ready(reader)),
+            Ok(None) => (None, FramesState::Done),
+            Err(e) => (Some(Err(e)), FramesState::Done),
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin + 'static> Stream for Frames<R> {
+    type Item = Result<Frame, NetError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let FramesState::Ready(reader) = &mut self.state {
+            match reader.buffered() {
+                Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
+                Ok(None) => {}
+                Err(e) => {
+                    self.state = FramesState::Done;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+        let waiting = match std::mem::replace(&mut self.state, FramesState::Done) {
+            FramesState::Ready(mut reader) => Box::pin(async move {
+                let read = reader.next().await;
+                (reader, read)
+            }),
+            FramesState::Waiting(waiting) => waiting,
+            FramesState::Done => return Poll::Ready(None),
+        };
+        self.poll_waiting(waiting, cx)
+    }
+}
+
+impl<R: AsyncRead + Unpin + 'static> Frames<R> {
+    fn poll_waiting(
+        &mut self,
+        mut waiting: Waiting<R>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame, NetError>>> {
+        match waiting.as_mut().poll(cx) {
+            Poll::Pending => {
+                self.state = FramesState::Waiting(waiting);
+                Poll::Pending
+            }
+            Poll::Ready((reader, read)) => {
+                let (item, next) = Self::end_of(read, reader);
+                self.state = next;
+                Poll::Ready(item)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::net::wire::Message;
     use bytes::Bytes;
+    use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
 
     #[tokio::test]
@@ -420,5 +596,93 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(r, Err(NetError::Timeout)), "{r:?}");
+    }
+
+    /// The bytes of `frames`, and of a body sent in `pieces` chunks after
+    /// each, as a writer would put them on the wire.
+    fn wire_bytes(frames: u64, pieces: u64) -> BytesMut {
+        let mut out = BytesMut::new();
+        for seq in 0..frames {
+            let body = vec![seq as u8; (seq % 7) as usize];
+            codec::encode(&Message::Ping { seq }, &body, &mut out).unwrap();
+            let total = pieces * 3;
+            for piece in 0..pieces {
+                let last = (piece + 1 == pieces).then(|| Box::new(Message::Pong { seq }));
+                let chunk = Message::Chunk {
+                    stream: seq as u32,
+                    offset: piece * 3,
+                    total,
+                    last,
+                };
+                codec::encode(&chunk, &[piece as u8; 3], &mut out).unwrap();
+            }
+        }
+        out
+    }
+
+    /// Checks that `frames` are what `wire_bytes(n, pieces)` encodes.
+    fn check_frames(frames: &[Frame], n: u64, pieces: u64) {
+        assert_eq!(frames.len() as u64, 2 * n);
+        for (seq, pair) in frames.chunks(2).enumerate() {
+            let seq = seq as u64;
+            assert_eq!(pair[0].message, Message::Ping { seq });
+            assert_eq!(
+                pair[0].body.as_bytes(),
+                &vec![seq as u8; (seq % 7) as usize][..]
+            );
+            assert_eq!(pair[1].message, Message::Pong { seq });
+            let whole: Vec<u8> = (0..pieces).flat_map(|p| [p as u8; 3]).collect();
+            assert_eq!(pair[1].body.as_bytes(), &whole[..]);
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_read_ahead_together_are_handed_over_whole_and_in_order() {
+        // All at once (every frame already read: the path without
+        // futures), and trickled a few bytes at a time (frames split
+        // across reads: the waiting path).
+        for trickle in [None, Some(5usize)] {
+            let bytes = wire_bytes(300, 4);
+            let (mut a, b) = tokio::io::duplex(1 << 20);
+            let feed = tokio::spawn(async move {
+                match trickle {
+                    None => a.write_all(&bytes).await.unwrap(),
+                    Some(n) => {
+                        for piece in bytes.chunks(n) {
+                            a.write_all(piece).await.unwrap();
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                }
+            });
+            let frames = Frames::new(FrameReader::new(b, Limits::default()));
+            let read = tokio::time::timeout(Duration::from_secs(20), frames.collect::<Vec<_>>())
+                .await
+                .unwrap();
+            feed.await.unwrap();
+            let frames: Vec<Frame> = read.into_iter().map(Result::unwrap).collect();
+            check_frames(&frames, 300, 4);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_frame_read_ahead_ends_the_stream_with_its_error() {
+        let mut bytes = wire_bytes(3, 1);
+        // A chunk whose piece overruns its body.
+        let bad = Message::Chunk {
+            stream: 99,
+            offset: 2,
+            total: 3,
+            last: None,
+        };
+        codec::encode(&bad, &[0u8; 3], &mut bytes).unwrap();
+        let (mut a, b) = tokio::io::duplex(1 << 16);
+        a.write_all(&bytes).await.unwrap();
+        let frames = Frames::new(FrameReader::new(b, Limits::default()));
+        let read = tokio::time::timeout(Duration::from_secs(20), frames.collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 7);
+        assert!(matches!(read[6], Err(NetError::Decode(_))), "{:?}", read[6]);
     }
 }

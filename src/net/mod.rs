@@ -24,7 +24,7 @@ pub mod writer;
 
 pub use buf::AlignedBuf;
 pub use codec::{Frame, Limits};
-pub use connection::{FrameReader, FrameWriter, Liveness, WriteMode};
+pub use connection::{FrameReader, FrameWriter, Frames, Liveness, WriteMode};
 pub use dial::{
     accept_tcp, dial_tcp, dial_tcp_into, AcceptAs, Dialed, LinkOptions, LinkRead, Writer,
     DEFAULT_CONNECT_TIMEOUT,

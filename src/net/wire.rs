@@ -453,13 +453,13 @@ pub enum Outcome {
     /// The engine's objects.
     Listing(Vec<ObjectInfo>),
     /// The engine's counters.
-    Stats(EngineStats),
+    Stats(Box<EngineStats>),
     /// The request failed on the engine.
     Fault(Fault),
     /// Attached: the object's type name.
     Attached(String),
     /// What a name names: the object and its type name, if anything.
-    Found(Option<(HandleRef, String)>),
+    Found(Box<Option<(HandleRef, String)>>),
 }
 
 /// One object in a listing.

@@ -66,7 +66,8 @@ pub struct Call<T, E = Infallible> {
     user: fn(Vec<u8>) -> Error<E>,
     node: NodeId,
     target: Option<Ref>,
-    sent: Instant,
+    /// When it was sent, if its metrics time it.
+    sent: Option<Instant>,
     deadline: Option<Instant>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     on_done: Option<T>,
@@ -136,7 +137,7 @@ impl<T, E> Call<T, E> {
             user: untyped_user_error::<E>,
             node: withdraw.node,
             target,
-            sent: Instant::now(),
+            sent: record.timed().then(Instant::now),
             deadline,
             sleep: None,
             on_done: None,
@@ -154,7 +155,7 @@ impl<T, E> Call<T, E> {
             user: untyped_user_error::<E>,
             node,
             target,
-            sent: Instant::now(),
+            sent: None,
             deadline: None,
             sleep: None,
             on_done: None,
@@ -193,7 +194,8 @@ impl<T, E> Call<T, E> {
         self
     }
 
-    /// Withdraws the call if no reply came within `d` of sending it: it
+    /// Withdraws the call if no reply came within `d` from now (a call is
+    /// sent when it is made, so on a new call that is `d` of sending it): it
     /// then fails with [`Error::Timeout`], and its engine drops it if it has
     /// not started (see [`Call`]). An earlier deadline the call was sent
     /// with stands. (The request left when the call was made, so engine code
@@ -201,7 +203,7 @@ impl<T, E> Call<T, E> {
     /// calls it makes, make the call inside a
     /// [`timeout`](crate::call::WithTimeout::timeout) scope.)
     pub fn timeout(mut self, d: Duration) -> Self {
-        let at = self.sent + d;
+        let at = Instant::now() + d;
         self.deadline = Some(self.deadline.map_or(at, |old| old.min(at)));
         self.sleep = None;
         self
@@ -253,7 +255,8 @@ impl<T, E> Call<T, E> {
 
     /// Tells the call's span and metrics how it ended.
     fn ended(&mut self, outcome: &'static str, bytes_in: usize) {
-        self.record.done(outcome, bytes_in, self.sent.elapsed());
+        let elapsed = self.sent.map(|s| s.elapsed()).unwrap_or_default();
+        self.record.done(outcome, bytes_in, elapsed);
         self.record = CallRecord::none();
         if outcome != "ok" && outcome != "cancelled" {
             if let Some(w) = &self.withdraw {

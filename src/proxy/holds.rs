@@ -29,7 +29,7 @@ impl ObjectHub {
     /// A new handle of `r`, entered in the table.
     fn enter(
         &self,
-        objects: &mut std::collections::HashMap<HandleRef, Held>,
+        objects: &mut foldhash::HashMap<HandleRef, Held>,
         r: Ref,
         info: HeldObject,
         shape: Option<Vec<usize>>,

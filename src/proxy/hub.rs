@@ -23,7 +23,7 @@ use crate::id::{NodeId, ObjectId, Ref};
 use crate::net::wire::HandleRef;
 use crate::net::ClusterKey;
 use crate::net::{LinkOptions, TlsPolicy};
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -268,7 +268,7 @@ impl ObjectHub {
                 local,
                 links: RwLock::new(links),
                 directory: RwLock::new(directory),
-                objects: Mutex::new(HashMap::new()),
+                objects: Mutex::new(HashMap::default()),
                 lost: Mutex::new(Default::default()),
                 has_lost: Default::default(),
                 next_call: AtomicU64::new(1),
@@ -279,7 +279,7 @@ impl ObjectHub {
                 reconnecting: Mutex::new(None),
                 cache_limit: AtomicUsize::new(super::cache::DEFAULT_METHOD_CACHE_BYTES),
                 default_timeout_us: AtomicU64::new(0),
-                feeds: Mutex::new(HashMap::new()),
+                feeds: Mutex::new(HashMap::default()),
                 state: Default::default(),
                 failures: Default::default(),
             }),

@@ -15,7 +15,6 @@ use crate::net::wire::{Message, Meta, Op, Outcome};
 use crate::net::{AlignedBuf, FrameReader, FrameWriter, NetError};
 use crate::telemetry::meters::NodeMetrics;
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -90,7 +89,7 @@ impl Waiter {
 
 #[derive(Default)]
 struct Pending {
-    calls: HashMap<CallId, Waiter>,
+    calls: super::pending::CallTable<Waiter>,
     lost: bool,
 }
 
@@ -260,10 +259,10 @@ impl Link {
 
     /// Forgets a withdrawn call's waiter (here and on the bulk link).
     pub(super) fn forget(&self, call: CallId) {
-        let here = lock(&self.pending).calls.remove(&call);
+        let here = lock(&self.pending).calls.remove(call);
         if here.is_none() {
             if let Some(bulk) = lock(&self.bulk).clone() {
-                lock(&bulk.pending).calls.remove(&call);
+                lock(&bulk.pending).calls.remove(call);
             }
         }
     }
@@ -317,7 +316,7 @@ impl Link {
                 }
             })
             .map_err(|e| {
-                lock(&self.pending).calls.remove(&call);
+                lock(&self.pending).calls.remove(call);
                 match e {
                     NetError::Closed | NetError::Io(_) => Error::EngineLost(self.node),
                     other => other.into(),
@@ -343,7 +342,7 @@ impl Link {
             let tx = Replies::Once(tx);
             bulk.register(call, Waiter { tx, budget: None })?;
             if let Err(e) = self.write(call, op, meta, body) {
-                lock(&bulk.pending).calls.remove(&call);
+                lock(&bulk.pending).calls.remove(call);
                 return Err(e);
             }
             return Ok(rx);
@@ -380,13 +379,13 @@ impl Link {
                     let Ok(permit) = bulk.budget.clone().acquire_many_owned(permits).await else {
                         return;
                     };
-                    match lock(&bulk.pending).calls.get_mut(&call) {
+                    match lock(&bulk.pending).calls.get_mut(call) {
                         Some(w) => w.budget = Some(permit),
                         // Lost meanwhile (and already told so).
                         None => return,
                     }
                     if let Err(e) = bulk.write(call, op, meta, body) {
-                        if let Some(w) = lock(&bulk.pending).calls.remove(&call) {
+                        if let Some(w) = lock(&bulk.pending).calls.remove(call) {
                             w.send(Err(e));
                         }
                     }
@@ -452,7 +451,7 @@ async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameRe
                         .hub()
                         .and_then(|hub| Landing::new(&hub, Flight::Lent(handles))),
                 };
-                let waiter = lock(&link.pending).calls.remove(&call);
+                let waiter = lock(&link.pending).calls.remove(call);
                 if let Some(w) = waiter {
                     // (If the caller dropped its Call, the reply is discarded.)
                     w.send(Ok(Reply {
@@ -478,14 +477,14 @@ async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameRe
                     body: frame.body,
                     landing,
                 };
-                if let Some(w) = lock(&link.pending).calls.get(&call) {
+                if let Some(w) = lock(&link.pending).calls.get(call) {
                     w.tx.item(item);
                 }
             }
             Message::Items(call, items) => {
                 let hub = link.hub();
                 let pending = lock(&link.pending);
-                let Some(w) = pending.calls.get(&call) else {
+                let Some(w) = pending.calls.get(call) else {
                     continue;
                 };
                 for crate::net::wire::StreamItem(head, handles) in items {

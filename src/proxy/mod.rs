@@ -19,6 +19,7 @@ mod link_open;
 pub(crate) mod local;
 pub(crate) mod names;
 pub(crate) mod object_engine;
+mod pending;
 pub(crate) mod progress;
 pub(crate) mod reconnect;
 pub(crate) mod remote;

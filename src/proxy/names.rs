@@ -56,7 +56,7 @@ fn decode_attached(reply: Reply) -> Result<String> {
 
 fn decode_found(reply: Reply) -> Result<Option<(HandleRef, String)>> {
     match reply.outcome {
-        Outcome::Found(found) => Ok(found),
+        Outcome::Found(found) => Ok(*found),
         _ => Err(unexpected()),
     }
 }

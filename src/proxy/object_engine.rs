@@ -29,7 +29,7 @@ pub struct ObjectEngine {
 
 fn decode_stats(reply: Reply) -> Result<EngineStats> {
     match reply.outcome {
-        Outcome::Stats(stats) => Ok(stats),
+        Outcome::Stats(stats) => Ok(*stats),
         _ => Err(unexpected()),
     }
 }

@@ -115,6 +115,11 @@ impl CallRecord {
         }
     }
 
+    /// Whether its metrics want the call's duration.
+    pub(crate) fn timed(&self) -> bool {
+        self.metrics.is_some()
+    }
+
     /// The call ended with `outcome` after `elapsed`, with `bytes_in`
     /// received; the span closes when the record goes.
     pub(crate) fn done(
