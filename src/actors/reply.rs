@@ -90,6 +90,7 @@ impl ReplyTo {
                     outcome,
                     body: AlignedBuf::from_slice(&body),
                     landing: Landing::new(&hub, Flight::Leases(leases)),
+                    arrived: None,
                 };
                 // The caller may have dropped its call: the reply goes.
                 tx.finish(Ok(reply));
@@ -142,6 +143,7 @@ impl ReplyTo {
                 outcome: Outcome::Value(enc.head),
                 body: AlignedBuf::from_slice(&enc.body),
                 landing: Landing::new(hub, Flight::Leases(enc.leases)),
+                arrived: None,
             }),
             Sink::Gone => {}
         }

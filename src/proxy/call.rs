@@ -20,7 +20,9 @@ pub(crate) type Decode<T, E> = fn(Reply) -> Result<T, Error<E>>;
 
 enum State<T, E> {
     Waiting(oneshot::Receiver<Result<Reply>>),
-    Ready(Option<Result<T, Error<E>>>),
+    /// (Boxed: a call is moved about while it waits, and most never are
+    /// ready before their reply.)
+    Ready(Option<Box<Result<T, Error<E>>>>),
 }
 
 /// A call already sent to an engine. `.await` it in async code, or
@@ -71,7 +73,7 @@ pub struct Call<T, E = Infallible> {
     deadline: Option<Instant>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     on_done: Option<T>,
-    cache: Option<(CacheFill, CachedDecode<T, E>)>,
+    cache: Option<Box<(CacheFill, CachedDecode<T, E>)>>,
     withdraw: Option<Withdraw>,
     /// Its span and metrics, told when it ends.
     record: CallRecord,
@@ -150,7 +152,7 @@ impl<T, E> Call<T, E> {
     /// A call that resolves at once (a failure to send, or a cached value).
     pub(crate) fn ready(result: Result<T, Error<E>>, node: NodeId, target: Option<Ref>) -> Self {
         Call {
-            state: State::Ready(Some(result)),
+            state: State::Ready(Some(Box::new(result))),
             decode: |_| Err(Error::HubClosed),
             user: untyped_user_error::<E>,
             node,
@@ -190,7 +192,7 @@ impl<T, E> Call<T, E> {
 
     /// Fills a method cache with the reply, and decodes it from there.
     pub(crate) fn fill_cache(mut self, fill: CacheFill, decode: CachedDecode<T, E>) -> Self {
-        self.cache = Some((fill, decode));
+        self.cache = Some(Box::new((fill, decode)));
         self
     }
 
@@ -218,7 +220,7 @@ impl<T, E> Call<T, E> {
     pub fn cancel(&mut self) {
         if matches!(self.state, State::Waiting(_)) {
             self.ended("cancelled", 0);
-            self.state = State::Ready(Some(Err(Error::Cancelled)));
+            self.state = State::Ready(Some(Box::new(Err(Error::Cancelled))));
             if let Some(w) = self.withdraw.take() {
                 w.send();
             }
@@ -255,7 +257,15 @@ impl<T, E> Call<T, E> {
 
     /// Tells the call's span and metrics how it ended.
     fn ended(&mut self, outcome: &'static str, bytes_in: usize) {
-        let elapsed = self.sent.map(|s| s.elapsed()).unwrap_or_default();
+        self.ended_at(outcome, bytes_in, None);
+    }
+
+    /// The same, for a call that ended `at` (`None`: now).
+    fn ended_at(&mut self, outcome: &'static str, bytes_in: usize, at: Option<Instant>) {
+        let elapsed = self
+            .sent
+            .map(|s| at.unwrap_or_else(Instant::now).saturating_duration_since(s))
+            .unwrap_or_default();
         self.record.done(outcome, bytes_in, elapsed);
         self.record = CallRecord::none();
         if outcome != "ok" && outcome != "cancelled" {
@@ -270,16 +280,17 @@ impl<T, E> Call<T, E> {
             Outcome::Value(h) => h.len(),
             _ => 0,
         };
-        self.ended(
+        self.ended_at(
             crate::telemetry::outcome_label(&reply.outcome),
             head + reply.body.len(),
+            reply.arrived,
         );
         match reply.outcome {
             Outcome::Fault(Fault::User(bytes)) => Err((self.user)(bytes)),
             Outcome::Fault(fault) => Err(fault_error(fault, self.node, self.target).widen()),
             Outcome::Done if self.on_done.is_some() => self.on_done.take().ok_or(Error::HubClosed),
             Outcome::Value(head) if self.cache.is_some() && reply.landing.is_none() => {
-                match self.cache.take() {
+                match self.cache.take().map(|c| *c) {
                     Some((fill, decode)) => decode(&fill.store(head, reply.body)),
                     None => Err(Error::HubClosed),
                 }
@@ -323,7 +334,7 @@ impl<T, E> Future for Call<T, E> {
         let this = self.get_mut();
         let rx = match &mut this.state {
             State::Ready(result) => {
-                return Poll::Ready(result.take().unwrap_or(Err(Error::HubClosed)));
+                return Poll::Ready(result.take().map_or(Err(Error::HubClosed), |r| *r));
             }
             State::Waiting(rx) => rx,
         };

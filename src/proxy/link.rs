@@ -18,6 +18,7 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 use tokio::io::AsyncRead;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
@@ -28,6 +29,9 @@ pub(crate) struct Reply {
     pub(crate) outcome: Outcome,
     pub(crate) body: AlignedBuf,
     pub(crate) landing: Option<Landing>,
+    /// When it was read off a connection (one clock read per read, not
+    /// per reply); `None` for replies that did not come over one.
+    pub(crate) arrived: Option<Instant>,
 }
 
 /// A call waiting for its reply, with its share of the link's byte budget
@@ -428,8 +432,17 @@ fn budget_permits(len: usize) -> u32 {
 }
 
 async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameReader<R>) {
+    let mut arrived = Instant::now();
     loop {
-        let frame = match reader.next().await {
+        let read = match reader.buffered() {
+            Ok(None) => {
+                let read = reader.next().await;
+                arrived = Instant::now();
+                read
+            }
+            other => other,
+        };
+        let frame = match read {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(e) => {
@@ -458,6 +471,7 @@ async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameRe
                         outcome,
                         body: frame.body,
                         landing,
+                        arrived: Some(arrived),
                     }));
                 }
             }
@@ -476,6 +490,7 @@ async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameRe
                     outcome: Outcome::Value(head),
                     body: frame.body,
                     landing,
+                    arrived: Some(arrived),
                 };
                 if let Some(w) = lock(&link.pending).calls.get(call) {
                     w.tx.item(item);
@@ -496,6 +511,7 @@ async fn read_replies<R: AsyncRead + Unpin>(link: Arc<Link>, mut reader: FrameRe
                         outcome: Outcome::Value(head),
                         body: AlignedBuf::new(),
                         landing,
+                        arrived: Some(arrived),
                     });
                 }
             }

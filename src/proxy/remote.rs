@@ -584,6 +584,7 @@ pub(crate) fn decode_value<T: Value, E>(reply: Reply) -> Result<T, Error<E>> {
         outcome,
         body,
         landing,
+        ..
     } = reply;
     match outcome {
         Outcome::Value(head) => Ok(super::handles::decode_landed(landing.as_ref(), || {

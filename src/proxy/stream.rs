@@ -172,6 +172,7 @@ impl<T: Value, E> CallStream<T, E> {
             outcome,
             body,
             landing,
+            ..
         } = reply;
         self.items += 1;
         self.bytes += body.len() as u64;
