@@ -216,6 +216,29 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The next frame as [`buffered`](Self::buffered) has it, reading from
+    /// the connection while no byte of a frame waits (a wait between frames
+    /// needs no timer, and no future). `Ready(Ok(None))`: part of a frame
+    /// is here, or the reader spins — [`next`](Self::next) goes on from
+    /// there. A close between frames is `Err(NetError::Closed)`.
+    fn poll_whole_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Frame>, NetError>> {
+        loop {
+            if let Some(frame) = self.buffered()? {
+                return Poll::Ready(Ok(Some(frame)));
+            }
+            if !self.buf.is_empty() || self.spin.is_some() {
+                return Poll::Ready(Ok(None));
+            }
+            self.buf.reserve(READ_AHEAD);
+            let read = std::pin::pin!(self.io.read_buf(&mut self.buf));
+            match std::task::ready!(read.poll(cx)) {
+                Ok(0) => return Poll::Ready(Err(NetError::Closed)),
+                Ok(n) => self.count(n),
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
+    }
+
     /// Where a chunk of `len` bytes at `offset` of a `total`-byte body
     /// goes: its stream's buffer (new for a first chunk) and the wire bytes
     /// of its chunks so far.
@@ -437,13 +460,20 @@ impl<R: AsyncRead + Unpin + 'static> Stream for Frames<R> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let FramesState::Ready(reader) = &mut self.state {
-            match reader.buffered() {
-                Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
-                Ok(None) => {}
-                Err(e) => {
+            match reader.poll_whole_frame(cx) {
+                Poll::Ready(Ok(Some(frame))) => return Poll::Ready(Some(Ok(frame))),
+                // The connection has something only the full reader can
+                // wait for (a frame begun, a long body, a spin).
+                Poll::Ready(Ok(None)) => {}
+                Poll::Ready(Err(e)) => {
                     self.state = FramesState::Done;
-                    return Poll::Ready(Some(Err(e)));
+                    return Poll::Ready(if matches!(e, NetError::Closed) {
+                        None
+                    } else {
+                        Some(Err(e))
+                    });
                 }
+                Poll::Pending => return Poll::Pending,
             }
         }
         let waiting = match std::mem::replace(&mut self.state, FramesState::Done) {
