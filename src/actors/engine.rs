@@ -13,7 +13,6 @@ use crate::net::{
     TlsPolicy,
 };
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
@@ -294,28 +293,28 @@ impl Engine {
             fingerprint: self.key.fingerprint(),
             identity: RefCell::new(None),
             objects: RefCell::new(ObjectTable::default()),
-            sessions: RefCell::new(HashMap::default()),
+            sessions: RefCell::default(),
             stop: Notify::new(),
             requests: Cell::new(0),
             bytes_sent_closed: Cell::new(0),
             calls: Cell::new(0),
             bytes_received: Cell::new(0),
-            deliveries: RefCell::new(HashMap::default()),
+            deliveries: RefCell::default(),
             snapshots: RefCell::new(Default::default()),
-            orphans: RefCell::new(HashMap::default()),
+            orphans: RefCell::default(),
             trimmer: Default::default(),
             next_session: Cell::new(0),
             next_timer: Cell::new(0),
-            bulk_links: RefCell::new(HashMap::default()),
-            holder_of: RefCell::new(HashMap::default()),
-            names: RefCell::new(HashMap::default()),
+            bulk_links: RefCell::default(),
+            holder_of: RefCell::default(),
+            names: RefCell::default(),
             killed: RefCell::new(killed),
             cancelled: RefCell::new(
                 std::num::NonZeroUsize::new(super::state::KILLED_REMEMBERED)
                     .map_or_else(lru::LruCache::unbounded, lru::LruCache::new),
             ),
-            running: RefCell::new(HashMap::default()),
-            credits: RefCell::new(HashMap::default()),
+            running: RefCell::default(),
+            credits: RefCell::default(),
         });
         let id = state.new_session_id();
         Session::start_local(id, items, state.clone());

@@ -68,7 +68,8 @@ pub(crate) struct EngineState {
     /// The holder a bulk session's objects belong to: its main session.
     pub(crate) holder_of: RefCell<HashMap<u64, Holder>>,
     /// The names whose directory entries this engine keeps.
-    pub(crate) names: RefCell<HashMap<String, (HandleRef, String)>>,
+    /// (Keyed by what peers send, so with std's flood-resistant hasher.)
+    pub(crate) names: RefCell<std::collections::HashMap<String, (HandleRef, String)>>,
     /// Objects killed here, so that calls on them say so.
     pub(crate) killed: RefCell<lru::LruCache<ObjectId, ()>>,
     /// Calls withdrawn before they started, by session and call id: dropped

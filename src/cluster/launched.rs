@@ -115,10 +115,17 @@ impl Launched {
     /// launcher's stop commands, then the launch commands ended.
     pub(super) async fn stop_all(&self, hub: &ObjectHub) {
         let nodes = hub.engines();
-        let stops: Vec<_> = nodes.iter().map(|&n| hub.shutdown_engine(n)).collect();
+        // One 5 s bound for them all, from when they were asked.
+        let stops: Vec<_> = nodes
+            .iter()
+            .map(|&n| {
+                hub.shutdown_engine(n)
+                    .timeout(std::time::Duration::from_secs(5))
+            })
+            .collect();
         for stop in stops {
             // Gone already is fine: the launch command ends below.
-            let _ = stop.timeout(std::time::Duration::from_secs(5)).await;
+            let _ = stop.await;
         }
         let mut started =
             std::mem::take(&mut *self.started.lock().unwrap_or_else(|p| p.into_inner()));

@@ -218,21 +218,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// The next frame as [`buffered`](Self::buffered) has it, reading from
     /// the connection while no byte of a frame waits (a wait between frames
-    /// needs no timer, and no future). `Ready(Ok(None))`: part of a frame
-    /// is here, or the reader spins — [`next`](Self::next) goes on from
-    /// there. A close between frames is `Err(NetError::Closed)`.
-    fn poll_whole_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Frame>, NetError>> {
+    /// needs no timer, and no future).
+    fn poll_whole_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Whole, NetError>> {
         loop {
             if let Some(frame) = self.buffered()? {
-                return Poll::Ready(Ok(Some(frame)));
+                return Poll::Ready(Ok(Whole::Frame(frame)));
             }
             if !self.buf.is_empty() || self.spin.is_some() {
-                return Poll::Ready(Ok(None));
+                return Poll::Ready(Ok(Whole::Partial));
             }
             self.buf.reserve(READ_AHEAD);
             let read = std::pin::pin!(self.io.read_buf(&mut self.buf));
             match std::task::ready!(read.poll(cx)) {
-                Ok(0) => return Poll::Ready(Err(NetError::Closed)),
+                Ok(0) => return Poll::Ready(Ok(Whole::Closed)),
                 Ok(n) => self.count(n),
                 Err(e) => return Poll::Ready(Err(e.into())),
             }
@@ -406,9 +404,24 @@ async fn read_exact_timed<R: AsyncRead + Unpin>(
     }
 }
 
+/// What [`FrameReader::poll_whole_frame`] found.
+// Returned straight to the caller once per frame: boxing the frame would
+// allocate once per frame instead.
+#[allow(clippy::large_enum_variant)]
+enum Whole {
+    Frame(Frame),
+    /// Part of a frame is here, or the reader spins: [`FrameReader::next`]
+    /// goes on from there.
+    Partial,
+    /// The peer closed the connection between frames.
+    Closed,
+}
+
 /// A reader as a stream of frames (what an actor adds with `add_stream`).
-/// A frame the reader already holds is handed over without a future; only
-/// a wait for the connection builds one (once per read, not per frame).
+/// A frame the reader already holds is handed over without a future, and
+/// a wait between frames polls the connection directly; only a frame read
+/// in part (or a spinning reader) waits through a future of
+/// [`FrameReader::next`], built once for that wait.
 pub struct Frames<R> {
     state: FramesState<R>,
 }
@@ -461,17 +474,17 @@ impl<R: AsyncRead + Unpin + 'static> Stream for Frames<R> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let FramesState::Ready(reader) = &mut self.state {
             match reader.poll_whole_frame(cx) {
-                Poll::Ready(Ok(Some(frame))) => return Poll::Ready(Some(Ok(frame))),
-                // The connection has something only the full reader can
-                // wait for (a frame begun, a long body, a spin).
-                Poll::Ready(Ok(None)) => {}
+                Poll::Ready(Ok(Whole::Frame(frame))) => return Poll::Ready(Some(Ok(frame))),
+                // Something only the full reader can wait for (a frame
+                // begun, a long body, a spin).
+                Poll::Ready(Ok(Whole::Partial)) => {}
+                Poll::Ready(Ok(Whole::Closed)) => {
+                    self.state = FramesState::Done;
+                    return Poll::Ready(None);
+                }
                 Poll::Ready(Err(e)) => {
                     self.state = FramesState::Done;
-                    return Poll::Ready(if matches!(e, NetError::Closed) {
-                        None
-                    } else {
-                        Some(Err(e))
-                    });
+                    return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Pending => return Poll::Pending,
             }
@@ -714,5 +727,26 @@ mod tests {
             .unwrap();
         assert_eq!(read.len(), 7);
         assert!(matches!(read[6], Err(NetError::Decode(_))), "{:?}", read[6]);
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_off_by_a_close_is_truncated_a_close_between_frames_ends() {
+        let bytes = wire_bytes(2, 1);
+        for (cut, last) in [(bytes.len() - 3, true), (bytes.len(), false)] {
+            let (mut a, b) = tokio::io::duplex(1 << 16);
+            a.write_all(&bytes[..cut]).await.unwrap();
+            drop(a);
+            let frames = Frames::new(FrameReader::new(b, Limits::default()));
+            let read = tokio::time::timeout(Duration::from_secs(20), frames.collect::<Vec<_>>())
+                .await
+                .unwrap();
+            assert_eq!(read.len(), 4);
+            assert_eq!(
+                matches!(read[3], Err(NetError::Truncated)),
+                last,
+                "{:?}",
+                read[3]
+            );
+        }
     }
 }

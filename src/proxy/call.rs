@@ -131,6 +131,7 @@ impl<T, E> Call<T, E> {
             rx,
             deadline,
             record,
+            at,
             ..
         } = sent;
         Call {
@@ -139,7 +140,7 @@ impl<T, E> Call<T, E> {
             user: untyped_user_error::<E>,
             node: withdraw.node,
             target,
-            sent: record.timed().then(Instant::now),
+            sent: at,
             deadline,
             sleep: None,
             on_done: None,

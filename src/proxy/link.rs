@@ -1,6 +1,6 @@
 //! [`Link`]: one connection from a hub (a client's, or an engine's own) to
 //! an engine — its writer, the reader task that completes pending calls
-//! from a map keyed by call id, and (on the main link) the bulk link beside
+//! from a table keyed by call id (`pending`), and (on the main link) the bulk link beside
 //! it with its byte budget. The same link serves clients and engines: an
 //! engine's calls to other engines go over links of its own hub, opened
 //! when first used.
@@ -297,7 +297,7 @@ impl Link {
         lock(&self.pending).lost
     }
 
-    /// Puts a call in the pending map (unless the engine is lost).
+    /// Puts a call in the pending table (unless the engine is lost).
     fn register(&self, call: CallId, waiter: Waiter) -> Result<()> {
         let mut p = lock(&self.pending);
         if p.lost {
@@ -307,7 +307,7 @@ impl Link {
         Ok(())
     }
 
-    /// Writes a registered call's request; on failure it leaves the map.
+    /// Writes a registered call's request; on failure it leaves the table.
     fn write(&self, call: CallId, op: Op, meta: Meta, body: Bytes) -> Result<()> {
         self.sent.fetch_add(body.len() as u64, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);

@@ -22,6 +22,8 @@ pub(crate) struct Sent {
     pub(crate) call: CallId,
     pub(crate) deadline: Option<std::time::Instant>,
     pub(crate) record: CallRecord,
+    /// When it left, if its metrics time it.
+    pub(crate) at: Option<std::time::Instant>,
 }
 
 const OPEN: u8 = 0;
@@ -109,12 +111,16 @@ impl ObjectHub {
                 call,
                 deadline,
                 record,
+                at: None,
             });
         }
         let link = self.link(node)?;
         let refs = self.lend(&leases);
         let meta = Meta(chain.id, refs.clone(), chain.path, left, trace);
         let record = CallRecord::new(span, Some(link.metrics()));
+        // Before the request goes: its reply may be read before this
+        // thread runs on.
+        let at = record.timed().then(std::time::Instant::now);
         let sent = link.request(call, op, meta, body);
         if sent.is_err() {
             // Never left: take the lends back.
@@ -127,6 +133,7 @@ impl ObjectHub {
             call,
             deadline,
             record,
+            at,
         })
     }
 
