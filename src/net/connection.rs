@@ -143,22 +143,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             let message = codec::decode_head(&self.buf[..head_len]);
             self.buf.advance(head_len);
             let wire = (PREFIX_LEN + head_len + body_len) as u64;
-            match message? {
-                Message::Chunk {
-                    stream,
-                    offset,
-                    total,
-                    last,
-                } => {
-                    let (mut dest, so_far) = self.chunk_target(stream, offset, total, body_len)?;
-                    let start = offset as usize;
-                    self.read_body(&mut dest.as_bytes_mut()[start..start + body_len])
+            match self.piece(message?, body_len)? {
+                Ok(mut piece) => {
+                    self.read_body(&mut piece.dest.as_bytes_mut()[piece.at.clone()])
                         .await?;
-                    if let Some(frame) = self.chunk_read(stream, total, last, dest, so_far + wire) {
+                    if let Some(frame) = self.piece_read(piece, wire) {
                         return Ok(Some(frame));
                     }
                 }
-                message => {
+                Err(message) => {
                     let mut body = AlignedBuf::zeroed(body_len);
                     self.read_body(body.as_bytes_mut()).await?;
                     return Ok(Some(Frame {
@@ -185,21 +178,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
             let message = codec::decode_head(&self.buf[PREFIX_LEN..PREFIX_LEN + head_len])?;
             self.buf.advance(PREFIX_LEN + head_len);
-            let frame = match message {
-                Message::Chunk {
-                    stream,
-                    offset,
-                    total,
-                    last,
-                } => {
-                    let (mut dest, so_far) = self.chunk_target(stream, offset, total, body_len)?;
-                    let start = offset as usize;
-                    dest.as_bytes_mut()[start..start + body_len]
+            let frame = match self.piece(message, body_len)? {
+                Ok(mut piece) => {
+                    piece.dest.as_bytes_mut()[piece.at.clone()]
                         .copy_from_slice(&self.buf[..body_len]);
                     self.buf.advance(body_len);
-                    self.chunk_read(stream, total, last, dest, so_far + wire as u64)
+                    self.piece_read(piece, wire as u64)
                 }
-                message => {
+                Err(message) => {
                     let mut body = AlignedBuf::zeroed(body_len);
                     body.as_bytes_mut().copy_from_slice(&self.buf[..body_len]);
                     self.buf.advance(body_len);
@@ -237,51 +223,58 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// Where a chunk of `len` bytes at `offset` of a `total`-byte body
-    /// goes: its stream's buffer (new for a first chunk) and the wire bytes
-    /// of its chunks so far.
-    fn chunk_target(
-        &mut self,
-        stream: u32,
-        offset: u64,
-        total: u64,
-        len: usize,
-    ) -> Result<(AlignedBuf, u64), NetError> {
-        let len = len as u64;
+    /// Where a chunk frame's `len` bytes go: its stream's buffer (new for
+    /// a first chunk), checked against the body's length and the limits.
+    /// Any other message comes back as it is.
+    fn piece(&mut self, message: Message, len: usize) -> Result<Result<Piece, Message>, NetError> {
+        let Message::Chunk {
+            stream,
+            offset,
+            total,
+            last,
+        } = message
+        else {
+            return Ok(Err(message));
+        };
         let fits = offset
-            .checked_add(len)
+            .checked_add(len as u64)
             .is_some_and(|end| end <= total && total <= self.limits.max_body);
-        match self.streams.remove(&stream) {
-            Some((d, n)) if d.len() as u64 == total && fits => Ok((d, n)),
+        let (dest, so_far) = match self.streams.remove(&stream) {
+            Some((d, n)) if d.len() as u64 == total && fits => (d, n),
             None if fits && self.assembling + total <= self.limits.max_body => {
                 self.assembling += total;
-                Ok((AlignedBuf::zeroed(total as usize), 0))
+                (AlignedBuf::zeroed(total as usize), 0)
             }
-            _ => Err(codec::DecodeError::BadChunk { offset, len, total }.into()),
-        }
+            _ => {
+                let len = len as u64;
+                return Err(codec::DecodeError::BadChunk { offset, len, total }.into());
+            }
+        };
+        let start = offset as usize;
+        Ok(Ok(Piece {
+            stream,
+            last,
+            dest,
+            so_far,
+            at: start..start + len,
+        }))
     }
 
-    /// A chunk is in its buffer: the whole frame if it was the last, else
-    /// the buffer is kept for the next.
-    fn chunk_read(
-        &mut self,
-        stream: u32,
-        total: u64,
-        last: Option<Box<Message>>,
-        body: AlignedBuf,
-        wire_len: u64,
-    ) -> Option<Frame> {
-        match last {
+    /// A chunk is in its buffer (the frame took `wire` bytes): the whole
+    /// frame if it was the last, else the buffer is kept for the next.
+    fn piece_read(&mut self, piece: Piece, wire: u64) -> Option<Frame> {
+        let wire_len = piece.so_far + wire;
+        match piece.last {
             Some(message) => {
-                self.assembling -= total;
+                self.assembling -= piece.dest.len() as u64;
                 Some(Frame {
                     message: *message,
-                    body,
+                    body: piece.dest,
                     wire_len,
                 })
             }
             None => {
-                self.streams.insert(stream, (body, wire_len));
+                self.streams.insert(piece.stream, (piece.dest, wire_len));
                 None
             }
         }
@@ -402,6 +395,19 @@ async fn read_exact_timed<R: AsyncRead + Unpin>(
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(NetError::Truncated),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A chunk frame's piece of a body being assembled.
+struct Piece {
+    stream: u32,
+    /// On the last piece: the message the whole body belongs to.
+    last: Option<Box<Message>>,
+    /// The whole body's buffer.
+    dest: AlignedBuf,
+    /// Wire bytes of the body's chunks before this one.
+    so_far: u64,
+    /// Where in the body this piece goes.
+    at: std::ops::Range<usize>,
 }
 
 /// What [`FrameReader::poll_whole_frame`] found.
