@@ -67,7 +67,7 @@ impl Session {
     where
         R: AsyncRead + Unpin + 'static,
     {
-        let frames = crate::net::connection::Frames::new(reader);
+        let frames = crate::net::Frames::new(reader);
         Session::create(move |ctx| {
             ctx.add_stream(frames);
             Session::new(id, peer, Some(writer), engine)

@@ -3,6 +3,7 @@
 //! - [`wire`]: the protocol messages, pure data.
 //! - [`codec`]: frame = length prefix + CBOR head + raw body; partial is `Ok(None)`.
 //! - [`connection`]: framed reading over any byte stream, and TCP liveness.
+//! - [`frames`]: a reader as a stream of frames (what engine sessions read).
 //! - [`writer`]: batched framed writing, large bodies a turn at a time.
 //! - [`latency`]: whether a reader polls before it parks.
 //! - [`dial`]: opening an authenticated TCP link (TLS when the policy says).
@@ -15,6 +16,7 @@ mod compact;
 pub mod connection;
 pub mod dial;
 pub mod error;
+pub mod frames;
 pub mod handshake;
 pub mod key;
 pub mod latency;
@@ -24,12 +26,13 @@ pub mod writer;
 
 pub use buf::AlignedBuf;
 pub use codec::{Frame, Limits};
-pub use connection::{FrameReader, FrameWriter, Frames, Liveness, WriteMode};
+pub use connection::{FrameReader, FrameWriter, Liveness, WriteMode};
 pub use dial::{
     accept_tcp, dial_tcp, dial_tcp_into, AcceptAs, Dialed, LinkOptions, LinkRead, Writer,
     DEFAULT_CONNECT_TIMEOUT,
 };
 pub use error::NetError;
+pub use frames::Frames;
 pub use key::ClusterKey;
 pub use latency::Latency;
 pub use tls::TlsPolicy;
