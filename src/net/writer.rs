@@ -351,7 +351,7 @@ fn write_now(st: &mut State, half: &OwnedWriteHalf, limit: usize) -> std::io::Re
         if written >= limit {
             return Ok(Wrote::Turn);
         }
-        let slices: Vec<IoSlice<'_>> = st.queue.iter().take(64).map(|b| IoSlice::new(b)).collect();
+        let slices = turn_slices(&st.queue, limit - written);
         match half.try_write_vectored(&slices) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => {
@@ -363,6 +363,23 @@ fn write_now(st: &mut State, half: &OwnedWriteHalf, limit: usize) -> std::io::Re
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The queue's first buffers (at most 64) as one vectored write of at most
+/// `room` bytes, the last cut short: a single write of a large body would
+/// otherwise take whatever the socket holds (megabytes on loopback) and
+/// hold the thread for as long as the copy takes.
+fn turn_slices(queue: &VecDeque<Bytes>, mut room: usize) -> Vec<IoSlice<'_>> {
+    let mut slices = Vec::with_capacity(queue.len().min(64));
+    for b in queue.iter().take(64) {
+        if room == 0 {
+            break;
+        }
+        let n = b.len().min(room);
+        slices.push(IoSlice::new(&b[..n]));
+        room -= n;
+    }
+    slices
 }
 
 async fn flusher(shared: Arc<Shared>) {
@@ -441,7 +458,14 @@ async fn flush_stream(
         let mut io = io.lock().await;
         let mut n = 0;
         for seg in segments {
-            io.write_all(&seg).await?;
+            // A large body goes a turn at a time, as on TCP (see
+            // WRITE_TURN), so that encrypting it does not hold the thread.
+            for (i, piece) in seg.chunks(WRITE_TURN).enumerate() {
+                if i > 0 {
+                    tokio::task::yield_now().await;
+                }
+                io.write_all(piece).await?;
+            }
             n += seg.len();
         }
         io.flush().await?;
@@ -464,4 +488,34 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
     io.write_all(&buf).await?;
     io.flush().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(lens: &[usize]) -> VecDeque<Bytes> {
+        lens.iter().map(|&n| Bytes::from(vec![7u8; n])).collect()
+    }
+
+    fn lens(slices: &[IoSlice<'_>]) -> Vec<usize> {
+        slices.iter().map(|s| s.len()).collect()
+    }
+
+    #[test]
+    fn a_turn_writes_at_most_its_room() {
+        let q = queue(&[8 << 20, 53, 8 << 20]);
+        assert_eq!(lens(&turn_slices(&q, WRITE_TURN)), [WRITE_TURN]);
+        let q = queue(&[100, 53, 8 << 20]);
+        assert_eq!(lens(&turn_slices(&q, 1000)), [100, 53, 847]);
+        assert_eq!(lens(&turn_slices(&q, 153)), [100, 53]);
+    }
+
+    #[test]
+    fn small_buffers_go_whole_and_at_most_64() {
+        let q = queue(&[10; 100]);
+        let slices = turn_slices(&q, WRITE_TURN);
+        assert_eq!(lens(&slices), [10; 64]);
+        assert!(slices.iter().all(|s| s.iter().all(|&b| b == 7)));
+    }
 }

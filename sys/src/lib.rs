@@ -1,4 +1,4 @@
-//! The one call into the C library that distob makes, kept here so that
+//! The calls into the C library that distob makes, kept here so that
 //! distob itself can forbid unsafe code.
 
 #![deny(missing_docs)]
@@ -25,5 +25,30 @@ pub fn trim_heap() -> bool {
 /// to do off glibc).
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn trim_heap() -> bool {
+    false
+}
+
+/// Puts the calling thread at idle priority (`SCHED_IDLE`): it runs on
+/// what other threads leave, and any of them that wakes takes its CPU at
+/// once instead of at the next scheduler tick. For housekeeping threads
+/// (freeing gigabytes) beside threads that answer small calls. Returns
+/// whether the priority changed; off Linux it does nothing and returns
+/// `false`.
+///
+/// ```
+/// let t = std::thread::spawn(distob_sys::idle_priority);
+/// let _lowered: bool = t.join().unwrap();
+/// ```
+#[cfg(target_os = "linux")]
+pub fn idle_priority() -> bool {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0
+    // is the calling thread, whose policy only it changes.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 }
+}
+
+/// Puts the calling thread at idle priority (nothing to do off Linux).
+#[cfg(not(target_os = "linux"))]
+pub fn idle_priority() -> bool {
     false
 }
