@@ -458,14 +458,7 @@ async fn flush_stream(
         let mut io = io.lock().await;
         let mut n = 0;
         for seg in segments {
-            // A large body goes a turn at a time, as on TCP (see
-            // WRITE_TURN), so that encrypting it does not hold the thread.
-            for (i, piece) in seg.chunks(WRITE_TURN).enumerate() {
-                if i > 0 {
-                    tokio::task::yield_now().await;
-                }
-                io.write_all(piece).await?;
-            }
+            io.write_all(&seg).await?;
             n += seg.len();
         }
         io.flush().await?;
