@@ -94,7 +94,7 @@ impl ObjectActor {
                 .objects
                 .borrow()
                 .get(&self.id)
-                .map_or(0, |e| e.nbytes),
+                .map_or(0, |e| e.nbytes()),
             reply: tx,
         };
         if to.send(handoff).is_err() {

@@ -38,7 +38,7 @@ pub(crate) struct ReplyTo {
     pub(crate) in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
     /// The target object's count of calls queued or running on it; this
     /// one leaves it the same way.
-    pub(crate) queued: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    pub(crate) queued: Option<std::sync::Arc<super::table::Queued>>,
     /// The request's `distob.serve` span (closed once the reply is sent).
     pub(crate) span: tracing::Span,
 }
@@ -52,11 +52,11 @@ impl Drop for ReplyTo {
 impl ReplyTo {
     /// Takes this call out of the counts it is in.
     fn leave_counts(&mut self) {
-        for n in [self.in_flight.take(), self.queued.take()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(n) = self.in_flight.take() {
             n.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(q) = self.queued.take() {
+            q.leave();
         }
     }
 

@@ -132,8 +132,7 @@ impl Session {
         if let Some(fault) = chain.and_then(|c| refuse_reentrant(*object, &entry.busy, c)) {
             return Err(fault);
         }
-        if entry.queued.fetch_add(1, Ordering::Relaxed) >= self.engine.max_queued {
-            entry.queued.fetch_sub(1, Ordering::Relaxed);
+        if !entry.queued.enter(self.engine.max_queued) {
             return Err(Fault::Busy);
         }
         reply.queued = Some(entry.queued.clone());

@@ -5,7 +5,7 @@ use super::hosted::Produced;
 use super::object::{catch, Filled, Held, Keep, ObjectActor, Operand, Shared, Stored};
 use super::registry;
 use super::session::Session;
-use super::table::{ActorState, Entry, Holder, ObjectTable};
+use super::table::{ActorState, Entry, Holder, NewEntry, ObjectTable};
 use crate::id::{CallId, NodeId, ObjectId};
 use crate::net::tls::Identity;
 use crate::net::wire::{EngineStats, Fault, HandleRef, Message};
@@ -209,9 +209,14 @@ impl EngineState {
         nbytes: u64,
         holder: Option<Holder>,
     ) {
-        let mut table = self.objects.borrow_mut();
-        let type_name = table.intern(type_name);
-        table.insert(id, Entry::new(actor, busy, type_name, nbytes, holder));
+        let new = NewEntry {
+            actor,
+            busy,
+            type_name,
+            nbytes,
+            holder,
+        };
+        self.objects.borrow_mut().insert(id, new);
     }
 
     /// A value arrived for `object`: it fills the placeholder waiting for
@@ -227,9 +232,7 @@ impl EngineState {
         holder: Option<Holder>,
     ) -> Result<(), Fault> {
         if let Some(addr) = self.waiting_actor(&object) {
-            if let Some(entry) = self.objects.borrow_mut().get_mut(&object) {
-                entry.nbytes = nbytes;
-            }
+            self.objects.borrow_mut().set_nbytes(&object, nbytes);
             let failed = held.as_ref().err().cloned();
             self.deliver(Keep { id: object, addr }, held);
             return match failed {
@@ -376,7 +379,7 @@ impl EngineState {
     pub(crate) fn release(&self, id: &ObjectId) {
         let removed = self.objects.borrow_mut().remove(id);
         if let Some(entry) = removed {
-            self.trimmer.released(entry.nbytes);
+            self.trimmer.released(entry.nbytes());
             if self.is_pending(id) {
                 if let Some(addr) = entry.live() {
                     self.orphans.borrow_mut().insert(*id, addr);

@@ -16,6 +16,8 @@ use crate::net::wire::ObjectInfo;
 use actix::Addr;
 use foldhash::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// Who holds an object: a session's holder id (see `Session`), or a name.
 pub(crate) type Holder = u64;
@@ -43,6 +45,33 @@ impl std::fmt::Debug for ActorState {
     }
 }
 
+/// Calls queued on (or running in) one object's actor, counted in its
+/// table's total as well: what the gauges read each second without walking
+/// a table of a million objects.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    here: AtomicUsize,
+    all: Arc<AtomicUsize>,
+}
+
+impl Queued {
+    /// Counts a call in, unless `max` are queued on the object already.
+    pub(crate) fn enter(&self, max: usize) -> bool {
+        if self.here.fetch_add(1, Relaxed) >= max {
+            self.here.fetch_sub(1, Relaxed);
+            return false;
+        }
+        self.all.fetch_add(1, Relaxed);
+        true
+    }
+
+    /// Counts a call out (its reply went, or it was dropped).
+    pub(crate) fn leave(&self) {
+        self.here.fetch_sub(1, Relaxed);
+        self.all.fetch_sub(1, Relaxed);
+    }
+}
+
 /// One object: its actor, what a listing says of it, and who keeps it.
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -50,9 +79,9 @@ pub(crate) struct Entry {
     /// The chain of the async method holding its mailbox, if any.
     pub(crate) busy: super::object::Busy,
     /// Calls queued on (or running in) the object's actor.
-    pub(crate) queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) queued: Arc<Queued>,
     pub(crate) type_name: Rc<str>,
-    pub(crate) nbytes: u64,
+    nbytes: u64,
     /// Its holders, each with how many holds it registered.
     holders: Vec<(Holder, u32)>,
     /// Handles to it lent and not yet arrived.
@@ -64,26 +93,9 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// A new object held by `holder` (`None`: nobody yet — a copy that came
-    /// before the client that expects it said so).
-    pub(crate) fn new(
-        actor: ActorState,
-        busy: super::object::Busy,
-        type_name: Rc<str>,
-        nbytes: u64,
-        holder: Option<Holder>,
-    ) -> Entry {
-        Entry {
-            actor,
-            busy,
-            queued: Default::default(),
-            type_name,
-            nbytes,
-            holders: holder.map(|h| (h, 1)).into_iter().collect(),
-            in_flight: 0,
-            name: None,
-            timers: Vec::new(),
-        }
+    /// The encoded size of the object, as it arrived.
+    pub(crate) fn nbytes(&self) -> u64 {
+        self.nbytes
     }
 
     /// The object's actor, started now if it was dormant.
@@ -125,6 +137,15 @@ impl Entry {
     }
 }
 
+/// What a new object starts with (see [`ObjectTable::insert`]).
+pub(crate) struct NewEntry<'a> {
+    pub(crate) actor: ActorState,
+    pub(crate) busy: super::object::Busy,
+    pub(crate) type_name: &'a str,
+    pub(crate) nbytes: u64,
+    pub(crate) holder: Option<Holder>,
+}
+
 /// Gives a map's room back once it is under a quarter full (amortised:
 /// the map halves its room only after as many removals as it has entries),
 /// so that an engine that held many objects does not keep their table.
@@ -142,6 +163,10 @@ pub(crate) struct ObjectTable {
     map: HashMap<ObjectId, Entry>,
     /// One copy of each type name, shared by every object of the type.
     type_names: std::collections::HashSet<Rc<str>>,
+    /// The sum of the objects' sizes.
+    nbytes: u64,
+    /// Calls queued on every object (each object's [`Queued`] counts in it).
+    queued: Arc<AtomicUsize>,
 }
 
 impl ObjectTable {
@@ -167,14 +192,42 @@ impl ObjectTable {
         self.map.contains_key(id)
     }
 
-    pub(crate) fn insert(&mut self, id: ObjectId, entry: Entry) {
-        self.map.insert(id, entry);
+    /// A new object held by `holder` (`None`: nobody yet — a copy that came
+    /// before the client that expects it said so).
+    pub(crate) fn insert(&mut self, id: ObjectId, new: NewEntry<'_>) {
+        let entry = Entry {
+            actor: new.actor,
+            busy: new.busy,
+            queued: Arc::new(Queued {
+                here: AtomicUsize::new(0),
+                all: self.queued.clone(),
+            }),
+            type_name: self.intern(new.type_name),
+            nbytes: new.nbytes,
+            holders: new.holder.map(|h| (h, 1)).into_iter().collect(),
+            in_flight: 0,
+            name: None,
+            timers: Vec::new(),
+        };
+        self.nbytes += entry.nbytes;
+        if let Some(old) = self.map.insert(id, entry) {
+            self.nbytes -= old.nbytes;
+        }
+    }
+
+    /// The object's size is `nbytes` now (its value came).
+    pub(crate) fn set_nbytes(&mut self, id: &ObjectId, nbytes: u64) {
+        if let Some(e) = self.map.get_mut(id) {
+            self.nbytes = self.nbytes - e.nbytes + nbytes;
+            e.nbytes = nbytes;
+        }
     }
 
     /// Drops the table's address of the object (its timers end); its actor
     /// stops once the calls already in its mailbox are done.
     pub(crate) fn remove(&mut self, id: &ObjectId) -> Option<Entry> {
         let entry = self.map.remove(id)?;
+        self.nbytes -= entry.nbytes;
         for (_, timer) in &entry.timers {
             timer.abort();
         }
@@ -237,16 +290,12 @@ impl ObjectTable {
 
     /// The encoded size of every object, as it arrived.
     pub(crate) fn nbytes(&self) -> u64 {
-        self.map.values().map(|e| e.nbytes).sum()
+        self.nbytes
     }
 
     /// Calls queued on (or running in) every object.
     pub(crate) fn queued(&self) -> u64 {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.map
-            .values()
-            .map(|e| e.queued.load(Relaxed) as u64)
-            .sum()
+        self.queued.load(Relaxed) as u64
     }
 
     pub(crate) fn clear(&mut self) {
@@ -256,6 +305,7 @@ impl ObjectTable {
             }
         }
         self.map.clear();
+        self.nbytes = 0;
     }
 
     pub(crate) fn listing(&self) -> Vec<ObjectInfo> {

@@ -356,6 +356,35 @@ async fn timers_fire_on_schedule_and_end_with_their_object(c: &Cluster) {
     );
 }
 
+async fn stats_count_queued_calls_and_held_bytes_as_they_change(c: &Cluster) {
+    let engine = c.hub().engine(NodeId(1));
+    let gate: RemoteGate = within(c.scatter_to(NodeId(1), Gate::default()))
+        .await
+        .unwrap();
+    let before = within(engine.stats()).await.unwrap();
+    let held = gate.hold(1_000);
+    let bumps: Vec<Call<u64>> = (0..10).map(|_| gate.bump()).collect();
+    eventually("the hold and ten calls queued", || async {
+        within(engine.stats()).await.unwrap().queued == before.queued + 11
+    })
+    .await;
+    let big = within(c.scatter_to(NodeId(1), vec![7u8; 1 << 20]))
+        .await
+        .unwrap();
+    let holding = within(engine.stats()).await.unwrap().bytes_held;
+    assert!(holding >= before.bytes_held + (1 << 20), "{holding}");
+    within(held).await.unwrap();
+    for b in bumps {
+        within(b).await.unwrap();
+    }
+    drop(big);
+    eventually("the queue to empty and the bytes to go", || async {
+        let s = within(engine.stats()).await.unwrap();
+        s.queued == before.queued && s.bytes_held == before.bytes_held
+    })
+    .await;
+}
+
 fn main() {
     distob::engine::main_if_engine();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -373,6 +402,7 @@ fn main() {
         a_feed_uploads_within_its_window_and_stops_when_dropped,
         a_panic_poisons_continues_or_restarts,
         timers_fire_on_schedule_and_end_with_their_object,
+        stats_count_queued_calls_and_held_bytes_as_they_change,
     ];
     let process_cases: Vec<(&str, Case)> =
         crate::cases![a_stream_from_a_killed_engine_ends_with_engine_lost];
