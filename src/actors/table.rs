@@ -210,7 +210,9 @@ impl ObjectTable {
             timers: Vec::new(),
         };
         self.nbytes += entry.nbytes;
-        if let Some(old) = self.map.insert(id, entry) {
+        let old = self.map.insert(id, entry);
+        debug_assert!(old.is_none(), "callers check the id is vacant");
+        if let Some(old) = old {
             self.nbytes -= old.nbytes;
         }
     }
@@ -293,7 +295,8 @@ impl ObjectTable {
         self.nbytes
     }
 
-    /// Calls queued on (or running in) every object.
+    /// Calls queued on (or running in) every object's actor, including
+    /// objects already gone whose mailboxes still hold calls.
     pub(crate) fn queued(&self) -> u64 {
         self.queued.load(Relaxed) as u64
     }

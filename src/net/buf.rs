@@ -87,17 +87,27 @@ impl fmt::Debug for AlignedBuf {
 /// of their own.
 pub const DROP_ASIDE: usize = 32 << 20;
 
+/// How many values may wait for the dropper thread; past that, a value is
+/// dropped where it is let go. The dropper runs at idle priority, so on a
+/// machine kept busy it frees late: this bounds what waits meanwhile.
+pub const DROP_BACKLOG: usize = 8;
+
 /// Drops `value` on a background thread: unmapping a gigabyte takes tens of
 /// milliseconds, which a thread that answers small calls (an engine's, a
-/// client's runtime) should not spend. Drops it here if that thread cannot
-/// be started.
+/// client's runtime) should not spend. The thread runs at idle priority (a
+/// thread woken beside it takes its CPU at once, not at the scheduler's
+/// next tick), so while every CPU is busy freeing waits; once
+/// [`DROP_BACKLOG`] values wait, or if the thread cannot be started,
+/// `value` is dropped here.
 ///
 /// ```
 /// distob::net::buf::drop_aside(vec![0u8; 1 << 20]);
 /// ```
 pub fn drop_aside<T: Send + 'static>(value: T) {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use std::sync::{mpsc, Mutex, OnceLock};
     type Aside = Box<dyn Send>;
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
     static DROPPER: OnceLock<Option<Mutex<mpsc::Sender<Aside>>>> = OnceLock::new();
     let dropper = DROPPER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Aside>();
@@ -111,18 +121,23 @@ pub fn drop_aside<T: Send + 'static>(value: T) {
                 distob_sys::idle_priority();
                 for value in rx {
                     drop(value);
+                    WAITING.fetch_sub(1, Relaxed);
                 }
             })
             .ok()
             .map(|_| Mutex::new(tx))
     });
-    if let Some(tx) = dropper {
-        let tx = tx.lock().unwrap_or_else(|p| p.into_inner());
-        // The dropper thread never ends while the process runs; if it did,
-        // the value comes back and is dropped here.
-        if let Err(mpsc::SendError(value)) = tx.send(Box::new(value)) {
-            drop(value);
-        }
+    let Some(tx) = dropper else { return };
+    if WAITING.fetch_add(1, Relaxed) >= DROP_BACKLOG {
+        WAITING.fetch_sub(1, Relaxed);
+        return;
+    }
+    let tx = tx.lock().unwrap_or_else(|p| p.into_inner());
+    // The dropper thread never ends while the process runs; if it did,
+    // the value comes back and is dropped here.
+    if let Err(mpsc::SendError(value)) = tx.send(Box::new(value)) {
+        WAITING.fetch_sub(1, Relaxed);
+        drop(value);
     }
 }
 
@@ -132,10 +147,10 @@ mod tests {
 
     /// The scheduling policy of the thread that drops it (field 41 of
     /// /proc/thread-self/stat; 5 is SCHED_IDLE).
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     struct Policy(std::sync::mpsc::Sender<Option<u32>>);
 
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     impl Drop for Policy {
         fn drop(&mut self) {
             let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
@@ -149,7 +164,7 @@ mod tests {
         }
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn values_dropped_aside_are_freed_at_idle_priority() {
         let (tx, rx) = std::sync::mpsc::channel();

@@ -497,7 +497,8 @@ pub struct EngineStats {
     /// Calls received and not answered yet.
     #[serde(default)]
     pub in_flight: u64,
-    /// Calls queued on (or running in) its objects.
+    /// Calls queued on (or running in) its objects, including objects
+    /// already released whose mailboxes still hold calls.
     #[serde(default)]
     pub queued: u64,
     /// Frame bytes it has sent (heads and bodies).

@@ -3,8 +3,9 @@
 //! writing, write it to the socket themselves (no thread hop). What a full
 //! socket does not take is finished by one flusher task per connection,
 //! which also batches every frame queued meanwhile into one vectored write.
-//! Large bodies go out a turn at a time and are freed off the writing
-//! thread.
+//! Large bodies go out a turn at a time on TCP (one write takes at most a
+//! turn); stream sinks (TLS, pipes) take whole segments. Large bodies are
+//! freed off the writing thread.
 
 use super::codec;
 use super::error::NetError;
@@ -92,8 +93,15 @@ impl State {
         }
     }
 
-    fn advance(&mut self, mut n: usize) {
+    fn advance(&mut self, n: usize) {
+        self.skip(n);
+        // After the queue let go of its pieces: the body's last reference
+        // is then the one freed aside.
         self.written(n);
+    }
+
+    /// Takes `n` written bytes off the front of the queue.
+    fn skip(&mut self, mut n: usize) {
         self.queued -= n;
         while n > 0 {
             let Some(front) = self.queue.front_mut() else {

@@ -32,8 +32,8 @@ pub fn trim_heap() -> bool {
 /// what other threads leave, and any of them that wakes takes its CPU at
 /// once instead of at the next scheduler tick. For housekeeping threads
 /// (freeing gigabytes) beside threads that answer small calls. Returns
-/// whether the priority changed; off Linux it does nothing and returns
-/// `false`.
+/// whether the priority changed (a sandbox may refuse); off Linux it does
+/// nothing and returns `false`.
 ///
 /// ```
 /// let t = std::thread::spawn(distob_sys::idle_priority);
@@ -42,9 +42,11 @@ pub fn trim_heap() -> bool {
 #[cfg(target_os = "linux")]
 pub fn idle_priority() -> bool {
     let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0
-    // is the calling thread, whose policy only it changes.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 }
+    // SAFETY: `param` is a valid sched_param that outlives the call, and
+    // `pthread_self()` is the calling thread, whose policy alone changes
+    // (glibc and musl both apply it to the thread, unlike
+    // `sched_setscheduler`, which musl does not implement).
+    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_IDLE, &param) == 0 }
 }
 
 /// Puts the calling thread at idle priority (nothing to do off Linux).
