@@ -21,6 +21,12 @@ impl AlignedBuf {
 
     /// A zero-filled buffer of `len` bytes. Large ones come from the
     /// allocator's zeroed pages, so this costs no pass over the memory.
+    ///
+    /// Unlike [`fresh_vec`], it asks for no huge pages: bodies are read
+    /// into it by the thread that also reads small calls, and a 2 MiB
+    /// fault inside that read held a tiny fetch beside a 1 GiB scatter for
+    /// 7 ms at p99 (1.5 ms with 4 KiB pages), though the scatter itself
+    /// ran 1.5× faster and a gather 1.7×.
     pub fn zeroed(len: usize) -> Self {
         AlignedBuf {
             words: vec![0u64; len.div_ceil(8)],
@@ -81,6 +87,37 @@ impl fmt::Debug for AlignedBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "AlignedBuf({} bytes)", self.len)
     }
+}
+
+/// Allocations at least this large ask the kernel for huge pages (numpy's
+/// threshold for the same advice).
+pub const HUGE_PAGES_FROM: usize = 4 << 20;
+
+/// An empty vector with room for `capacity` elements. A large one asks for
+/// transparent huge pages before any of it is touched
+/// ([`distob_sys::advise_huge_pages`]): filling a fresh array then faults
+/// its memory in 2 MiB at a time, not 4 KiB, which here makes a pass
+/// that writes a new 400 MB array about twice as fast. For arrays made on
+/// engines and bodies read off the wire; memory goes back to the system
+/// when it is freed, as before.
+pub(crate) fn fresh_vec<T>(capacity: usize) -> Vec<T> {
+    advise_fresh(Vec::with_capacity(capacity))
+}
+
+/// [`fresh_vec`], failing instead of aborting when the memory is not there.
+pub(crate) fn try_fresh_vec<T>(
+    capacity: usize,
+) -> Result<Vec<T>, std::collections::TryReserveError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(capacity)?;
+    Ok(advise_fresh(v))
+}
+
+fn advise_fresh<T>(mut v: Vec<T>) -> Vec<T> {
+    if v.capacity().saturating_mul(std::mem::size_of::<T>()) >= HUGE_PAGES_FROM {
+        distob_sys::advise_huge_pages(v.spare_capacity_mut());
+    }
+    v
 }
 
 /// Allocations at least this large are freed by [`drop_aside`] on a thread
@@ -171,6 +208,56 @@ mod tests {
         drop_aside(Policy(tx));
         let policy = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap();
         assert_eq!(policy, Some(5));
+    }
+
+    /// Whether the kernel hands out transparent huge pages to memory that
+    /// asks for them (`[always]` or `[madvise]`, not `[never]`).
+    #[cfg(target_os = "linux")]
+    fn huge_pages_on() -> bool {
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .is_ok_and(|s| !s.contains("[never]"))
+    }
+
+    /// The huge-page-backed kilobytes of the mapping that holds `at`
+    /// (its `AnonHugePages` line in /proc/self/smaps).
+    #[cfg(target_os = "linux")]
+    fn huge_kib_around(at: usize) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line
+                .split_whitespace()
+                .next()
+                .and_then(|r| r.split_once('-'));
+            let bounds = range.and_then(|(a, b)| {
+                Some((
+                    usize::from_str_radix(a, 16).ok()?,
+                    usize::from_str_radix(b, 16).ok()?,
+                ))
+            });
+            if let Some((a, b)) = bounds {
+                inside = (a..b).contains(&at);
+            } else if inside && line.starts_with("AnonHugePages:") {
+                let kib = line.split_whitespace().nth(1).and_then(|k| k.parse().ok());
+                return kib.unwrap_or(0);
+            }
+        }
+        0
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn large_fresh_memory_is_backed_by_huge_pages() {
+        if !huge_pages_on() {
+            eprintln!("transparent huge pages are switched off here; nothing to check");
+            return;
+        }
+        let n = 64 << 20;
+        let mut v: Vec<u8> = fresh_vec(n);
+        v.resize(n, 1);
+        // 64 MiB holds at least 30 whole 2 MiB pages wherever it starts.
+        let kib = huge_kib_around(v.as_ptr() as usize + n / 2);
+        assert!(kib >= 30 * 2048, "only {kib} KiB of huge pages");
     }
 
     #[test]

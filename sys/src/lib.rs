@@ -54,3 +54,39 @@ pub fn idle_priority() -> bool {
 pub fn idle_priority() -> bool {
     false
 }
+
+/// Asks the kernel to back `mem` with transparent huge pages
+/// (`madvise(MADV_HUGEPAGE)` on the whole pages inside it), as numpy does
+/// for its large arrays: a first touch of fresh memory then faults in
+/// 2 MiB at a time instead of 4 KiB, which on a virtual machine costs
+/// about a third of the time a fresh 400 MB array takes to fill. Only the
+/// pages wholly inside `mem` are advised, so neighbouring allocations are
+/// untouched. Returns whether the advice was taken (the kernel may have
+/// huge pages switched off); off Linux it does nothing and returns
+/// `false`.
+///
+/// ```
+/// let mut v: Vec<f64> = Vec::with_capacity(1 << 20);
+/// let _advised: bool = distob_sys::advise_huge_pages(v.spare_capacity_mut());
+/// v.resize(1 << 20, 1.0);
+/// ```
+#[cfg(target_os = "linux")]
+pub fn advise_huge_pages<T>(mem: &[T]) -> bool {
+    const PAGE: usize = 4096;
+    let start = mem.as_ptr() as usize;
+    let end = start + std::mem::size_of_val(mem);
+    let (from, to) = (start.next_multiple_of(PAGE), end / PAGE * PAGE);
+    if to <= from {
+        return false;
+    }
+    // SAFETY: `from..to` lies inside `mem`, memory this process owns and
+    // keeps mapped for the call; MADV_HUGEPAGE only changes how the kernel
+    // backs those pages, never their contents or their mapping.
+    unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE) == 0 }
+}
+
+/// Asks for huge pages (nothing to do off Linux).
+#[cfg(not(target_os = "linux"))]
+pub fn advise_huge_pages<T>(_mem: &[T]) -> bool {
+    false
+}

@@ -8,6 +8,7 @@ use crate::array::engine::element::scalar_step;
 use crate::array::engine::kernels::{apply, check_chain, Kernel};
 use crate::array::engine::vmath;
 use crate::array::kinds::{BinOp, ElemOp, Reduce, Unary};
+use crate::net::buf::fresh_vec;
 use crate::net::wire::Fault;
 use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
 use num_traits::Float;
@@ -149,7 +150,7 @@ pub(crate) fn map_chain<A: Kernel>(
     let Some(s) = a.as_slice() else {
         return Ok(a.mapv(|x| apply(x, chain)));
     };
-    let mut out = Vec::with_capacity(s.len());
+    let mut out = fresh_vec(s.len());
     for part in s.chunks(BLOCK) {
         let start = out.len();
         out.extend_from_slice(part);

@@ -12,6 +12,7 @@ use super::keep;
 use crate::actors::hosted::Produced;
 use crate::actors::registry::{FunctionEntry, ObjectSlot};
 use crate::array::engine::kernels::{Kernel, RawBytes};
+use crate::net::buf::try_fresh_vec;
 use crate::net::wire::Fault;
 use ndarray::{ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
@@ -168,6 +169,10 @@ pub fn normal_into(seed: u64, first: u64, out: &mut [f64]) {
     fill_normal(key(seed), first, out, |z| z);
 }
 
+/// Elements filled at a time (even, so a normal pair never straddles two
+/// pieces of a run that starts on an even index).
+const FILL_PIECE: usize = 8192;
+
 /// The block `made` describes.
 pub(crate) fn make<A: Kernel>(made: &Made) -> Result<ArrayD<A>, Fault> {
     let info = &made.info;
@@ -189,13 +194,17 @@ pub(crate) fn make<A: Kernel>(made: &Made) -> Result<ArrayD<A>, Fault> {
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
         .ok_or_else(too_large)?;
-    let mut data = Vec::new();
-    data.try_reserve_exact(total).map_err(|_| too_large())?;
-    data.resize(total, A::from_f64(0.0));
-    let mut at = 0;
+    let mut data = try_fresh_vec(total).map_err(|_| too_large())?;
     for (g, len) in info.runs() {
-        fill_run(made.fill, g, &mut data[at..at + len]);
-        at += len;
+        // A piece at a time, each filled while its zeros are in cache.
+        let mut done = 0;
+        while done < len {
+            let at = data.len();
+            let n = (len - done).min(FILL_PIECE);
+            data.resize(at + n, A::from_f64(0.0));
+            fill_run(made.fill, g + done as u64, &mut data[at..]);
+            done += n;
+        }
     }
     ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(|e| Fault::Refused(e.to_string()))
 }

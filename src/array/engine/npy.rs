@@ -10,6 +10,7 @@ use crate::actors::hosted::Produced;
 use crate::actors::registry::{FunctionEntry, ObjectSlot};
 use crate::array::engine::kernels::{Kernel, RawBytes};
 use crate::macro_support::{decode_args, ok_value};
+use crate::net::buf::fresh_vec;
 use crate::net::wire::Fault;
 use crate::value::DType;
 use ndarray::{ArrayD, IxDyn};
@@ -181,8 +182,8 @@ fn parse_shape(path: &str, t: &str) -> Result<Vec<usize>, Fault> {
 
 /// Element types as `.npy` stores them.
 pub(crate) trait NpyElement: Kernel + RawBytes + crate::value::Value {
-    /// `n` elements read from `at`.
-    fn read_at(f: &File, at: u64, n: usize) -> std::io::Result<Vec<Self>>;
+    /// `n` elements read from `at`, appended to `out`.
+    fn read_into(f: &File, at: u64, n: usize, out: &mut Vec<Self>) -> std::io::Result<()>;
     /// The elements' bytes.
     fn bytes(xs: &[Self]) -> std::borrow::Cow<'_, [u8]>;
 }
@@ -190,10 +191,11 @@ pub(crate) trait NpyElement: Kernel + RawBytes + crate::value::Value {
 macro_rules! pod_npy {
     ($($t:ty),*) => {$(
         impl NpyElement for $t {
-            fn read_at(f: &File, at: u64, n: usize) -> std::io::Result<Vec<Self>> {
-                let mut out = vec![<$t>::default(); n];
-                f.read_exact_at(bytemuck::cast_slice_mut(&mut out), at)?;
-                Ok(out)
+            fn read_into(f: &File, at: u64, n: usize, out: &mut Vec<Self>) -> std::io::Result<()> {
+                // Straight into the block's memory: no buffer between.
+                let start = out.len();
+                out.resize(start + n, <$t>::default());
+                f.read_exact_at(bytemuck::cast_slice_mut(&mut out[start..]), at)
             }
             fn bytes(xs: &[Self]) -> std::borrow::Cow<'_, [u8]> {
                 std::borrow::Cow::Borrowed(bytemuck::cast_slice(xs))
@@ -204,19 +206,22 @@ macro_rules! pod_npy {
 pod_npy!(f64, f32, i64, i32, u8);
 
 impl NpyElement for bool {
-    fn read_at(f: &File, at: u64, n: usize) -> std::io::Result<Vec<Self>> {
+    fn read_into(f: &File, at: u64, n: usize, out: &mut Vec<Self>) -> std::io::Result<()> {
         let mut raw = vec![0u8; n];
         f.read_exact_at(&mut raw, at)?;
-        raw.into_iter()
-            .map(|b| match b {
-                0 => Ok(false),
-                1 => Ok(true),
-                _ => Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "a bool that is not 0 or 1",
-                )),
-            })
-            .collect()
+        for b in raw {
+            out.push(match b {
+                0 => false,
+                1 => true,
+                _ => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "a bool that is not 0 or 1",
+                    ))
+                }
+            });
+        }
+        Ok(())
     }
     fn bytes(xs: &[Self]) -> std::borrow::Cow<'_, [u8]> {
         std::borrow::Cow::Owned(xs.iter().map(|&b| u8::from(b)).collect())
@@ -241,10 +246,10 @@ fn read_part<A: NpyElement>(part: &Part) -> Result<ArrayD<A>, Fault> {
     }
     let f = File::open(path).map_err(|e| fault(path, e))?;
     let size = A::DTYPE.size() as u64;
-    let mut data = Vec::with_capacity(part.info.block_shape().iter().product());
+    let mut data = fresh_vec(part.info.block_shape().iter().product());
     for (g, len) in part.info.runs() {
-        let run = A::read_at(&f, part.header.offset + g * size, len).map_err(|e| fault(path, e))?;
-        data.extend(run);
+        A::read_into(&f, part.header.offset + g * size, len, &mut data)
+            .map_err(|e| fault(path, e))?;
     }
     ArrayD::from_shape_vec(IxDyn(&part.info.block_shape()), data).map_err(|e| fault(path, e))
 }

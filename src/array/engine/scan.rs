@@ -3,6 +3,7 @@
 
 use super::Num;
 use crate::array::kinds::Scan;
+use crate::net::buf::fresh_vec;
 use crate::net::wire::Fault;
 use ndarray::{ArrayD, ArrayViewD};
 
@@ -41,7 +42,7 @@ pub(crate) fn scan<A: Num>(
     };
     // One pass: each element is read once and its running value written
     // once (no copy first, no zeroed buffer).
-    let mut out: Vec<A> = Vec::with_capacity(src.len());
+    let mut out: Vec<A> = fresh_vec(src.len());
     for (o, lanes) in src.chunks_exact((n * inner).max(1)).enumerate() {
         let from = carry.as_ref().map(|c| &c[o * inner..(o + 1) * inner]);
         scan_lanes(op, lanes, inner, from, &mut out);

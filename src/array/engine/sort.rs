@@ -4,6 +4,7 @@
 //! drop repeats, count into bins. NaN sorts last, as in numpy.
 
 use super::Num;
+use crate::net::buf::fresh_vec;
 use crate::net::wire::Fault;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use std::cmp::Ordering;
@@ -78,7 +79,7 @@ fn lanewise<A: Num, B: Clone + num_traits::Zero>(
         )));
     }
     if let (1, Some(xs)) = (a.ndim(), a.as_slice()) {
-        let mut out = Vec::with_capacity(xs.len());
+        let mut out = fresh_vec(xs.len());
         f(xs, &mut out);
         return vector(out);
     }
@@ -138,7 +139,7 @@ pub(crate) fn merge_sorted<A: Num>(
     #[allow(clippy::eq_op)]
     let numbers = |v: &[A]| v.partition_point(|x| x == x);
     let (nx, ny) = (numbers(xs), numbers(ys));
-    let mut out = Vec::with_capacity(xs.len() + ys.len());
+    let mut out = fresh_vec(xs.len() + ys.len());
     let (mut i, mut j) = (0, 0);
     while i < nx && j < ny {
         let (x, y) = (xs[i], ys[j]);
