@@ -97,9 +97,10 @@ pub const HUGE_PAGES_FROM: usize = 4 << 20;
 /// transparent huge pages before any of it is touched
 /// ([`distob_sys::advise_huge_pages`]): filling a fresh array then faults
 /// its memory in 2 MiB at a time, not 4 KiB, which here makes a pass
-/// that writes a new 400 MB array about twice as fast. For arrays made on
-/// engines and bodies read off the wire; memory goes back to the system
-/// when it is freed, as before.
+/// that writes a new 400 MB array about twice as fast. For arrays that
+/// engines make (not for bodies read off the wire: see
+/// [`AlignedBuf::zeroed`]); memory goes back to the system when it is
+/// freed, as before.
 pub(crate) fn fresh_vec<T>(capacity: usize) -> Vec<T> {
     advise_fresh(Vec::with_capacity(capacity))
 }

@@ -169,8 +169,9 @@ pub fn normal_into(seed: u64, first: u64, out: &mut [f64]) {
     fill_normal(key(seed), first, out, |z| z);
 }
 
-/// Elements filled at a time (even, so a normal pair never straddles two
-/// pieces of a run that starts on an even index).
+/// Elements filled at a time. Even, so that a run's pieces all start on
+/// its own parity: a normal pair is made twice only where a run starts
+/// mid-pair.
 const FILL_PIECE: usize = 8192;
 
 /// The block `made` describes.

@@ -188,14 +188,25 @@ pub(crate) trait NpyElement: Kernel + RawBytes + crate::value::Value {
     fn bytes(xs: &[Self]) -> std::borrow::Cow<'_, [u8]>;
 }
 
+/// Bytes read from a file at a time.
+const READ_PIECE: usize = 1 << 20;
+
 macro_rules! pod_npy {
     ($($t:ty),*) => {$(
         impl NpyElement for $t {
             fn read_into(f: &File, at: u64, n: usize, out: &mut Vec<Self>) -> std::io::Result<()> {
-                // Straight into the block's memory: no buffer between.
-                let start = out.len();
-                out.resize(start + n, <$t>::default());
-                f.read_exact_at(bytemuck::cast_slice_mut(&mut out[start..]), at)
+                // Straight into the block's memory, no buffer between, a
+                // piece at a time (each zeroed while it is in cache).
+                let piece = READ_PIECE / std::mem::size_of::<$t>();
+                let mut done = 0;
+                while done < n {
+                    let (start, len) = (out.len(), (n - done).min(piece));
+                    out.resize(start + len, <$t>::default());
+                    let at = at + (done * std::mem::size_of::<$t>()) as u64;
+                    f.read_exact_at(bytemuck::cast_slice_mut(&mut out[start..]), at)?;
+                    done += len;
+                }
+                Ok(())
             }
             fn bytes(xs: &[Self]) -> std::borrow::Cow<'_, [u8]> {
                 std::borrow::Cow::Borrowed(bytemuck::cast_slice(xs))
