@@ -72,7 +72,10 @@ pub(crate) async fn objects(quick: bool) -> Result<(), BoxError> {
 }
 
 /// Waits until the engine holds `objects` objects.
-async fn settle(engine: &distob::cluster::ObjectEngine, objects: u64) -> Result<(), BoxError> {
+pub(crate) async fn settle(
+    engine: &distob::cluster::ObjectEngine,
+    objects: u64,
+) -> Result<(), BoxError> {
     let until = Instant::now() + Duration::from_secs(30);
     while engine.stats().await?.objects != objects {
         if Instant::now() > until {
