@@ -51,8 +51,9 @@ pub async fn scale(quick: bool) -> Result<(), BoxError> {
         each += t.elapsed();
     }
     drop(copies);
-    // The 64 copies (6.4 GB) freed before the broadcast is timed: each
-    // engine answers once its own is gone.
+    // The 64 copies (6.4 GB) released before the broadcast is timed (each
+    // engine answers once its copy is out of its table; the dropper
+    // thread may still be freeing the last few).
     for node in cluster.engines() {
         super::objects::settle(&cluster.hub().engine(node), 0).await?;
     }

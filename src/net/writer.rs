@@ -5,9 +5,10 @@
 //! which also batches every frame queued meanwhile into one vectored write.
 //! Large bodies go out a turn at a time on TCP (one write takes at most a
 //! turn); stream sinks (TLS, pipes) take whole segments. Large bodies are
-//! freed off the writing thread. A sender that queues a long burst
-//! without yielding (a loop issuing calls) writes it as it grows, a
-//! [`BURST`] at a time, so the peer works while the rest is sent.
+//! freed off the writing thread. A sender that queues a long burst of
+//! small frames without yielding (a loop issuing calls) writes it to a
+//! TCP socket as it grows, a [`BURST`] at a time, so the peer works while
+//! the rest is sent.
 
 use super::codec;
 use super::error::NetError;
@@ -272,9 +273,10 @@ impl FrameWriter {
         self.shared
             .bytes
             .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
-        // A burst that has not yielded yet goes out as it grows, so that
-        // the peer starts on it while the rest is still being sent.
-        let burst = st.queued + st.staging.len() >= BURST;
+        // A burst of small frames that has not yielded yet goes out as it
+        // grows, so that the peer starts on it while the rest is still
+        // being sent (not while a large body or a backlog waits ahead).
+        let burst = st.staging.len() >= BURST && st.queued < BURST;
         if st.flushing && !burst {
             return Ok(size);
         }
@@ -291,7 +293,14 @@ impl FrameWriter {
                 Ok(Wrote::All) => return Ok(size),
                 Ok(_) => {}
                 Err(e) => {
+                    // Nothing more goes out: the flusher wakes to find the
+                    // writer closed and drained, and ends.
                     st.closed = true;
+                    st.queue.clear();
+                    st.staging.clear();
+                    st.flushing = true;
+                    drop(st);
+                    self.shared.wake.notify_one();
                     return Err(e.into());
                 }
             }
@@ -357,11 +366,13 @@ enum Wrote {
 /// cost in transfer rate.
 pub(crate) const WRITE_TURN: usize = 128 << 10;
 
-/// Bytes queued by senders that have not yielded (a loop issuing calls)
-/// past which the sender writes them itself, even where the flusher would
-/// (`Batched`): the peer then works on the first of a long burst while
-/// the rest is sent, instead of after the whole burst is queued. 64 KiB is
-/// about a thousand small calls, one write each.
+/// Bytes of small frames queued since the last write (a loop issuing
+/// calls, not yet yielded) past which the sender writes them to a TCP
+/// socket itself, even where the flusher would (`Batched`), unless as
+/// much again waits ahead of them (a large body, a socket that is full):
+/// the peer then works on the first of a long burst while the rest is
+/// sent, instead of after the whole burst is queued. 64 KiB is about a
+/// thousand small calls, one write each.
 const BURST: usize = 64 << 10;
 
 /// Writes what the socket takes without waiting, up to `limit` bytes.
@@ -536,17 +547,6 @@ mod tests {
         assert!(slices.iter().all(|s| s.iter().all(|&b| b == 7)));
     }
 
-    /// Bytes the peer can read now, without waiting.
-    fn readable_now(peer: &mut std::net::TcpStream) -> usize {
-        use std::io::Read;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut got = 0;
-        while let Ok(n @ 1..) = peer.read(&mut buf) {
-            got += n;
-        }
-        got
-    }
-
     #[test]
     fn a_long_burst_is_written_before_its_sender_yields() -> Result<(), Box<dyn std::error::Error>>
     {
@@ -556,8 +556,7 @@ mod tests {
         rt.block_on(async {
             let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
             let ours = std::net::TcpStream::connect(listener.local_addr()?)?;
-            let (mut peer, _) = listener.accept()?;
-            peer.set_nonblocking(true)?;
+            let (_peer, _) = listener.accept()?;
             ours.set_nonblocking(true)?;
             let (_, half) = tokio::net::TcpStream::from_std(ours)?.into_split();
             // Batched: only the flusher writes, and on this one thread it
@@ -577,9 +576,8 @@ mod tests {
                 writer.send(&reply(i), Bytes::new())?;
                 i += 1;
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
             assert_eq!(
-                readable_now(&mut peer),
+                writer.bytes_written(),
                 0,
                 "a short burst waits for the flusher"
             );
@@ -587,10 +585,9 @@ mod tests {
                 writer.send(&reply(i), Bytes::new())?;
                 i += 1;
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            let early = readable_now(&mut peer);
+            let early = writer.bytes_written();
             assert!(
-                early >= 3 * BURST,
+                early >= 3 * BURST as u64,
                 "only {early} bytes went out before the sender yielded"
             );
             Ok(())
