@@ -207,6 +207,23 @@ fn distob_report(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// Every engine log in `dir`, each under its name (what to show when a
+/// start hangs).
+fn engine_logs(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            out += &format!("--- {}\n{text}\n", path.display());
+        }
+    }
+    if out.is_empty() {
+        out = format!("(none in {})", dir.display());
+    }
+    out
+}
+
 #[tokio::test]
 async fn cluster_start_over_ssh_then_cluster_stop_leaves_no_engine() {
     let Some(sshd) = start_sshd() else { return };
@@ -233,10 +250,19 @@ async fn cluster_start_over_ssh_then_cluster_stop_leaves_no_engine() {
         .env("HOME", &d);
     // Whatever happens below, the engines are stopped at the end.
     let _stop = StopOnDrop(profile.clone());
-    let out = within(tokio::task::spawn_blocking(move || start.output()))
-        .await
-        .unwrap()
-        .unwrap();
+    let started = tokio::time::timeout(
+        common::TIMEOUT,
+        tokio::task::spawn_blocking(move || start.output()),
+    )
+    .await;
+    let Ok(out) = started else {
+        panic!(
+            "cluster start over ssh did not finish in {:?}; engine logs:\n{}",
+            common::TIMEOUT,
+            engine_logs(&d.join(".distob"))
+        );
+    };
+    let out = out.unwrap().unwrap();
     assert!(
         out.status.success(),
         "{}{}",
