@@ -2,6 +2,12 @@
 //! The numerical workload figures, over two engine processes against the
 //! same work on one thread: `Xᵀ·X`, a cumulative sum, random numbers made
 //! where they live, and a k-means step.
+//!
+//! Each figure and its baseline take turns, repetition by repetition, and
+//! each reports its median: this machine's speed drifts by up to 2× over
+//! seconds (the same one-thread loop took 2.4–4.6 s minutes apart, on
+//! either CPU), so timing all of one side and then all of the other
+//! measured the drift as much as the code.
 
 #[path = "../common/kmeans_step.rs"]
 mod kmeans_step;
@@ -13,8 +19,9 @@ use kmeans_step::{kmeans_partials, new_centers};
 use ndarray::{s, ArrayD, Ix2};
 use std::time::Instant;
 
-/// Repetitions of the memory-bound figures (their median is reported: on
-/// this machine a single run varies by 2× with the kernel's page handling).
+/// Repetitions of each figure and its baseline, taken in turn (their
+/// medians are reported: on this machine a single run varies by 2× with
+/// the kernel's page handling and the host's speed).
 const REPS: usize = 5;
 
 /// Waits until every block of `d` is computed (a one-element fetch each).
@@ -47,14 +54,20 @@ async fn xtx(cluster: &Cluster, quick: bool) -> Result<(), BoxError> {
     let n = if quick { 400_000 } else { 4_000_000 };
     let x = cluster.random(1).normal::<f64>(&[n, 16], 0)?;
     settled(&x).await?;
-    let t = Instant::now();
-    let ours = x.t_dot(&x)?.fetch().await?;
-    let ours_s = t.elapsed().as_secs_f64();
     let local = cluster.gather(&x).await?;
     let l2 = local.view().into_dimensionality::<Ix2>()?;
-    let t = Instant::now();
-    let theirs = l2.t().dot(&l2);
-    let base_s = t.elapsed().as_secs_f64();
+    let (mut ours_t, mut theirs_t) = (Vec::new(), Vec::new());
+    let (mut ours, mut theirs) = (None, None);
+    for _ in 0..REPS {
+        let t = Instant::now();
+        ours = Some(x.t_dot(&x)?.fetch().await?);
+        ours_t.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        theirs = Some(l2.t().dot(&l2));
+        theirs_t.push(t.elapsed().as_secs_f64());
+    }
+    let (ours, theirs) = (ours.ok_or("no Xᵀ·X ran")?, theirs.ok_or("no Xᵀ·X ran")?);
+    let (ours_s, base_s) = (super::median(ours_t), super::median(theirs_t));
     let apart = (&ours - &theirs.into_dyn()).mapv(f64::abs).sum();
     assert!(apart < 1e-6 * n as f64, "Xᵀ·X differs by {apart}");
     emit("distarray_xtx_s", ours_s, "s", Some(base_s));
@@ -65,33 +78,20 @@ async fn cumsum(cluster: &Cluster, quick: bool) -> Result<(), BoxError> {
     let n = if quick { 10_000_000 } else { 100_000_000 };
     let d = cluster.random(2).uniform::<f64>(&[n], 0)?;
     settled(&d).await?;
-    let mut times = Vec::new();
-    let mut c = None;
+    let local = cluster.gather(&d).await?;
+    // The baseline: one pass on one thread, as the engines' kernel runs it
+    // (ndarray's `accumulate_axis_inplace` is several times slower).
+    let src = local.as_slice().ok_or("not contiguous")?;
+    let (mut ours_t, mut theirs_t) = (Vec::new(), Vec::new());
+    let (mut c, mut out) = (None, Vec::new());
     for _ in 0..REPS {
         drop(c.take());
         let t = Instant::now();
         let next = d.cumsum(0)?;
         settled(&next).await?;
-        times.push(t.elapsed().as_secs_f64());
+        ours_t.push(t.elapsed().as_secs_f64());
         c = Some(next);
-    }
-    let ours_s = super::median(times);
-    let c = c.ok_or("no cumsum ran")?;
-    let last = c.blocks().last().map(|b| b.slice(s![-1..])).transpose()?;
-    let ours_last = match last {
-        Some(b) => b.fetch().await?[[0]],
-        None => 0.0,
-    };
-    drop(c);
-    let local = cluster.gather(&d).await?;
-    drop(d);
-    // The baseline: one pass on one thread, as the engines' kernel runs it
-    // (ndarray's `accumulate_axis_inplace` is several times slower).
-    let src = local.as_slice().ok_or("not contiguous")?;
-    let mut times = Vec::new();
-    let mut out = Vec::new();
-    for _ in 0..REPS {
-        drop(out);
+        drop(std::mem::take(&mut out));
         let t = Instant::now();
         out = Vec::with_capacity(n);
         let mut acc = 0.0;
@@ -99,9 +99,15 @@ async fn cumsum(cluster: &Cluster, quick: bool) -> Result<(), BoxError> {
             acc += x;
             acc
         }));
-        times.push(t.elapsed().as_secs_f64());
+        theirs_t.push(t.elapsed().as_secs_f64());
     }
-    let base_s = super::median(times);
+    let (ours_s, base_s) = (super::median(ours_t), super::median(theirs_t));
+    let c = c.ok_or("no cumsum ran")?;
+    let last = c.blocks().last().map(|b| b.slice(s![-1..])).transpose()?;
+    let ours_last = match last {
+        Some(b) => b.fetch().await?[[0]],
+        None => 0.0,
+    };
     let theirs_last = out[n - 1];
     assert!((ours_last - theirs_last).abs() <= 1e-9 * theirs_last.abs());
     emit("distarray_cumsum_s", ours_s, "s", Some(base_s));
@@ -110,14 +116,23 @@ async fn cumsum(cluster: &Cluster, quick: bool) -> Result<(), BoxError> {
 
 async fn random(cluster: &Cluster, quick: bool) -> Result<(), BoxError> {
     let n = if quick { 10_000_000 } else { 100_000_000 };
-    let t = Instant::now();
-    let d = cluster.random(3).normal::<f64>(&[n], 0)?;
-    settled(&d).await?;
-    let ours_s = t.elapsed().as_secs_f64();
-    let mut mine = vec![0.0f64; n];
-    let t = Instant::now();
-    distob::__private::normal_into(3, 0, &mut mine);
-    let base_s = t.elapsed().as_secs_f64();
+    let (mut ours_t, mut theirs_t) = (Vec::new(), Vec::new());
+    let (mut d, mut mine) = (None, Vec::new());
+    for _ in 0..REPS {
+        drop(d.take());
+        let t = Instant::now();
+        let made = cluster.random(3).normal::<f64>(&[n], 0)?;
+        settled(&made).await?;
+        ours_t.push(t.elapsed().as_secs_f64());
+        d = Some(made);
+        drop(std::mem::take(&mut mine));
+        mine = vec![0.0f64; n];
+        let t = Instant::now();
+        distob::__private::normal_into(3, 0, &mut mine);
+        theirs_t.push(t.elapsed().as_secs_f64());
+    }
+    let (ours_s, base_s) = (super::median(ours_t), super::median(theirs_t));
+    let d = d.ok_or("no random array made")?;
     let tail = d.blocks().last().map(|b| b.slice(s![-1..])).transpose()?;
     if let Some(tail) = tail {
         assert_eq!(tail.fetch().await?[[0]], mine[n - 1]);
@@ -131,19 +146,20 @@ async fn kmeans(cluster: &Cluster, quick: bool) -> Result<(), BoxError> {
     let points = cluster.random(4).normal::<f64>(&[n, 8], 0)?;
     let local = cluster.gather(&points).await?;
     let centers: ArrayD<f64> = local.slice(s![..8, ..]).to_owned().into_dyn();
-    let steps = 5;
+    // One step of each in turn; each figure is the median step.
+    let steps = 7;
     let (mut ours, mut theirs) = (centers.clone(), centers);
-    let t = Instant::now();
+    let (mut ours_t, mut theirs_t) = (Vec::new(), Vec::new());
     for _ in 0..steps {
+        let t = Instant::now();
         let sums = points.map_reduce(kmeans_partials, (ours.clone(),), Reduce::Sum)?;
         ours = new_centers(&sums.fetch().await?, &ours);
-    }
-    let ours_s = t.elapsed().as_secs_f64() / steps as f64;
-    let t = Instant::now();
-    for _ in 0..steps {
+        ours_t.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
         theirs = new_centers(&kmeans_partials(&local, theirs.clone()), &theirs);
+        theirs_t.push(t.elapsed().as_secs_f64());
     }
-    let base_s = t.elapsed().as_secs_f64() / steps as f64;
+    let (ours_s, base_s) = (super::median(ours_t), super::median(theirs_t));
     let apart = (&ours - &theirs).mapv(f64::abs).sum();
     assert!(apart < 1e-9, "the k-means runs differ by {apart}");
     assert_eq!(ours.shape(), &[8, 8]);
