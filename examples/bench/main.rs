@@ -183,6 +183,20 @@ fn median(mut xs: Vec<f64>) -> f64 {
     percentile(&mut xs, 0.5)
 }
 
+/// One 100 MB array scattered to engine 0 of `cluster` and gathered back:
+/// the rates there and back, in MB/s.
+async fn round_trip(cluster: &Cluster, a: &ArrayD<f64>, mb: f64) -> Result<(f64, f64), BoxError> {
+    let copy = a.clone();
+    let t = Instant::now();
+    let r = cluster.scatter_to(NodeId(0), copy).await?;
+    let there = mb / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let back = r.fetch().await?;
+    let back_rate = mb / t.elapsed().as_secs_f64();
+    assert_eq!(&back, a);
+    Ok((there, back_rate))
+}
+
 /// The call and transfer figures; the raw TCP and the in-process channel
 /// ping-pong medians of this run, for the figures after them.
 async fn run(quick: bool) -> Result<(f64, f64), BoxError> {
@@ -342,19 +356,25 @@ async fn run(quick: bool) -> Result<(f64, f64), BoxError> {
     let mut raw_up = Vec::new();
     let mut raw_down = Vec::new();
     let mut raw_cached = Vec::new();
+    // The same over TLS, as links to non-loopback addresses go: the engine
+    // takes TLS from any peer, and this profile asks for it on loopback too.
+    // Each repetition moves the array both ways on each link in turn, so
+    // the TLS figures and their plaintext baselines meet the same machine
+    // (its speed drifts by up to 2× over seconds here).
+    let mut profile = cluster.profile();
+    profile.tls = distob::cluster::TlsPolicy::Always;
+    let tls = Cluster::connect_profile(&profile).await?;
+    let (mut tls_up, mut tls_down) = (Vec::new(), Vec::new());
     for _ in 0..reps {
         raw_cached.push(mb / raw_transfer(raw_addr, b'R', big * 8).await?.as_secs_f64());
         raw_up.push(mb / raw_transfer(raw_addr, b'S', big * 8).await?.as_secs_f64());
         raw_down.push(mb / raw_transfer(raw_addr, b'G', big * 8).await?.as_secs_f64());
-        let copy = a.clone();
-        let t = Instant::now();
-        let r = cluster.scatter_to(NodeId(0), copy).await?;
-        up.push(mb / t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        let back = r.fetch().await?;
-        down.push(mb / t.elapsed().as_secs_f64());
-        assert_eq!(back.len(), big);
-        drop(back);
+        let (there, back) = round_trip(&cluster, &a, mb).await?;
+        up.push(there);
+        down.push(back);
+        let (there, back) = round_trip(&tls, &a, mb).await?;
+        tls_up.push(there);
+        tls_down.push(back);
     }
     emit(
         "scatter_mb_per_s",
@@ -370,12 +390,7 @@ async fn run(quick: bool) -> Result<(f64, f64), BoxError> {
     );
     emit("raw_tcp_cached_mb_per_s", median(raw_cached), "MB/s", None);
 
-    // The same over TLS, as links to non-loopback addresses go: the engine
-    // takes TLS from any peer, and this profile asks for it on loopback too.
-    // Baselines: the plaintext figures to the same engine, same run.
-    let mut profile = cluster.profile();
-    profile.tls = distob::cluster::TlsPolicy::Always;
-    let tls = Cluster::connect_profile(&profile).await?;
+    // A tiny fetch over TLS against the same over plaintext, in turn.
     let tiny_tls = tls.scatter_to(NodeId(0), 1u8).await?;
     for _ in 0..rtt_n / 10 {
         tiny_tls.fetch().await?;
@@ -397,18 +412,6 @@ async fn run(quick: bool) -> Result<(f64, f64), BoxError> {
         "us",
         Some(percentile(&mut plain_rtt, 0.5)),
     );
-    let mut tls_up = Vec::new();
-    let mut tls_down = Vec::new();
-    for _ in 0..reps {
-        let copy = a.clone();
-        let t = Instant::now();
-        let r = tls.scatter_to(NodeId(0), copy).await?;
-        tls_up.push(mb / t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        let back = r.fetch().await?;
-        tls_down.push(mb / t.elapsed().as_secs_f64());
-        assert_eq!(back, a);
-    }
     emit(
         "tls_scatter_mb_per_s",
         median(tls_up),
