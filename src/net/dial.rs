@@ -330,17 +330,14 @@ async fn plain_link(
 
 /// A link over a TLS session once its handshake, bound to the session,
 /// passes.
-async fn tls_link<S>(
-    stream: S,
+async fn tls_link(
+    stream: tls::TlsStream,
     binding: &Binding,
     side: Side<'_>,
     reading: Reading,
     writer: Writer,
-) -> Result<Dialed, NetError>
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    let (read, mut write) = tokio::io::split(stream);
+) -> Result<Dialed, NetError> {
+    let (read, mut write) = stream.into_split();
     let mut reader = reading.reader(Box::new(read));
     let peer = side.prove(&mut reader, &mut write, binding).await?;
     Ok(Dialed {

@@ -9,6 +9,7 @@
 //! - [`dial`]: opening an authenticated TCP link (TLS when the policy says).
 //! - [`handshake`]: version check and cluster-key challenge–response.
 //! - [`tls`]: TLS for links that cross a real network, bound to the cluster key.
+//! - `records` (with TLS): the record layer rustls hands a session over to.
 
 pub mod buf;
 pub mod codec;
@@ -20,6 +21,8 @@ pub mod frames;
 pub mod handshake;
 pub mod key;
 pub mod latency;
+#[cfg(feature = "tls")]
+pub mod records;
 pub mod tls;
 pub mod wire;
 pub mod writer;

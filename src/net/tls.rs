@@ -18,6 +18,13 @@
 //! side ever sends data through it, and a dialer that asked for TLS cannot be
 //! downgraded to plaintext (a plaintext session binds to all zeros).
 //!
+//! rustls runs the handshake only. Once it is done the acceptor sends a
+//! few bytes through the session, the dialer reads them (so that neither
+//! side's rustls holds any of the other's later bytes), and both hand the
+//! session over to the record layer in `net::records`, keyed from the
+//! session's exporter: it decrypts records where the socket put them
+//! instead of copying each byte three times on the way.
+//!
 //! Without the `tls` feature every link is plaintext and
 //! [`TlsPolicy::Always`] refuses to connect.
 
@@ -112,9 +119,9 @@ impl TlsPolicy {
 }
 
 #[cfg(not(feature = "tls"))]
-pub use disabled::{accept, connect, Identity, TlsClientStream, TlsServerStream};
+pub use disabled::{accept, connect, Identity, TlsStream};
 #[cfg(feature = "tls")]
-pub use enabled::{accept, connect, Identity, TlsClientStream, TlsServerStream};
+pub use enabled::{accept, connect, Identity, TlsStream};
 
 /// TLS was asked for in a build without the `tls` feature.
 #[derive(Debug, thiserror::Error)]
@@ -127,9 +134,7 @@ mod disabled {
     use tokio::net::TcpStream;
 
     /// Without the feature the streams are never made.
-    pub type TlsClientStream = TcpStream;
-    /// Without the feature the streams are never made.
-    pub type TlsServerStream = TcpStream;
+    pub type TlsStream = TcpStream;
 
     /// Without the feature there is no identity to make.
     #[derive(Clone, Debug)]
@@ -143,7 +148,7 @@ mod disabled {
     }
 
     /// Fails: the build has no TLS.
-    pub async fn connect(_stream: TcpStream) -> Result<(TlsClientStream, Binding), NetError> {
+    pub async fn connect(_stream: TcpStream) -> Result<(TlsStream, Binding), NetError> {
         Err(NetError::Tls(Box::new(TlsUnavailable)))
     }
 
@@ -151,7 +156,7 @@ mod disabled {
     pub async fn accept(
         _stream: TcpStream,
         _identity: &Identity,
-    ) -> Result<(TlsServerStream, Binding), NetError> {
+    ) -> Result<(TlsStream, Binding), NetError> {
         Err(NetError::Tls(Box::new(TlsUnavailable)))
     }
 }
@@ -159,29 +164,25 @@ mod disabled {
 #[cfg(feature = "tls")]
 mod enabled {
     use super::{Binding, NetError};
+    use crate::net::records::{RecordReader, RecordWriter, Role, SECRET_LEN};
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
     use rustls::crypto::{ring, CryptoProvider};
     use rustls::pki_types::{
         CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime,
     };
     use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
+    use std::pin::Pin;
     use std::sync::{Arc, OnceLock};
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
     use tokio::net::TcpStream;
 
-    /// The TLS stream a dialer holds.
-    pub type TlsClientStream = tokio_rustls::client::TlsStream<Buffered>;
-    /// The TLS stream an engine holds.
-    pub type TlsServerStream = tokio_rustls::server::TlsStream<Buffered>;
-    /// The socket under a TLS session, read through a large buffer: rustls
-    /// asks for at most a few kilobytes per read, so reading the socket
-    /// directly would cost a system call per 4 KiB (writes pass through).
-    pub(super) type Buffered = tokio::io::BufReader<TcpStream>;
-
-    /// The read buffer under a TLS session.
-    const SOCKET_READ: usize = 256 * 1024;
-    /// How many encrypted bytes a session queues before a write waits for
-    /// the socket (rustls' default is 64 KiB): larger writes, fewer calls.
-    const SEND_QUEUE: usize = 512 * 1024;
+    /// The bytes the acceptor sends through rustls once its handshake is
+    /// done: the dialer sends nothing until it has them, so neither side's
+    /// rustls holds bytes of the other's records when the layer takes over.
+    const HANDOVER: &[u8] = b"records";
+    const RECORDS_LABEL: &[u8] = b"EXPORTER-distob-records-v1";
 
     const EXPORTER_LABEL: &[u8] = b"EXPORTER-distob-cluster-key-v1";
     /// The name a dialer asks for; certificates carry it, nobody checks it.
@@ -226,12 +227,15 @@ mod enabled {
                 .map_err(tls_error)?;
             let key =
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
-            let config = ServerConfig::builder_with_provider(provider())
+            let mut config = ServerConfig::builder_with_provider(provider())
                 .with_protocol_versions(&[&rustls::version::TLS13])
                 .map_err(tls_error)?
                 .with_no_client_auth()
                 .with_single_cert(vec![made.cert.der().clone()], key)
                 .map_err(tls_error)?;
+            // No resumption: a ticket would only be more bytes in rustls'
+            // buffers at the handover.
+            config.send_tls13_tickets = 0;
             Ok(Identity {
                 config: Arc::new(config),
             })
@@ -303,18 +307,19 @@ mod enabled {
 
     /// Opens a TLS session over `stream` as the dialer; returns it with its
     /// binding for the cluster-key handshake.
-    pub async fn connect(stream: TcpStream) -> Result<(TlsClientStream, Binding), NetError> {
+    pub async fn connect(stream: TcpStream) -> Result<(TlsStream, Binding), NetError> {
         let connector = tokio_rustls::TlsConnector::from(client_config()?);
         let name = ServerName::try_from(SERVER_NAME).map_err(tls_error)?;
-        let stream = Buffered::with_capacity(SOCKET_READ, stream);
         let mut tls = connector.connect(name, stream).await?;
-        tls.get_mut().1.set_buffer_limit(Some(SEND_QUEUE));
-        let binding = tls
-            .get_ref()
-            .1
-            .export_keying_material([0; 32], EXPORTER_LABEL, None)
-            .map_err(tls_error)?;
-        Ok((tls, binding))
+        let mut handover = [0; HANDOVER.len()];
+        tls.read_exact(&mut handover).await?;
+        if handover != HANDOVER {
+            return Err(NetError::Protocol {
+                expected: "the TLS record layer's handover",
+            });
+        }
+        let (stream, session) = tls.into_inner();
+        hand_over(stream, &session, Role::Dialer)
     }
 
     /// Accepts a TLS session over `stream` as the engine; returns it with its
@@ -322,17 +327,78 @@ mod enabled {
     pub async fn accept(
         stream: TcpStream,
         identity: &Identity,
-    ) -> Result<(TlsServerStream, Binding), NetError> {
+    ) -> Result<(TlsStream, Binding), NetError> {
         let acceptor = tokio_rustls::TlsAcceptor::from(identity.config.clone());
-        let stream = Buffered::with_capacity(SOCKET_READ, stream);
         let mut tls = acceptor.accept(stream).await?;
-        tls.get_mut().1.set_buffer_limit(Some(SEND_QUEUE));
-        let binding = tls
-            .get_ref()
-            .1
+        tls.write_all(HANDOVER).await?;
+        tls.flush().await?;
+        let (stream, session) = tls.into_inner();
+        hand_over(stream, &session, Role::Acceptor)
+    }
+
+    /// The session's binding, and its stream under the record layer keyed
+    /// from the session's exporter.
+    fn hand_over(
+        stream: TcpStream,
+        session: &rustls::ConnectionCommon<impl Sized>,
+        me: Role,
+    ) -> Result<(TlsStream, Binding), NetError> {
+        let binding = session
             .export_keying_material([0; 32], EXPORTER_LABEL, None)
             .map_err(tls_error)?;
-        Ok((tls, binding))
+        let secret = session
+            .export_keying_material([0; SECRET_LEN], RECORDS_LABEL, None)
+            .map_err(tls_error)?;
+        let (read, write) = stream.into_split();
+        let stream = TlsStream {
+            read: RecordReader::new(read, &secret, me).map_err(tls_error)?,
+            write: RecordWriter::new(write, &secret, me).map_err(tls_error)?,
+        };
+        Ok((stream, binding))
+    }
+
+    /// A TLS link's byte stream once rustls has handed the session over to
+    /// the record layer.
+    #[derive(Debug)]
+    pub struct TlsStream {
+        read: RecordReader<OwnedReadHalf>,
+        write: RecordWriter<OwnedWriteHalf>,
+    }
+
+    impl TlsStream {
+        /// The read and write halves, each used on its own (no lock
+        /// between them).
+        pub fn into_split(self) -> (RecordReader<OwnedReadHalf>, RecordWriter<OwnedWriteHalf>) {
+            (self.read, self.write)
+        }
+    }
+
+    impl AsyncRead for TlsStream {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for TlsStream {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.get_mut().write).poll_write(cx, buf)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.get_mut().write).poll_flush(cx)
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.get_mut().write).poll_shutdown(cx)
+        }
     }
 }
 
