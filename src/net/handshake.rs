@@ -123,7 +123,9 @@ where
 }
 
 /// Runs the acceptor's side; returns the dialer's node id. Nothing else is
-/// read from the connection before this passes.
+/// read from the connection before this passes. It writes nothing before
+/// the dialer's `Hello` has come: a TLS link's hand-over from rustls to the
+/// record layer relies on it (`tls::connect`).
 pub async fn accept<R, W>(
     reader: &mut FrameReader<R>,
     writer: &mut W,

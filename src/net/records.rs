@@ -57,6 +57,9 @@ const APPLICATION_DATA: u8 = 0x17;
 const ALERT: u8 = 0x15;
 /// A warning-level `close_notify` alert.
 const CLOSE_NOTIFY: [u8; 2] = [1, 0];
+/// Empty records taken in a row before the stream counts as an attack
+/// (each costs an AES-GCM open and gives the reader nothing).
+const MAX_EMPTY_RUN: u32 = 32;
 /// Records sealed under one key before the next epoch's key takes over.
 const EPOCH_RECORDS: u64 = 1 << 23;
 /// The receive buffer: many records per read, small enough to stay in cache
@@ -87,7 +90,7 @@ impl Role {
 
 /// What can go wrong in the record layer (the source of the `io::Error`s
 /// its streams return).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum RecordError {
     /// A record failed authentication: altered, replayed, reordered or sealed
     /// under another key.
@@ -102,6 +105,9 @@ pub enum RecordError {
     /// The peer sent an alert other than `close_notify`.
     #[error("the peer sent TLS alert {0:?}")]
     Alert([u8; 2]),
+    /// More empty records in a row than a writer makes (none, here).
+    #[error("more than {MAX_EMPTY_RUN} empty TLS records in a row")]
+    EmptyFlood,
     /// The stream ended without `close_notify`.
     #[error("the TLS stream ended without close_notify")]
     Truncated,
@@ -216,8 +222,10 @@ pub struct RecordReader<R> {
     /// The opened plaintext not yet read: a range of `buf`.
     plain: std::ops::Range<usize>,
     closed: bool,
-    /// A bad record found after good ones were read in the same call: the
-    /// next read returns it.
+    /// Empty records in a row.
+    empty_run: u32,
+    /// The first bad record's error: every read after it returns it again
+    /// (a read that opened good records first returns those).
     failed: Option<RecordError>,
 }
 
@@ -242,6 +250,7 @@ impl<R: AsyncRead + Unpin> RecordReader<R> {
             end: 0,
             plain: 0..0,
             closed: false,
+            empty_run: 0,
             failed: None,
         })
     }
@@ -277,6 +286,14 @@ impl<R: AsyncRead + Unpin> RecordReader<R> {
             .rposition(|&b| b != 0)
             .ok_or(RecordError::Forged)?;
         let content = body.start..body.start + typed;
+        self.empty_run = if content.is_empty() {
+            self.empty_run + 1
+        } else {
+            0
+        };
+        if self.empty_run > MAX_EMPTY_RUN {
+            return Err(RecordError::EmptyFlood);
+        }
         match opened[typed] {
             APPLICATION_DATA => self.plain = content,
             ALERT => self.alert(content)?,
@@ -321,8 +338,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for RecordReader<R> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Some(e) = this.failed.take() {
-            return Poll::Ready(Err(e.into()));
+        if let Some(e) = &this.failed {
+            return Poll::Ready(Err(e.clone().into()));
         }
         let before = out.filled().len();
         while out.remaining() > 0 {
@@ -338,12 +355,14 @@ impl<R: AsyncRead + Unpin> AsyncRead for RecordReader<R> {
             match this.open_next() {
                 Ok(true) => continue,
                 Ok(false) => {}
-                // What was opened before the bad record is read first.
-                Err(e) if out.filled().len() > before => {
-                    this.failed = Some(e);
-                    break;
+                Err(e) => {
+                    this.failed = Some(e.clone());
+                    // What was opened before the bad record is read first.
+                    if out.filled().len() > before {
+                        break;
+                    }
+                    return Poll::Ready(Err(e.into()));
                 }
-                Err(e) => return Poll::Ready(Err(e.into())),
             }
             if out.filled().len() > before {
                 break;
@@ -449,7 +468,9 @@ impl<W: AsyncWrite + Unpin> RecordWriter<W> {
         if self.shut {
             return Poll::Ready(Err(RecordError::Shut.into()));
         }
-        if self.out.len() - self.sent >= SEND_QUEUE {
+        // A drain once begun is finished before more is taken: the queue
+        // never grows past one `SEND_QUEUE` and a record.
+        if self.sent > 0 || self.out.len() >= SEND_QUEUE {
             ready!(self.poll_drain(cx))?;
         }
         Poll::Ready(Ok(()))

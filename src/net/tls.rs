@@ -179,8 +179,11 @@ mod enabled {
     use tokio::net::TcpStream;
 
     /// The bytes the acceptor sends through rustls once its handshake is
-    /// done: the dialer sends nothing until it has them, so neither side's
-    /// rustls holds bytes of the other's records when the layer takes over.
+    /// done. The dialer sends nothing until it has read them, so the
+    /// acceptor's rustls holds none of the dialer's later bytes. The other
+    /// way it rests on the cluster-key handshake: the acceptor speaks only
+    /// after the dialer's `Hello` (`handshake::accept`), so nothing follows
+    /// these bytes that the dialer's rustls could read ahead and drop.
     const HANDOVER: &[u8] = b"records";
     const RECORDS_LABEL: &[u8] = b"EXPORTER-distob-records-v1";
 
