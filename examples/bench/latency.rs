@@ -3,7 +3,7 @@
 //! parking, measured alternately in the same run — small calls' round trip
 //! and CPU per call, and the throughput figures that must not suffer.
 
-use super::raw::{raw_ping_pong, start_raw_server};
+use super::raw::{start_raw_server, RawPing};
 use super::{emit, median, percentile, BoxError, Tally, BUMP, PLAIN};
 use distob::cluster::Latency;
 use distob::{Cluster, NodeId, Remote};
@@ -103,8 +103,9 @@ pub(crate) async fn latency(quick: bool) -> Result<(), BoxError> {
     let rtt_n = if quick { 2_000 } else { 20_000 };
     let reps = if quick { 2 } else { 5 };
     let (server, raw_addr) = start_raw_server().await?;
-    let mut raw = raw_ping_pong(raw_addr, rtt_n).await?;
-    drop(server);
+    let mut ping = RawPing::connect(raw_addr).await?;
+    ping.times(rtt_n / 10).await?;
+    let mut raw = Vec::with_capacity(rtt_n);
     let spin = Latency::Spin(Duration::from_micros(50));
     let mut park = Side::new(Latency::Park).await?;
     let mut spun = Side::new(spin).await?;
@@ -114,9 +115,11 @@ pub(crate) async fn latency(quick: bool) -> Result<(), BoxError> {
         side.cpu_per_call.clear();
     }
     for _ in 0..rtt_n / 2000 {
+        raw.extend(ping.times(2000).await?);
         park.calls(2000).await?;
         spun.calls(2000).await?;
     }
+    drop((ping, server));
     let big = if quick { 1_250_000 } else { 12_500_000 };
     let a = ArrayD::from_shape_fn(IxDyn(&[big]), |i| i[0] as f64);
     for _ in 0..reps {

@@ -85,23 +85,38 @@ pub async fn start_raw_server() -> Result<(RawServer, std::net::SocketAddr), Box
     Ok((RawServer(child), line.trim().parse()?))
 }
 
+/// A connection to the raw server's ping-pong, timed a block at a time so
+/// that its blocks can take turns with those of the figure it is the
+/// baseline of.
+pub struct RawPing(TcpStream);
+
+impl RawPing {
+    pub async fn connect(addr: std::net::SocketAddr) -> Result<RawPing, BoxError> {
+        let mut s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        s.write_all(b"P").await?;
+        Ok(RawPing(s))
+    }
+
+    /// The round trips of `n` pings, in microseconds.
+    pub async fn times(&mut self, n: usize) -> Result<Vec<f64>, BoxError> {
+        let mut buf = [7u8; PING];
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            self.0.write_all(&buf).await?;
+            self.0.read_exact(&mut buf).await?;
+            out.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        Ok(out)
+    }
+}
+
+/// `n` timed pings after `n / 10` untimed ones.
 pub async fn raw_ping_pong(addr: std::net::SocketAddr, n: usize) -> Result<Vec<f64>, BoxError> {
-    let mut s = TcpStream::connect(addr).await?;
-    s.set_nodelay(true)?;
-    s.write_all(b"P").await?;
-    let mut buf = [7u8; PING];
-    for _ in 0..n / 10 {
-        s.write_all(&buf).await?;
-        s.read_exact(&mut buf).await?;
-    }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        s.write_all(&buf).await?;
-        s.read_exact(&mut buf).await?;
-        out.push(t.elapsed().as_secs_f64() * 1e6);
-    }
-    Ok(out)
+    let mut ping = RawPing::connect(addr).await?;
+    ping.times(n / 10).await?;
+    ping.times(n).await
 }
 
 /// Moves `n` bytes over raw loopback TCP from one buffer into a fresh one:
