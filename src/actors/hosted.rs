@@ -75,6 +75,13 @@ pub trait Hosted: 'static {
         None
     }
 
+    /// Hands the value's memory to the spare shelf (`net::spare`) for the
+    /// next result of about its size, if this object is its only owner;
+    /// `false` if it keeps it (the object is being stopped either way).
+    fn recycle(&mut self) -> bool {
+        false
+    }
+
     /// Lends the value to `f` in the form registered functions take it
     /// (`&mut T` of the object's value type), for types whose hosted form
     /// is another (arrays keep a shared array and lend an owned one, without

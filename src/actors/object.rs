@@ -379,11 +379,15 @@ impl ObjectActor {
 impl Actor for ObjectActor {
     type Context = Context<Self>;
 
-    /// A large value is freed on the dropper thread: unmapping a gigabyte
+    /// A large value's memory is kept for the next result of about its size
+    /// (`net::spare`) or freed on the dropper thread: unmapping a gigabyte
     /// would hold up every call this engine serves meanwhile.
     fn stopped(&mut self, _: &mut Context<Self>) {
-        let large = match &self.held {
+        let large = match &mut self.held {
             Held::Hosted(h) if h.nbytes() >= crate::net::buf::DROP_ASIDE => {
+                if catch(|| h.recycle()).unwrap_or(false) {
+                    return;
+                }
                 catch(|| h.share()).ok().flatten()
             }
             _ => None,

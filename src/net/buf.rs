@@ -101,14 +101,23 @@ pub const HUGE_PAGES_FROM: usize = 4 << 20;
 /// engines make (not for bodies read off the wire: see
 /// [`AlignedBuf::zeroed`]); memory goes back to the system when it is
 /// freed, as before.
+///
+/// A buffer freed a moment ago that fits is reused first
+/// ([`super::spare`]): nothing to fault in or zero.
 pub(crate) fn fresh_vec<T>(capacity: usize) -> Vec<T> {
-    advise_fresh(Vec::with_capacity(capacity))
+    match super::spare::take(capacity) {
+        Some(v) => v,
+        None => advise_fresh(Vec::with_capacity(capacity)),
+    }
 }
 
 /// [`fresh_vec`], failing instead of aborting when the memory is not there.
 pub(crate) fn try_fresh_vec<T>(
     capacity: usize,
 ) -> Result<Vec<T>, std::collections::TryReserveError> {
+    if let Some(v) = super::spare::take(capacity) {
+        return Ok(v);
+    }
     let mut v = Vec::new();
     v.try_reserve_exact(capacity)?;
     Ok(advise_fresh(v))

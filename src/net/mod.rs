@@ -8,6 +8,7 @@
 //! - [`latency`]: whether a reader polls before it parks.
 //! - [`dial`]: opening an authenticated TCP link (TLS when the policy says).
 //! - [`handshake`]: version check and cluster-key challenge–response.
+//! - [`spare`]: large buffers kept a moment after they are freed, for reuse.
 //! - [`tls`]: TLS for links that cross a real network, bound to the cluster key.
 //! - `records` (with TLS): the record layer rustls hands a session over to.
 
@@ -23,6 +24,7 @@ pub mod key;
 pub mod latency;
 #[cfg(feature = "tls")]
 pub mod records;
+pub mod spare;
 pub mod tls;
 pub mod wire;
 pub mod writer;

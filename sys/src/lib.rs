@@ -90,3 +90,90 @@ pub fn advise_huge_pages<T>(mem: &[T]) -> bool {
 pub fn advise_huge_pages<T>(_mem: &[T]) -> bool {
     false
 }
+
+/// A vector's memory without its elements: what is left of a `Vec<T>` once
+/// its elements are dropped, to become a `Vec<U>` of another element type
+/// of the same alignment later, without going back to the allocator.
+/// Dropped, it frees the memory.
+///
+/// ```
+/// let v: Vec<f64> = vec![1.0; 1000];
+/// let at = v.as_ptr() as usize;
+/// let memory = distob_sys::Memory::from_vec(v);
+/// assert_eq!(memory.bytes(), 8000);
+/// let w: Vec<u64> = memory.into_vec().unwrap();
+/// assert_eq!((w.as_ptr() as usize, w.len(), w.capacity()), (at, 0, 1000));
+/// ```
+pub struct Memory {
+    ptr: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+// SAFETY: a `Memory` is the sole owner of its allocation (nothing else holds
+// the pointer), as the `Vec` it came from was, and a `Vec` is `Send`.
+unsafe impl Send for Memory {}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Memory({} bytes)", self.layout.size())
+    }
+}
+
+impl Memory {
+    /// Drops `v`'s elements and keeps its memory. A vector that owns no
+    /// memory (empty, or of zero-sized elements) gives `Memory` of zero
+    /// bytes, which frees nothing.
+    pub fn from_vec<T>(v: Vec<T>) -> Memory {
+        let mut v = std::mem::ManuallyDrop::new(v);
+        let bytes = v.capacity() * std::mem::size_of::<T>();
+        // SAFETY: the `len` elements are initialised and dropped once, here;
+        // the vector itself is never used or dropped again.
+        unsafe { std::ptr::drop_in_place(v.as_mut_slice()) };
+        let layout = std::alloc::Layout::from_size_align(bytes, std::mem::align_of::<T>())
+            .unwrap_or(std::alloc::Layout::new::<()>());
+        let ptr = std::ptr::NonNull::new(v.as_mut_ptr().cast::<u8>())
+            .unwrap_or(std::ptr::NonNull::dangling());
+        Memory { ptr, layout }
+    }
+
+    /// How many bytes it holds.
+    pub fn bytes(&self) -> usize {
+        self.layout.size()
+    }
+
+    /// Its alignment.
+    pub fn align(&self) -> usize {
+        self.layout.align()
+    }
+
+    /// An empty `Vec<U>` over this memory, if it holds a whole number of
+    /// `U` of `U`'s alignment (and some bytes); the memory back otherwise.
+    pub fn into_vec<U>(self) -> Result<Vec<U>, Memory> {
+        let size = std::mem::size_of::<U>();
+        let fits = size > 0
+            && self.bytes() > 0
+            && self.align() == std::mem::align_of::<U>()
+            && self.bytes().is_multiple_of(size);
+        if !fits {
+            return Err(self);
+        }
+        let me = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the allocation came from the global allocator with
+        // `layout`: `U`'s alignment and the size of `bytes / size` whole
+        // `U`s, exactly what a `Vec<U>` of that capacity frees with. Its
+        // ownership passes to the vector (`me` is never dropped), and a
+        // length of zero claims no initialised element.
+        Ok(unsafe { Vec::from_raw_parts(me.ptr.as_ptr().cast::<U>(), 0, me.bytes() / size) })
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        if self.layout.size() > 0 {
+            // SAFETY: `ptr` was allocated by the global allocator with
+            // `layout` (a `Vec` of that size and alignment) and is freed
+            // once, here.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+        }
+    }
+}

@@ -389,6 +389,20 @@ impl<A: Kernel + RawBytes> Hosted for HostedArray<A> {
         Some(std::sync::Arc::new(self.0.clone()))
     }
 
+    fn recycle(&mut self) -> bool {
+        let empty = ArcArray::from_vec(Vec::new()).into_dyn();
+        match std::mem::replace(&mut self.0, empty).try_into_owned_nocopy() {
+            Ok(owned) => {
+                crate::net::spare::keep(owned.into_raw_vec_and_offset().0);
+                true
+            }
+            Err(shared) => {
+                self.0 = shared;
+                false
+            }
+        }
+    }
+
     /// Lends the array as an owned `ArrayD` without a copy when this is
     /// its only owner: taken out, handed over, and put back after (in
     /// standard layout, whatever the function did to it), even when `f`
