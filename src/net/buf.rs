@@ -105,10 +105,7 @@ pub const HUGE_PAGES_FROM: usize = 4 << 20;
 /// A buffer freed a moment ago that fits is reused first
 /// ([`super::spare`]): nothing to fault in or zero.
 pub(crate) fn fresh_vec<T>(capacity: usize) -> Vec<T> {
-    match super::spare::take(capacity) {
-        Some(v) => v,
-        None => advise_fresh(Vec::with_capacity(capacity)),
-    }
+    advise_fresh(super::spare::take(capacity).unwrap_or_else(|| Vec::with_capacity(capacity)))
 }
 
 /// [`fresh_vec`], failing instead of aborting when the memory is not there.
@@ -116,10 +113,14 @@ pub(crate) fn try_fresh_vec<T>(
     capacity: usize,
 ) -> Result<Vec<T>, std::collections::TryReserveError> {
     if let Some(v) = super::spare::take(capacity) {
-        return Ok(v);
+        return Ok(advise_fresh(v));
     }
     let mut v = Vec::new();
-    v.try_reserve_exact(capacity)?;
+    if v.try_reserve_exact(capacity).is_err() {
+        // Kept buffers of other sizes may be what is missing.
+        super::spare::flush();
+        v.try_reserve_exact(capacity)?;
+    }
     Ok(advise_fresh(v))
 }
 

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 pub const SPARE_FROM: usize = 32 << 20;
 /// The most memory kept at once.
 pub const SPARE_BYTES: usize = 2 << 30;
-/// How long a buffer is kept before it goes back to the system.
-pub const KEEP: Duration = Duration::from_secs(1);
+/// How long a buffer is kept before it goes back to the system (longer in
+/// distob's own unit tests, whose steps may be slow on a loaded machine).
+pub const KEEP: Duration = Duration::from_secs(if cfg!(test) { 5 } else { 1 });
 
 /// One freed buffer and when it was freed.
 struct Spare {
@@ -56,16 +57,18 @@ pub fn keep<T: Send + 'static>(v: Vec<T>) {
     if bytes < SPARE_FROM {
         return drop(v);
     }
+    // The elements are dropped before the lock is taken.
+    let memory = Memory::from_vec(v);
     let mut shelf = lock();
     if shelf.bytes + bytes > SPARE_BYTES || !ensure_freer(&mut shelf) {
         drop(shelf);
-        return super::buf::drop_aside(v);
+        return super::buf::drop_aside(memory);
     }
-    shelf.bytes += bytes;
     shelf.spares.push(Spare {
-        memory: Memory::from_vec(v),
+        memory,
         since: Instant::now(),
     });
+    shelf.bytes += bytes;
     the_shelf().1.notify_one();
 }
 
@@ -102,6 +105,18 @@ pub fn take<T>(capacity: usize) -> Option<Vec<T>> {
     }
 }
 
+/// Frees everything kept now: for an allocation that failed while memory
+/// sat here.
+pub fn flush() {
+    let spares = {
+        let mut shelf = lock();
+        shelf.bytes = 0;
+        std::mem::take(&mut shelf.spares)
+    };
+    // At once, not aside: the caller needs the memory now.
+    drop(spares);
+}
+
 /// How many bytes are kept now.
 pub fn kept_bytes() -> usize {
     lock().bytes
@@ -130,9 +145,10 @@ fn free_expired() {
         shelf.spares = young;
         if !old.is_empty() {
             shelf.bytes -= old.iter().map(|s| s.memory.bytes()).sum::<usize>();
-            // Unmapped without the lock held: `take` and `keep` go on.
+            // Unmapped at idle priority, as other large values are, and
+            // without the lock held: `take` and `keep` go on.
             drop(shelf);
-            drop(old);
+            super::buf::drop_aside(old);
             shelf = lock();
             continue;
         }
@@ -179,6 +195,16 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(take::<f64>(n).is_none());
+    }
+
+    #[test]
+    fn a_flush_frees_everything_at_once() {
+        let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        keep(Vec::<u32>::with_capacity(SPARE_FROM / 4 + 1));
+        assert!(kept_bytes() > SPARE_FROM);
+        flush();
+        assert_eq!(kept_bytes(), 0);
+        assert!(take::<u32>(SPARE_FROM / 4 + 1).is_none());
     }
 
     #[test]

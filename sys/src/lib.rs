@@ -126,9 +126,12 @@ impl Memory {
     pub fn from_vec<T>(v: Vec<T>) -> Memory {
         let mut v = std::mem::ManuallyDrop::new(v);
         let bytes = v.capacity() * std::mem::size_of::<T>();
-        // SAFETY: the `len` elements are initialised and dropped once, here;
-        // the vector itself is never used or dropped again.
-        unsafe { std::ptr::drop_in_place(v.as_mut_slice()) };
+        // SAFETY: the `len` elements are initialised and dropped once, here
+        // (through a raw slice, no reference formed over them); the vector
+        // itself is never used or dropped again.
+        unsafe {
+            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(v.as_mut_ptr(), v.len()))
+        };
         let layout = std::alloc::Layout::from_size_align(bytes, std::mem::align_of::<T>())
             .unwrap_or(std::alloc::Layout::new::<()>());
         let ptr = std::ptr::NonNull::new(v.as_mut_ptr().cast::<u8>())
