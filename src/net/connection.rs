@@ -87,7 +87,15 @@ pub struct FrameReader<R> {
     /// How long to poll for the next frame before parking (see
     /// [`Latency`](super::Latency)).
     spin: Option<Duration>,
+    /// Whether the last wait was short enough to be worth polling for:
+    /// after a spin that ran out, the reader parks until bytes come again
+    /// within [`SPIN_AGAIN`] spin times of its starting to wait.
+    spin_hot: bool,
 }
+
+/// A parked wait no longer than this many spin times makes the reader
+/// poll again on its next wait.
+const SPIN_AGAIN: u32 = 4;
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// A reader with the given limits.
@@ -101,6 +109,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             assembling: 0,
             counter: None,
             spin: None,
+            spin_hot: true,
         }
     }
 
@@ -300,7 +309,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     async fn fill(&mut self) -> Result<usize, NetError> {
         self.buf.reserve(READ_AHEAD);
         let n = match self.spin {
-            Some(spin) if self.buf.is_empty() => self.spin_read(spin).await?,
+            Some(spin) if self.buf.is_empty() && self.spin_hot => self.spin_read(spin).await?,
+            Some(spin) if self.buf.is_empty() => {
+                let waited = std::time::Instant::now();
+                let n = self.io.read_buf(&mut self.buf).await?;
+                self.spin_hot = waited.elapsed() <= spin * SPIN_AGAIN;
+                n
+            }
             _ => self.io.read_buf(&mut self.buf).await?,
         };
         self.count(n);
@@ -325,6 +340,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 return Ok(n?);
             }
             if std::time::Instant::now() >= until {
+                // Frames come further apart than the spin: park until
+                // they come close again (a bulk transfer's acks, an idle
+                // link), so as not to poll where it buys nothing.
+                self.spin_hot = false;
                 return Ok(self.io.read_buf(&mut self.buf).await?);
             }
             // Tokio runs a yielded task again only after a non-blocking
@@ -541,5 +560,37 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(r, Err(NetError::Timeout)), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_spinning_reader_parks_once_frames_come_further_apart_than_its_spin() {
+        let (mut a, b) = tokio::io::duplex(1 << 16);
+        let spin = Duration::from_millis(2);
+        let mut reader = FrameReader::new(b, Limits::default()).with_spin(Some(spin));
+        let within = Duration::from_secs(10);
+        let ping = |seq| async move {
+            let mut buf = Vec::new();
+            write_frame(&mut buf, &Message::Ping { seq }, &[])
+                .await
+                .unwrap();
+            buf
+        };
+        // A frame long after the reader began to wait: the spin runs out.
+        let late = ping(1).await;
+        let writer = async {
+            tokio::time::sleep(spin * 10).await;
+            a.write_all(&late).await.unwrap();
+        };
+        let (got, ()) = tokio::join!(tokio::time::timeout(within, reader.next()), writer);
+        assert!(got.unwrap().unwrap().is_some());
+        assert!(!reader.spin_hot, "the reader polls on after a spin ran out");
+        // Frames close together again: the reader polls again.
+        a.write_all(&ping(2).await).await.unwrap();
+        let got = tokio::time::timeout(within, reader.next()).await.unwrap();
+        assert!(got.unwrap().is_some());
+        assert!(
+            reader.spin_hot,
+            "the reader stays parked though frames come close"
+        );
     }
 }
