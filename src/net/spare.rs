@@ -15,6 +15,7 @@
 //! all of it, of the same alignment.
 
 use distob_sys::Memory;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,9 @@ pub const SPARE_BYTES: usize = 2 << 30;
 /// How long a buffer is kept before it goes back to the system (longer in
 /// distob's own unit tests, whose steps may be slow on a loaded machine).
 pub const KEEP: Duration = Duration::from_secs(if cfg!(test) { 5 } else { 1 });
+
+/// How many arrays were made in kept buffers, since the process began.
+static REUSED: AtomicU64 = AtomicU64::new(0);
 
 /// One freed buffer and when it was freed.
 struct Spare {
@@ -95,7 +99,10 @@ pub fn take<T>(capacity: usize) -> Option<Vec<T>> {
     let spare = shelf.spares.swap_remove(at);
     shelf.bytes -= spare.memory.bytes();
     match spare.memory.into_vec() {
-        Ok(v) => Some(v),
+        Ok(v) => {
+            REUSED.fetch_add(1, Relaxed);
+            Some(v)
+        }
         // Not reached (`fits` checked what `into_vec` does); freed aside.
         Err(memory) => {
             drop(shelf);
@@ -115,6 +122,11 @@ pub fn flush() {
     };
     // At once, not aside: the caller needs the memory now.
     drop(spares);
+}
+
+/// How many arrays were made in kept buffers so far (in this process).
+pub fn reused() -> u64 {
+    REUSED.load(Relaxed)
 }
 
 /// How many bytes are kept now.

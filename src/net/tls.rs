@@ -19,11 +19,13 @@
 //! downgraded to plaintext (a plaintext session binds to all zeros).
 //!
 //! rustls runs the handshake only. Once it is done the acceptor sends a
-//! few bytes through the session, the dialer reads them (so that neither
-//! side's rustls holds any of the other's later bytes), and both hand the
-//! session over to the record layer in `net::records`, keyed from the
+//! few bytes through the session and the dialer reads them, and both hand
+//! the session over to the record layer in `net::records`, keyed from the
 //! session's exporter: it decrypts records where the socket put them
-//! instead of copying each byte three times on the way.
+//! instead of copying each byte three times on the way. Neither rustls
+//! session may hold bytes of the other side's later records at the
+//! handover: the dialer sends nothing before it has the acceptor's bytes,
+//! and the acceptor nothing after them before the dialer's `Hello`.
 //!
 //! Without the `tls` feature every link is plaintext and
 //! [`TlsPolicy::Always`] refuses to connect.

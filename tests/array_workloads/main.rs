@@ -470,3 +470,30 @@ fn block_results_of_any_length_are_found_from_the_engines() {
         }
     });
 }
+
+/// An engine keeps a released large array's memory a moment and makes the
+/// next array of about its size in it (in-process engines: the shelf is
+/// this process's).
+#[test]
+fn a_released_large_array_lends_its_memory_to_the_next() {
+    use distob::net::spare;
+    run(async {
+        let c = &clusters().1[0];
+        // An odd size (48 MiB and one element) that no other test makes.
+        let n = (48 << 20) / 8 + 1;
+        let a = c.zeros::<f64>(&[n], 0).unwrap();
+        assert_eq!(a.sum().await.unwrap(), 0.0);
+        drop(a);
+        common::eventually("the released array's memory to be kept", || async {
+            spare::kept_bytes() >= n * 8
+        })
+        .await;
+        let reused = spare::reused();
+        let b = c.full::<f64>(&[n], 2.0, 0).unwrap();
+        assert_eq!(b.sum().await.unwrap(), 2.0 * n as f64);
+        assert!(
+            spare::reused() > reused,
+            "the new array was made in fresh memory"
+        );
+    });
+}
