@@ -210,6 +210,28 @@ mod tests {
     }
 
     #[test]
+    fn a_received_body_is_read_into_a_kept_buffer_cleared() {
+        let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let n = SPARE_FROM / 8 + 100;
+        let kept = vec![u64::MAX; n];
+        let at = kept.as_ptr() as usize;
+        let before = reused();
+        keep(kept);
+        // A body a few words shorter, of a length that is no multiple of 8.
+        let len = (n - 3) * 8 - 5;
+        let body = crate::net::buf::AlignedBuf::zeroed(len);
+        assert_eq!(body.as_bytes().as_ptr() as usize, at);
+        assert_eq!(reused(), before + 1);
+        assert_eq!(body.len(), len);
+        assert!(body.as_bytes().iter().all(|&b| b == 0));
+        // With nothing kept, a fresh one.
+        let fresh = crate::net::buf::AlignedBuf::zeroed(len);
+        assert_ne!(fresh.as_bytes().as_ptr() as usize, at);
+        assert_eq!(reused(), before + 1);
+        assert!(fresh.as_bytes().iter().all(|&b| b == 0));
+    }
+
+    #[test]
     fn a_flush_frees_everything_at_once() {
         let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         keep(Vec::<u32>::with_capacity(SPARE_FROM / 4 + 1));
