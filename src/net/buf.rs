@@ -22,8 +22,8 @@ impl AlignedBuf {
     /// A zero-filled buffer of `len` bytes.
     ///
     /// A large one is made of a buffer freed a moment ago if one fits
-    /// ([`super::spare`]), cleared in one pass over memory that is already
-    /// there: on this project's virtual machines the host takes freed pages
+    /// ([`super::spare`]), cleared since by the thread that frees them
+    /// (not by this one): on this project's virtual machines the host takes freed pages
     /// back, and faulting a fresh 100 MB body in cost an engine 40–300 ms
     /// (1.5–12 µs a page, varying run to run), more than the transfer that
     /// filled it. Otherwise it comes from the allocator's zeroed pages,
@@ -36,9 +36,9 @@ impl AlignedBuf {
     /// ran 1.5× faster and a gather 1.7×.
     pub fn zeroed(len: usize) -> Self {
         let n = len.div_ceil(8);
-        let words = match super::spare::take::<u64>(n) {
+        let words = match super::spare::take_zeroed_words(n) {
             Some(mut kept) => {
-                kept.resize(n, 0);
+                kept.truncate(n);
                 kept
             }
             None => vec![0u64; n],

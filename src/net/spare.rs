@@ -12,7 +12,10 @@
 //! A buffer is kept for [`KEEP`] (then freed by a thread of its own), only
 //! from [`SPARE_FROM`] up, and at most [`SPARE_BYTES`] in all; one is
 //! reused for an array that needs between seven eighths of its size and
-//! all of it, of the same alignment.
+//! all of it, of the same alignment. The freeing thread also clears each
+//! buffer kept for [`CLEAR_AFTER`], so that a frame body read off the wire
+//! (which must start as zeros) takes one without a pass over it on the
+//! thread that reads calls.
 
 use distob_sys::Memory;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -26,6 +29,12 @@ pub const SPARE_BYTES: usize = 2 << 30;
 /// How long a buffer is kept before it goes back to the system (longer in
 /// distob's own unit tests, whose steps may be slow on a loaded machine).
 pub const KEEP: Duration = Duration::from_secs(if cfg!(test) { 5 } else { 1 });
+
+/// How long a buffer is kept before the freeing thread clears it: long
+/// enough that an engine making one result after another takes it back
+/// first (while it is cleared nobody can), short beside the time until a
+/// next transfer of its size.
+pub const CLEAR_AFTER: Duration = Duration::from_millis(20);
 
 /// How many arrays were made in kept buffers, since the process began.
 static REUSED: AtomicU64 = AtomicU64::new(0);
@@ -79,16 +88,41 @@ pub fn keep<T: Send + 'static>(v: Vec<T>) {
 /// An empty vector with room for at least `capacity` elements made of a
 /// kept buffer, if one fits; `None` if none does.
 pub fn take<T>(capacity: usize) -> Option<Vec<T>> {
-    let size = std::mem::size_of::<T>();
-    let need = capacity.checked_mul(size)?;
+    let memory = pick(
+        capacity,
+        std::mem::size_of::<T>(),
+        std::mem::align_of::<T>(),
+        false,
+    )?;
+    made(memory.into_vec())
+}
+
+/// A vector of at least `words` zeros made of a kept buffer, if one fits:
+/// one the freeing thread has cleared (see [`CLEAR_AFTER`]) if there is
+/// one, else one cleared here; `None` if none fits.
+pub fn take_zeroed_words(words: usize) -> Option<Vec<u64>> {
+    let align = std::mem::align_of::<u64>();
+    if let Some(memory) = pick(words, 8, align, true) {
+        return made(memory.into_zeroed_words());
+    }
+    let mut memory = pick(words, 8, align, false)?;
+    memory.clear();
+    made(memory.into_zeroed_words())
+}
+
+/// Takes off the shelf the smallest kept buffer for `n` elements of
+/// `size` bytes and alignment `align` (a cleared one, if `cleared`).
+fn pick(n: usize, size: usize, align: usize, cleared: bool) -> Option<Memory> {
+    let need = n.checked_mul(size)?;
     if size == 0 || need < SPARE_FROM {
         return None;
     }
     let mut shelf = lock();
     let fits = |m: &Memory| {
-        m.align() == std::mem::align_of::<T>()
+        m.align() == align
             && m.bytes().is_multiple_of(size)
             && (need..=need + need / 7).contains(&m.bytes())
+            && (m.is_cleared() || !cleared)
     };
     let (at, _) = shelf
         .spares
@@ -98,14 +132,18 @@ pub fn take<T>(capacity: usize) -> Option<Vec<T>> {
         .min_by_key(|(_, s)| s.memory.bytes())?;
     let spare = shelf.spares.swap_remove(at);
     shelf.bytes -= spare.memory.bytes();
-    match spare.memory.into_vec() {
+    Some(spare.memory)
+}
+
+/// The vector a picked buffer made, counted.
+fn made<T>(v: Result<Vec<T>, Memory>) -> Option<Vec<T>> {
+    match v {
         Ok(v) => {
             REUSED.fetch_add(1, Relaxed);
             Some(v)
         }
-        // Not reached (`fits` checked what `into_vec` does); freed aside.
+        // Not reached (`pick` checked what the conversion does); freed aside.
         Err(memory) => {
-            drop(shelf);
             super::buf::drop_aside(memory);
             None
         }
@@ -117,8 +155,10 @@ pub fn take<T>(capacity: usize) -> Option<Vec<T>> {
 pub fn flush() {
     let spares = {
         let mut shelf = lock();
-        shelf.bytes = 0;
-        std::mem::take(&mut shelf.spares)
+        let spares = std::mem::take(&mut shelf.spares);
+        // A buffer being cleared stays counted until it is back.
+        shelf.bytes -= spares.iter().map(|s| s.memory.bytes()).sum::<usize>();
+        spares
     };
     // At once, not aside: the caller needs the memory now.
     drop(spares);
@@ -164,9 +204,26 @@ fn free_expired() {
             shelf = lock();
             continue;
         }
-        shelf = match shelf.spares.iter().map(|s| s.since).min() {
-            Some(oldest) => {
-                let left = (oldest + KEEP).saturating_duration_since(now);
+        let due = |s: &Spare| now.duration_since(s.since) >= CLEAR_AFTER;
+        if let Some(at) = shelf
+            .spares
+            .iter()
+            .position(|s| !s.memory.is_cleared() && due(s))
+        {
+            shelf = clear_aside(shelf, at);
+            continue;
+        }
+        let next = |s: &Spare| {
+            let after = if s.memory.is_cleared() {
+                KEEP
+            } else {
+                CLEAR_AFTER
+            };
+            s.since + after
+        };
+        shelf = match shelf.spares.iter().map(next).min() {
+            Some(first) => {
+                let left = first.saturating_duration_since(now);
                 wake.wait_timeout(shelf, left)
                     .unwrap_or_else(|p| p.into_inner())
                     .0
@@ -174,6 +231,19 @@ fn free_expired() {
             None => wake.wait(shelf).unwrap_or_else(|p| p.into_inner()),
         };
     }
+}
+
+/// Clears the kept buffer at `at` without the lock held (a received body
+/// then needs no pass of its own over it, on the thread that reads calls),
+/// and puts it back with the time it was kept; its bytes stay counted as
+/// kept meanwhile.
+fn clear_aside(mut shelf: MutexGuard<'static, Shelf>, at: usize) -> MutexGuard<'static, Shelf> {
+    let mut spare = shelf.spares.swap_remove(at);
+    drop(shelf);
+    spare.memory.clear();
+    let mut shelf = lock();
+    shelf.spares.push(spare);
+    shelf
 }
 
 #[cfg(test)]
@@ -210,24 +280,38 @@ mod tests {
     }
 
     #[test]
-    fn a_received_body_is_read_into_a_kept_buffer_cleared() {
+    fn a_received_body_is_read_into_a_kept_buffer_once_it_is_cleared() {
         let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let n = SPARE_FROM / 8 + 100;
         let kept = vec![u64::MAX; n];
         let at = kept.as_ptr() as usize;
         let before = reused();
         keep(kept);
-        // A body a few words shorter, of a length that is no multiple of 8.
+        // A body a few words shorter, of a length that is no multiple of 8:
+        // at once (cleared here) and again once the freeing thread has
+        // cleared the buffer.
         let len = (n - 3) * 8 - 5;
         let body = crate::net::buf::AlignedBuf::zeroed(len);
         assert_eq!(body.as_bytes().as_ptr() as usize, at);
-        assert_eq!(reused(), before + 1);
+        assert!(body.as_bytes().iter().all(|&b| b == 0));
+        keep(body.into_words().0);
+        let deadline = Instant::now() + KEEP / 2;
+        while !lock().spares.iter().any(|s| s.memory.is_cleared()) {
+            assert!(
+                Instant::now() < deadline,
+                "the kept buffer was never cleared"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let body = crate::net::buf::AlignedBuf::zeroed(len);
+        assert_eq!(body.as_bytes().as_ptr() as usize, at);
+        assert_eq!(reused(), before + 2);
         assert_eq!(body.len(), len);
         assert!(body.as_bytes().iter().all(|&b| b == 0));
         // With nothing kept, a fresh one.
         let fresh = crate::net::buf::AlignedBuf::zeroed(len);
         assert_ne!(fresh.as_bytes().as_ptr() as usize, at);
-        assert_eq!(reused(), before + 1);
+        assert_eq!(reused(), before + 2);
         assert!(fresh.as_bytes().iter().all(|&b| b == 0));
     }
 

@@ -107,6 +107,8 @@ pub fn advise_huge_pages<T>(_mem: &[T]) -> bool {
 pub struct Memory {
     ptr: std::ptr::NonNull<u8>,
     layout: std::alloc::Layout,
+    /// Whether every byte has been set to zero since it was a vector's.
+    cleared: bool,
 }
 
 // SAFETY: a `Memory` is the sole owner of its allocation (nothing else holds
@@ -136,7 +138,49 @@ impl Memory {
             .unwrap_or(std::alloc::Layout::new::<()>());
         let ptr = std::ptr::NonNull::new(v.as_mut_ptr().cast::<u8>())
             .unwrap_or(std::ptr::NonNull::dangling());
-        Memory { ptr, layout }
+        Memory {
+            ptr,
+            layout,
+            cleared: false,
+        }
+    }
+
+    /// Sets every byte to zero.
+    ///
+    /// ```
+    /// let mut memory = distob_sys::Memory::from_vec(vec![u64::MAX; 100]);
+    /// assert!(!memory.is_cleared());
+    /// memory.clear();
+    /// let w = memory.into_zeroed_words().unwrap();
+    /// assert_eq!(w, vec![0u64; 100]);
+    /// ```
+    pub fn clear(&mut self) {
+        if self.layout.size() > 0 {
+            // SAFETY: `ptr` is the start of an allocation of `layout.size()`
+            // bytes that this `Memory` alone owns.
+            unsafe { std::ptr::write_bytes(self.ptr.as_ptr(), 0, self.layout.size()) };
+        }
+        self.cleared = true;
+    }
+
+    /// Whether [`clear`](Self::clear) has set every byte to zero.
+    pub fn is_cleared(&self) -> bool {
+        self.cleared
+    }
+
+    /// A `Vec<u64>` as long as its capacity, all zeros, over this memory:
+    /// if it was cleared and suits `u64` (as [`into_vec`](Self::into_vec));
+    /// the memory back otherwise.
+    pub fn into_zeroed_words(self) -> Result<Vec<u64>, Memory> {
+        if !self.cleared {
+            return Err(self);
+        }
+        let mut words = self.into_vec::<u64>()?;
+        // SAFETY: the capacity is the allocation's whole size in `u64`s,
+        // every byte of which `clear` set to zero since, and all-zero bytes
+        // are a valid `u64`.
+        unsafe { words.set_len(words.capacity()) };
+        Ok(words)
     }
 
     /// How many bytes it holds.
