@@ -22,12 +22,13 @@ impl AlignedBuf {
     /// A zero-filled buffer of `len` bytes.
     ///
     /// A large one is made of a buffer freed a moment ago if one fits
-    /// ([`super::spare`]), cleared since by the thread that frees them
-    /// (not by this one): on this project's virtual machines the host takes freed pages
-    /// back, and faulting a fresh 100 MB body in cost an engine 40–300 ms
-    /// (1.5–12 µs a page, varying run to run), more than the transfer that
-    /// filled it. Otherwise it comes from the allocator's zeroed pages,
-    /// which costs no pass over the memory.
+    /// ([`super::spare`]), which the thread that frees kept buffers has
+    /// cleared since (or, if it has not yet, this call clears it). On this
+    /// project's virtual machines the host takes freed pages back: faulting
+    /// a fresh 100 MB body in cost an engine 40–300 ms of CPU (1.5–12 µs a
+    /// page, varying run to run), more than the transfer that filled it.
+    /// Otherwise it comes from the allocator's zeroed pages, which costs
+    /// no pass over the memory.
     ///
     /// Unlike [`fresh_vec`], it asks for no huge pages: bodies are read
     /// into it by the thread that also reads small calls, and a 2 MiB
